@@ -1,0 +1,58 @@
+/**
+ * Every error this library throws or rejects with is a SessionJournalError
+ * carrying a stable `code`. Codes never change within a major version;
+ * messages may. The underlying error, if any, is kept as `cause`.
+ */
+export const ErrorCodes = {
+  /** The store lock could not be taken before the lock timeout. */
+  LOCK_TIMEOUT: 'LOCK_TIMEOUT',
+  /** The store lock was lost while held (stale takeover, lock dir removed). */
+  LOCK_COMPROMISED: 'LOCK_COMPROMISED',
+  /** The store (or journal) was already closed. */
+  CLOSED: 'CLOSED',
+  /** A session id is not 1-256 characters of [a-zA-Z0-9_-]. */
+  INVALID_SESSION_ID: 'INVALID_SESSION_ID',
+  /** An encoded journal line would exceed maxLineBytes. */
+  LINE_TOO_LONG: 'LINE_TOO_LONG',
+  /** A conversation turn exceeds maxTurnBytes. */
+  TURN_TOO_LARGE: 'TURN_TOO_LARGE',
+  /** A date field is not a valid Date. */
+  INVALID_DATE: 'INVALID_DATE',
+  /** An update names a forbidden key (__proto__, constructor, prototype) or is not an object. */
+  INVALID_UPDATE: 'INVALID_UPDATE',
+  /** An option has a value outside its documented range. */
+  INVALID_OPTION: 'INVALID_OPTION',
+  /** The store directory is group- or world-writable. */
+  UNSAFE_PERMISSIONS: 'UNSAFE_PERMISSIONS',
+  /** A store file or the store directory is a symbolic link. */
+  SYMLINK_REFUSED: 'SYMLINK_REFUSED',
+  /** A store path exists but is not of the expected kind (file vs directory). */
+  NOT_A_DIRECTORY: 'NOT_A_DIRECTORY',
+  NOT_A_FILE: 'NOT_A_FILE',
+  /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */
+  IO_ERROR: 'IO_ERROR',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class SessionJournalError extends Error {
+  readonly code: ErrorCode;
+  /** Extra machine-readable facts (paths, sizes, limits). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SessionJournalError';
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+}
+
+/** Wraps a failed file-system call, keeping the system code visible in the message. */
+export function ioError(what: string, path: string, cause: unknown): SessionJournalError {
+  const sys = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+  return new SessionJournalError(ErrorCodes.IO_ERROR, `${what} failed for ${path}: ${sys}`, {
+    cause,
+    details: { path, syscallCode: sys },
+  });
+}

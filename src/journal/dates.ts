@@ -1,0 +1,20 @@
+/** Strict ISO-8601 instant: the form `Date.prototype.toISOString` writes, or with an offset. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an ISO-8601 instant to epoch milliseconds, or undefined when the text
+ * is not one. Rejects calendar nonsense (2026-02-30) that `Date.parse` rolls over.
+ */
+export function parseIsoInstant(text: unknown): number | undefined {
+  if (typeof text !== 'string' || !ISO_INSTANT.test(text)) return undefined;
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) return undefined;
+  // Date.parse accepts day 31 of a 30-day month by rolling over; the date part
+  // of a UTC instant must survive a round trip.
+  if (text.endsWith('Z') && new Date(ms).toISOString().slice(0, 10) !== text.slice(0, 10)) return undefined;
+  return ms;
+}
+
+export function isValidDate(value: unknown): value is Date {
+  return value instanceof Date && Number.isFinite(value.getTime());
+}

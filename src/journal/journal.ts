@@ -1,0 +1,531 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import { promisify } from 'node:util';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { readSnapshotSync } from '../snapshot/snapshot-file.js';
+import { CommitQueue, type QueuedEntry } from './commit-queue.js';
+import { ENVELOPE_OVERHEAD_BYTES, ROTATE_EVENT, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
+import { LOCK_NAME, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { StoreLock } from './store-lock.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
+import { registerForExit, unregisterForExit } from './exit-flush.js';
+
+const fdatasync = promisify(fs.fdatasync);
+
+/**
+ * What the engine drives. A reducer turns records into state; the engine only
+ * knows envelopes, order and durability. No method may throw on bad content:
+ * return a Rejection and the engine reports it with file and line.
+ */
+export interface JournalConsumer {
+  /** Drop all state: replay is starting again (the store changed under an open). */
+  reset(): void;
+  /** Restore one snapshot entry. */
+  restore(entry: unknown): Rejection | undefined;
+  /** Apply one record read from the files: another writer's, or any at open. */
+  apply(record: JournalRecord): Rejection | undefined;
+  /** This journal's own entries were just written, right after every record before them was applied. */
+  committed?(entries: readonly QueuedEntry[]): void;
+}
+
+export interface JournalOptions {
+  /** Store directory; created 0700 when missing unless `create` is false. */
+  dir: string;
+  consumer: JournalConsumer;
+  /** fsync each commit before acknowledging it (default true). */
+  fsync?: boolean;
+  /** Never write or lock; for inspection tools. */
+  readOnly?: boolean;
+  /** Create the directory when missing (default: true unless readOnly). */
+  create?: boolean;
+  onWarning?: WarningHandler;
+  /** Longest line written or read (default 1 MiB). */
+  maxLineBytes?: number;
+  /** Give up waiting for the store lock after this long (default 10 s). */
+  lockTimeoutMs?: number;
+  /** A lock older than this is taken over (default 10 s, at least 2 s). */
+  lockStaleMs?: number;
+  /** Deferred entries are written at the latest this long after being queued (default 1 s). */
+  deferredFlushMs?: number;
+  /** Write queued entries synchronously on process exit (default true). */
+  flushOnExit?: boolean;
+  /** Clock for entry times, in epoch ms (tests control it). */
+  clock?: () => number;
+}
+
+export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+const RETRY_AFTER_FAILURE_MS = 1000;
+const OPEN_ATTEMPTS = 5;
+
+interface Segment {
+  number: number;
+  path: string;
+  fd: number;
+  reader: SegmentReader;
+  onLine: (text: string, place: LinePlace) => 'continue' | 'stop';
+  /** Set when a rotation marker was read: the number of the segment that follows. */
+  rotatesTo?: number;
+  /** Commits written here whose fsync has not finished. */
+  inflight: number;
+  retired: boolean;
+}
+
+interface Commit {
+  segment: Segment;
+  batch: QueuedEntry[];
+}
+
+/** A listed file vanished between readdir and open: a compaction moved it. */
+class StoreChanged extends Error {}
+
+/**
+ * The engine: an append-only NDJSON journal in segments, replayed at open,
+ * caught up cheaply before reads, and written by group commit under the
+ * store lock. It knows nothing about what the records mean.
+ */
+export class Journal {
+  readonly dir: string;
+  readonly writer = `${process.pid}@${os.hostname()}`;
+  readonly fsync: boolean;
+  readonly readOnly: boolean;
+  readonly maxLineBytes: number;
+  private readonly writerJson = JSON.stringify(this.writer);
+  private readonly consumer: JournalConsumer;
+  private readonly lock: StoreLock;
+  private readonly queue = new CommitQueue();
+  private readonly report: WarningHandler;
+  private readonly clock: () => number;
+  private readonly deferredFlushMs: number;
+  private current: Segment | undefined;
+  private firstSegmentNumber = 1;
+  private seq = 0;
+  private committing = false;
+  private closed = false;
+  private deferredTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private lastCommit: Commit | undefined;
+
+  private constructor(options: JournalOptions) {
+    this.dir = options.dir;
+    this.consumer = options.consumer;
+    this.fsync = options.fsync ?? true;
+    this.readOnly = options.readOnly ?? false;
+    this.maxLineBytes = checkPositive('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.report = options.onWarning ?? writeWarningToStderr;
+    this.clock = options.clock ?? Date.now;
+    this.deferredFlushMs = checkPositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
+    this.lock = new StoreLock({
+      dir: this.dir,
+      lockPath: storePath(this.dir, LOCK_NAME),
+      timeoutMs: checkPositive('lockTimeoutMs', options.lockTimeoutMs ?? 10_000),
+      staleMs: Math.max(2000, options.lockStaleMs ?? 10_000),
+      onCompromised: (err) => this.reportCompromise(err),
+    });
+  }
+
+  /** Opens the store and replays snapshot + journal. Throws only for the directory or I/O, never for content. */
+  static openSync(options: JournalOptions): Journal {
+    const journal = new Journal(options);
+    journal.load(options.create ?? !journal.readOnly);
+    if (!journal.readOnly && (options.flushOnExit ?? true)) registerForExit(journal);
+    return journal;
+  }
+
+  /** Sequence number of the last record applied or written. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Entries appended but not yet written. */
+  get pendingCount(): number {
+    return this.queue.size;
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  warn(warning: JournalWarning): void {
+    try {
+      this.report(warning);
+    } catch {
+      // A failing warning handler must not break replay or commits.
+    }
+  }
+
+  /**
+   * Applies what other processes appended since the last look. Costs one
+   * fstat when nothing is new. Never throws on file content.
+   */
+  catchUp(): void {
+    if (this.closed) return;
+    this.followJournal(false);
+  }
+
+  /**
+   * Queues an entry for the next group commit and returns at once; the entry
+   * is durable when `flush()` resolves. Deferred entries do not start a commit.
+   */
+  append(type: string, payload: unknown, options: { time?: number; deferred?: boolean } = {}): QueuedEntry {
+    if (this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed`);
+    if (this.readOnly) throw new TypeError('append on a read-only journal');
+    const payloadJson = JSON.stringify(payload);
+    if (payloadJson === undefined) throw new TypeError(`payload of ${type} is not JSON-serializable`);
+    const payloadBytes = Buffer.byteLength(payloadJson) + type.length + ENVELOPE_OVERHEAD_BYTES;
+    if (payloadBytes > this.maxLineBytes) {
+      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `a ${type} entry of about ${payloadBytes} bytes exceeds maxLineBytes (${this.maxLineBytes})`, {
+        details: { type, bytes: payloadBytes, limit: this.maxLineBytes },
+      });
+    }
+    const deferred = options.deferred ?? false;
+    const entry = this.queue.push({ type, payloadJson, payloadBytes, time: options.time ?? this.clock(), deferred });
+    if (deferred) this.armDeferredTimer();
+    else this.kick();
+    return entry;
+  }
+
+  /** Resolves when every entry appended before the call is durable (under the fsync policy). */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const done = this.queue.waitForAll();
+    this.kick();
+    return done;
+  }
+
+  /** Writes and syncs everything queued, blocking; for exit paths and synchronous callers. */
+  flushSync(): void {
+    while (this.queue.size > 0) {
+      const commit = this.lock.runLockedSync(() => this.commitLocked());
+      if (!commit) break;
+      try {
+        if (this.fsync) fs.fdatasyncSync(commit.segment.fd);
+      } catch (err) {
+        throw ioError('fdatasync', commit.segment.path, err);
+      } finally {
+        this.settle(commit.segment);
+      }
+      this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
+    }
+  }
+
+  /** Flushes, then releases files, timers and the exit hook. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+      while (this.committing) await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      this.release();
+    }
+  }
+
+  closeSync(): void {
+    if (this.closed) return;
+    try {
+      this.flushSync();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Called by the exit hook: write what is queued, or say loudly what was not. */
+  flushAtExit(): void {
+    if (this.queue.size === 0) return;
+    const count = this.queue.size;
+    try {
+      this.flushSync();
+    } catch (err) {
+      this.warn({ code: WarningCodes.EXIT_FLUSH_FAILED, message: `${count} queued entries could not be written at exit: ${(err as Error).message}`, file: this.dir });
+    }
+  }
+
+  // ---- open and replay ---------------------------------------------------
+
+  private load(create: boolean): void {
+    if (!prepareStoreDir(this.dir, create)) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.loadOnce();
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
+        this.releaseSegments();
+        this.seq = 0;
+        this.consumer.reset();
+      }
+    }
+  }
+
+  private loadOnce(): void {
+    const listing = listStore(this.dir);
+    const base = this.loadNewestSnapshot(listing.snapshots);
+    const numbers = listing.segments.filter((n) => n >= base);
+    this.firstSegmentNumber = Math.max(base, 1);
+    numbers.forEach((n, i) => {
+      const segment = this.openSegment(n, false);
+      if (!segment) throw new StoreChanged();
+      const size = segment.reader.size();
+      segment.reader.readTo(size, segment.onLine);
+      const isLast = i === numbers.length - 1;
+      if (!isLast) {
+        // Nobody appends to a segment that has a successor: an unfinished line there is final.
+        if (segment.rotatesTo === undefined && segment.reader.hasIncompleteTail(size)) this.reportIncompleteTail(segment);
+        fs.closeSync(segment.fd);
+        return;
+      }
+      this.current = segment;
+      if (segment.reader.hasIncompleteTail(size) && !this.lock.isHeld()) this.reportIncompleteTail(segment);
+    });
+    this.followJournal(false);
+  }
+
+  /** Restores the newest readable snapshot; returns the first segment it does not cover. */
+  private loadNewestSnapshot(snapshots: number[]): number {
+    for (let i = snapshots.length - 1; i >= 0; i--) {
+      const file = storePath(this.dir, snapshotName(snapshots[i]!));
+      const result = readSnapshotSync(file, this.maxLineBytes, (w) => this.warn(w));
+      if (!result.ok) {
+        if (result.reason === 'file disappeared') throw new StoreChanged();
+        this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });
+        continue;
+      }
+      for (const entry of result.entries) {
+        const rejection = this.guard(() => this.consumer.restore(entry.value));
+        if (rejection) this.warn({ ...rejection, ...entry.place });
+      }
+      this.seq = result.header.seq;
+      return result.header.segment;
+    }
+    return 0;
+  }
+
+  // ---- reading -----------------------------------------------------------
+
+  private openSegment(n: number, create: boolean): Segment | undefined {
+    const path = storePath(this.dir, segmentName(n));
+    const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
+    if (fd === undefined) return undefined;
+    if (create) fsyncDirSync(this.dir);
+    const segment: Segment = {
+      number: n,
+      path,
+      fd,
+      reader: new SegmentReader(fd, path, this.maxLineBytes, (w) => this.warn(w)),
+      onLine: (text, place) => this.applyLine(segment, text, place),
+      inflight: 0,
+      retired: false,
+    };
+    return segment;
+  }
+
+  /** Reads the current segment to its end, following rotation markers. */
+  private followJournal(createNext: boolean): void {
+    if (!this.current) {
+      this.current = this.openSegment(this.firstSegmentNumber, false);
+      if (!this.current) return;
+    }
+    for (;;) {
+      const segment: Segment = this.current;
+      if (segment.rotatesTo === undefined) {
+        const size = segment.reader.size();
+        if (size <= segment.reader.offset) return;
+        segment.reader.readTo(size, segment.onLine);
+        if (segment.rotatesTo === undefined) return;
+      }
+      const next = this.openSegment(segment.rotatesTo, createNext);
+      if (!next) return; // its successor is not there yet; look again next time
+      this.retire(segment);
+      this.current = next;
+    }
+  }
+
+  private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
+    const decoded = decodeRecord(text);
+    if (!decoded.ok) {
+      if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
+      return 'continue';
+    }
+    const record = decoded.record;
+    if (record.seq <= this.seq) {
+      this.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${record.seq} follows seq ${this.seq} (a duplicated line, or two writers under a lost lock); applied`, ...place });
+    } else {
+      this.seq = record.seq;
+    }
+    if (record.type === ROTATE_EVENT) {
+      const next = (record.payload as { next?: unknown } | null)?.next;
+      if (typeof next === 'number' && Number.isSafeInteger(next) && next > segment.number) {
+        segment.rotatesTo = next;
+        return 'stop';
+      }
+      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
+      return 'continue';
+    }
+    const rejection = this.guard(() => this.consumer.apply(record));
+    if (rejection) this.warn({ ...rejection, ...place });
+    return 'continue';
+  }
+
+  private reportIncompleteTail(segment: Segment): void {
+    segment.reader.tailReportedAt = segment.reader.offset;
+    this.warn({
+      code: WarningCodes.INCOMPLETE_TAIL,
+      message: 'last line has no newline and no writer holds the lock (a torn write); not applied',
+      file: segment.path,
+      line: segment.reader.line + 1,
+      offset: segment.reader.offset,
+    });
+  }
+
+  /** A consumer that throws is a bug; it must still not break replay. */
+  private guard(fn: () => Rejection | undefined): Rejection | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+    }
+  }
+
+  // ---- writing -----------------------------------------------------------
+
+  private kick(): void {
+    if (this.committing || this.closed || !this.queue.wantsCommit) return;
+    this.committing = true;
+    setImmediate(() => void this.runCommits());
+  }
+
+  private async runCommits(): Promise<void> {
+    try {
+      while (this.queue.wantsCommit) {
+        const commit = await this.lock.runLocked(() => this.commitLocked());
+        if (!commit) break;
+        try {
+          if (this.fsync) await fdatasync(commit.segment.fd);
+        } catch (err) {
+          // The bytes are in the file, so they must not be queued again; but they are not known durable.
+          throw ioError('fdatasync', commit.segment.path, err);
+        } finally {
+          this.settle(commit.segment);
+        }
+        this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
+      }
+    } catch (err) {
+      this.onCommitFailure(err);
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  /** Runs under the lock: catch up, then write one batch in one O_APPEND write. */
+  private commitLocked(): Commit | undefined {
+    this.followJournal(true);
+    const batch = this.queue.take(MAX_BATCH_BYTES);
+    if (batch.length === 0) return undefined;
+    let segment = this.current;
+    if (!segment) {
+      segment = this.current = this.openSegment(this.firstSegmentNumber, true)!;
+    }
+    const size = segment.reader.size();
+    // Under the lock nobody is appending, so an unfinished last line is torn:
+    // end it with a newline rather than glue our first record onto it.
+    const torn = segment.reader.hasIncompleteTail(size);
+    let text = torn ? '\n' : '';
+    let seq = this.seq;
+    for (const entry of batch) {
+      entry.seq = ++seq;
+      text += encodeRecord(seq, entry.time, this.writerJson, entry.type, entry.payloadJson);
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    try {
+      writeFully(segment.fd, bytes);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(segment.fd, size); // our own partial bytes, under the lock
+      } catch {
+        // The next writer's newline check isolates whatever remains.
+      }
+      this.queue.restore(batch);
+      throw ioError('write', segment.path, err);
+    }
+    if (torn) segment.reader.readTo(size + 1, segment.onLine);
+    segment.reader.skip(bytes.length - (torn ? 1 : 0), batch.length);
+    this.seq = seq;
+    segment.inflight++;
+    this.lastCommit = { segment, batch };
+    try {
+      this.consumer.committed?.(batch);
+    } catch (err) {
+      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed on own commit: ${(err as Error).message}`, file: segment.path });
+    }
+    return this.lastCommit;
+  }
+
+  private settle(segment: Segment): void {
+    segment.inflight--;
+    if (segment.retired && segment.inflight === 0) fs.closeSync(segment.fd);
+  }
+
+  private retire(segment: Segment): void {
+    segment.retired = true;
+    if (segment.inflight === 0) fs.closeSync(segment.fd);
+  }
+
+  private onCommitFailure(err: unknown): void {
+    if (this.queue.hasWaiters) {
+      this.queue.failWaiters(err);
+    } else {
+      this.warn({ code: WarningCodes.COMMIT_FAILED, message: `background commit failed, will retry: ${(err as Error).message}`, file: this.dir });
+    }
+    if (this.queue.size > 0 && !this.retryTimer && !this.closed) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.kick();
+      }, RETRY_AFTER_FAILURE_MS).unref();
+    }
+  }
+
+  private armDeferredTimer(): void {
+    if (this.deferredTimer) return;
+    this.deferredTimer = setTimeout(() => {
+      this.deferredTimer = undefined;
+      this.flush().catch(() => undefined); // failures are reported by onCommitFailure
+    }, this.deferredFlushMs).unref();
+  }
+
+  private reportCompromise(err: Error): void {
+    const commit = this.lastCommit;
+    const range = commit ? `seq ${commit.batch[0]!.seq}-${commit.batch[commit.batch.length - 1]!.seq} in ${commit.segment.path}` : 'no commit';
+    this.warn({
+      code: WarningCodes.LOCK_COMPROMISED,
+      message: `store lock lost around ${range} (${err.message}); the lines were written whole, but another writer may have written at the same time`,
+      file: this.dir,
+    });
+  }
+
+  private releaseSegments(): void {
+    if (this.current) fs.closeSync(this.current.fd);
+    this.current = undefined;
+  }
+
+  private release(): void {
+    this.closed = true;
+    clearTimeout(this.deferredTimer);
+    clearTimeout(this.retryTimer);
+    unregisterForExit(this);
+    if (this.current && this.current.inflight === 0) fs.closeSync(this.current.fd);
+    this.current = undefined;
+  }
+}
+
+function writeFully(fd: number, bytes: Buffer): void {
+  let written = 0;
+  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+}
+
+function checkPositive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be a positive number, got ${value}`, { details: { option: name, value } });
+  }
+  return value;
+}

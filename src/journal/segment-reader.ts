@@ -1,0 +1,156 @@
+import fs from 'node:fs';
+import { ioError } from '../errors.js';
+import { WarningCodes, type JournalWarning } from './warnings.js';
+
+/** Where a line starts: file, 1-based line number, byte offset. */
+export interface LinePlace {
+  file: string;
+  line: number;
+  offset: number;
+}
+
+/** Return 'stop' to end the read right after this line (a rotation marker). */
+export type LineHandler = (text: string, place: LinePlace) => 'continue' | 'stop';
+
+const INITIAL_BUFFER_BYTES = 64 * 1024;
+const MAX_CHUNK_BYTES = 1024 * 1024;
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Reads complete lines of one segment file from a remembered offset, so a
+ * catch-up costs only the bytes appended since the last one. A last line with
+ * no newline yet is never consumed: it may be another process's append in
+ * progress. Lines longer than `maxLineBytes` are skipped without buffering.
+ */
+export class SegmentReader {
+  /** Byte offset just past the last consumed line. */
+  offset = 0;
+  /** Lines consumed so far (the next line is number `line + 1`). */
+  line = 0;
+  /** Offset of an incomplete tail already reported, so it is reported once. */
+  tailReportedAt: number | undefined;
+  private buffer: Buffer;
+  private oversize: { place: LinePlace; scannedTo: number } | undefined;
+
+  constructor(
+    readonly fd: number,
+    readonly file: string,
+    private readonly maxLineBytes: number,
+    private readonly warn: (w: JournalWarning) => void,
+  ) {
+    this.buffer = Buffer.allocUnsafe(Math.min(INITIAL_BUFFER_BYTES, maxLineBytes + 2));
+  }
+
+  /** Current file size (one fstat: the cheap check before a catch-up). */
+  size(): number {
+    try {
+      return fs.fstatSync(this.fd).size;
+    } catch (err) {
+      throw ioError('fstat', this.file, err);
+    }
+  }
+
+  /** True when bytes past the last complete line exist (torn or in progress). */
+  hasIncompleteTail(size = this.size()): boolean {
+    return size > this.offset;
+  }
+
+  /**
+   * Feeds every complete line in [offset, end) to `onLine`. Returns true when
+   * the handler stopped the read.
+   */
+  readTo(end: number, onLine: LineHandler): boolean {
+    if (this.offset === 0 && end >= 3) this.skipByteOrderMark();
+    while (this.offset < end) {
+      if (this.oversize) {
+        if (!this.skipOversizeLine(end)) return false;
+        continue;
+      }
+      const want = Math.min(end - this.offset, this.buffer.length);
+      const got = this.readAt(this.offset, want);
+      if (got === 0) return false;
+      const chunk = this.buffer.subarray(0, got);
+      let start = 0;
+      for (let nl = chunk.indexOf(NEWLINE, start); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
+        const lineStart = start;
+        start = nl + 1;
+        this.line++;
+        const lineEnd = nl > lineStart && chunk[nl - 1] === CR ? nl - 1 : nl;
+        if (lineEnd === lineStart) continue; // blank line: nothing to apply or report
+        const place = { file: this.file, line: this.line, offset: this.offset + lineStart };
+        if (onLine(chunk.toString('utf8', lineStart, lineEnd), place) === 'stop') {
+          this.offset += start;
+          return true;
+        }
+      }
+      if (start > 0) {
+        this.offset += start;
+        continue;
+      }
+      // No newline in the whole chunk.
+      if (this.offset + got >= end) return false; // incomplete tail: wait for its newline
+      if (this.buffer.length > this.maxLineBytes) {
+        this.oversize = { place: { file: this.file, line: this.line + 1, offset: this.offset }, scannedTo: this.offset + got };
+      } else {
+        this.buffer = Buffer.allocUnsafe(Math.min(this.buffer.length * 4, Math.max(MAX_CHUNK_BYTES, this.maxLineBytes + 2)));
+      }
+    }
+    if (this.buffer.length < MAX_CHUNK_BYTES && end - this.offset > this.buffer.length) {
+      this.buffer = Buffer.allocUnsafe(MAX_CHUNK_BYTES);
+    }
+    return false;
+  }
+
+  /** Moves past bytes this process just wrote itself (its own committed lines). */
+  skip(bytes: number, lines: number): void {
+    this.offset += bytes;
+    this.line += lines;
+  }
+
+  private skipByteOrderMark(): void {
+    const got = this.readAt(0, 3);
+    if (got === 3 && this.buffer[0] === 0xef && this.buffer[1] === 0xbb && this.buffer[2] === 0xbf) {
+      this.offset = 3;
+      this.warn({ code: WarningCodes.BOM_IGNORED, message: 'UTF-8 byte order mark at start of file ignored (written by an editor?)', file: this.file, line: 1, offset: 0 });
+    }
+  }
+
+  /** Scans forward for the end of an over-long line; true once it is passed. */
+  private skipOversizeLine(end: number): boolean {
+    const state = this.oversize!;
+    while (state.scannedTo < end) {
+      const got = this.readAt(state.scannedTo, Math.min(end - state.scannedTo, this.buffer.length));
+      if (got === 0) return false;
+      const nl = this.buffer.subarray(0, got).indexOf(NEWLINE);
+      if (nl !== -1) {
+        const next = state.scannedTo + nl + 1;
+        this.warn({
+          code: WarningCodes.LINE_TOO_LONG,
+          message: `line of ${next - 1 - state.place.offset} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`,
+          ...state.place,
+        });
+        this.offset = next;
+        this.line++;
+        this.oversize = undefined;
+        return true;
+      }
+      state.scannedTo += got;
+    }
+    return false;
+  }
+
+  private readAt(position: number, length: number): number {
+    let total = 0;
+    try {
+      while (total < length) {
+        const n = fs.readSync(this.fd, this.buffer, total, length - total, position + total);
+        if (n === 0) break;
+        total += n;
+      }
+    } catch (err) {
+      throw ioError('read', this.file, err);
+    }
+    return total;
+  }
+}

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+
+/**
+ * On-disk names. Segment N holds journal lines; snapshot N holds the state
+ * folded from every segment numbered below N. See docs/FORMAT.md.
+ */
+const SEGMENT_RE = /^journal-(\d{8,})\.ndjson$/;
+const SNAPSHOT_RE = /^snapshot-(\d{8,})\.ndjson$/;
+
+export const LOCK_NAME = 'journal.lock';
+
+export const segmentName = (n: number): string => `journal-${String(n).padStart(8, '0')}.ndjson`;
+export const snapshotName = (n: number): string => `snapshot-${String(n).padStart(8, '0')}.ndjson`;
+
+export interface StoreListing {
+  /** Segment numbers, ascending. */
+  segments: number[];
+  /** Snapshot numbers, ascending. */
+  snapshots: number[];
+}
+
+export function listStore(dir: string): StoreListing {
+  const segments: number[] = [];
+  const snapshots: number[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { segments, snapshots };
+    throw ioError('readdir', dir, err);
+  }
+  for (const name of names) {
+    const seg = SEGMENT_RE.exec(name);
+    if (seg) segments.push(Number(seg[1]));
+    const snap = SNAPSHOT_RE.exec(name);
+    if (snap) snapshots.push(Number(snap[1]));
+  }
+  const asc = (a: number, b: number) => a - b;
+  return { segments: segments.sort(asc), snapshots: snapshots.sort(asc) };
+}
+
+/**
+ * Checks (and with `create`, makes) the store directory: a real directory,
+ * not a symlink, not writable by group or others. Returns false when it does
+ * not exist and was not created.
+ */
+export function prepareStoreDir(dir: string, create: boolean): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('lstat', dir, err);
+    if (!create) return false;
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (mkErr) {
+      throw ioError('mkdir', dir, mkErr);
+    }
+    st = fs.lstatSync(dir);
+  }
+  if (st.isSymbolicLink()) {
+    throw new SessionJournalError(ErrorCodes.SYMLINK_REFUSED, `store directory ${dir} is a symbolic link; pass its real path`, { details: { path: dir } });
+  }
+  if (!st.isDirectory()) {
+    throw new SessionJournalError(ErrorCodes.NOT_A_DIRECTORY, `store path ${dir} is not a directory`, { details: { path: dir } });
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw new SessionJournalError(
+      ErrorCodes.UNSAFE_PERMISSIONS,
+      `store directory ${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 700 on it`,
+      { details: { path: dir, mode: st.mode & 0o777 } },
+    );
+  }
+  return true;
+}
+
+/**
+ * Opens a store file without following symlinks (O_NOFOLLOW), creating it 0600
+ * when `create`. Returns undefined when it does not exist and was not created.
+ */
+export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-create'): number | undefined {
+  const { O_RDONLY, O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
+  const flags = mode === 'read' ? O_RDONLY : O_RDWR | O_APPEND | (mode === 'append-create' ? O_CREAT : 0);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, flags | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') {
+      throw new SessionJournalError(ErrorCodes.SYMLINK_REFUSED, `store file ${file} is a symbolic link; refusing to follow it`, { cause: err, details: { path: file } });
+    }
+    throw ioError('open', file, err);
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    throw new SessionJournalError(ErrorCodes.NOT_A_FILE, `store file ${file} is not a regular file`, { details: { path: file } });
+  }
+  return fd;
+}
+
+/** fsync of a directory, so a created or renamed entry survives power loss. */
+export function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export const storePath = (dir: string, name: string): string => path.join(dir, name);

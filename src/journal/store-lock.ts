@@ -1,0 +1,104 @@
+import lockfile from 'proper-lockfile';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
+
+export interface StoreLockOptions {
+  /** The lock directory proper-lockfile creates (mkdir is atomic). */
+  lockPath: string;
+  /** The store directory the lock guards. */
+  dir: string;
+  /** Give up after this long with LOCK_TIMEOUT. */
+  timeoutMs: number;
+  /** A lock untouched for this long is taken over (proper-lockfile `stale`, at least 2000). */
+  staleMs: number;
+  /** Called, never thrown, when proper-lockfile reports the lock lost. */
+  onCompromised: (err: Error) => void;
+}
+
+const MIN_BACKOFF_MS = 1;
+const MAX_BACKOFF_MS = 25;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * The store's advisory lock. Acquisition is always proper-lockfile's
+ * synchronous mkdir, retried here with a short jittered backoff until a
+ * deadline: proper-lockfile's own retries are 0 by default, and a bare retry
+ * count backs off from one second. The lock is held only around a synchronous
+ * section, so no await ever happens while it is held; that is what makes a
+ * flush at process exit safe.
+ */
+export class StoreLock {
+  constructor(private readonly options: StoreLockOptions) {}
+
+  /** Runs `section` under the lock, waiting asynchronously for it. */
+  async runLocked<T>(section: () => T): Promise<T> {
+    const deadline = Date.now() + this.options.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const release = this.tryAcquire(deadline);
+      if (release) return this.runAndRelease(section, release);
+      await new Promise((resolve) => setTimeout(resolve, backoff(attempt)));
+    }
+  }
+
+  /** Runs `section` under the lock, blocking the thread while waiting for it. */
+  runLockedSync<T>(section: () => T): T {
+    const deadline = Date.now() + this.options.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const release = this.tryAcquire(deadline);
+      if (release) return this.runAndRelease(section, release);
+      Atomics.wait(sleeper, 0, 0, backoff(attempt));
+    }
+  }
+
+  /** True when another process (or this one) holds a fresh lock. */
+  isHeld(): boolean {
+    try {
+      return lockfile.checkSync(this.options.dir, { lockfilePath: this.options.lockPath, realpath: false, stale: this.options.staleMs });
+    } catch {
+      return false;
+    }
+  }
+
+  private tryAcquire(deadline: number): (() => void) | undefined {
+    try {
+      return lockfile.lockSync(this.options.dir, {
+        lockfilePath: this.options.lockPath,
+        realpath: false,
+        stale: this.options.staleMs,
+        onCompromised: this.options.onCompromised,
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      if (Date.now() >= deadline) {
+        throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `store ${this.options.dir} stayed locked for ${this.options.timeoutMs} ms`, {
+          cause: err,
+          details: { dir: this.options.dir, timeoutMs: this.options.timeoutMs },
+        });
+      }
+      return undefined;
+    }
+  }
+
+  private runAndRelease<T>(section: () => T, release: () => void): T {
+    const started = Date.now();
+    try {
+      return section();
+    } finally {
+      try {
+        release();
+      } catch (err) {
+        // Released by someone else: the lock was taken over while we held it.
+        this.options.onCompromised(err as Error);
+      }
+      // proper-lockfile's mtime refresh cannot run during a synchronous section;
+      // one that outlives `stale` may have been overlapped by a takeover.
+      if (Date.now() - started >= this.options.staleMs) {
+        this.options.onCompromised(new Error(`lock held ${Date.now() - started} ms, past the ${this.options.staleMs} ms stale limit`));
+      }
+    }
+  }
+}
+
+function backoff(attempt: number): number {
+  const ceiling = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt);
+  return MIN_BACKOFF_MS + Math.random() * ceiling;
+}

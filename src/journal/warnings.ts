@@ -1,0 +1,64 @@
+/**
+ * Problems found in file content never throw: they become warnings with a
+ * stable code and the exact place (file, 1-based line, byte offset).
+ */
+export const WarningCodes = {
+  /** A line that is not valid JSON (a torn write, an editor, garbage). */
+  UNPARSABLE_LINE: 'UNPARSABLE_LINE',
+  /** A line made only of NUL bytes: a zero-filled tail after power loss. */
+  ZERO_FILLED: 'ZERO_FILLED',
+  /** Valid JSON that is not an object (null, a number, an array). */
+  NOT_AN_OBJECT: 'NOT_AN_OBJECT',
+  /** An object missing envelope fields or with fields of the wrong type. */
+  INVALID_ENVELOPE: 'INVALID_ENVELOPE',
+  /** A record written by a newer format version than this library reads. */
+  UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION',
+  /** An event type no reducer knows. */
+  UNKNOWN_EVENT_TYPE: 'UNKNOWN_EVENT_TYPE',
+  /** An envelope or payload date that does not parse. */
+  INVALID_DATE: 'INVALID_DATE',
+  /** A payload the reducer rejects (bad session id, unsafe key, bad shape). */
+  INVALID_PAYLOAD: 'INVALID_PAYLOAD',
+  /** A line longer than maxLineBytes; skipped without being buffered. */
+  LINE_TOO_LONG: 'LINE_TOO_LONG',
+  /** The file ends in a line with no newline and no writer holds the lock. */
+  INCOMPLETE_TAIL: 'INCOMPLETE_TAIL',
+  /** A UTF-8 byte order mark at the start of a file (an editor); ignored. */
+  BOM_IGNORED: 'BOM_IGNORED',
+  /** A sequence number not greater than the one before it. */
+  SEQUENCE_REGRESSION: 'SEQUENCE_REGRESSION',
+  /** A snapshot file that cannot be read; an older base is used instead. */
+  SNAPSHOT_UNREADABLE: 'SNAPSHOT_UNREADABLE',
+  /** The lock was lost while a commit held it; the commit's range is given. */
+  LOCK_COMPROMISED: 'LOCK_COMPROMISED',
+  /** Entries could not be written during process exit. */
+  EXIT_FLUSH_FAILED: 'EXIT_FLUSH_FAILED',
+  /** A background commit failed; the entries stay queued and are retried. */
+  COMMIT_FAILED: 'COMMIT_FAILED',
+} as const;
+
+export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes];
+
+export interface JournalWarning {
+  code: WarningCode;
+  /** Human-readable reason. */
+  message: string;
+  /** Absolute path of the file concerned, when there is one. */
+  file?: string;
+  /** 1-based line number within that file. */
+  line?: number;
+  /** Byte offset of the start of that line. */
+  offset?: number;
+}
+
+export type WarningHandler = (warning: JournalWarning) => void;
+
+export function formatWarning(w: JournalWarning): string {
+  const where = w.file ? ` ${w.file}${w.line ? `:${w.line}` : ''}${w.offset !== undefined ? ` (byte ${w.offset})` : ''}` : '';
+  return `session-journal: warning ${w.code}${where}: ${w.message}`;
+}
+
+/** The default handler: one line per warning on stderr, never stdout. */
+export const writeWarningToStderr: WarningHandler = (w) => {
+  process.stderr.write(formatWarning(w) + '\n');
+};

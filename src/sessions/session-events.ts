@@ -1,0 +1,181 @@
+import { isValidDate, parseIsoInstant } from '../journal/dates.js';
+import type { JournalRecord, Rejection } from '../journal/record-codec.js';
+import { WarningCodes } from '../journal/warnings.js';
+import { isValidSessionId, type ConversationTurn, type SessionData } from './session-types.js';
+
+/** Journal event types of the session reducer. */
+export const SessionEventTypes = {
+  create: 'session.create',
+  touch: 'session.touch',
+  update: 'session.update',
+  turn: 'session.turn',
+  reset: 'session.reset',
+  conversation: 'session.conversation',
+  delete: 'session.delete',
+} as const;
+
+export type DeleteReason = 'deleted' | 'expired' | 'evicted';
+
+/** A decoded session event; `time` is the mutation's clock reading in epoch ms. */
+export type SessionEvent =
+  | { kind: 'create'; id: string; time: number }
+  | { kind: 'touch'; id: string; time: number }
+  | { kind: 'update'; id: string; time: number; data: Partial<SessionData> }
+  | { kind: 'turn'; id: string; time: number; turn: ConversationTurn }
+  | { kind: 'reset'; id: string; time: number }
+  | { kind: 'conversation'; id: string; time: number; conversationId: string }
+  | { kind: 'delete'; id: string; time: number; reason: DeleteReason };
+
+/** Keys that would reach an object's prototype through assignment. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+const DELETE_REASONS: ReadonlySet<string> = new Set(['deleted', 'expired', 'evicted']);
+const KIND_BY_TYPE = new Map<string, SessionEvent['kind']>(Object.entries(SessionEventTypes).map(([kind, type]) => [type, kind as SessionEvent['kind']]));
+
+const invalid = (message: string): Rejection => ({ code: WarningCodes.INVALID_PAYLOAD, message });
+const badDate = (message: string): Rejection => ({ code: WarningCodes.INVALID_DATE, message });
+
+/** The journal payload of an event (the envelope carries type and time). */
+export function sessionPayload(event: SessionEvent): Record<string, unknown> {
+  switch (event.kind) {
+    case 'update':
+      return { id: event.id, data: event.data };
+    case 'turn':
+      return { id: event.id, turn: event.turn };
+    case 'conversation':
+      return { id: event.id, conversationId: event.conversationId };
+    case 'delete':
+      return { id: event.id, reason: event.reason };
+    default:
+      return { id: event.id };
+  }
+}
+
+/** Validates a record from the journal into an event, or says why not. Never throws. */
+export function decodeSessionEvent(record: JournalRecord): SessionEvent | Rejection {
+  const kind = KIND_BY_TYPE.get(record.type);
+  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(record.type)}; skipped` };
+  const p = record.payload as Record<string, unknown> | null;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${record.type} payload is not an object`);
+  if (!isValidSessionId(p.id)) return invalid(`invalid session id ${JSON.stringify(p.id)?.slice(0, 80)}`);
+  const base = { id: p.id, time: record.time };
+  switch (kind) {
+    case 'create':
+    case 'touch':
+    case 'reset':
+      return { kind, ...base };
+    case 'conversation':
+      if (typeof p.conversationId !== 'string') return invalid('conversationId is not a string');
+      return { kind, ...base, conversationId: p.conversationId };
+    case 'delete':
+      return { kind, ...base, reason: typeof p.reason === 'string' && DELETE_REASONS.has(p.reason) ? (p.reason as DeleteReason) : 'deleted' };
+    case 'turn': {
+      const turn = reviveTurn(p.turn);
+      return 'code' in turn ? turn : { kind, ...base, turn };
+    }
+    case 'update': {
+      const data = reviveSessionFields(p.data);
+      return 'code' in data ? data : { kind, ...base, data };
+    }
+  }
+}
+
+/** A turn from JSON: strings and a valid ISO timestamp, or a rejection. */
+export function reviveTurn(value: unknown): ConversationTurn | Rejection {
+  const t = value as Record<string, unknown> | null;
+  if (t === null || typeof t !== 'object' || Array.isArray(t)) return invalid('turn is not an object');
+  if (typeof t.prompt !== 'string' || typeof t.response !== 'string') return invalid('turn prompt and response must be strings');
+  const ms = parseIsoInstant(t.timestamp);
+  if (ms === undefined) return badDate(`invalid turn timestamp ${JSON.stringify(t.timestamp) ?? 'undefined'}`);
+  return { prompt: t.prompt, response: t.response, timestamp: new Date(ms) };
+}
+
+/**
+ * Session fields from JSON (an update's data, or a snapshot entry): dates
+ * revived and checked, forbidden keys refused. Unknown keys are kept, as
+ * codex-mcp-server's Object.assign keeps them.
+ */
+export function reviveSessionFields(value: unknown): Partial<SessionData> | Rejection {
+  const o = value as Record<string, unknown> | null;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return invalid('session fields are not an object');
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(o)) {
+    if (FORBIDDEN_KEYS.has(key)) return invalid(`forbidden key ${JSON.stringify(key)}`);
+    const v = o[key];
+    if (key === 'createdAt' || key === 'lastAccessedAt') {
+      const ms = parseIsoInstant(v);
+      if (ms === undefined) return badDate(`invalid ${key} ${JSON.stringify(v) ?? 'undefined'}`);
+      out[key] = new Date(ms);
+    } else if (key === 'turns') {
+      if (!Array.isArray(v)) return invalid('turns is not an array');
+      const turns: ConversationTurn[] = [];
+      for (const item of v) {
+        const turn = reviveTurn(item);
+        if ('code' in turn) return turn;
+        turns.push(turn);
+      }
+      out[key] = turns;
+    } else {
+      out[key] = v;
+    }
+  }
+  return out as Partial<SessionData>;
+}
+
+/** A whole session from a snapshot entry, or a rejection. */
+export function reviveSession(value: unknown): SessionData | Rejection {
+  const fields = reviveSessionFields(value);
+  if ('code' in fields) return fields;
+  if (!isValidSessionId(fields.id)) return invalid(`invalid session id ${JSON.stringify(fields.id)?.slice(0, 80)}`);
+  if (!isValidDate(fields.createdAt) || !isValidDate(fields.lastAccessedAt)) return badDate('session without valid createdAt and lastAccessedAt');
+  return { ...fields, turns: fields.turns ?? [] } as SessionData;
+}
+
+/** A copy that shares turn objects (which are never mutated) but not arrays or dates. */
+export function cloneSession(s: SessionData): SessionData {
+  return { ...s, createdAt: new Date(s.createdAt), lastAccessedAt: new Date(s.lastAccessedAt), turns: Array.isArray(s.turns) ? s.turns.slice() : s.turns };
+}
+
+/**
+ * The session reducer: applies one event to a map of sessions, exactly as
+ * codex-mcp-server's InMemorySessionStorage mutates its map. Each event
+ * touches only the session it names, which is what makes per-session rebase
+ * (and so multi-process convergence) exact.
+ */
+export function applySessionEvent(sessions: Map<string, SessionData>, event: SessionEvent): void {
+  const session = sessions.get(event.id);
+  const at = new Date(event.time);
+  switch (event.kind) {
+    case 'create':
+      if (!session) sessions.set(event.id, { id: event.id, createdAt: at, lastAccessedAt: new Date(event.time), turns: [] });
+      else if (event.time > session.lastAccessedAt.getTime()) session.lastAccessedAt = at;
+      return;
+    case 'delete':
+      sessions.delete(event.id);
+      return;
+  }
+  if (!session) return; // mutators ignore unknown ids
+  switch (event.kind) {
+    case 'touch':
+      // Touches are coalesced and written late, so they never move time backwards.
+      if (event.time > session.lastAccessedAt.getTime()) session.lastAccessedAt = at;
+      return;
+    case 'update':
+      for (const key of Object.keys(event.data)) {
+        if (!FORBIDDEN_KEYS.has(key)) (session as unknown as Record<string, unknown>)[key] = (event.data as Record<string, unknown>)[key];
+      }
+      break;
+    case 'turn':
+      if (!Array.isArray(session.turns)) session.turns = [];
+      session.turns.push(event.turn);
+      break;
+    case 'reset':
+      session.turns = [];
+      session.codexConversationId = undefined;
+      break;
+    case 'conversation':
+      session.codexConversationId = event.conversationId;
+      break;
+  }
+  session.lastAccessedAt = at;
+}

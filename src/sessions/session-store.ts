@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { isValidDate } from '../journal/dates.js';
+import { Journal, type JournalOptions } from '../journal/journal.js';
+import type { JournalRecord, Rejection } from '../journal/record-codec.js';
+import type { WarningHandler } from '../journal/warnings.js';
+import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionPayload, type SessionEvent } from './session-events.js';
+import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
+import { SessionView } from './session-view.js';
+
+export interface SessionStoreOptions {
+  /** Store directory (created 0700 when missing). */
+  dir: string;
+  /** Sessions not accessed for this long are dropped (default 24 h). */
+  ttlMs?: number;
+  /** At most this many sessions; the least recently accessed go first (default 100). */
+  maxSessions?: number;
+  /** fsync each group commit before acknowledging it (default true). */
+  fsync?: boolean;
+  /** Where replay and commit warnings go (default: one line each on stderr). */
+  onWarning?: WarningHandler;
+  /** Longest journal line, written or read (default 1 MiB). */
+  maxLineBytes?: number;
+  /** Largest prompt + response of one turn, in UTF-8 bytes (default 256 KiB). */
+  maxTurnBytes?: number;
+  /** How long to wait for the store lock before LOCK_TIMEOUT (default 10 s). */
+  lockTimeoutMs?: number;
+  /** Access-time refreshes are written at most this late (default 1 s). */
+  touchFlushMs?: number;
+  /** Clock in epoch ms (default Date.now); tests control time with it. */
+  clock?: () => number;
+}
+
+export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_MAX_SESSIONS = 100;
+export const DEFAULT_MAX_TURN_BYTES = 256 * 1024;
+
+/**
+ * A drop-in for codex-mcp-server's SessionStorage, durable and shared by
+ * processes. Every method is synchronous like the original: mutations apply
+ * in memory at once and are journaled by group commit; reads first apply
+ * what other processes have committed (one fstat when nothing is new).
+ */
+export class SessionStore implements SessionStorage {
+  readonly ttlMs: number;
+  readonly maxSessions: number;
+  private readonly maxTurnBytes: number;
+  private readonly view = new SessionView();
+  private readonly journal: Journal;
+
+  private constructor(options: SessionStoreOptions) {
+    this.ttlMs = positive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
+    this.maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.maxTurnBytes = positive('maxTurnBytes', options.maxTurnBytes ?? DEFAULT_MAX_TURN_BYTES);
+    const journalOptions: JournalOptions = {
+      dir: options.dir,
+      consumer: {
+        reset: () => this.view.reset(),
+        restore: (entry) => this.restoreEntry(entry),
+        apply: (record) => this.applyRecord(record),
+        committed: (entries) => this.view.committed(entries),
+      },
+      deferredFlushMs: options.touchFlushMs ?? 1000,
+    };
+    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'clock'] as const) {
+      if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
+    }
+    this.journal = Journal.openSync(journalOptions);
+  }
+
+  /** Opens (creating if needed) and replays the store. */
+  static async open(options: SessionStoreOptions): Promise<SessionStore> {
+    return SessionStore.openSync(options);
+  }
+
+  /** The same, for code that must build its storage synchronously. */
+  static openSync(options: SessionStoreOptions): SessionStore {
+    return new SessionStore(options);
+  }
+
+  /** The store directory. */
+  get dir(): string {
+    return this.journal.dir;
+  }
+
+  // ---- the SessionStorage contract ---------------------------------------
+
+  createSession(): string {
+    this.journal.catchUp();
+    this.dropExpired();
+    const id = randomUUID();
+    this.record({ kind: 'create', id, time: this.journal.now() });
+    this.enforceMaxSessions();
+    return id;
+  }
+
+  ensureSession(sessionId: string): void {
+    this.journal.catchUp();
+    this.dropExpired();
+    if (!isValidSessionId(sessionId)) {
+      throw new SessionJournalError(ErrorCodes.INVALID_SESSION_ID, 'Session ID must be 1-256 characters and contain only letters, numbers, hyphens, and underscores', {
+        details: { sessionId: String(sessionId).slice(0, 300) },
+      });
+    }
+    const exists = this.view.sessions.has(sessionId);
+    // On an existing session this only refreshes its access time, so it waits for the next commit.
+    this.record({ kind: 'create', id: sessionId, time: this.journal.now() }, exists);
+    if (!exists) this.enforceMaxSessions();
+  }
+
+  getSession(sessionId: string): SessionData | undefined {
+    this.journal.catchUp();
+    const session = this.view.sessions.get(sessionId);
+    if (session) this.touch(sessionId);
+    return session;
+  }
+
+  updateSession(sessionId: string, data: Partial<SessionData>): void {
+    this.journal.catchUp();
+    if (!this.view.sessions.has(sessionId)) return;
+    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: checkUpdate(data) });
+  }
+
+  deleteSession(sessionId: string): boolean {
+    this.journal.catchUp();
+    if (!this.view.sessions.has(sessionId)) return false;
+    this.record({ kind: 'delete', id: sessionId, time: this.journal.now(), reason: 'deleted' });
+    return true;
+  }
+
+  listSessions(): SessionData[] {
+    this.journal.catchUp();
+    return this.sortedLiveSessions();
+  }
+
+  addTurn(sessionId: string, turn: ConversationTurn): void {
+    this.journal.catchUp();
+    if (!this.view.sessions.has(sessionId)) return;
+    this.record({ kind: 'turn', id: sessionId, time: this.journal.now(), turn: this.checkTurn(turn) });
+  }
+
+  resetSession(sessionId: string): void {
+    this.journal.catchUp();
+    if (!this.view.sessions.has(sessionId)) return;
+    this.record({ kind: 'reset', id: sessionId, time: this.journal.now() });
+  }
+
+  setCodexConversationId(sessionId: string, conversationId: string): void {
+    this.journal.catchUp();
+    if (!this.view.sessions.has(sessionId)) return;
+    if (typeof conversationId !== 'string') throw new TypeError('conversationId must be a string');
+    this.record({ kind: 'conversation', id: sessionId, time: this.journal.now(), conversationId });
+  }
+
+  getCodexConversationId(sessionId: string): string | undefined {
+    this.journal.catchUp();
+    return this.view.sessions.get(sessionId)?.codexConversationId;
+  }
+
+  // ---- durability --------------------------------------------------------
+
+  /** Resolves when every mutation made before the call is durable. */
+  flush(): Promise<void> {
+    return this.journal.flush();
+  }
+
+  flushSync(): void {
+    this.journal.flushSync();
+  }
+
+  /** Flushes and releases the store. Later mutations throw CLOSED. */
+  close(): Promise<void> {
+    return this.journal.close();
+  }
+
+  closeSync(): void {
+    this.journal.closeSync();
+  }
+
+  // ---- internals ---------------------------------------------------------
+
+  /** Applies a mutation to the view now and queues it for the journal. */
+  private record(event: SessionEvent, deferred = false): void {
+    const entry = this.journal.append(SessionEventTypes[event.kind], sessionPayload(event), { time: event.time, deferred });
+    this.view.applyLocal(event, entry);
+  }
+
+  /** A read refreshed the access time: coalesced into one queued touch per session. */
+  private touch(sessionId: string): void {
+    const time = this.journal.now();
+    if (this.view.extendQueuedTouch(sessionId, time)) return;
+    this.record({ kind: 'touch', id: sessionId, time }, true);
+  }
+
+  private sortedLiveSessions(): SessionData[] {
+    this.dropExpired();
+    return Array.from(this.view.sessions.values()).sort((a, b) => b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime());
+  }
+
+  /** Expiry is journaled, so every process and every replay agree on it. */
+  private dropExpired(): void {
+    const now = this.journal.now();
+    for (const [id, session] of this.view.sessions) {
+      if (now - session.lastAccessedAt.getTime() > this.ttlMs) this.record({ kind: 'delete', id, time: now, reason: 'expired' });
+    }
+  }
+
+  private enforceMaxSessions(): void {
+    if (this.view.sessions.size <= this.maxSessions) return;
+    const now = this.journal.now();
+    for (const session of this.sortedLiveSessions().slice(this.maxSessions)) {
+      this.record({ kind: 'delete', id: session.id, time: now, reason: 'evicted' });
+    }
+  }
+
+  private checkTurn(turn: ConversationTurn): ConversationTurn {
+    if (turn === null || typeof turn !== 'object') throw new TypeError('turn must be an object');
+    if (typeof turn.prompt !== 'string' || typeof turn.response !== 'string') throw new TypeError('turn prompt and response must be strings');
+    if (!isValidDate(turn.timestamp)) throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'turn timestamp must be a valid Date');
+    const bytes = Buffer.byteLength(turn.prompt) + Buffer.byteLength(turn.response);
+    if (bytes > this.maxTurnBytes) {
+      throw new SessionJournalError(ErrorCodes.TURN_TOO_LARGE, `turn of ${bytes} bytes exceeds maxTurnBytes (${this.maxTurnBytes})`, {
+        details: { bytes, limit: this.maxTurnBytes },
+      });
+    }
+    return turn;
+  }
+
+  private restoreEntry(entry: unknown): Rejection | undefined {
+    const session = reviveSession(entry);
+    if ('code' in session) return session;
+    this.view.restore(session);
+    return undefined;
+  }
+
+  private applyRecord(record: JournalRecord): Rejection | undefined {
+    const event = decodeSessionEvent(record);
+    if ('code' in event) return event;
+    this.view.applyCommitted(event);
+    return undefined;
+  }
+}
+
+function checkUpdate(data: Partial<SessionData>): Partial<SessionData> {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, 'updateSession data must be an object');
+  }
+  for (const key of Object.keys(data)) {
+    if (FORBIDDEN_KEYS.has(key)) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, `updateSession refuses the key ${JSON.stringify(key)}`, { details: { key } });
+    const value = (data as Record<string, unknown>)[key];
+    if ((key === 'createdAt' || key === 'lastAccessedAt') && !isValidDate(value)) {
+      throw new SessionJournalError(ErrorCodes.INVALID_DATE, `updateSession ${key} must be a valid Date`, { details: { key } });
+    }
+    if (key === 'turns' && (!Array.isArray(value) || !value.every((t) => isValidDate((t as ConversationTurn)?.timestamp)))) {
+      throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'updateSession turns must be an array of turns with valid Date timestamps', { details: { key } });
+    }
+  }
+  return data;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be a positive number, got ${value}`, { details: { option: name, value } });
+  }
+  return value;
+}
+
+export { applySessionEvent };
