@@ -106,6 +106,7 @@ export class Journal {
   private deferredTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastCommit: Commit | undefined;
+  private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
 
   private constructor(options: JournalOptions) {
     this.dir = options.dir;
@@ -136,6 +137,11 @@ export class Journal {
   /** Sequence number of the last record applied or written. */
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /** What this process has written since it opened the journal. */
+  get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
+    return { ...this.counters };
   }
 
   /** Entries appended but not yet written. */
@@ -451,6 +457,9 @@ export class Journal {
     if (torn) segment.reader.readTo(size + 1, segment.onLine);
     segment.reader.skip(bytes.length - (torn ? 1 : 0), batch.length);
     this.seq = seq;
+    this.counters.commits++;
+    this.counters.recordsWritten += batch.length;
+    this.counters.bytesWritten += bytes.length;
     segment.inflight++;
     this.lastCommit = { segment, batch };
     try {

@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { Journal, type JournalConsumer, type JournalRecord } from '../src/index.js';
+import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
+
+/** The smallest useful reducer: a key-value map. The engine needs nothing more. */
+function keyValueConsumer() {
+  const state = new Map<string, unknown>();
+  const consumer: JournalConsumer = {
+    reset: () => state.clear(),
+    restore: () => undefined,
+    apply: (r: JournalRecord) => {
+      const p = r.payload as { key: string; value: unknown };
+      if (r.type !== 'kv.set') return { code: 'UNKNOWN_EVENT_TYPE', message: r.type };
+      state.set(p.key, p.value);
+      return undefined;
+    },
+  };
+  return { state, consumer };
+}
+
+function openKv(dir: string, extra: Partial<Parameters<typeof Journal.openSync>[0]> = {}) {
+  const kv = keyValueConsumer();
+  const { warnings, onWarning } = collectWarnings();
+  const journal = Journal.openSync({ dir, consumer: kv.consumer, onWarning, ...extra });
+  return { journal, state: kv.state, warnings };
+}
+
+const segment1 = (dir: string) => path.join(dir, 'journal-00000001.ndjson');
+
+test('a burst of appends goes out in a few group commits, not one per append', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  for (let i = 0; i < 1000; i++) journal.append('kv.set', { key: `k${i}`, value: i });
+  await journal.flush();
+  t.true(journal.stats.commits <= 2, `commits: ${journal.stats.commits}`);
+  t.is(journal.stats.recordsWritten, 1000);
+  await journal.close();
+  const { state } = openKv(dir);
+  t.is(state.size, 1000);
+});
+
+test('concurrent flushers share commits', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  await Promise.all(
+    Array.from({ length: 32 }, async (_, client) => {
+      for (let i = 0; i < 20; i++) {
+        journal.append('kv.set', { key: `c${client}-${i}`, value: i });
+        await journal.flush();
+      }
+    }),
+  );
+  t.is(journal.stats.recordsWritten, 640);
+  t.true(journal.stats.commits < 640 / 4, `commits: ${journal.stats.commits}`);
+  await journal.close();
+});
+
+test('sequence numbers are gapless and records carry the envelope', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  journal.append('kv.set', { key: 'a', value: 1 });
+  await journal.flush();
+  journal.append('kv.set', { key: 'b', value: 2 });
+  await journal.close();
+  const lines = fs.readFileSync(segment1(dir), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.deepEqual(lines.map((l) => l.seq), [1, 2]);
+  t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 't', 'p']);
+  t.is(lines[0].w, `${process.pid}@${(await import('node:os')).hostname()}`);
+});
+
+test('a writer ends a torn tail with a newline instead of gluing onto it', async (t) => {
+  const dir = tempStoreDir(t);
+  const first = openKv(dir);
+  first.journal.append('kv.set', { key: 'kept', value: 1 });
+  await first.journal.close();
+  fs.appendFileSync(segment1(dir), '{"v":1,"seq":2,"ts":"2026-01-0'); // a writer died mid-line
+
+  const second = openKv(dir);
+  t.deepEqual(second.warnings.map((w) => [w.code, w.line]), [['INCOMPLETE_TAIL', 2]]);
+  second.journal.append('kv.set', { key: 'after', value: 2 });
+  await second.journal.close();
+  t.is(second.warnings.length, 1, 'the torn line is reported once, not again when terminated');
+
+  const third = openKv(dir);
+  t.deepEqual([...third.state.keys()], ['kept', 'after']);
+  t.deepEqual(third.warnings.map((w) => [w.code, w.line]), [['UNPARSABLE_LINE', 2]]);
+});
+
+test('a lock held by another process makes flush wait, then fail with LOCK_TIMEOUT; nothing is dropped', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir, { lockTimeoutMs: 150 });
+  const lockDir = path.join(dir, 'journal.lock');
+  fs.mkdirSync(lockDir);
+  journal.append('kv.set', { key: 'waiting', value: 1 });
+  const err = await t.throwsAsync(journal.flush());
+  t.is((err as { code?: string }).code, 'LOCK_TIMEOUT');
+  fs.rmdirSync(lockDir);
+  await journal.flush();
+  await journal.close();
+  t.true(openKv(dir).state.has('waiting'));
+});
+
+test('a stale lock left by a dead process is taken over', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir, { lockTimeoutMs: 2000 });
+  const lockDir = path.join(dir, 'journal.lock');
+  fs.mkdirSync(lockDir);
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(lockDir, old, old);
+  journal.append('kv.set', { key: 'k', value: 1 });
+  await journal.close();
+  t.true(openKv(dir).state.has('k'));
+});
+
+test('flushSync writes and syncs without an event loop turn', (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  journal.append('kv.set', { key: 'now', value: 1 });
+  journal.flushSync();
+  t.regex(fs.readFileSync(segment1(dir), 'utf8'), /"key":"now"/);
+  journal.closeSync();
+});
+
+test('deferred entries wait for the next commit, or for the deferred timer', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir, { deferredFlushMs: 50 });
+  journal.append('kv.set', { key: 'lazy', value: 1 }, { deferred: true });
+  await new Promise((r) => setTimeout(r, 5));
+  t.false(fs.existsSync(segment1(dir)), 'nothing written yet');
+  await new Promise((r) => setTimeout(r, 150));
+  t.regex(fs.readFileSync(segment1(dir), 'utf8'), /"key":"lazy"/);
+  await journal.close();
+});
+
+test('a second journal on the same store catches up on read with only the new bytes', async (t) => {
+  const dir = tempStoreDir(t);
+  const a = openKv(dir);
+  const b = openKv(dir);
+  a.journal.append('kv.set', { key: 'x', value: 1 });
+  await a.journal.flush();
+  t.false(b.state.has('x'));
+  b.journal.catchUp();
+  t.is(b.state.get('x'), 1);
+  b.journal.append('kv.set', { key: 'y', value: 2 });
+  await b.journal.flush();
+  a.journal.catchUp();
+  t.is(a.state.get('y'), 2);
+  t.is(a.journal.lastSeq, 2);
+  await Promise.all([a.journal.close(), b.journal.close()]);
+});
+
+test('an append after close throws CLOSED; an oversize append throws LINE_TOO_LONG', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir, { maxLineBytes: 1024 });
+  const tooLong = t.throws(() => journal.append('kv.set', { key: 'big', value: 'x'.repeat(2000) }));
+  t.is((tooLong as { code?: string }).code, 'LINE_TOO_LONG');
+  await journal.close();
+  const closed = t.throws(() => journal.append('kv.set', { key: 'late', value: 1 }));
+  t.is((closed as { code?: string }).code, 'CLOSED');
+});
+
+test('invalid options are refused with INVALID_OPTION', (t) => {
+  const dir = tempStoreDir(t);
+  const err = t.throws(() => openKv(dir, { lockTimeoutMs: -1 }));
+  t.is((err as { code?: string }).code, 'INVALID_OPTION');
+});
