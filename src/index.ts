@@ -5,3 +5,6 @@ export { WarningCodes, formatWarning, type JournalWarning, type WarningCode, typ
 export { Journal, type JournalConsumer, type JournalOptions } from './journal/journal.js';
 export type { JournalRecord, Rejection } from './journal/record-codec.js';
 export type { QueuedEntry } from './journal/commit-queue.js';
+export { compactSessions, type CompactSessionsOptions } from './sessions/compact-sessions.js';
+export { compactStore, type CompactOptions, type CompactResult, type CompactionStep, type FoldState, type RetentionDecision } from './compact/compactor.js';
+export type { ArchivePolicy } from './compact/archive.js';

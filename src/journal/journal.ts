@@ -107,6 +107,7 @@ export class Journal {
   private retryTimer: NodeJS.Timeout | undefined;
   private lastCommit: Commit | undefined;
   private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
+  private recordsRead = 0;
 
   private constructor(options: JournalOptions) {
     this.dir = options.dir;
@@ -142,6 +143,11 @@ export class Journal {
   /** What this process has written since it opened the journal. */
   get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
     return { ...this.counters };
+  }
+
+  /** Records read from segments (not the snapshot) since open: 0 means the snapshot is the whole story. */
+  get recordsSinceBase(): number {
+    return this.recordsRead;
   }
 
   /** Entries appended but not yet written. */
@@ -268,23 +274,29 @@ export class Journal {
     const listing = listStore(this.dir);
     const base = this.loadNewestSnapshot(listing.snapshots);
     const numbers = listing.segments.filter((n) => n >= base);
-    this.firstSegmentNumber = Math.max(base, 1);
-    numbers.forEach((n, i) => {
-      const segment = this.openSegment(n, false);
-      if (!segment) throw new StoreChanged();
-      const size = segment.reader.size();
-      segment.reader.readTo(size, segment.onLine);
-      const isLast = i === numbers.length - 1;
-      if (!isLast) {
-        // Nobody appends to a segment that has a successor: an unfinished line there is final.
-        if (segment.rotatesTo === undefined && segment.reader.hasIncompleteTail(size)) this.reportIncompleteTail(segment);
-        fs.closeSync(segment.fd);
-        return;
-      }
-      this.current = segment;
-      if (segment.reader.hasIncompleteTail(size) && !this.lock.isHeld()) this.reportIncompleteTail(segment);
-    });
+    this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
+    // The live segment is the end of the chain of rotation markers, not simply
+    // the highest number: a rotation that died after creating its successor
+    // but before writing the marker leaves an empty segment nobody may use.
     this.followJournal(false);
+    if (numbers.length > 0 && !this.current) throw new StoreChanged();
+    const live = this.current;
+    if (!live) return;
+    for (const n of numbers) if (n > live.number) this.reportOrphan(n);
+    if (live.reader.hasIncompleteTail() && !this.lock.isHeld()) this.reportIncompleteTail(live);
+  }
+
+  private reportOrphan(n: number): void {
+    const path = storePath(this.dir, segmentName(n));
+    let size = 0;
+    try {
+      size = fs.lstatSync(path).size;
+    } catch {
+      return;
+    }
+    if (size > 0) {
+      this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
+    }
   }
 
   /** Restores the newest readable snapshot; returns the first segment it does not cover. */
@@ -354,6 +366,7 @@ export class Journal {
       return 'continue';
     }
     const record = decoded.record;
+    this.recordsRead++;
     if (record.seq <= this.seq) {
       this.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${record.seq} follows seq ${this.seq} (a duplicated line, or two writers under a lost lock); applied`, ...place });
     } else {
@@ -423,25 +436,50 @@ export class Journal {
     }
   }
 
-  /** Runs under the lock: catch up, then write one batch in one O_APPEND write. */
-  private commitLocked(): Commit | undefined {
+  /**
+   * Runs under the lock: catch up, let `decide` queue entries that depend on
+   * the caught-up state, then write one batch in one O_APPEND write.
+   */
+  private commitLocked(decide?: () => void): Commit | undefined {
     this.followJournal(true);
+    decide?.();
     const batch = this.queue.take(MAX_BATCH_BYTES);
     if (batch.length === 0) return undefined;
-    let segment = this.current;
-    if (!segment) {
-      segment = this.current = this.openSegment(this.firstSegmentNumber, true)!;
+    const segment = this.liveSegmentLocked();
+    let firstSeq: number;
+    try {
+      firstSeq = this.writeLocked(segment, batch);
+    } catch (err) {
+      this.queue.restore(batch);
+      throw err;
     }
+    batch.forEach((entry, i) => (entry.seq = firstSeq + i));
+    segment.inflight++;
+    this.lastCommit = { segment, batch };
+    try {
+      this.consumer.committed?.(batch);
+    } catch (err) {
+      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed on own commit: ${(err as Error).message}`, file: segment.path });
+    }
+    return this.lastCommit;
+  }
+
+  private liveSegmentLocked(): Segment {
+    return (this.current ??= this.openSegment(this.firstSegmentNumber, true)!);
+  }
+
+  /**
+   * Writes records at the end of `segment` under the lock; returns the first
+   * sequence number used. Under the lock nobody is appending, so an
+   * unfinished last line is torn: it is ended with a newline rather than
+   * having our first record glued onto it.
+   */
+  private writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>): number {
     const size = segment.reader.size();
-    // Under the lock nobody is appending, so an unfinished last line is torn:
-    // end it with a newline rather than glue our first record onto it.
     const torn = segment.reader.hasIncompleteTail(size);
     let text = torn ? '\n' : '';
-    let seq = this.seq;
-    for (const entry of batch) {
-      entry.seq = ++seq;
-      text += encodeRecord(seq, entry.time, this.writerJson, entry.type, entry.payloadJson);
-    }
+    const firstSeq = this.seq + 1;
+    records.forEach((r, i) => (text += encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson)));
     const bytes = Buffer.from(text, 'utf8');
     try {
       writeFully(segment.fd, bytes);
@@ -451,23 +489,73 @@ export class Journal {
       } catch {
         // The next writer's newline check isolates whatever remains.
       }
-      this.queue.restore(batch);
       throw ioError('write', segment.path, err);
     }
     if (torn) segment.reader.readTo(size + 1, segment.onLine);
-    segment.reader.skip(bytes.length - (torn ? 1 : 0), batch.length);
-    this.seq = seq;
+    segment.reader.skip(bytes.length - (torn ? 1 : 0), records.length);
+    this.seq = firstSeq + records.length - 1;
     this.counters.commits++;
-    this.counters.recordsWritten += batch.length;
+    this.counters.recordsWritten += records.length;
     this.counters.bytesWritten += bytes.length;
-    segment.inflight++;
-    this.lastCommit = { segment, batch };
-    try {
-      this.consumer.committed?.(batch);
-    } catch (err) {
-      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed on own commit: ${(err as Error).message}`, file: segment.path });
+    return firstSeq;
+  }
+
+  /**
+   * Closes the live segment with a rotation marker and makes a new, empty
+   * segment live; writers in every process follow the marker. Returns the
+   * closed and the new segment numbers and the marker's sequence number. The marker is fsynced before the lock
+   * is released, so no write can land in the new segment without it.
+   */
+  async rotate(): Promise<{ closed: number; next: number; seq: number }> {
+    if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
+    return this.lock.runLocked(() => {
+      this.followJournal(true);
+      const segment = this.liveSegmentLocked();
+      let nextNumber = segment.number + 1;
+      let next = this.openSegment(nextNumber, true)!;
+      while (next.reader.size() > 0) {
+        this.reportOrphan(nextNumber);
+        fs.closeSync(next.fd);
+        next = this.openSegment(++nextNumber, true)!;
+      }
+      const seq = this.writeLocked(segment, [{ time: this.clock(), type: ROTATE_EVENT, payloadJson: JSON.stringify({ next: nextNumber }) }]);
+      try {
+        fs.fdatasyncSync(segment.fd);
+      } catch (err) {
+        throw ioError('fdatasync', segment.path, err);
+      }
+      segment.rotatesTo = nextNumber;
+      this.retire(segment);
+      this.current = next;
+      return { closed: segment.number, next: nextNumber, seq };
+    });
+  }
+
+  /**
+   * Appends entries chosen under the lock, after every record committed
+   * before has been applied, so the choice cannot race another writer (the
+   * compactor journals retention this way). Resolves once they are durable.
+   */
+  async appendDecided(decide: () => ReadonlyArray<{ type: string; payload: unknown; time?: number }>): Promise<number> {
+    let count = 0;
+    const commit = await this.lock.runLocked(() =>
+      this.commitLocked(() => {
+        for (const e of decide()) {
+          this.append(e.type, e.payload, { time: e.time, deferred: true });
+          count++;
+        }
+      }),
+    );
+    if (commit) {
+      try {
+        if (this.fsync) await fdatasync(commit.segment.fd);
+      } finally {
+        this.settle(commit.segment);
+      }
+      this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
     }
-    return this.lastCommit;
+    await this.flush();
+    return count;
   }
 
   private settle(segment: Segment): void {

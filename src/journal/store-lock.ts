@@ -4,7 +4,7 @@ import { ErrorCodes, SessionJournalError } from '../errors.js';
 export interface StoreLockOptions {
   /** The lock directory proper-lockfile creates (mkdir is atomic). */
   lockPath: string;
-  /** The store directory the lock guards. */
+  /** The store directory the lock guards (for messages). */
   dir: string;
   /** Give up after this long with LOCK_TIMEOUT. */
   timeoutMs: number;
@@ -27,7 +27,16 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * flush at process exit safe.
  */
 export class StoreLock {
-  constructor(private readonly options: StoreLockOptions) {}
+  /**
+   * proper-lockfile keeps its in-process registry keyed by the locked path,
+   * not by lockfilePath; each lock of a store needs a key of its own or one
+   * lock's release would cancel another's mtime refresh.
+   */
+  private readonly key: string;
+
+  constructor(private readonly options: StoreLockOptions) {
+    this.key = options.lockPath.replace(/\.lock$/, '');
+  }
 
   /** Runs `section` under the lock, waiting asynchronously for it. */
   async runLocked<T>(section: () => T): Promise<T> {
@@ -52,7 +61,7 @@ export class StoreLock {
   /** True when another process (or this one) holds a fresh lock. */
   isHeld(): boolean {
     try {
-      return lockfile.checkSync(this.options.dir, { lockfilePath: this.options.lockPath, realpath: false, stale: this.options.staleMs });
+      return lockfile.checkSync(this.key, { lockfilePath: this.options.lockPath, realpath: false, stale: this.options.staleMs });
     } catch {
       return false;
     }
@@ -60,7 +69,7 @@ export class StoreLock {
 
   private tryAcquire(deadline: number): (() => void) | undefined {
     try {
-      return lockfile.lockSync(this.options.dir, {
+      return lockfile.lockSync(this.key, {
         lockfilePath: this.options.lockPath,
         realpath: false,
         stale: this.options.staleMs,

@@ -29,6 +29,8 @@ export const WarningCodes = {
   SEQUENCE_REGRESSION: 'SEQUENCE_REGRESSION',
   /** A snapshot file that cannot be read; an older base is used instead. */
   SNAPSHOT_UNREADABLE: 'SNAPSHOT_UNREADABLE',
+  /** A segment no rotation marker leads to (a rotation died half-way); left in place, not applied. */
+  ORPHAN_SEGMENT: 'ORPHAN_SEGMENT',
   /** The lock was lost while a commit held it; the commit's range is given. */
   LOCK_COMPROMISED: 'LOCK_COMPROMISED',
   /** Entries could not be written during process exit. */

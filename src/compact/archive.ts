@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { ioError } from '../errors.js';
+import { fsyncDirSync, prepareStoreDir } from '../journal/store-files.js';
+import { tempNameFor } from '../snapshot/snapshot-writer.js';
+
+export interface ArchivePolicy {
+  /** Keep folded files (gzipped) in `archive/`; false deletes them instead. Default true. */
+  keep: boolean;
+  /** Archived files older than this are deleted (default 30 days). */
+  maxAgeMs: number;
+  /** At most this many archived files are kept, newest first (default 1000). */
+  maxFiles: number;
+}
+
+export const DEFAULT_ARCHIVE_POLICY: ArchivePolicy = { keep: true, maxAgeMs: 30 * 24 * 3600 * 1000, maxFiles: 1000 };
+
+export const archiveDir = (dir: string): string => path.join(dir, 'archive');
+
+/**
+ * Moves one folded store file into the archive as gzip: stream to a unique
+ * temporary file, fsync, rename, fsync the archive directory, and only then
+ * remove the original. A crash at any point leaves the original in place.
+ */
+export async function archiveFile(dir: string, name: string, policy: ArchivePolicy): Promise<void> {
+  const source = path.join(dir, name);
+  if (policy.keep) {
+    const target = archiveDir(dir);
+    prepareStoreDir(target, true);
+    const finalPath = path.join(target, `${name}.gz`);
+    const tempPath = tempNameFor(finalPath);
+    try {
+      await pipeline(fs.createReadStream(source), zlib.createGzip(), fs.createWriteStream(tempPath, { flags: 'wx', mode: 0o600 }));
+      const fd = fs.openSync(tempPath, 'r');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tempPath, finalPath);
+      fsyncDirSync(target);
+    } catch (err) {
+      try {
+        fs.unlinkSync(tempPath);
+      } catch {
+        // removed later as an abandoned temp file
+      }
+      throw ioError('archive', source, err);
+    }
+  }
+  try {
+    fs.unlinkSync(source);
+    fsyncDirSync(dir);
+  } catch (err) {
+    throw ioError('unlink', source, err);
+  }
+}
+
+/** Applies age and count retention to the archive; returns the number of files deleted. */
+export function pruneArchive(dir: string, policy: ArchivePolicy, now: number): number {
+  const target = archiveDir(dir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(target).filter((n) => n.endsWith('.ndjson.gz'));
+  } catch {
+    return 0;
+  }
+  const files = names
+    .map((name) => ({ name, mtime: fs.lstatSync(path.join(target, name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name));
+  let deleted = 0;
+  files.forEach((f, i) => {
+    if (i >= policy.maxFiles || now - f.mtime > policy.maxAgeMs) {
+      fs.unlinkSync(path.join(target, f.name));
+      deleted++;
+    }
+  });
+  return deleted;
+}

@@ -1,0 +1,67 @@
+import lockfile from 'proper-lockfile';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
+
+export const COMPACTION_LOCK_NAME = 'compact.lock';
+
+/**
+ * One compaction at a time per store. Unlike the journal lock this one is
+ * held for the whole compaction, so proper-lockfile keeps it fresh with its
+ * mtime timer; if it is nevertheless lost, `compromised` is set (never
+ * thrown in a timer) and the compactor stops at its next step.
+ */
+export class CompactionLock {
+  compromised: Error | undefined;
+  private release: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly lockPath: string,
+  ) {}
+
+  /** Waits up to `timeoutMs`; throws LOCK_TIMEOUT when another compaction keeps it. */
+  async acquire(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
+      try {
+        this.release = await lockfile.lock(this.lockPath.replace(/\.lock$/, ''), {
+          lockfilePath: this.lockPath,
+          realpath: false,
+          stale: 30_000,
+          update: 5_000,
+          retries: 0,
+          onCompromised: (err) => {
+            this.compromised = err;
+          },
+        });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+        if (Date.now() + wait > deadline) {
+          throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `another compaction of ${this.dir} held its lock for ${timeoutMs} ms`, {
+            cause: err,
+            details: { dir: this.dir, timeoutMs },
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** Throws LOCK_COMPROMISED if the lock was lost since it was taken. */
+  check(step: string): void {
+    if (this.compromised) {
+      throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `compaction lock lost before ${step}: ${this.compromised.message}`, { cause: this.compromised });
+    }
+  }
+
+  async releaseQuietly(): Promise<void> {
+    const release = this.release;
+    this.release = undefined;
+    if (!release) return;
+    try {
+      await release();
+    } catch {
+      // already released or taken over; nothing of ours to undo
+    }
+  }
+}

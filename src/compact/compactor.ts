@@ -1,0 +1,169 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Journal, type JournalConsumer } from '../journal/journal.js';
+import type { JournalRecord } from '../journal/record-codec.js';
+import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
+import type { WarningHandler } from '../journal/warnings.js';
+import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
+import { DEFAULT_ARCHIVE_POLICY, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
+import { removeAbandonedTempFiles } from './leftovers.js';
+
+/** A record that retention wants journaled (it removes one key). */
+export interface RetentionDecision {
+  key: string;
+  reason: string;
+  type: string;
+  payload: unknown;
+}
+
+/**
+ * What a reducer gives the compactor: a consumer to replay into, plus the
+ * three things compaction needs from the state it built.
+ */
+export interface FoldState extends JournalConsumer {
+  /** The state as snapshot entries, in a deterministic order. */
+  entries(): Iterable<unknown>;
+  /** Which keys retention removes now, each with the record that journals it. */
+  retention(now: number): RetentionDecision[];
+  /** The key a record concerns; a key touched after the rotation is spared. */
+  keyOf(record: JournalRecord): string | undefined;
+  /** Removes a key from the folded state. */
+  drop(key: string): void;
+  /** Number of keys (sessions) in the state. */
+  readonly size: number;
+}
+
+export type CompactionStep = 'replayed' | 'rotated' | 'retained' | 'snapshot-written' | 'archived';
+
+export interface CompactOptions {
+  dir: string;
+  /** Wait this long for another compaction, and for the journal lock (default 30 s). */
+  lockTimeoutMs?: number;
+  /** Clock for retention (default Date.now). */
+  now?: () => number;
+  onWarning?: WarningHandler;
+  archive?: Partial<ArchivePolicy>;
+  /** Called after each protocol step (progress, tests that stop at a step). */
+  onStep?: (step: CompactionStep) => void | Promise<void>;
+  maxLineBytes?: number;
+}
+
+export interface CompactResult {
+  status: 'compacted' | 'nothing-to-do';
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Keys (sessions) in the new snapshot. */
+  kept: number;
+  /** Keys removed by retention, by reason (expired, evicted). */
+  removed: Record<string, number>;
+  segmentsArchived: number;
+  archiveFilesPruned: number;
+  snapshot?: string;
+  durationMs: number;
+}
+
+/** Replays into the state until the rotation; after it, only notes which keys are touched. */
+class FoldConsumer implements JournalConsumer {
+  frozen = false;
+  readonly touchedAfterRotation = new Set<string>();
+  constructor(private readonly state: FoldState) {}
+  reset(): void {
+    this.state.reset();
+    this.touchedAfterRotation.clear();
+  }
+  restore(entry: unknown) {
+    return this.state.restore(entry);
+  }
+  apply(record: JournalRecord) {
+    if (!this.frozen) return this.state.apply(record);
+    const key = this.state.keyOf(record);
+    if (key !== undefined) this.touchedAfterRotation.add(key);
+    return undefined;
+  }
+}
+
+/**
+ * Compacts a store while writers keep appending (docs/FORMAT.md, "Compaction
+ * protocol"): rotate, fold the closed segments, journal retention, publish
+ * the snapshot by rename, archive what it folded.
+ */
+export async function compactStore(options: CompactOptions, state: FoldState): Promise<CompactResult> {
+  const started = Date.now();
+  const now = options.now ?? Date.now;
+  const timeoutMs = options.lockTimeoutMs ?? 30_000;
+  const policy = { ...DEFAULT_ARCHIVE_POLICY, ...options.archive };
+  const step = async (name: CompactionStep) => {
+    lock.check(name);
+    await options.onStep?.(name);
+  };
+  prepareStoreDir(options.dir, false);
+  const bytesBefore = storeBytes(options.dir);
+  const lock = new CompactionLock(options.dir, path.join(options.dir, COMPACTION_LOCK_NAME));
+  await lock.acquire(timeoutMs);
+  const fold = new FoldConsumer(state);
+  let journal: Journal | undefined;
+  try {
+    removeAbandonedTempFiles(options.dir);
+    journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes });
+    await step('replayed');
+    const base = listStore(options.dir);
+    const pending = state.retention(now());
+    if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1) {
+      return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, archiveFilesPruned: pruneArchive(options.dir, policy, now()), durationMs: Date.now() - started };
+    }
+
+    const rotation = await journal.rotate();
+    fold.frozen = true;
+    await step('rotated');
+
+    const removed: Record<string, number> = {};
+    await journal.appendDecided(() => {
+      const decisions = state.retention(now()).filter((d) => !fold.touchedAfterRotation.has(d.key));
+      for (const d of decisions) {
+        state.drop(d.key);
+        removed[d.reason] = (removed[d.reason] ?? 0) + 1;
+      }
+      return decisions.map((d) => ({ type: d.type, payload: d.payload }));
+    });
+    await step('retained');
+
+    const snapshot = writeSnapshotSync(options.dir, rotation.next, rotation.seq, state.entries());
+    await step('snapshot-written');
+
+    const folded = listStore(options.dir);
+    const names = [...folded.segments.filter((n) => n < rotation.next).map(segmentName), ...folded.snapshots.filter((n) => n < rotation.next).map(snapshotName)];
+    for (const name of names) await archiveFile(options.dir, name, policy);
+    const archiveFilesPruned = pruneArchive(options.dir, policy, now());
+    await step('archived');
+
+    return {
+      status: 'compacted',
+      bytesBefore,
+      bytesAfter: storeBytes(options.dir),
+      kept: state.size,
+      removed,
+      segmentsArchived: names.filter((n) => n.startsWith('journal-')).length,
+      archiveFilesPruned,
+      snapshot: path.basename(snapshot.path),
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await journal?.close();
+    await lock.releaseQuietly();
+  }
+}
+
+/** Bytes of the live store files (segments and snapshots; not the archive). */
+export function storeBytes(dir: string): number {
+  const { segments, snapshots } = listStore(dir);
+  let total = 0;
+  for (const name of [...segments.map(segmentName), ...snapshots.map(snapshotName)]) {
+    try {
+      total += fs.lstatSync(path.join(dir, name)).size;
+    } catch {
+      // moved by a concurrent step; not counted
+    }
+  }
+  return total;
+}

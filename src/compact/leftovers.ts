@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const TEMP_RE = /\.tmp-(.+)-(\d+)-[0-9a-f]{8}$/;
+
+/** True when `pid` names no running process on this host. */
+function isDead(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes temporary files this store's writers left behind, but only those
+ * provably abandoned: the name says they were made on this host by a process
+ * that no longer runs. Anything else (another host's, a live process's, an
+ * unknown name) is left alone. Returns the paths removed.
+ */
+export function removeAbandonedTempFiles(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const host = os.hostname();
+  for (const name of names) {
+    const m = TEMP_RE.exec(name);
+    if (!m || m[1] !== host || !isDead(Number(m[2]))) continue;
+    const file = path.join(dir, name);
+    try {
+      if (!fs.lstatSync(file).isFile()) continue;
+      fs.unlinkSync(file);
+      removed.push(file);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}

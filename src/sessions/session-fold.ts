@@ -1,0 +1,69 @@
+import type { FoldState, RetentionDecision } from '../compact/compactor.js';
+import type { JournalRecord, Rejection } from '../journal/record-codec.js';
+import { SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession } from './session-events.js';
+import type { SessionData } from './session-types.js';
+
+/**
+ * The session state as the compactor folds it: the same reducer as the live
+ * store, plus retention (TTL from last access, then LRU) and snapshot entries.
+ */
+export class SessionFold implements FoldState {
+  readonly sessions = new Map<string, SessionData>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxSessions: number,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  reset(): void {
+    this.sessions.clear();
+  }
+
+  restore(entry: unknown): Rejection | undefined {
+    const session = reviveSession(entry);
+    if ('code' in session) return session;
+    this.sessions.set(session.id, session);
+    return undefined;
+  }
+
+  apply(record: JournalRecord): Rejection | undefined {
+    const event = decodeSessionEvent(record);
+    if ('code' in event) return event;
+    applySessionEvent(this.sessions, event);
+    return undefined;
+  }
+
+  keyOf(record: JournalRecord): string | undefined {
+    const id = (record.payload as { id?: unknown } | null)?.id;
+    return typeof id === 'string' ? id : undefined;
+  }
+
+  drop(key: string): void {
+    this.sessions.delete(key);
+  }
+
+  /** Insertion order is kept: it breaks ties between equal access times, as in the original. */
+  *entries(): Iterable<unknown> {
+    yield* this.sessions.values();
+  }
+
+  retention(now: number): RetentionDecision[] {
+    const decisions: RetentionDecision[] = [];
+    const live: SessionData[] = [];
+    for (const s of this.sessions.values()) {
+      if (now - s.lastAccessedAt.getTime() > this.ttlMs) decisions.push(deletion(s.id, 'expired'));
+      else live.push(s);
+    }
+    live.sort((a, b) => b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime());
+    for (const s of live.slice(this.maxSessions)) decisions.push(deletion(s.id, 'evicted'));
+    return decisions;
+  }
+}
+
+function deletion(id: string, reason: 'expired' | 'evicted'): RetentionDecision {
+  return { key: id, reason, type: SessionEventTypes.delete, payload: { id, reason } };
+}

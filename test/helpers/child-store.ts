@@ -1,0 +1,161 @@
+/**
+ * A child process for the multi-process tests: it opens a SessionStore and
+ * runs the parent's commands (see child-protocol.ts) one after the other,
+ * answering over the fork IPC channel. "acked N" is sent only after
+ * `await store.flush()` resolved, so the parent knows exactly what is durable.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { SessionStore } from '../../src/index.js';
+import { reviveUpdate, serializeSessions, type Command, type Op, type Reply } from './child-protocol.js';
+
+const name = process.argv[2] ?? `child-${process.pid}`;
+let store: SessionStore | undefined;
+
+function reply(message: Reply): void {
+  if (process.connected) process.send!(message);
+}
+
+function opened(): SessionStore {
+  if (!store) throw new Error(`${name}: store not opened`);
+  return store;
+}
+
+const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date() });
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function run(command: Command): Promise<void> {
+  switch (command.op) {
+    case 'open':
+      store = SessionStore.openSync({
+        dir: command.dir,
+        fsync: command.fsync,
+        lockTimeoutMs: command.lockTimeoutMs ?? 30_000,
+        onWarning: (w) => reply({ type: 'warning', code: w.code, message: w.message }),
+      });
+      reply({ type: 'opened', pid: process.pid });
+      return;
+    case 'write': {
+      const s = opened();
+      for (const id of command.sessions) s.ensureSession(id);
+      for (let i = 0; i < command.count; i++) {
+        s.addTurn(command.sessions[i % command.sessions.length]!, turnOf(`${command.writer}:${i}`));
+        if ((i + 1) % command.flushEvery === 0 || i === command.count - 1) {
+          await s.flush();
+          reply({ type: 'acked', upTo: i });
+          if (command.pauseMs) await new Promise((resolve) => setTimeout(resolve, command.pauseMs));
+        }
+      }
+      reply({ type: 'done', count: command.count });
+      return;
+    }
+    case 'ops': {
+      const s = opened();
+      let applied = 0;
+      for (const op of command.ops) {
+        await applyOp(s, op);
+        applied++;
+      }
+      await s.flush();
+      reply({ type: 'flushed', applied });
+      return;
+    }
+    case 'list':
+      reply({ type: 'list', sessions: serializeSessions(opened().listSessions()) });
+      return;
+    case 'get': {
+      const session = opened().getSession(command.id);
+      reply({ type: 'session', session: session ? serializeSessions([session])[0]! : null });
+      return;
+    }
+    case 'tear':
+      reply({ type: 'torn', file: tear(opened().dir, command.text) });
+      return;
+    case 'close':
+      await store?.close();
+      store = undefined;
+      reply({ type: 'closed' });
+      process.disconnect();
+      return;
+  }
+}
+
+async function applyOp(s: SessionStore, op: Op): Promise<void> {
+  switch (op.k) {
+    case 'ensure':
+      return s.ensureSession(op.id);
+    case 'turn':
+      return s.addTurn(op.id, turnOf(op.prompt));
+    case 'conv':
+      return s.setCodexConversationId(op.id, op.cid);
+    case 'update':
+      return s.updateSession(op.id, reviveUpdate(op.data));
+    case 'reset':
+      return s.resetSession(op.id);
+    case 'delete':
+      s.deleteSession(op.id);
+      return;
+    case 'get':
+      s.getSession(op.id);
+      return;
+    case 'list':
+      s.listSessions();
+      return;
+    case 'yield':
+      return tick();
+    case 'stall': {
+      const until = Date.now() + op.ms;
+      while (Date.now() < until) {
+        // spin: no event-loop turn, so no commit of ours can start
+      }
+      return;
+    }
+    case 'flush':
+      return s.flush();
+  }
+}
+
+/**
+ * A writer that dies in the middle of its one write leaves half a line. Here
+ * the half line is written under the store lock, exactly where the engine
+ * writes (the end of the live segment), and the lock is then released, which
+ * is what the survivors see once the dead writer's lock has gone stale
+ * (without waiting the 10 s stale period).
+ */
+function tear(dir: string, text: string): string {
+  const live = fs
+    .readdirSync(dir)
+    .filter((f) => /^journal-\d{8,}\.ndjson$/.test(f))
+    .sort((a, b) => Number(a.slice(8, -7)) - Number(b.slice(8, -7)))
+    .pop();
+  if (!live) throw new Error('no segment to tear');
+  const file = path.join(dir, live);
+  const options = { lockfilePath: path.join(dir, 'journal.lock'), realpath: false, stale: 10_000 };
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      const release = lockfile.lockSync(dir, options);
+      try {
+        fs.appendFileSync(file, text);
+      } finally {
+        release();
+      }
+      return file;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      Atomics.wait(sleeper, 0, 0, 1);
+    }
+  }
+}
+
+let chain = Promise.resolve();
+process.on('message', (command: Command) => {
+  chain = chain
+    .then(() => run(command))
+    .catch((err: Error) => {
+      reply({ type: 'error', message: err.message, ...(err.stack ? { stack: err.stack } : {}) });
+      process.exitCode = 1;
+      process.disconnect();
+    });
+});
