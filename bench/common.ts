@@ -59,7 +59,14 @@ export function sleep(ms: number): Promise<void> {
 // ---- statistics -------------------------------------------------------------
 
 export function median(xs: readonly number[]): number {
-  return percentile(xs.slice().sort((a, b) => a - b), 50);
+  const s = xs.slice().sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 /** Nearest-rank percentile of an ascending array. */

@@ -26,6 +26,8 @@ export const ErrorCodes = {
   UNSAFE_PERMISSIONS: 'UNSAFE_PERMISSIONS',
   /** A store file or the store directory is a symbolic link. */
   SYMLINK_REFUSED: 'SYMLINK_REFUSED',
+  /** The store directory does not exist (and the operation does not create one). */
+  STORE_NOT_FOUND: 'STORE_NOT_FOUND',
   /** A store path exists but is not of the expected kind (file vs directory). */
   NOT_A_DIRECTORY: 'NOT_A_DIRECTORY',
   NOT_A_FILE: 'NOT_A_FILE',

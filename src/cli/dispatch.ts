@@ -1,34 +1,60 @@
-/** Exit codes are API: see docs/OPERATIONS.md. */
-export const ExitCodes = { OK: 0, PROBLEMS: 1, USAGE: 2, LOCK_BUSY: 3, ERROR: 4 } as const;
+import { UsageError } from './args.js';
+import { compactCommand, compactHelp } from './compact.js';
+import { ExitCodes, reportError, type CliIO } from './output.js';
 
-export interface CliContext {
-  version: string;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+interface Command {
+  summary: string;
+  help: string;
+  run: (argv: readonly string[], io: CliIO) => Promise<number>;
 }
 
-const USAGE = `Usage: session-journal <command> [options]
+/** Every subcommand: one module each, returning an exit code instead of exiting. */
+const COMMANDS: Record<string, Command> = {
+  compact: { summary: 'fold the journal into a snapshot, apply TTL and LRU (for cron)', help: compactHelp, run: compactCommand },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `Usage: session-journal <command> [options]
 
 Durable, multi-process session storage for MCP servers.
 
-Commands arrive with later releases; every command takes --dir DIR.
+Commands:
+${lines.join('\n')}
+
+Every command takes --dir DIR (or the SESSION_JOURNAL_DIR environment
+variable) and --help. Exit codes: docs/OPERATIONS.md.
 
 Options:
   -h, --help       show this help
   -v, --version    print the version
 `;
+}
 
 /** Parses the command line and runs one subcommand; returns the exit code. */
-export async function run(argv: string[], ctx: CliContext): Promise<number> {
-  const [first] = argv;
+export async function run(argv: readonly string[], io: CliIO & { version: string }): Promise<number> {
+  const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    ctx.stdout.write(USAGE);
+    (first === undefined ? io.stderr : io.stdout).write(usage());
     return first === undefined ? ExitCodes.USAGE : ExitCodes.OK;
   }
   if (first === '--version' || first === '-v') {
-    ctx.stdout.write(`${ctx.version}\n`);
+    io.stdout.write(`${io.version}\n`);
     return ExitCodes.OK;
   }
-  ctx.stderr.write(`session-journal: unknown command ${JSON.stringify(first)}\nhint: run session-journal --help\n`);
-  return ExitCodes.USAGE;
+  const command = COMMANDS[first];
+  if (!command) {
+    io.stderr.write(`session-journal: unknown command ${JSON.stringify(first)}\nhint: session-journal --help lists the commands\n`);
+    return ExitCodes.USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(command.help);
+    return ExitCodes.OK;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    return reportError(err, io, first);
+  }
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal, type JournalConsumer } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
 import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
@@ -97,7 +98,9 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     lock.check(name);
     await options.onStep?.(name);
   };
-  prepareStoreDir(options.dir, false);
+  if (!prepareStoreDir(options.dir, false)) {
+    throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${options.dir}`, { details: { dir: options.dir } });
+  }
   const bytesBefore = storeBytes(options.dir);
   const lock = new CompactionLock(options.dir, path.join(options.dir, COMPACTION_LOCK_NAME));
   await lock.acquire(timeoutMs);

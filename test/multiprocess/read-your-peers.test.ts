@@ -101,7 +101,11 @@ function randomOps(rnd: () => number, who: string, count: number): Op[] {
     const id = IDS[Math.floor(rnd() * IDS.length)]!;
     const tag = `${who}.${i}`;
     const r = rnd();
-    if (r < 0.1) ops.push({ k: 'ensure', id });
+    if (r < 0.04) {
+      // Replace the turns, add one, and stay busy while peers commit: our queued events get rebased.
+      const turns = [{ prompt: `replaced-${tag}`, response: 'r', timestamp: '2026-02-03T04:05:06.789Z' }];
+      ops.push({ k: 'update', id, data: { turns } }, { k: 'turn', id, prompt: `after-${tag}` }, { k: 'stall', ms: 3 }, { k: 'turn', id, prompt: `after2-${tag}` });
+    } else if (r < 0.1) ops.push({ k: 'ensure', id });
     else if (r < 0.42) ops.push({ k: 'turn', id, prompt: tag });
     else if (r < 0.5) ops.push({ k: 'conv', id, cid: `cid-${tag}` });
     else if (r < 0.6) ops.push({ k: 'update', id, data: randomUpdate(rnd, tag) });
@@ -109,7 +113,8 @@ function randomOps(rnd: () => number, who: string, count: number): Op[] {
     else if (r < 0.7) ops.push({ k: 'delete', id });
     else if (r < 0.75) ops.push({ k: 'get', id });
     else if (r < 0.78) ops.push({ k: 'list' });
-    else if (r < 0.95) ops.push({ k: 'yield' });
+    else if (r < 0.9) ops.push({ k: 'yield' });
+    else if (r < 0.95) ops.push({ k: 'stall', ms: 2 });
     else ops.push({ k: 'flush' });
   }
   return ops;

@@ -1,0 +1,56 @@
+import type { Writable } from 'node:stream';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { UsageError } from './args.js';
+
+/** Exit codes are API (docs/OPERATIONS.md); changing one is a breaking change. */
+export const ExitCodes = {
+  /** Done, or nothing to do. */
+  OK: 0,
+  /** The command ran and found problems (verify). */
+  PROBLEMS: 1,
+  /** The command line was wrong. */
+  USAGE: 2,
+  /** A lock stayed busy past --lock-timeout; retrying later is reasonable. */
+  LOCK_BUSY: 3,
+  /** The store could not be read or written (I/O, permissions, a symlink). */
+  STORE_ERROR: 4,
+  /** A bug: an unexpected exception. */
+  INTERNAL: 70,
+} as const;
+
+export interface CliIO {
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+}
+
+/** One line on stderr with a hint, and the exit code that fits the error. */
+export function reportError(err: unknown, io: CliIO, command: string): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`session-journal ${command}: ${err.message}\nhint: session-journal ${command} --help\n`);
+    return ExitCodes.USAGE;
+  }
+  if (err instanceof SessionJournalError) {
+    const busy = err.code === ErrorCodes.LOCK_TIMEOUT;
+    const hint = busy ? 'another process holds the lock; retry later or raise --lock-timeout' : hintFor(err.code);
+    io.stderr.write(`session-journal ${command}: ${err.code}: ${err.message}\nhint: ${hint}\n`);
+    return busy ? ExitCodes.LOCK_BUSY : ExitCodes.STORE_ERROR;
+  }
+  io.stderr.write(`session-journal ${command}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return ExitCodes.INTERNAL;
+}
+
+function hintFor(code: string): string {
+  switch (code) {
+    case ErrorCodes.UNSAFE_PERMISSIONS:
+      return 'chmod 700 the store directory';
+    case ErrorCodes.SYMLINK_REFUSED:
+      return 'pass the real path of the store, not a symbolic link';
+    case ErrorCodes.STORE_NOT_FOUND:
+      return 'check --dir (or SESSION_JOURNAL_DIR)';
+    case ErrorCodes.IO_ERROR:
+      return 'check free disk space and permissions; the store is unchanged and the command can be run again';
+    default:
+      return 'see docs/OPERATIONS.md';
+  }
+}
