@@ -8,3 +8,4 @@ export type { QueuedEntry } from './journal/commit-queue.js';
 export { compactSessions, type CompactSessionsOptions } from './sessions/compact-sessions.js';
 export { compactStore, type CompactOptions, type CompactResult, type CompactionStep, type FoldState, type RetentionDecision } from './compact/compactor.js';
 export type { ArchivePolicy } from './compact/archive.js';
+export type { AutoCompactPolicy } from './sessions/auto-compact.js';

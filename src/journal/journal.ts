@@ -52,6 +52,8 @@ export interface JournalOptions {
   flushOnExit?: boolean;
   /** Clock for entry times, in epoch ms (tests control it). */
   clock?: () => number;
+  /** Called after each commit is durable (off the append path: after acknowledgement). */
+  onDurable?: () => void;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
@@ -98,6 +100,7 @@ export class Journal {
   private readonly report: WarningHandler;
   private readonly clock: () => number;
   private readonly deferredFlushMs: number;
+  private readonly onDurable: (() => void) | undefined;
   private current: Segment | undefined;
   private firstSegmentNumber = 1;
   private seq = 0;
@@ -108,6 +111,10 @@ export class Journal {
   private lastCommit: Commit | undefined;
   private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
   private recordsRead = 0;
+  private loading = false;
+  /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
+  private bytesBeforeCurrent = 0;
+  private snapshotBytes = 0;
 
   private constructor(options: JournalOptions) {
     this.dir = options.dir;
@@ -118,6 +125,7 @@ export class Journal {
     this.report = options.onWarning ?? writeWarningToStderr;
     this.clock = options.clock ?? Date.now;
     this.deferredFlushMs = checkPositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
+    this.onDurable = options.onDurable;
     this.lock = new StoreLock({
       dir: this.dir,
       lockPath: storePath(this.dir, LOCK_NAME),
@@ -148,6 +156,14 @@ export class Journal {
   /** Records read from segments (not the snapshot) since open: 0 means the snapshot is the whole story. */
   get recordsSinceBase(): number {
     return this.recordsRead;
+  }
+
+  /**
+   * Bytes the journal has grown since the snapshot it was opened on, and that
+   * snapshot's size: the inputs of the auto-compaction trigger.
+   */
+  get growth(): { journalBytes: number; snapshotBytes: number } {
+    return { journalBytes: this.bytesBeforeCurrent + (this.current?.reader.offset ?? 0), snapshotBytes: this.snapshotBytes };
   }
 
   /** Entries appended but not yet written. */
@@ -256,17 +272,28 @@ export class Journal {
   // ---- open and replay ---------------------------------------------------
 
   private load(create: boolean): void {
-    if (!prepareStoreDir(this.dir, create)) return;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.loadOnce();
-        return;
-      } catch (err) {
-        if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
-        this.releaseSegments();
+    if (prepareStoreDir(this.dir, create)) this.loadWithRetries();
+  }
+
+  private loadWithRetries(): void {
+    this.loading = true;
+    try {
+      for (let attempt = 1; ; attempt++) {
         this.seq = 0;
+        this.recordsRead = 0;
+        this.bytesBeforeCurrent = 0;
         this.consumer.reset();
+        try {
+          this.loadOnce();
+          return;
+        } catch (err) {
+          if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
+          if (this.current) this.retire(this.current);
+          this.current = undefined;
+        }
       }
+    } finally {
+      this.loading = false;
     }
   }
 
@@ -301,6 +328,7 @@ export class Journal {
 
   /** Restores the newest readable snapshot; returns the first segment it does not cover. */
   private loadNewestSnapshot(snapshots: number[]): number {
+    this.snapshotBytes = 0;
     for (let i = snapshots.length - 1; i >= 0; i--) {
       const file = storePath(this.dir, snapshotName(snapshots[i]!));
       const result = readSnapshotSync(file, this.maxLineBytes, (w) => this.warn(w));
@@ -314,6 +342,7 @@ export class Journal {
         if (rejection) this.warn({ ...rejection, ...entry.place });
       }
       this.seq = result.header.seq;
+      this.snapshotBytes = fs.statSync(file).size;
       return result.header.segment;
     }
     return 0;
@@ -342,7 +371,10 @@ export class Journal {
   private followJournal(createNext: boolean): void {
     if (!this.current) {
       this.current = this.openSegment(this.firstSegmentNumber, false);
-      if (!this.current) return;
+      if (!this.current) {
+        if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
+        return;
+      }
     }
     for (;;) {
       const segment: Segment = this.current;
@@ -353,10 +385,31 @@ export class Journal {
         if (segment.rotatesTo === undefined) return;
       }
       const next = this.openSegment(segment.rotatesTo, createNext);
-      if (!next) return; // its successor is not there yet; look again next time
+      if (!next) {
+        // Not there yet (look again next time), or already folded and archived
+        // by a later compaction: then only a reload from the new base helps.
+        if (this.storeMovedPast(segment.rotatesTo)) this.reload();
+        return;
+      }
+      // Outside open, a rotation means a compaction is folding what came before.
+      this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
       this.retire(segment);
       this.current = next;
     }
+  }
+
+  /** True when a snapshot or segment numbered above `n` exists: segment n is history. */
+  private storeMovedPast(n: number): boolean {
+    if (this.loading) return false;
+    const { segments, snapshots } = listStore(this.dir);
+    return segments.some((m) => m > n) || snapshots.some((m) => m > n);
+  }
+
+  /** Starts over from the newest snapshot; the consumer keeps what it has not committed. */
+  private reload(): void {
+    if (this.current) this.retire(this.current);
+    this.current = undefined;
+    this.loadWithRetries();
   }
 
   private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
@@ -428,6 +481,7 @@ export class Journal {
           this.settle(commit.segment);
         }
         this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
+        this.onDurable?.();
       }
     } catch (err) {
       this.onCommitFailure(err);
@@ -598,11 +652,6 @@ export class Journal {
       message: `store lock lost around ${range} (${err.message}); the lines were written whole, but another writer may have written at the same time`,
       file: this.dir,
     });
-  }
-
-  private releaseSegments(): void {
-    if (this.current) fs.closeSync(this.current.fd);
-    this.current = undefined;
   }
 
   private release(): void {

@@ -35,6 +35,8 @@ export const WarningCodes = {
   LOCK_COMPROMISED: 'LOCK_COMPROMISED',
   /** Entries could not be written during process exit. */
   EXIT_FLUSH_FAILED: 'EXIT_FLUSH_FAILED',
+  /** An automatic compaction process failed; the store is unchanged. */
+  AUTO_COMPACT_FAILED: 'AUTO_COMPACT_FAILED',
   /** A background commit failed; the entries stay queued and are retried. */
   COMMIT_FAILED: 'COMMIT_FAILED',
 } as const;

@@ -3,10 +3,11 @@ import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { isValidDate } from '../journal/dates.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import type { WarningHandler } from '../journal/warnings.js';
+import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { SessionView } from './session-view.js';
+import { DEFAULT_AUTO_COMPACT, runCompactionProcess, shouldCompact, type AutoCompactPolicy } from './auto-compact.js';
 
 export interface SessionStoreOptions {
   /** Store directory (created 0700 when missing). */
@@ -29,6 +30,11 @@ export interface SessionStoreOptions {
   touchFlushMs?: number;
   /** Clock in epoch ms (default Date.now); tests control time with it. */
   clock?: () => number;
+  /**
+   * Compact in a child process when the journal outgrows its snapshot
+   * (default: at 16 MiB and 100 % growth); false leaves compaction to cron.
+   */
+  autoCompact?: Partial<AutoCompactPolicy> | false;
 }
 
 export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
@@ -47,8 +53,13 @@ export class SessionStore implements SessionStorage {
   private readonly maxTurnBytes: number;
   private readonly view = new SessionView();
   private readonly journal: Journal;
+  private readonly autoCompact: AutoCompactPolicy | undefined;
+  private readonly onWarning: WarningHandler;
+  private compaction: Promise<number> | undefined;
 
   private constructor(options: SessionStoreOptions) {
+    this.autoCompact = options.autoCompact === false ? undefined : { ...DEFAULT_AUTO_COMPACT, ...options.autoCompact };
+    this.onWarning = options.onWarning ?? writeWarningToStderr;
     this.ttlMs = positive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
     this.maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.maxTurnBytes = positive('maxTurnBytes', options.maxTurnBytes ?? DEFAULT_MAX_TURN_BYTES);
@@ -61,6 +72,7 @@ export class SessionStore implements SessionStorage {
         committed: (entries) => this.view.committed(entries),
       },
       deferredFlushMs: options.touchFlushMs ?? 1000,
+      onDurable: () => this.maybeCompact(),
     };
     for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'clock'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
@@ -168,7 +180,11 @@ export class SessionStore implements SessionStorage {
     this.journal.flushSync();
   }
 
-  /** Flushes and releases the store. Later mutations throw CLOSED. */
+  /**
+   * Flushes and releases the store. Later mutations throw CLOSED. An
+   * automatic compaction already running goes on in its own process: it is
+   * safe beside (and after) this one.
+   */
   close(): Promise<void> {
     return this.journal.close();
   }
@@ -178,6 +194,14 @@ export class SessionStore implements SessionStorage {
   }
 
   // ---- internals ---------------------------------------------------------
+
+  /** After a durable commit: start one compaction process when the journal has outgrown its snapshot. */
+  private maybeCompact(): void {
+    if (!this.autoCompact || this.compaction || !shouldCompact(this.autoCompact, this.journal.growth)) return;
+    this.compaction = runCompactionProcess(this.dir, this.ttlMs, this.maxSessions, this.onWarning).finally(() => {
+      this.compaction = undefined;
+    });
+  }
 
   /** Applies a mutation to the view now and queues it for the journal. */
   private record(event: SessionEvent, deferred = false): void {

@@ -26,15 +26,24 @@ export class SessionView {
   private readonly local = new Map<string, LocalEvent[]>();
   private readonly byTicket = new Map<number, LocalEvent>();
 
+  /**
+   * Replay starts over (the journal reloads from a new base). Committed state
+   * is dropped; queued local mutations are kept and re-applied, since they
+   * are still on their way to the journal.
+   */
   reset(): void {
     this.sessions.clear();
     this.shadows.clear();
-    this.local.clear();
-    this.byTicket.clear();
+    for (const id of this.local.keys()) this.rebase(id);
   }
 
   restore(session: SessionData): void {
-    this.sessions.set(session.id, session);
+    if (!this.local.has(session.id)) {
+      this.sessions.set(session.id, session);
+      return;
+    }
+    this.shadows.set(session.id, session);
+    this.rebase(session.id);
   }
 
   applyLocal(event: SessionEvent, entry: QueuedEntry): void {
