@@ -9,9 +9,11 @@ export function parseIsoInstant(text: unknown): number | undefined {
   if (typeof text !== 'string' || !ISO_INSTANT.test(text)) return undefined;
   const ms = Date.parse(text);
   if (!Number.isFinite(ms)) return undefined;
-  // Date.parse accepts day 31 of a 30-day month by rolling over; the date part
-  // of a UTC instant must survive a round trip.
-  if (text.endsWith('Z') && new Date(ms).toISOString().slice(0, 10) !== text.slice(0, 10)) return undefined;
+  // Date.parse rolls impossible dates over (2026-02-30 becomes March 2): the
+  // local date and time written must survive a round trip through the offset.
+  const offset = /([+-])(\d{2}):(\d{2})$/.exec(text);
+  const offsetMs = offset ? (offset[1] === '-' ? -1 : 1) * (Number(offset[2]) * 60 + Number(offset[3])) * 60_000 : 0;
+  if (new Date(ms + offsetMs).toISOString().slice(0, 16) !== text.slice(0, 16)) return undefined;
   return ms;
 }
 

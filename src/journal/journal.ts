@@ -441,9 +441,12 @@ export class Journal {
 
   private reportIncompleteTail(segment: Segment): void {
     segment.reader.tailReportedAt = segment.reader.offset;
+    const zeroFilled = segment.reader.peekTail(64 * 1024).every((b) => b === 0);
     this.warn({
-      code: WarningCodes.INCOMPLETE_TAIL,
-      message: 'last line has no newline and no writer holds the lock (a torn write); not applied',
+      code: zeroFilled ? WarningCodes.ZERO_FILLED : WarningCodes.INCOMPLETE_TAIL,
+      message: zeroFilled
+        ? 'file ends in NUL bytes with no newline (a zero-filled tail after power loss); not applied'
+        : 'last line has no newline and no writer holds the lock (a torn write); not applied',
       file: segment.path,
       line: segment.reader.line + 1,
       offset: segment.reader.offset,
@@ -523,35 +526,43 @@ export class Journal {
   }
 
   /**
-   * Writes records at the end of `segment` under the lock; returns the first
-   * sequence number used. Under the lock nobody is appending, so an
-   * unfinished last line is torn: it is ended with a newline rather than
-   * having our first record glued onto it.
+   * Writes records at the end of `segment` under the lock, never glued onto
+   * a torn line; returns the first sequence number used.
    */
   private writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>): number {
-    const size = segment.reader.size();
-    const torn = segment.reader.hasIncompleteTail(size);
-    let text = torn ? '\n' : '';
+    let size = segment.reader.size();
+    if (segment.reader.hasIncompleteTail(size)) {
+      // Under the lock nobody is appending, so an unfinished last line is
+      // torn: end it with its own newline and apply it (if it happens to be a
+      // whole record, its sequence number counts) before numbering ours.
+      this.writeBytes(segment, Buffer.from('\n'), size);
+      segment.reader.readTo(++size, segment.onLine);
+    }
+    let text = '';
     const firstSeq = this.seq + 1;
     records.forEach((r, i) => (text += encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson)));
     const bytes = Buffer.from(text, 'utf8');
-    try {
-      writeFully(segment.fd, bytes);
-    } catch (err) {
-      try {
-        fs.ftruncateSync(segment.fd, size); // our own partial bytes, under the lock
-      } catch {
-        // The next writer's newline check isolates whatever remains.
-      }
-      throw ioError('write', segment.path, err);
-    }
-    if (torn) segment.reader.readTo(size + 1, segment.onLine);
-    segment.reader.skip(bytes.length - (torn ? 1 : 0), records.length);
+    this.writeBytes(segment, bytes, size);
+    segment.reader.skip(bytes.length, records.length);
     this.seq = firstSeq + records.length - 1;
     this.counters.commits++;
     this.counters.recordsWritten += records.length;
     this.counters.bytesWritten += bytes.length;
     return firstSeq;
+  }
+
+  /** One O_APPEND write (completed if short); on failure our partial bytes are cut back to `size`. */
+  private writeBytes(segment: Segment, bytes: Buffer, size: number): void {
+    try {
+      writeFully(segment.fd, bytes);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(segment.fd, size); // only our own partial bytes, under the lock
+      } catch {
+        // The next writer's newline check isolates whatever remains.
+      }
+      throw ioError('write', segment.path, err);
+    }
   }
 
   /**

@@ -62,6 +62,8 @@ export class SegmentReader {
    */
   readTo(end: number, onLine: LineHandler): boolean {
     if (this.offset === 0 && end >= 3) this.skipByteOrderMark();
+    // Large reads (replay at open) go in 1 MiB chunks; catch-ups keep the small buffer.
+    if (this.buffer.length < MAX_CHUNK_BYTES && end - this.offset > this.buffer.length) this.buffer = Buffer.allocUnsafe(MAX_CHUNK_BYTES);
     while (this.offset < end) {
       if (this.oversize) {
         if (!this.skipOversizeLine(end)) return false;
@@ -79,6 +81,10 @@ export class SegmentReader {
         const lineEnd = nl > lineStart && chunk[nl - 1] === CR ? nl - 1 : nl;
         if (lineEnd === lineStart) continue; // blank line: nothing to apply or report
         const place = { file: this.file, line: this.line, offset: this.offset + lineStart };
+        if (lineEnd - lineStart > this.maxLineBytes) {
+          this.reportTooLong(place, lineEnd - lineStart);
+          continue;
+        }
         if (onLine(chunk.toString('utf8', lineStart, lineEnd), place) === 'stop') {
           this.offset += start;
           return true;
@@ -96,10 +102,18 @@ export class SegmentReader {
         this.buffer = Buffer.allocUnsafe(Math.min(this.buffer.length * 4, Math.max(MAX_CHUNK_BYTES, this.maxLineBytes + 2)));
       }
     }
-    if (this.buffer.length < MAX_CHUNK_BYTES && end - this.offset > this.buffer.length) {
-      this.buffer = Buffer.allocUnsafe(MAX_CHUNK_BYTES);
-    }
     return false;
+  }
+
+  /** Reads up to `max` bytes at the current offset (what an unfinished tail holds). */
+  peekTail(max: number): Buffer {
+    const got = this.readAt(this.offset, Math.min(max, this.buffer.length));
+    return Buffer.from(this.buffer.subarray(0, got));
+  }
+
+  private reportTooLong(place: LinePlace, bytes: number): void {
+    if (place.offset === this.tailReportedAt) return;
+    this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${bytes} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
   }
 
   /** Moves past bytes this process just wrote itself (its own committed lines). */
@@ -125,11 +139,7 @@ export class SegmentReader {
       const nl = this.buffer.subarray(0, got).indexOf(NEWLINE);
       if (nl !== -1) {
         const next = state.scannedTo + nl + 1;
-        this.warn({
-          code: WarningCodes.LINE_TOO_LONG,
-          message: `line of ${next - 1 - state.place.offset} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`,
-          ...state.place,
-        });
+        this.reportTooLong(state.place, next - 1 - state.place.offset);
         this.offset = next;
         this.line++;
         this.oversize = undefined;
