@@ -38,8 +38,11 @@ const badDate = (message: string): Rejection => ({ code: WarningCodes.INVALID_DA
 /** The journal payload of an event (the envelope carries type and time). */
 export function sessionPayload(event: SessionEvent): Record<string, unknown> {
   switch (event.kind) {
-    case 'update':
-      return { id: event.id, data: event.data };
+    case 'update': {
+      // JSON has no undefined: keys assigned undefined travel by name.
+      const unset = Object.keys(event.data).filter((k) => (event.data as Record<string, unknown>)[k] === undefined);
+      return unset.length > 0 ? { id: event.id, data: event.data, unset } : { id: event.id, data: event.data };
+    }
     case 'turn':
       return { id: event.id, turn: event.turn };
     case 'conversation':
@@ -75,7 +78,12 @@ export function decodeSessionEvent(record: JournalRecord): SessionEvent | Reject
     }
     case 'update': {
       const data = reviveSessionFields(p.data);
-      return 'code' in data ? data : { kind, ...base, data };
+      if ('code' in data) return data;
+      if (p.unset !== undefined) {
+        if (!Array.isArray(p.unset) || !p.unset.every((k) => typeof k === 'string' && !FORBIDDEN_KEYS.has(k))) return invalid('unset is not a list of field names');
+        for (const key of p.unset as string[]) (data as Record<string, unknown>)[key] = undefined;
+      }
+      return { kind, ...base, data };
     }
   }
 }
