@@ -11,6 +11,8 @@ interface ExitFlushable {
 }
 
 const open = new Set<ExitFlushable>();
+/** Journals whose beforeExit flush failed: trying again would keep the process alive forever. */
+const failedBeforeExit = new WeakSet<ExitFlushable>();
 let hooked = false;
 
 export function registerForExit(journal: ExitFlushable): void {
@@ -18,7 +20,10 @@ export function registerForExit(journal: ExitFlushable): void {
   if (hooked) return;
   hooked = true;
   process.on('beforeExit', () => {
-    for (const j of open) if (j.pendingCount > 0) j.flush().catch(() => undefined);
+    for (const j of open) {
+      if (j.pendingCount === 0 || failedBeforeExit.has(j)) continue;
+      j.flush().catch(() => failedBeforeExit.add(j)); // the exit hook reports what stays unwritten
+    }
   });
   process.on('exit', () => {
     for (const j of open) j.flushAtExit();

@@ -170,7 +170,11 @@ export function applySessionEvent(sessions: Map<string, SessionData>, event: Ses
       return;
     case 'update':
       for (const key of Object.keys(event.data)) {
-        if (!FORBIDDEN_KEYS.has(key)) (session as unknown as Record<string, unknown>)[key] = (event.data as Record<string, unknown>)[key];
+        if (FORBIDDEN_KEYS.has(key)) continue;
+        const value = (event.data as Record<string, unknown>)[key];
+        // A copy: later turns are pushed onto the session's array, and the
+        // event must stay as it was journaled (it is applied again on rebase).
+        (session as unknown as Record<string, unknown>)[key] = key === 'turns' && Array.isArray(value) ? value.slice() : value;
       }
       break;
     case 'turn':
