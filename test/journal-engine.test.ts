@@ -66,7 +66,7 @@ test('sequence numbers are gapless and records carry the envelope', async (t) =>
   await journal.close();
   const lines = fs.readFileSync(segment1(dir), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.deepEqual(lines.map((l) => l.seq), [1, 2]);
-  t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 't', 'p']);
+  t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 't', 'p', 'h']);
   t.is(lines[0].w, `${process.pid}@${(await import('node:os')).hostname()}`);
 });
 
@@ -165,4 +165,21 @@ test('invalid options are refused with INVALID_OPTION', (t) => {
   const dir = tempStoreDir(t);
   const err = t.throws(() => openKv(dir, { lockTimeoutMs: -1 }));
   t.is((err as { code?: string }).code, 'INVALID_OPTION');
+});
+
+test('each record is chained to the one before by a sha256 over its canonical form', async (t) => {
+  const { chainHashOf } = await import('../src/journal/record-codec.js');
+  const dir = tempStoreDir(t);
+  const first = openKv(dir);
+  first.journal.append('kv.set', { value: 1, key: 'a' });
+  await first.journal.close();
+  const second = openKv(dir); // a second writer continues the chain from what it read
+  second.journal.append('kv.set', { key: 'b', value: { z: 1, a: 2 } });
+  await second.journal.close();
+  const lines = fs.readFileSync(segment1(dir), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.is(lines[0].h, chainHashOf('', lines[0]));
+  t.is(lines[1].h, chainHashOf(lines[0].h, lines[1]));
+  t.is(openKv(dir).journal.lastHash, lines[1].h);
+  lines[0].p.value = 2; // an edit breaks the link
+  t.not(chainHashOf('', lines[0]), lines[0].h);
 });

@@ -131,7 +131,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     });
     await step('retained');
 
-    const snapshot = writeSnapshotSync(options.dir, rotation.next, rotation.seq, state.entries());
+    const snapshot = writeSnapshotSync(options.dir, rotation.next, rotation.seq, rotation.hash, state.entries());
     await step('snapshot-written');
 
     const folded = listStore(options.dir);

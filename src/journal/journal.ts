@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
-import { ENVELOPE_OVERHEAD_BYTES, ROTATE_EVENT, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
+import { CHAIN_START, ENVELOPE_OVERHEAD_BYTES, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import { LOCK_NAME, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
 import { StoreLock } from './store-lock.js';
@@ -104,6 +104,8 @@ export class Journal {
   private current: Segment | undefined;
   private firstSegmentNumber = 1;
   private seq = 0;
+  /** Hash of the last record applied or written: the next record's `prev`. */
+  private chainHead = CHAIN_START;
   private committing = false;
   private closed = false;
   private deferredTimer: NodeJS.Timeout | undefined;
@@ -146,6 +148,11 @@ export class Journal {
   /** Sequence number of the last record applied or written. */
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /** The chain head: hash of the last record applied or written (empty before any). */
+  get lastHash(): string {
+    return this.chainHead;
   }
 
   /** What this process has written since it opened the journal. */
@@ -199,7 +206,7 @@ export class Journal {
   append(type: string, payload: unknown, options: { time?: number; deferred?: boolean } = {}): QueuedEntry {
     if (this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed`);
     if (this.readOnly) throw new TypeError('append on a read-only journal');
-    const payloadJson = JSON.stringify(payload);
+    const payloadJson = canonicalPayload(payload);
     if (payloadJson === undefined) throw new TypeError(`payload of ${type} is not JSON-serializable`);
     const payloadBytes = Buffer.byteLength(payloadJson) + type.length + ENVELOPE_OVERHEAD_BYTES;
     if (payloadBytes > this.maxLineBytes) {
@@ -280,6 +287,7 @@ export class Journal {
     try {
       for (let attempt = 1; ; attempt++) {
         this.seq = 0;
+        this.chainHead = CHAIN_START;
         this.recordsRead = 0;
         this.bytesBeforeCurrent = 0;
         this.consumer.reset();
@@ -342,6 +350,7 @@ export class Journal {
         if (rejection) this.warn({ ...rejection, ...entry.place });
       }
       this.seq = result.header.seq;
+      this.chainHead = result.header.h ?? CHAIN_START;
       this.snapshotBytes = fs.statSync(file).size;
       return result.header.segment;
     }
@@ -420,6 +429,7 @@ export class Journal {
     }
     const record = decoded.record;
     this.recordsRead++;
+    this.chainHead = record.hash ?? CHAIN_START;
     if (record.seq <= this.seq) {
       this.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${record.seq} follows seq ${this.seq} (a duplicated line, or two writers under a lost lock); applied`, ...place });
     } else {
@@ -540,11 +550,17 @@ export class Journal {
     }
     let text = '';
     const firstSeq = this.seq + 1;
-    records.forEach((r, i) => (text += encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson)));
+    let head = this.chainHead;
+    records.forEach((r, i) => {
+      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, head);
+      text += encoded.line;
+      head = encoded.hash;
+    });
     const bytes = Buffer.from(text, 'utf8');
     this.writeBytes(segment, bytes, size);
     segment.reader.skip(bytes.length, records.length);
     this.seq = firstSeq + records.length - 1;
+    this.chainHead = head;
     this.counters.commits++;
     this.counters.recordsWritten += records.length;
     this.counters.bytesWritten += bytes.length;
@@ -571,7 +587,7 @@ export class Journal {
    * closed and the new segment numbers and the marker's sequence number. The marker is fsynced before the lock
    * is released, so no write can land in the new segment without it.
    */
-  async rotate(): Promise<{ closed: number; next: number; seq: number }> {
+  async rotate(): Promise<{ closed: number; next: number; seq: number; hash: string }> {
     if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
     return this.lock.runLocked(() => {
       this.followJournal(true);
@@ -583,7 +599,7 @@ export class Journal {
         fs.closeSync(next.fd);
         next = this.openSegment(++nextNumber, true)!;
       }
-      const seq = this.writeLocked(segment, [{ time: this.clock(), type: ROTATE_EVENT, payloadJson: JSON.stringify({ next: nextNumber }) }]);
+      const seq = this.writeLocked(segment, [{ time: this.clock(), type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
       try {
         fs.fdatasyncSync(segment.fd);
       } catch (err) {
@@ -592,7 +608,7 @@ export class Journal {
       segment.rotatesTo = nextNumber;
       this.retire(segment);
       this.current = next;
-      return { closed: segment.number, next: nextNumber, seq };
+      return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
     });
   }
 

@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+import stableStringify from 'fast-json-stable-stringify';
 import { parseIsoInstant } from './dates.js';
 import { WarningCodes, type WarningCode } from './warnings.js';
 
@@ -19,6 +21,35 @@ export interface JournalRecord {
   type: string;
   /** Type-specific payload, validated by the reducer. */
   payload: unknown;
+  /** The record's link in the hash chain (`h`), when it has a well-formed one. */
+  hash?: string;
+}
+
+/** The hash a chain starts from: before the first record, and after a record without one. */
+export const CHAIN_START = '';
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+/** The canonical form of a payload: sorted keys, so a verifier can rebuild it from the parsed line. */
+export function canonicalPayload(payload: unknown): string | undefined {
+  return stableStringify(payload) as string | undefined;
+}
+
+/**
+ * The hash chain: sha256 over the canonical form (fast-json-stable-stringify)
+ * of the record's fields plus the previous record's hash as \`prev\`. The
+ * template below is exactly stableStringify({p, prev, seq, t, ts, v, w}) for a
+ * canonical payload, so writing costs one hash and no second stringify.
+ */
+export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION): string {
+  const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
+  return crypto.createHash('sha256').update(canonical).digest('hex');
+}
+
+/** The same hash computed from a parsed line, for verification. */
+export function chainHashOf(prev: string, line: { v: unknown; seq: unknown; ts: unknown; w: unknown; t: unknown; p: unknown }): string {
+  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
+  return crypto.createHash('sha256').update(canonical).digest('hex');
 }
 
 export interface Rejection {
@@ -29,15 +60,18 @@ export interface Rejection {
 export type DecodeResult = { ok: true; record: JournalRecord } | { ok: false; rejection: Rejection };
 
 /**
- * Encodes one envelope. The payload arrives already serialized (it was sized
- * when appended), so a commit only concatenates strings.
+ * Encodes one envelope, chained to \`prev\`. The payload arrives already in
+ * canonical form (it was serialized and sized when appended), so a commit
+ * only concatenates strings and hashes.
  */
-export function encodeRecord(seq: number, time: number, writerJson: string, type: string, payloadJson: string): string {
-  return `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${new Date(time).toISOString()}","w":${writerJson},"t":${JSON.stringify(type)},"p":${payloadJson}}\n`;
+export function encodeRecord(seq: number, time: number, writerJson: string, type: string, payloadCanonical: string, prev: string): { line: string; hash: string } {
+  const ts = new Date(time).toISOString();
+  const hash = chainHash(prev, seq, ts, writerJson, type, payloadCanonical);
+  return { line: `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${ts}","w":${writerJson},"t":${JSON.stringify(type)},"p":${payloadCanonical},"h":"${hash}"}\n`, hash };
 }
 
-/** Bytes the envelope adds around a payload, generously (seq up to 16 digits, a 64-char writer). */
-export const ENVELOPE_OVERHEAD_BYTES = 160;
+/** Bytes the envelope adds around a payload, generously (seq up to 16 digits, a 64-char writer, the hash). */
+export const ENVELOPE_OVERHEAD_BYTES = 240;
 
 function reject(code: WarningCode, message: string): DecodeResult {
   return { ok: false, rejection: { code, message } };
@@ -64,5 +98,8 @@ export function decodeRecord(line: string): DecodeResult {
   if (typeof o.w !== 'string') return reject(WarningCodes.INVALID_ENVELOPE, 'missing or invalid writer "w"');
   const time = parseIsoInstant(o.ts);
   if (time === undefined) return reject(WarningCodes.INVALID_DATE, `invalid or missing timestamp "ts": ${JSON.stringify(o.ts) ?? 'undefined'}`);
-  return { ok: true, record: { seq: o.seq, time, writer: o.w, type: o.t, payload: o.p } };
+  const record: JournalRecord = { seq: o.seq, time, writer: o.w, type: o.t, payload: o.p };
+  // A missing or malformed hash does not cost the record: replay keeps it, verify reports it.
+  if (typeof o.h === 'string' && HASH_RE.test(o.h)) record.hash = o.h;
+  return { ok: true, record };
 }

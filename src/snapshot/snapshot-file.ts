@@ -17,8 +17,8 @@ export interface SnapshotHeader {
   segment: number;
   /** Sequence number of the last record folded in (0 for none). */
   seq: number;
-  /** When it was written (ISO). */
-  ts: string;
+  /** Hash of that record: the hash chain continues from here. */
+  h?: string;
 }
 
 export interface SnapshotEntry {

@@ -25,7 +25,7 @@ export interface SnapshotWriteResult {
  * fsync of the directory. Entries are streamed in the order given, with sorted
  * keys, so the same state always gives the same bytes.
  */
-export function writeSnapshotSync(dir: string, segment: number, seq: number, entries: Iterable<unknown>): SnapshotWriteResult {
+export function writeSnapshotSync(dir: string, segment: number, seq: number, hash: string, entries: Iterable<unknown>): SnapshotWriteResult {
   const finalPath = path.join(dir, snapshotName(segment));
   const tempPath = tempNameFor(finalPath);
   let fd: number | undefined;
@@ -33,7 +33,7 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, ent
   let count = 0;
   try {
     fd = fs.openSync(tempPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    let pending = stableStringify({ v: FORMAT_VERSION, kind: 'snapshot', segment, seq }) + '\n';
+    let pending = stableStringify({ v: FORMAT_VERSION, kind: 'snapshot', segment, seq, h: hash }) + '\n';
     const drain = (force: boolean) => {
       if (pending.length < WRITE_CHUNK_CHARS && !force) return;
       const buf = Buffer.from(pending, 'utf8');

@@ -1,0 +1,218 @@
+import { compactStore, type CompactOptions, type CompactResult } from '../compact/compactor.js';
+import { ErrorCodes, SessionJournalError, type ErrorCode } from '../errors.js';
+import type { QueuedEntry } from '../journal/commit-queue.js';
+import { Journal, type JournalOptions } from '../journal/journal.js';
+import { WarningCodes, writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { DEFAULT_AUTO_COMPACT, shouldCompact, type AutoCompactPolicy } from '../sessions/auto-compact.js';
+import { StreamEventTypes, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH } from './event-records.js';
+import { EventStreams } from './event-streams.js';
+
+/** The SDK's types (`@modelcontextprotocol/sdk/server/streamableHttp.js`), restated so there is no runtime dependency on it. */
+export type StreamId = string;
+export type EventId = string;
+/** A JSON-RPC message as the SDK hands it over; stored as JSON. */
+export type EventMessage = object;
+
+export interface JournalEventStoreOptions {
+  /** Store directory (created 0700 when missing). Do not share it with a SessionStore. */
+  dir: string;
+  /** Streams whose newest event is older than this are dropped by compaction (default 1 h). */
+  ttlMs?: number;
+  /** fsync each group commit before storeEvent resolves (default true). */
+  fsync?: boolean;
+  /** Where replay and commit warnings go (default: one line each on stderr). */
+  onWarning?: WarningHandler;
+  /** Longest journal line, written or read (default 1 MiB): the largest message stored. */
+  maxLineBytes?: number;
+  /** How long to wait for the store lock (default 10 s). */
+  lockTimeoutMs?: number;
+  /** Clock in epoch ms (default Date.now). */
+  clock?: () => number;
+  /**
+   * Compact in this process (fold, TTL, snapshot, archive) when the journal
+   * outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves
+   * it to explicit `compact()` calls.
+   */
+  autoCompact?: Partial<AutoCompactPolicy> | false;
+}
+
+export const DEFAULT_EVENT_TTL_MS = 60 * 60 * 1000;
+
+/**
+ * Asked of the lead: add `UNKNOWN_EVENT_ID` to ErrorCodes. Until then the code
+ * is spelled here; its value is what ErrorCodes.UNKNOWN_EVENT_ID will hold.
+ */
+export const UNKNOWN_EVENT_ID = 'UNKNOWN_EVENT_ID' as ErrorCode;
+
+interface Pending {
+  streamId: string;
+  message: unknown;
+}
+
+/**
+ * A durable EventStore for the MCP SDK's Streamable HTTP transports
+ * (`new StreamableHTTPServerTransport({ eventStore })`), shared by processes.
+ *
+ * - `storeEvent` resolves once the event is committed (and fsynced, unless
+ *   `fsync: false`); concurrent calls share one group commit. The event id is
+ *   the store-wide sequence number of its record, as a decimal string: unique
+ *   and increasing across every process writing to the store.
+ * - The stream of an event id is looked up in stored data (an index kept by
+ *   the reducer), never parsed out of the id, so the standalone `_GET_stream`
+ *   resumes like a request stream.
+ * - Reads first apply what other processes committed (one fstat when nothing
+ *   is new), so a client may resume on any server process sharing the store.
+ * - The empty `{}` priming message is stored (it has an id) but not replayed.
+ */
+export class JournalEventStore {
+  readonly ttlMs: number;
+  private readonly state: EventStreams;
+  private readonly journal: Journal;
+  private readonly pending = new Map<QueuedEntry, Pending>();
+  private readonly autoCompact: AutoCompactPolicy | undefined;
+  private readonly onWarning: WarningHandler;
+  private readonly options: JournalEventStoreOptions;
+  private compaction: Promise<unknown> | undefined;
+
+  private constructor(options: JournalEventStoreOptions) {
+    this.options = options;
+    this.ttlMs = options.ttlMs ?? DEFAULT_EVENT_TTL_MS;
+    if (!Number.isFinite(this.ttlMs) || this.ttlMs <= 0) {
+      throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `ttlMs must be a positive number, got ${this.ttlMs}`, { details: { option: 'ttlMs', value: this.ttlMs } });
+    }
+    this.state = new EventStreams(this.ttlMs);
+    this.onWarning = options.onWarning ?? writeWarningToStderr;
+    this.autoCompact = options.autoCompact === false ? undefined : { ...DEFAULT_AUTO_COMPACT, ...options.autoCompact };
+    const journalOptions: JournalOptions = {
+      dir: options.dir,
+      consumer: {
+        reset: () => this.state.reset(),
+        restore: (entry) => this.state.restore(entry),
+        apply: (record) => this.state.apply(record),
+        committed: (entries) => this.committed(entries),
+      },
+      onWarning: this.onWarning,
+      onDurable: () => this.maybeCompact(),
+    };
+    for (const key of ['fsync', 'maxLineBytes', 'lockTimeoutMs', 'clock'] as const) {
+      if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
+    }
+    this.journal = Journal.openSync(journalOptions);
+  }
+
+  /** Opens (creating if needed) and replays the store. */
+  static async open(options: JournalEventStoreOptions): Promise<JournalEventStore> {
+    return new JournalEventStore(options);
+  }
+
+  get dir(): string {
+    return this.journal.dir;
+  }
+
+  /** Streams and events currently held (after catching up with other processes). */
+  stats(): { streams: number; events: number } {
+    this.journal.catchUp();
+    return { streams: this.state.size, events: this.state.eventCount };
+  }
+
+  // ---- the SDK's EventStore ----------------------------------------------
+
+  async storeEvent(streamId: StreamId, message: EventMessage): Promise<EventId> {
+    if (!isValidStreamId(streamId)) {
+      throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `stream id must be a string of 1-${MAX_STREAM_ID_LENGTH} characters`, { details: { streamId: String(streamId).slice(0, 100) } });
+    }
+    if (!isMessageObject(message)) throw new TypeError('message must be a JSON-RPC message object (or {} for priming)');
+    const entry = this.journal.append(StreamEventTypes.store, { s: streamId, m: message });
+    this.pending.set(entry, { streamId, message });
+    await this.journal.flush();
+    return String(entry.seq);
+  }
+
+  async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
+    this.journal.catchUp();
+    return this.state.streamOf(String(eventId));
+  }
+
+  /**
+   * Sends every event of the stream after `lastEventId`, in order, then
+   * returns the stream id. Events stored while it sends are sent too: it
+   * stops only when a look at the store finds nothing newer, so an event
+   * committed by this process is either replayed here or (committed later)
+   * delivered live by the transport, never neither.
+   */
+  async replayEventsAfter(lastEventId: EventId, { send }: { send: (eventId: EventId, message: never) => Promise<void> }): Promise<StreamId> {
+    this.journal.catchUp();
+    const id = String(lastEventId);
+    const streamId = this.state.streamOf(id);
+    if (streamId === undefined) {
+      throw new SessionJournalError(UNKNOWN_EVENT_ID, `no stored event has id ${JSON.stringify(id.slice(0, 100))} (never stored here, or its stream expired)`, { details: { eventId: id.slice(0, 100) } });
+    }
+    let cursor = Number(id);
+    for (;;) {
+      const batch = this.state.eventsAfter(streamId, cursor);
+      if (batch.length === 0) return streamId;
+      for (const event of batch) {
+        cursor = event.seq;
+        if (!isPrimingMessage(event.message)) await send(String(event.seq), event.message as never);
+      }
+      this.journal.catchUp();
+    }
+  }
+
+  // ---- maintenance -------------------------------------------------------
+
+  /** Resolves when every event stored before the call is durable. */
+  flush(): Promise<void> {
+    return this.journal.flush();
+  }
+
+  /**
+   * Compacts the store: a new snapshot, streams past the TTL dropped (and a
+   * delete journaled, so other processes drop them too), folded segments
+   * archived. Safe beside live writers in any process.
+   */
+  async compact(options: Partial<Omit<CompactOptions, 'dir'>> = {}): Promise<CompactResult> {
+    const result = await compactEventStore({ onWarning: this.onWarning, ...options, dir: this.dir, ttlMs: this.ttlMs });
+    this.journal.catchUp();
+    return result;
+  }
+
+  /** Flushes and releases the store; waits for an automatic compaction in progress. */
+  async close(): Promise<void> {
+    await this.journal.close();
+    await this.compaction;
+  }
+
+  // ---- internals ---------------------------------------------------------
+
+  /** Our own entries were written, right after every earlier record was applied: index them in order. */
+  private committed(entries: readonly QueuedEntry[]): void {
+    for (const entry of entries) {
+      const p = this.pending.get(entry);
+      if (!p) continue;
+      this.pending.delete(entry);
+      this.state.add(p.streamId, { seq: entry.seq, time: entry.time, message: p.message });
+    }
+  }
+
+  private maybeCompact(): void {
+    if (!this.autoCompact || this.compaction || !shouldCompact(this.autoCompact, this.journal.growth)) return;
+    this.compaction = this.compact({ lockTimeoutMs: 1000 })
+      .catch((err: Error) => {
+        if ((err as SessionJournalError).code !== ErrorCodes.LOCK_TIMEOUT) {
+          this.onWarning({ code: WarningCodes.AUTO_COMPACT_FAILED, message: `event store compaction failed: ${err.message}`, file: this.dir });
+        }
+      })
+      .finally(() => (this.compaction = undefined));
+  }
+}
+
+export interface CompactEventStoreOptions extends CompactOptions {
+  /** Streams whose newest event is older than this are dropped (default 1 h). */
+  ttlMs?: number;
+}
+
+/** Compacts an event store (for cron or a maintenance task); safe beside live writers. */
+export function compactEventStore(options: CompactEventStoreOptions): Promise<CompactResult> {
+  return compactStore(options, new EventStreams(options.ttlMs ?? DEFAULT_EVENT_TTL_MS));
+}
