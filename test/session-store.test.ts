@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { SessionJournalError, SessionStore, type SessionData, type SessionStoreOptions } from '../src/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { collectWarnings, helperScript, tempStoreDir } from './helpers/temp-store.js';
@@ -42,14 +42,52 @@ function journalBytes(dir: string): number {
 
 const ofType = (dir: string, type: string) => journalLines(dir).filter((l) => l.t === type);
 
-function open(dir: string, clock: FakeClock, extra: Partial<SessionStoreOptions> = {}) {
+/** Closes the store when the test ends, even a failed one (before its directory is removed). */
+function track(t: ExecutionContext, store: SessionStore): SessionStore {
+  t.teardown(() => {
+    try {
+      store.closeSync();
+    } catch {
+      // already reported by the test
+    }
+  });
+  return store;
+}
+
+function open(t: ExecutionContext, dir: string, clock: FakeClock, extra: Partial<SessionStoreOptions> = {}) {
   const { warnings, onWarning } = collectWarnings();
-  const store = SessionStore.openSync({ dir, fsync: false, clock: clock.read, onWarning, ...extra });
+  const store = track(t, SessionStore.openSync({ dir, fsync: false, clock: clock.read, onWarning, ...extra }));
   return { store, warnings };
 }
 
 function codeOf(err: unknown): string | undefined {
   return err instanceof SessionJournalError ? err.code : `not a SessionJournalError: ${String(err)}`;
+}
+
+interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+/** Runs node with `args` without blocking this worker; kills it (SIGKILL) after `timeoutMs`. */
+function runNode(args: string[], timeoutMs = 30_000): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d.length + stdout.length > 1e6 ? '' : d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.length + stderr.length > 1e6 ? '' : d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr, elapsedMs: Date.now() - started });
+    });
+  });
 }
 
 const turn = (prompt: string, at = T0) => ({ prompt, response: `re: ${prompt}`, timestamp: new Date(at) });
@@ -59,7 +97,7 @@ const turn = (prompt: string, at = T0) => ({ prompt, response: `re: ${prompt}`, 
 test('getSession returns the live session object and refreshes lastAccessedAt', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   const id = store.createSession();
   clock.advance(1500);
   const first = store.getSession(id)!;
@@ -79,7 +117,7 @@ test('getSession returns the live session object and refreshes lastAccessedAt', 
 test('touches are coalesced: many getSession calls write at most one session.touch line per flush', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   const id = store.createSession();
   await store.flush();
   t.is(ofType(dir, 'session.touch').length, 0);
@@ -100,24 +138,38 @@ test('touches are coalesced: many getSession calls write at most one session.tou
   await store.flush();
   t.is(ofType(dir, 'session.touch').length, 2, 'no reads, no touch');
   await store.close();
-  const { store: reopened } = open(dir, clock);
+  const { store: reopened } = open(t, dir, clock);
   t.is(reopened.listSessions()[0]?.lastAccessedAt.getTime(), T0 + 1020);
   await reopened.close();
 });
 
-test('a lone touch does not start a commit; it is written within touchFlushMs', async (t) => {
+test('a lone touch does not start a commit; it rides with the next flush', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock, { touchFlushMs: 50 });
+  const { store } = open(t, dir, clock, { touchFlushMs: 600_000 });
   const id = store.createSession();
   await store.flush();
   clock.advance(5);
   store.getSession(id);
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(ofType(dir, 'session.touch').length, 0, 'deferred');
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  t.is(ofType(dir, 'session.touch').length, 1, 'written by the timer');
+  await store.flush();
+  t.is(ofType(dir, 'session.touch').length, 1, 'written by flush');
+  await store.close();
+});
+
+test('a lone touch is written by itself within touchFlushMs', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store } = open(t, dir, clock, { touchFlushMs: 50 });
+  const id = store.createSession();
+  await store.flush();
+  clock.advance(5);
+  store.getSession(id);
+  const deadline = Date.now() + 5000;
+  while (ofType(dir, 'session.touch').length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is(ofType(dir, 'session.touch').length, 1, 'written by the timer, without flush()');
   await store.close();
 });
 
@@ -126,7 +178,7 @@ test('a lone touch does not start a commit; it is written within touchFlushMs', 
 test('mutators ignore unknown ids and write nothing', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store, warnings } = open(dir, clock);
+  const { store, warnings } = open(t, dir, clock);
   store.updateSession('ghost', { codexConversationId: 'x' });
   store.addTurn('ghost', turn('p'));
   store.resetSession('ghost');
@@ -147,7 +199,7 @@ test('mutators ignore unknown ids and write nothing', async (t) => {
 test('deleteSession returns true for a present session, false otherwise', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   const id = store.createSession();
   store.ensureSession('named');
   t.true(store.deleteSession(id));
@@ -169,7 +221,7 @@ test('deleteSession returns true for a present session, false otherwise', async 
 test('TTL expiry is journaled as session.delete reason expired and survives reopen', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock, { ttlMs: 10_000 });
+  const { store } = open(t, dir, clock, { ttlMs: 10_000 });
   store.ensureSession('old');
   clock.advance(5_000);
   store.ensureSession('young');
@@ -188,7 +240,7 @@ test('TTL expiry is journaled as session.delete reason expired and survives reop
   await store.close();
   // Reopened with the clock back at the start, the session would not be expired by
   // computation: it is gone because the expiry is in the journal.
-  const { store: reopened, warnings } = open(dir, new FakeClock(T0), { ttlMs: 10_000 });
+  const { store: reopened, warnings } = open(t, dir, new FakeClock(T0), { ttlMs: 10_000 });
   t.is(reopened.getSession('old'), undefined);
   t.deepEqual(
     reopened.listSessions().map((s) => s.id),
@@ -201,7 +253,7 @@ test('TTL expiry is journaled as session.delete reason expired and survives reop
 test('exactly ttlMs idle is not expired; one millisecond more is', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock, { ttlMs: 10_000 });
+  const { store } = open(t, dir, clock, { ttlMs: 10_000 });
   store.ensureSession('s');
   clock.advance(10_000);
   t.is(store.listSessions().length, 1);
@@ -213,7 +265,7 @@ test('exactly ttlMs idle is not expired; one millisecond more is', async (t) => 
 test('LRU eviction is journaled as session.delete reason evicted and survives reopen', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock, { maxSessions: 2 });
+  const { store } = open(t, dir, clock, { maxSessions: 2 });
   store.ensureSession('a');
   clock.advance(1);
   store.ensureSession('b');
@@ -231,7 +283,7 @@ test('LRU eviction is journaled as session.delete reason evicted and survives re
     [{ id: 'b', reason: 'evicted' }],
   );
   await store.close();
-  const { store: reopened } = open(dir, clock, { maxSessions: 100 });
+  const { store: reopened } = open(t, dir, clock, { maxSessions: 100 });
   t.deepEqual(
     reopened.listSessions().map((s) => s.id),
     ['c', 'a'],
@@ -243,7 +295,7 @@ test('LRU eviction is journaled as session.delete reason evicted and survives re
 test('flush() resolves only after the bytes are in the file', async (t) => {
   for (const fsync of [false, true]) {
     const dir = tempStoreDir(t);
-    const store = SessionStore.openSync({ dir, fsync });
+    const store = track(t, SessionStore.openSync({ dir, fsync }));
     const id = store.createSession();
     t.false(journalLines(dir).some((l) => l.p.id === id), `not written synchronously (fsync ${fsync})`);
     const seen = await store.flush().then(() => journalLines(dir).some((l) => l.p.id === id && l.t === 'session.create'));
@@ -263,7 +315,7 @@ test('flush() resolves only after the bytes are in the file', async (t) => {
 test('close() then a mutation throws CLOSED', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   const id = store.createSession();
   await store.close();
   await t.notThrowsAsync(store.close(), 'closing twice is harmless');
@@ -290,7 +342,7 @@ test('close() then a mutation throws CLOSED', async (t) => {
 
 test('closeSync() then a mutation throws CLOSED', (t) => {
   const dir = tempStoreDir(t);
-  const store = SessionStore.openSync({ dir, fsync: false });
+  const store = track(t, SessionStore.openSync({ dir, fsync: false }));
   store.ensureSession('s');
   store.closeSync();
   t.is(journalLines(dir).length, 1, 'closeSync wrote the queued entry');
@@ -303,7 +355,7 @@ test('closeSync() then a mutation throws CLOSED', (t) => {
 test('updateSession refuses __proto__, constructor and prototype keys with INVALID_UPDATE; Object.prototype stays clean', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   store.ensureSession('s');
   await store.flush();
   const before = journalBytes(dir);
@@ -336,7 +388,7 @@ test('updateSession refuses __proto__, constructor and prototype keys with INVAL
 test('updateSession and addTurn refuse invalid dates with INVALID_DATE', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   store.ensureSession('s');
   const bad: Array<[string, () => unknown]> = [
     ['createdAt NaN', () => store.updateSession('s', { createdAt: new Date(Number.NaN) })],
@@ -361,7 +413,7 @@ test('updateSession and addTurn refuse invalid dates with INVALID_DATE', async (
 test('an oversize turn throws TURN_TOO_LARGE (UTF-8 bytes) and changes nothing', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock, { maxTurnBytes: 16 });
+  const { store } = open(t, dir, clock, { maxTurnBytes: 16 });
   store.ensureSession('s');
   store.addTurn('s', { prompt: 'x'.repeat(8), response: 'y'.repeat(8), timestamp: new Date(T0) }); // exactly 16
   const err = t.throws(() => store.addTurn('s', { prompt: 'é'.repeat(5), response: 'abcdefg', timestamp: new Date(T0) })); // 10 + 7 bytes, 12 chars
@@ -375,7 +427,7 @@ test('an oversize turn throws TURN_TOO_LARGE (UTF-8 bytes) and changes nothing',
 test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store, warnings } = open(dir, clock, { maxLineBytes: 512 });
+  const { store, warnings } = open(t, dir, clock, { maxLineBytes: 512 });
   store.ensureSession('s');
   const err = t.throws(() => store.updateSession('s', { model: 'x'.repeat(1000) } as Partial<SessionData>));
   t.is(codeOf(err), 'LINE_TOO_LONG');
@@ -389,7 +441,7 @@ test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) =>
     journalLines(dir).map((l) => l.t),
     ['session.create', 'session.update'],
   );
-  const { store: reopened } = open(dir, clock, { maxLineBytes: 512 });
+  const { store: reopened } = open(t, dir, clock, { maxLineBytes: 512 });
   t.is((reopened.getSession('s') as unknown as { model?: string }).model, 'small');
   await reopened.close();
   t.deepEqual(warnings, []);
@@ -398,7 +450,7 @@ test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) =>
 test('ensureSession refuses invalid ids with INVALID_SESSION_ID and creates nothing', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   for (const id of ['bad id!', '', 'x'.repeat(257), '../up', 'a/b', 'é', 'tab\t', 42 as unknown as string, undefined as unknown as string]) {
     const err = t.throws(() => store.ensureSession(id));
     t.true(err instanceof SessionJournalError);
@@ -418,7 +470,7 @@ test('ensureSession refuses invalid ids with INVALID_SESSION_ID and creates noth
 
 test('openSync, flushSync and closeSync work without awaiting anything', (t) => {
   const dir = tempStoreDir(t);
-  const store = SessionStore.openSync({ dir, fsync: true });
+  const store = track(t, SessionStore.openSync({ dir, fsync: true }));
   t.true(store instanceof SessionStore, 'openSync returns the store, not a promise');
   t.is(typeof (store as unknown as { then?: unknown }).then, 'undefined');
   const id = store.createSession();
@@ -429,20 +481,20 @@ test('openSync, flushSync and closeSync work without awaiting anything', (t) => 
     ['session.create', 'session.turn'],
   );
   store.closeSync();
-  const again = SessionStore.openSync({ dir });
+  const again = track(t, SessionStore.openSync({ dir }));
   t.is(again.getSession(id)?.turns[0]?.prompt, 'sync');
   again.closeSync();
 });
 
-test('process.exit() with queued mutations still writes them', (t) => {
+test('process.exit() with queued mutations still writes them', async (t) => {
   const dir = tempStoreDir(t);
   const start = Date.now();
-  const child = spawnSync(process.execPath, [helperScript('exit-without-flush.js'), dir, String(start)], { encoding: 'utf8', timeout: 60_000 });
+  const child = await runNode([helperScript('exit-without-flush.js'), dir, String(start)]);
   t.is(child.status, 0, child.stderr);
   t.is(child.stderr, '');
   const report = JSON.parse(child.stdout) as { created: string; pending?: number };
   t.true(report.pending === undefined || report.pending > 0, 'the child exited with entries still queued');
-  const store = SessionStore.openSync({ dir, fsync: false, clock: () => start + 5000 });
+  const store = track(t, SessionStore.openSync({ dir, fsync: false, clock: () => start + 5000 }));
   const s = store.getSession('exit-session');
   t.truthy(s);
   t.is(s?.turns[0]?.prompt, 'queued at exit');
@@ -452,9 +504,9 @@ test('process.exit() with queued mutations still writes them', (t) => {
   store.closeSync();
 });
 
-test('warnings go to stderr by default, never to stdout', (t) => {
+test('warnings go to stderr by default, never to stdout', async (t) => {
   const dir = tempStoreDir(t);
-  const seed = SessionStore.openSync({ dir, fsync: false });
+  const seed = track(t, SessionStore.openSync({ dir, fsync: false }));
   seed.ensureSession('kept');
   seed.closeSync();
   fs.appendFileSync(path.join(dir, 'journal-00000001.ndjson'), 'this is not json\n');
@@ -464,7 +516,7 @@ test('warnings go to stderr by default, never to stdout', (t) => {
     "if (store.getSession('kept') === undefined) process.exitCode = 3;",
     'store.closeSync();',
   ].join('\n');
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', code, dir], { encoding: 'utf8', timeout: 60_000 });
+  const child = await runNode(['--input-type=module', '-e', code, dir]);
   t.is(child.status, 0, child.stderr);
   t.is(child.stdout, '', 'stdout is the MCP transport: nothing may go there');
   const lines = child.stderr.split('\n').filter((l) => l !== '');
@@ -478,7 +530,7 @@ test('warnings go to stderr by default, never to stdout', (t) => {
 test('updateSession with an undefined value clears the field, live and after a replay (as InMemory does)', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store } = open(dir, clock);
+  const { store } = open(t, dir, clock);
   store.ensureSession('s');
   store.setCodexConversationId('s', 'conv-1');
   store.updateSession('s', { model: 'm1' } as Partial<SessionData>);
@@ -486,7 +538,7 @@ test('updateSession with an undefined value clears the field, live and after a r
   t.is(store.getCodexConversationId('s'), undefined, 'live');
   t.is((store.getSession('s') as unknown as { model?: string }).model, undefined, 'live');
   await store.close();
-  const { store: reopened } = open(dir, clock);
+  const { store: reopened } = open(t, dir, clock);
   t.is(reopened.getCodexConversationId('s'), undefined, 'after a fresh replay');
   t.is((reopened.getSession('s') as unknown as { model?: string }).model, undefined, 'after a fresh replay');
   await reopened.close();
@@ -495,8 +547,8 @@ test('updateSession with an undefined value clears the field, live and after a r
 test('a rebased update that set turns does not duplicate the turns added after it', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store: a } = open(dir, clock);
-  const { store: b } = open(dir, clock);
+  const { store: a } = open(t, dir, clock);
+  const { store: b } = open(t, dir, clock);
   a.ensureSession('s');
   await a.flush();
   t.truthy(b.getSession('s'));
@@ -517,11 +569,67 @@ test('a rebased update that set turns does not duplicate the turns added after i
   );
   await a.close();
   await b.close();
-  const { store: fresh } = open(dir, clock);
+  const { store: fresh } = open(t, dir, clock);
   t.deepEqual(
     fresh.getSession('s')!.turns.map((x) => x.prompt),
     ['p0', 'p1'],
     'fresh replay',
+  );
+  await fresh.close();
+});
+
+test('a process whose queued entries cannot be written still exits (no endless beforeExit flush loop)', async (t) => {
+  const dir = tempStoreDir(t);
+  const code = [
+    `import fs from 'node:fs';`,
+    `import { SessionStore } from ${JSON.stringify(BUILT_INDEX)};`,
+    'let warnings = 0;',
+    'const store = SessionStore.openSync({ dir: process.argv[1], fsync: false, onWarning: () => { warnings++; } });',
+    "store.ensureSession('doomed');",
+    // The store directory disappears before the first commit: every commit now fails.
+    'fs.rmSync(process.argv[1], { recursive: true, force: true });',
+    "process.on('exit', () => process.stderr.write(`warnings: ${warnings}\\n`));",
+    // Nothing else to do: the event loop drains and the process should end.
+  ].join('\n');
+  const child = await runNode(['--input-type=module', '-e', code, dir], 8000);
+  t.is(child.signal, null, `killed after ${child.elapsedMs} ms: the process did not exit by itself`);
+  t.is(child.status, 0, child.stderr);
+  t.is(child.stdout, '');
+  t.regex(child.stderr, /warnings: [1-9]/, 'the lost entries were reported');
+});
+
+test('changes the caller makes to its update object after updateSession reach neither the journal nor a rebased view', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store: a } = open(t, dir, clock);
+  const { store: b } = open(t, dir, clock);
+  a.ensureSession('s');
+  await a.flush();
+  t.truthy(b.getSession('s'));
+  clock.advance(1);
+  const data = { turns: [turn('p0')], model: 'm1' };
+  a.updateSession('s', data as Partial<SessionData>);
+  // The caller reuses its object (InMemory would not care: it never re-applies anything).
+  data.turns.push(turn('late'));
+  data.model = 'changed';
+  b.setCodexConversationId('s', 'from-b');
+  b.flushSync(); // committed before A's queued update: A must rebase
+  const live = a.getSession('s') as SessionData & { model?: string };
+  t.is(live.codexConversationId, 'from-b');
+  await a.close();
+  await b.close();
+  const { store: fresh } = open(t, dir, clock);
+  const replayed = fresh.getSession('s') as SessionData & { model?: string };
+  t.is(replayed.model, 'm1', 'the journal holds the value at the time of the call');
+  t.deepEqual(
+    replayed.turns.map((x) => x.prompt),
+    ['p0'],
+  );
+  t.is(live.model, replayed.model, 'live view after the rebase equals the replay');
+  t.deepEqual(
+    live.turns.map((x) => x.prompt),
+    replayed.turns.map((x) => x.prompt),
+    'live turns after the rebase equal the replay',
   );
   await fresh.close();
 });

@@ -1,5 +1,6 @@
 import { UsageError } from './args.js';
 import { compactCommand, compactHelp } from './compact.js';
+import { codexMcpServerCommand, codexMcpServerHelp } from './codex-mcp-server.js';
 import { ExitCodes, reportError, type CliIO } from './output.js';
 
 interface Command {
@@ -11,6 +12,7 @@ interface Command {
 /** Every subcommand: one module each, returning an exit code instead of exiting. */
 const COMMANDS: Record<string, Command> = {
   compact: { summary: 'fold the journal into a snapshot, apply TTL and LRU (for cron)', help: compactHelp, run: compactCommand },
+  'codex-mcp-server': { summary: 'run codex-mcp-server (npm) on stdio with its sessions in a store', help: codexMcpServerHelp, run: codexMcpServerCommand },
 };
 
 function usage(): string {

@@ -6,7 +6,7 @@ import type { JournalRecord } from '../journal/record-codec.js';
 import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
-import { DEFAULT_ARCHIVE_POLICY, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
+import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
 import { removeAbandonedTempFiles } from './leftovers.js';
 
@@ -108,7 +108,8 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   let journal: Journal | undefined;
   try {
     removeAbandonedTempFiles(options.dir);
-    journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes });
+    removeAbandonedTempFiles(archiveDir(options.dir));
+    journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now });
     await step('replayed');
     const base = listStore(options.dir);
     const pending = state.retention(now());

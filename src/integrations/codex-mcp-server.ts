@@ -28,6 +28,7 @@ export class CodexUnsupportedError extends Error {}
 
 interface ToolHandler {
   sessionStorage?: unknown;
+  execute(...args: unknown[]): Promise<unknown>;
   constructor: new (storage: SessionStorage) => ToolHandler;
 }
 
@@ -82,12 +83,28 @@ export async function loadCodexMcpServer(): Promise<CodexModules> {
  * Replaces every handler that holds a session storage with a new instance of
  * its class built around `storage`. Returns the tool names replaced; throws
  * CodexUnsupportedError when the codex tool is not among them.
+ *
+ * When the storage has a `flush()` (SessionStore does), each replaced
+ * handler's result is returned only after it resolves: the handlers mutate
+ * synchronously and return, so without this a client could get its answer
+ * before the turn is durable, or before another server process can see it.
  */
-export function installSessionStorage(toolHandlers: Record<string, ToolHandler>, storage: SessionStorage): string[] {
+export function installSessionStorage(toolHandlers: Record<string, ToolHandler>, storage: SessionStorage & { flush?: () => Promise<void> }): string[] {
   const replaced: string[] = [];
   for (const [name, handler] of Object.entries(toolHandlers)) {
     if (handler && typeof handler === 'object' && 'sessionStorage' in handler) {
-      toolHandlers[name] = new handler.constructor(storage);
+      const fresh = new handler.constructor(storage);
+      if (typeof storage.flush === 'function') {
+        const execute = fresh.execute.bind(fresh);
+        fresh.execute = async (...args: unknown[]) => {
+          try {
+            return await execute(...args);
+          } finally {
+            await storage.flush!();
+          }
+        };
+      }
+      toolHandlers[name] = fresh;
       replaced.push(name);
     }
   }

@@ -382,7 +382,7 @@ export class Journal {
       this.current = this.openSegment(this.firstSegmentNumber, false);
       if (!this.current) {
         if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
-        return;
+        return; // an empty store: the first commit creates the segment
       }
     }
     for (;;) {
@@ -393,12 +393,18 @@ export class Journal {
         segment.reader.readTo(size, segment.onLine);
         if (segment.rotatesTo === undefined) return;
       }
-      const next = this.openSegment(segment.rotatesTo, createNext);
+      let next = this.openSegment(segment.rotatesTo, false);
       if (!next) {
-        // Not there yet (look again next time), or already folded and archived
-        // by a later compaction: then only a reload from the new base helps.
-        if (this.storeMovedPast(segment.rotatesTo)) this.reload();
-        return;
+        // Already folded and archived by a later compaction: only a reload
+        // from the new base helps (and it must not be re-created). Otherwise
+        // it is not there yet: look again next time, or, under the lock,
+        // create it, as the marker promises it.
+        if (this.storeMovedPast(segment.rotatesTo)) {
+          this.reload();
+          return;
+        }
+        if (!createNext) return;
+        next = this.openSegment(segment.rotatesTo, true)!;
       }
       // Outside open, a rotation means a compaction is folding what came before.
       this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;

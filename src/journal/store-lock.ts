@@ -1,5 +1,5 @@
 import lockfile from 'proper-lockfile';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 
 export interface StoreLockOptions {
   /** The lock directory proper-lockfile creates (mkdir is atomic). */
@@ -76,7 +76,7 @@ export class StoreLock {
         onCompromised: this.options.onCompromised,
       });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError('lock', this.options.lockPath, err);
       if (Date.now() >= deadline) {
         throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `store ${this.options.dir} stayed locked for ${this.options.timeoutMs} ms`, {
           cause: err,

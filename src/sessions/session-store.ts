@@ -130,7 +130,7 @@ export class SessionStore implements SessionStorage {
   updateSession(sessionId: string, data: Partial<SessionData>): void {
     this.journal.catchUp();
     if (!this.view.sessions.has(sessionId)) return;
-    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: checkUpdate(data) });
+    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: ownCopy(checkUpdate(data)) });
   }
 
   deleteSession(sessionId: string): boolean {
@@ -280,6 +280,13 @@ function checkUpdate(data: Partial<SessionData>): Partial<SessionData> {
     }
   }
   return data;
+}
+
+/** The update as it was at the call: the caller may reuse its object, and a rebase applies the event again. */
+function ownCopy(data: Partial<SessionData>): Partial<SessionData> {
+  const copy = { ...data };
+  if (Array.isArray(copy.turns)) copy.turns = copy.turns.slice();
+  return copy;
 }
 
 function positive(name: string, value: number): number {

@@ -1,0 +1,72 @@
+import { formatWarning } from '../journal/warnings.js';
+import { SessionStore, DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
+import { CodexNotInstalledError, CodexUnsupportedError, MEMORY_STORE, defaultCodexStoreDir, startCodexMcpServer } from '../integrations/codex-mcp-server.js';
+import { DIR_ENV, parseDuration, parseFlags, parsePositiveInt } from './args.js';
+import { ExitCodes, type CliIO } from './output.js';
+
+export const codexMcpServerHelp = `Usage: session-journal codex-mcp-server [--dir DIR | --memory] [options]
+
+Runs codex-mcp-server (the npm package, installed next to session-journal:
+npm install codex-mcp-server) on stdio, with its sessions kept in a
+session-journal store instead of in memory: they survive restarts, and several
+server processes (one per MCP client) can share one store.
+
+stdout carries the MCP protocol only; warnings go to stderr. The store is
+flushed and closed when stdin ends or on SIGTERM/SIGINT.
+
+Options:
+  --dir DIR            the store (default: $${DIR_ENV}, else
+                       $XDG_STATE_HOME/session-journal/codex, else
+                       ~/.local/state/session-journal/codex)
+  --memory             keep sessions in codex-mcp-server's own memory storage
+                       (also: --dir :memory: or ${DIR_ENV}=:memory:)
+  --ttl DURATION       sessions not accessed for this long expire (default 24h)
+  --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
+  -h, --help           this help
+
+Exit codes: 0 stopped normally, 2 usage, 4 store error or codex-mcp-server
+missing/unsupported, 70 internal error.
+`;
+
+export async function codexMcpServerCommand(argv: readonly string[], io: CliIO): Promise<number> {
+  const args = parseFlags(argv, { values: ['dir', 'ttl', 'max-sessions'], switches: ['memory'] });
+  const dir = args.switches.has('memory') ? MEMORY_STORE : (args.values.get('dir') ?? io.env[DIR_ENV] ?? defaultCodexStoreDir(io.env));
+  const ttlMs = args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS;
+  const maxSessions = args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS;
+
+  // Listen before anything slow, so a signal during start-up still closes the store.
+  const stopped = waitForStop();
+  const store = dir === MEMORY_STORE ? undefined : SessionStore.openSync({ dir, ttlMs, maxSessions, onWarning: (w) => io.stderr.write(formatWarning(w) + '\n') });
+  let server;
+  try {
+    server = await startCodexMcpServer({ storage: store ?? 'memory' });
+  } catch (err) {
+    await store?.close();
+    if (err instanceof CodexNotInstalledError || err instanceof CodexUnsupportedError) {
+      io.stderr.write(`session-journal codex-mcp-server: ${err.message}\n`);
+      return ExitCodes.STORE_ERROR;
+    }
+    throw err;
+  }
+  io.stderr.write(`session-journal codex-mcp-server: codex-mcp-server ${server.version}, sessions in ${store ? store.dir : 'memory only'}\n`);
+  const reason = await stopped;
+  try {
+    await server.close();
+  } finally {
+    await store?.close();
+  }
+  io.stderr.write(`session-journal codex-mcp-server: stopped (${reason}), store closed\n`);
+  // A codex child still running would keep the process alive; we are done with it.
+  setTimeout(() => process.exit(process.exitCode ?? ExitCodes.OK), 2000).unref();
+  return ExitCodes.OK;
+}
+
+function waitForStop(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (reason: string) => () => resolve(reason);
+    process.once('SIGTERM', stop('SIGTERM'));
+    process.once('SIGINT', stop('SIGINT'));
+    process.stdin.once('end', stop('stdin ended'));
+    process.stdin.once('close', stop('stdin closed'));
+  });
+}
