@@ -1,0 +1,127 @@
+/**
+ * The archive: folded segments and superseded snapshots move to archive/ as
+ * gzip (byte-exact), or are deleted with `archive: { keep: false }`; the
+ * archive is pruned by age and by count.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { compactSessions } from '../../src/index.js';
+import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { DAY, FakeClock, NO_TTL, T0, freshReplay, names, openStore, segmentsIn, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';
+
+async function writeSome(dir: string, onWarning: (w: import('../../src/index.js').JournalWarning) => void, clock: FakeClock, ids: string[]): Promise<void> {
+  const store = openStore(dir, onWarning, { clock: clock.read });
+  await writeAgedSessions(store, clock, ids, 1000);
+  await store.close();
+}
+
+const read = (...p: string[]) => fs.readFileSync(path.join(...p));
+
+test('archive: folded segments and the old snapshot move to archive/ as gzip, byte-identical after gunzip', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const clock = new FakeClock(T0);
+  const opts = { dir, onWarning, ttlMs: NO_TTL, now: () => clock.now };
+  const archive = path.join(dir, 'archive');
+
+  await writeSome(dir, onWarning, clock, ['a', 'b']);
+  const segment1 = read(dir, 'journal-00000001.ndjson');
+  const first = await compactSessions(opts);
+  t.is(first.segmentsArchived, 1);
+  t.deepEqual(fs.readdirSync(archive).sort(), ['journal-00000001.ndjson.gz']);
+  const gz1 = read(archive, 'journal-00000001.ndjson.gz');
+  t.true(gz1[0] === 0x1f && gz1[1] === 0x8b, 'gzip magic');
+  const unzipped1 = zlib.gunzipSync(gz1);
+  // The archived segment is the original plus the rotation marker the compaction appended.
+  t.true(unzipped1.subarray(0, segment1.length).equals(segment1), 'the original bytes, unchanged');
+  const tail = unzipped1.subarray(segment1.length).toString('utf8');
+  t.true(tail.endsWith('\n') && !tail.slice(0, -1).includes('\n'), 'one more line');
+  const marker = JSON.parse(tail) as { t: string; p: unknown };
+  t.is(marker.t, 'journal.rotate');
+  t.deepEqual(marker.p, { next: 2 });
+  t.is(fs.statSync(archive).mode & 0o777, 0o700, 'archive/ is private');
+  t.is(fs.statSync(path.join(archive, 'journal-00000001.ndjson.gz')).mode & 0o777, 0o600);
+
+  await writeSome(dir, onWarning, clock, ['c']);
+  const snapshot2 = read(dir, 'snapshot-00000002.ndjson');
+  const segment2 = read(dir, 'journal-00000002.ndjson');
+  const second = await compactSessions(opts);
+  t.is(second.segmentsArchived, 1);
+  t.deepEqual(fs.readdirSync(archive).sort(), ['journal-00000001.ndjson.gz', 'journal-00000002.ndjson.gz', 'snapshot-00000002.ndjson.gz']);
+  t.true(zlib.gunzipSync(read(archive, 'snapshot-00000002.ndjson.gz')).equals(snapshot2), 'the old snapshot, byte-identical');
+  t.true(zlib.gunzipSync(read(archive, 'journal-00000002.ndjson.gz')).subarray(0, segment2.length).equals(segment2));
+  t.deepEqual(snapshotsIn(dir), ['snapshot-00000003.ndjson']);
+  t.deepEqual(segmentsIn(dir), ['journal-00000003.ndjson']);
+  t.false(names(dir).some((n) => n.includes('.tmp-')), 'no temporary file is left');
+  t.false(fs.readdirSync(archive).some((n) => n.includes('.tmp-')));
+  t.deepEqual((await freshReplay(dir, onWarning)).map((s) => s.id), ['a', 'b', 'c']);
+  t.deepEqual(warnings, []);
+});
+
+test('archive: { keep: false } deletes folded files instead of archiving them', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const clock = new FakeClock(T0);
+  const opts = { dir, onWarning, ttlMs: NO_TTL, now: () => clock.now, archive: { keep: false } };
+  await writeSome(dir, onWarning, clock, ['a']);
+  t.is((await compactSessions(opts)).segmentsArchived, 1);
+  await writeSome(dir, onWarning, clock, ['b']);
+  await compactSessions(opts);
+  t.deepEqual(names(dir).filter((n) => n !== 'journal.lock'), ['journal-00000003.ndjson', 'snapshot-00000003.ndjson'], 'only the live segment and the new snapshot remain');
+  t.false(fs.existsSync(path.join(dir, 'archive')) && fs.readdirSync(path.join(dir, 'archive')).length > 0, 'nothing archived');
+  t.deepEqual((await freshReplay(dir, onWarning)).map((s) => s.id), ['a', 'b']);
+  t.deepEqual(warnings, []);
+});
+
+/** Seeds archive/ with gzip files whose mtimes are `agesDays` days before now. */
+function seedArchive(dir: string, agesDays: number[]): string[] {
+  const archive = path.join(dir, 'archive');
+  fs.mkdirSync(archive, { recursive: true, mode: 0o700 });
+  return agesDays.map((age, i) => {
+    const name = `journal-${String(90 + i).padStart(8, '0')}.ndjson.gz`;
+    const file = path.join(archive, name);
+    fs.writeFileSync(file, zlib.gzipSync(`old ${i}\n`), { mode: 0o600 });
+    const when = (Date.now() - age * DAY) / 1000;
+    fs.utimesSync(file, when, when);
+    return name;
+  });
+}
+
+test('pruneArchive by age: archived files older than maxAgeMs are deleted, younger ones and other names kept', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  await writeSome(dir, onWarning, new FakeClock(T0), ['a']);
+  const seeded = seedArchive(dir, [45, 31, 29, 2]);
+  fs.writeFileSync(path.join(dir, 'archive', 'NOTES.txt'), 'kept: not an archive name\n');
+  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive: { maxAgeMs: 30 * DAY } });
+  t.is(result.archiveFilesPruned, 2);
+  t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['NOTES.txt', 'journal-00000001.ndjson.gz', seeded[2]!, seeded[3]!].sort());
+  t.deepEqual(warnings, []);
+});
+
+test('pruneArchive by count: only the maxFiles newest archived files are kept', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  await writeSome(dir, onWarning, new FakeClock(T0), ['a']);
+  const seeded = seedArchive(dir, [5, 1, 4, 2, 3]);
+  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive: { maxFiles: 3 } });
+  t.is(result.archiveFilesPruned, 3, 'five seeded + one new, three kept');
+  // Newest: the segment just archived (now), then 1 and 2 days old.
+  t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['journal-00000001.ndjson.gz', seeded[1]!, seeded[3]!].sort());
+  t.deepEqual(warnings, []);
+});
+
+test('pruneArchive also runs when there is nothing to compact', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  await writeSome(dir, onWarning, new FakeClock(T0), ['a']);
+  await compactSessions({ dir, onWarning, ttlMs: NO_TTL });
+  const seeded = seedArchive(dir, [10, 1]);
+  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive: { maxAgeMs: 5 * DAY } });
+  t.is(result.status, 'nothing-to-do');
+  t.is(result.archiveFilesPruned, 1);
+  t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['journal-00000001.ndjson.gz', seeded[1]!].sort());
+  t.deepEqual(warnings, []);
+});
