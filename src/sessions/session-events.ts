@@ -12,6 +12,7 @@ export const SessionEventTypes = {
   reset: 'session.reset',
   conversation: 'session.conversation',
   delete: 'session.delete',
+  import: 'session.import',
 } as const;
 
 export type DeleteReason = 'deleted' | 'expired' | 'evicted';
@@ -24,7 +25,9 @@ export type SessionEvent =
   | { kind: 'turn'; id: string; time: number; turn: ConversationTurn }
   | { kind: 'reset'; id: string; time: number }
   | { kind: 'conversation'; id: string; time: number; conversationId: string }
-  | { kind: 'delete'; id: string; time: number; reason: DeleteReason };
+  | { kind: 'delete'; id: string; time: number; reason: DeleteReason }
+  /** A whole session brought in from another store; a no-op when the id exists, so importing twice adds nothing. */
+  | { kind: 'import'; id: string; time: number; session: SessionData };
 
 /** Keys that would reach an object's prototype through assignment. */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
@@ -49,6 +52,8 @@ export function sessionPayload(event: SessionEvent): Record<string, unknown> {
       return { id: event.id, conversationId: event.conversationId };
     case 'delete':
       return { id: event.id, reason: event.reason };
+    case 'import':
+      return { id: event.id, session: event.session };
     default:
       return { id: event.id };
   }
@@ -75,6 +80,12 @@ export function decodeSessionEvent(record: JournalRecord): SessionEvent | Reject
     case 'turn': {
       const turn = reviveTurn(p.turn);
       return 'code' in turn ? turn : { kind, ...base, turn };
+    }
+    case 'import': {
+      const session = reviveSession(p.session);
+      if ('code' in session) return session;
+      if (session.id !== p.id) return invalid('imported session id differs from the record id');
+      return { kind, ...base, session };
     }
     case 'update': {
       const data = reviveSessionFields(p.data);
@@ -160,6 +171,9 @@ export function applySessionEvent(sessions: Map<string, SessionData>, event: Ses
       return;
     case 'delete':
       sessions.delete(event.id);
+      return;
+    case 'import':
+      if (!session) sessions.set(event.id, cloneSession(event.session));
       return;
   }
   if (!session) return; // mutators ignore unknown ids
