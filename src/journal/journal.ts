@@ -54,6 +54,12 @@ export interface JournalOptions {
   clock?: () => number;
   /** Called after each commit is durable (off the append path: after acknowledgement). */
   onDurable?: () => void;
+  /**
+   * Chain records with `h` hashes (default true). Off, records carry no `h`:
+   * replay is unaffected, `verify` reports them as unchained. For stores
+   * that need no tamper evidence, and to measure what the chain costs.
+   */
+  hashChain?: boolean;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
@@ -101,6 +107,7 @@ export class Journal {
   private readonly clock: () => number;
   private readonly deferredFlushMs: number;
   private readonly onDurable: (() => void) | undefined;
+  private readonly hashChain: boolean;
   private current: Segment | undefined;
   private firstSegmentNumber = 1;
   private seq = 0;
@@ -128,6 +135,7 @@ export class Journal {
     this.clock = options.clock ?? Date.now;
     this.deferredFlushMs = checkPositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
     this.onDurable = options.onDurable;
+    this.hashChain = options.hashChain ?? true;
     this.lock = new StoreLock({
       dir: this.dir,
       lockPath: storePath(this.dir, LOCK_NAME),
@@ -558,7 +566,7 @@ export class Journal {
     const firstSeq = this.seq + 1;
     let head = this.chainHead;
     records.forEach((r, i) => {
-      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, head);
+      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, this.hashChain ? head : undefined);
       text += encoded.line;
       head = encoded.hash;
     });

@@ -64,10 +64,12 @@ export type DecodeResult = { ok: true; record: JournalRecord } | { ok: false; re
  * canonical form (it was serialized and sized when appended), so a commit
  * only concatenates strings and hashes.
  */
-export function encodeRecord(seq: number, time: number, writerJson: string, type: string, payloadCanonical: string, prev: string): { line: string; hash: string } {
+export function encodeRecord(seq: number, time: number, writerJson: string, type: string, payloadCanonical: string, prev: string | undefined): { line: string; hash: string } {
   const ts = new Date(time).toISOString();
+  const head = `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${ts}","w":${writerJson},"t":${JSON.stringify(type)},"p":${payloadCanonical}`;
+  if (prev === undefined) return { line: `${head}}\n`, hash: CHAIN_START };
   const hash = chainHash(prev, seq, ts, writerJson, type, payloadCanonical);
-  return { line: `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${ts}","w":${writerJson},"t":${JSON.stringify(type)},"p":${payloadCanonical},"h":"${hash}"}\n`, hash };
+  return { line: `${head},"h":"${hash}"}\n`, hash };
 }
 
 /** Bytes the envelope adds around a payload, generously (seq up to 16 digits, a 64-char writer, the hash). */

@@ -35,6 +35,8 @@ export interface SessionStoreOptions {
    * (default: at 16 MiB and 100 % growth); false leaves compaction to cron.
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
+  /** Chain records with sha256 hashes for `verify` (default true). */
+  hashChain?: boolean;
 }
 
 export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
@@ -74,7 +76,7 @@ export class SessionStore implements SessionStorage {
       deferredFlushMs: options.touchFlushMs ?? 1000,
       onDurable: () => this.maybeCompact(),
     };
-    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'clock'] as const) {
+    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);
