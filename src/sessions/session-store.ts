@@ -26,6 +26,8 @@ export interface SessionStoreOptions {
   maxTurnBytes?: number;
   /** How long to wait for the store lock before LOCK_TIMEOUT (default 10 s). */
   lockTimeoutMs?: number;
+  /** A lock left by a dead process is taken over after this long (default 10 s, at least 2 s). */
+  lockStaleMs?: number;
   /** Access-time refreshes are written at most this late (default 1 s). */
   touchFlushMs?: number;
   /** Clock in epoch ms (default Date.now); tests control time with it. */
@@ -76,7 +78,7 @@ export class SessionStore implements SessionStorage {
       deferredFlushMs: options.touchFlushMs ?? 1000,
       onDurable: () => this.maybeCompact(),
     };
-    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'clock', 'hashChain'] as const) {
+    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);

@@ -159,3 +159,8 @@ process.on('message', (command: Command) => {
       process.disconnect();
     });
 });
+
+// The parent is gone (test finished or crashed): stop, whatever was running.
+process.on('disconnect', () => {
+  setTimeout(() => process.exit(0), 100).unref();
+});

@@ -16,6 +16,9 @@ import { killAll, openChildren, seededRandom, serializeSessions, type Op, type P
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 
 const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date() });
+/** Turns as one string each, so a failed comparison shows which turn differs. */
+const forDiff = (sessions: readonly PlainSession[]) =>
+  sessions.map((s) => ({ ...s, turns: s.turns.map((turn) => `${turn.prompt} | ${turn.response} | ${turn.timestamp}`) }));
 const lastPrompt = (s: PlainSession | null | undefined) => s?.turns[s.turns.length - 1]?.prompt;
 
 test('a flushed write of another process is seen by the next read, every direction, no reopen', async (t) => {
@@ -71,9 +74,9 @@ test('a flushed write of another process is seen by the next read, every directi
   const fresh = SessionStore.openSync({ dir, fsync: false, onWarning });
   const replay = serializeSessions(fresh.listSessions());
   await fresh.close();
-  t.deepEqual(parentView, replay, "the parent's view equals a fresh replay");
-  t.deepEqual(viewA.sessions, replay, "a's view equals a fresh replay");
-  t.deepEqual(viewB.sessions, replay, "b's view equals a fresh replay");
+  t.deepEqual(forDiff(parentView), forDiff(replay), "the parent's view equals a fresh replay");
+  t.deepEqual(forDiff(viewA.sessions), forDiff(replay), "a's view equals a fresh replay");
+  t.deepEqual(forDiff(viewB.sessions), forDiff(replay), "b's view equals a fresh replay");
   t.deepEqual([...warnings, ...a.warnings, ...b.warnings], []);
 });
 
@@ -140,7 +143,7 @@ test('processes mutating the same sessions at once converge on the fresh replay 
     const fresh = SessionStore.openSync({ dir, fsync: false, onWarning });
     const replay = serializeSessions(fresh.listSessions());
     await fresh.close();
-    children.forEach((c, i) => t.deepEqual(views[i]!.sessions, replay, `seed 0x${seed.toString(16)}: ${c.name}'s view equals a fresh replay`));
+    children.forEach((c, i) => t.deepEqual(forDiff(views[i]!.sessions), forDiff(replay), `seed 0x${seed.toString(16)}: ${c.name}'s view equals a fresh replay`));
     t.deepEqual([...warnings, ...children.flatMap((c) => c.warnings)], [], `seed 0x${seed.toString(16)}: no warnings`);
     await Promise.all(children.map((c) => c.close()));
   }

@@ -1,0 +1,223 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { archiveDir } from '../compact/archive.js';
+import { FORMAT_VERSION, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { listStore, snapshotName } from '../journal/store-files.js';
+import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
+import { applySessionEvent, decodeSessionEvent, reviveSession } from '../sessions/session-events.js';
+import type { SessionData } from '../sessions/session-types.js';
+import { listHistorySegments } from './history-reader.js';
+import { auditTrail } from './replay-source.js';
+
+/** A snapshot anywhere in the store (live directory or archive), read whole. */
+export interface SnapshotBase {
+  number: number;
+  file: string;
+  archived: boolean;
+  /** Sequence number of the last record it folds (the rotation marker that closed segment number - 1). */
+  seq: number;
+  entries: { value: unknown; line: number }[];
+}
+
+/** How a point-in-time state was rebuilt. */
+export interface StateBase {
+  kind: 'history' | 'snapshot';
+  /** The snapshot used when the history before it was pruned. */
+  snapshot?: { file: string; number: number; seq: number; time?: number };
+}
+
+export interface PointInTimeState {
+  at: number;
+  /** The sessions at `at`, ordered by id. */
+  sessions: SessionData[];
+  base: StateBase;
+  /** Records folded after the base. */
+  records: number;
+}
+
+/** The history that would be needed for the requested time is gone. */
+export class HistoryPrunedError extends Error {
+  constructor(
+    message: string,
+    /** The earliest instant from which a state can be rebuilt, when known. */
+    readonly earliest: number | undefined,
+  ) {
+    super(message);
+    this.name = 'HistoryPrunedError';
+  }
+}
+
+export interface StateOptions {
+  maxLineBytes?: number;
+  onWarning: (w: JournalWarning) => void;
+  /** Said on stderr: how the state was rebuilt when the history was pruned. */
+  onNote: (text: string) => void;
+}
+
+const ARCHIVED_SNAPSHOT_RE = /^snapshot-(\d{8,})\.ndjson\.gz$/;
+
+/** Snapshot files, live and archived (a number in both is read from the live store), ascending. */
+export function listAllSnapshots(dir: string): { number: number; file: string; archived: boolean }[] {
+  const byNumber = new Map<number, { number: number; file: string; archived: boolean }>();
+  let archived: string[] = [];
+  try {
+    archived = fs.readdirSync(archiveDir(dir));
+  } catch {
+    // no archive
+  }
+  for (const name of archived) {
+    const m = ARCHIVED_SNAPSHOT_RE.exec(name);
+    if (m) byNumber.set(Number(m[1]), { number: Number(m[1]), file: path.join(archiveDir(dir), name), archived: true });
+  }
+  for (const n of listStore(dir).snapshots) byNumber.set(n, { number: n, file: path.join(dir, snapshotName(n)), archived: false });
+  return [...byNumber.values()].sort((a, b) => a.number - b.number);
+}
+
+/** Reads and checks one snapshot (gzipped when archived): header, entries, footer with the right count. */
+export function readSnapshotBase(file: { number: number; file: string; archived: boolean }): SnapshotBase | { reason: string } {
+  let bytes: Buffer;
+  try {
+    const fd = fs.openSync(file.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      bytes = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (file.archived) bytes = zlib.gunzipSync(bytes);
+  } catch (err) {
+    return { reason: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  let text = bytes.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lines = text.split('\n');
+  let header: { seq: number; segment: number } | undefined;
+  let footer: { entries: number } | undefined;
+  const entries: { value: unknown; line: number }[] = [];
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return { reason: `line ${i + 1} is not valid JSON` };
+    }
+    const o = value as Record<string, unknown> | null;
+    if (!header) {
+      if (o?.kind !== 'snapshot' || typeof o.segment !== 'number' || typeof o.seq !== 'number') return { reason: 'first line is not a snapshot header' };
+      if (typeof o.v === 'number' && o.v > FORMAT_VERSION) return { reason: `snapshot format ${o.v} is newer than ${FORMAT_VERSION}` };
+      header = { seq: o.seq, segment: o.segment };
+    } else if (footer) {
+      return { reason: `data after the footer at line ${i + 1}` };
+    } else if (o?.end === true) {
+      footer = { entries: Number(o.entries) };
+    } else {
+      entries.push({ value, line: i + 1 });
+    }
+  }
+  if (!header) return { reason: 'empty snapshot' };
+  if (!footer) return { reason: 'no footer: the file is truncated' };
+  if (footer.entries !== entries.length) return { reason: `footer counts ${footer.entries} entries, file has ${entries.length}` };
+  return { number: file.number, file: file.file, archived: file.archived, seq: header.seq, entries };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The sessions as they were at `at`: every record of the history whose `ts`
+ * is at or before `at`, in commit order, folded with the live store's
+ * reducer. When the oldest segments were pruned from the archive (or
+ * compacted with --no-archive), the fold starts from the oldest snapshot
+ * still present that precedes `at`, and says so through `onNote`.
+ */
+export async function stateAt(dir: string, at: number, options: StateOptions): Promise<PointInTimeState> {
+  const segments = listHistorySegments(dir);
+  const snapshots = listAllSnapshots(dir);
+  const complete = segments.length === 0 ? snapshots.length === 0 : segments[0]!.number === 1;
+  const sessions = new Map<string, SessionData>();
+  if (complete) {
+    const records = await fold(dir, sessions, 0, at, options);
+    return { at, sessions: sortById(sessions), base: { kind: 'history' }, records };
+  }
+
+  const first = segments[0]?.number ?? Infinity;
+  const candidates: SnapshotBase[] = [];
+  for (const s of snapshots) {
+    // Snapshot N folds segments < N; the history must hold every segment from N on.
+    if (segments.length > 0 && s.number < first) continue;
+    const base = readSnapshotBase(s);
+    if ('reason' in base) {
+      options.onWarning({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${base.reason}; not used as a base`, file: s.file });
+      continue;
+    }
+    candidates.push(base);
+  }
+  if (candidates.length === 0) {
+    throw new HistoryPrunedError(`the history before segment ${first} was pruned and no snapshot left covers it`, undefined);
+  }
+
+  // When was each candidate taken? Its rotation marker's ts, if that segment is
+  // still in the history; otherwise only "before the first record after it".
+  const markerTime = new Map<number, number>();
+  const followingTime = new Map<number, number>();
+  const bySeq = [...candidates].sort((a, b) => a.seq - b.seq);
+  let next = 0;
+  for await (const item of auditTrail(dir, { maxLineBytes: options.maxLineBytes })) {
+    if (item.kind !== 'record') continue;
+    const r = item.record;
+    while (next < bySeq.length && r.seq > bySeq[next]!.seq) followingTime.set(bySeq[next++]!.seq, r.time);
+    if (candidates.some((c) => c.seq === r.seq)) markerTime.set(r.seq, r.time);
+  }
+  const takenBy = (c: SnapshotBase): { time: number | undefined; precedes: boolean } => {
+    const marker = markerTime.get(c.seq);
+    if (marker !== undefined) return { time: marker, precedes: marker <= at };
+    const following = followingTime.get(c.seq);
+    return { time: undefined, precedes: following === undefined || following <= at };
+  };
+  const chosen = candidates.find((c) => takenBy(c).precedes);
+  if (!chosen) {
+    const oldest = candidates[0]!;
+    const earliest = markerTime.get(oldest.seq) ?? followingTime.get(oldest.seq);
+    const when = earliest === undefined ? '' : markerTime.has(oldest.seq) ? `, taken at ${iso(earliest)}` : `, taken before ${iso(earliest)}`;
+    throw new HistoryPrunedError(`the history before ${iso(at)} was pruned from the archive: the oldest base left is ${oldest.file} (seq ${oldest.seq}${when})`, earliest);
+  }
+
+  for (const entry of chosen.entries) {
+    const session = reviveSession(entry.value);
+    if ('code' in session) options.onWarning({ ...session, file: chosen.file, line: entry.line });
+    else sessions.set(session.id, session);
+  }
+  const { time } = takenBy(chosen);
+  options.onNote(
+    `the history before segment ${first} was pruned; the state at ${iso(at)} is rebuilt from ${chosen.file} (seq ${chosen.seq}${time === undefined ? '' : `, ${iso(time)}`}) and the records after it`,
+  );
+  const records = await fold(dir, sessions, chosen.seq, at, options);
+  return { at, sessions: sortById(sessions), base: { kind: 'snapshot', snapshot: { file: chosen.file, number: chosen.number, seq: chosen.seq, ...(time !== undefined && { time }) } }, records };
+}
+
+/** Applies every session record with seq > afterSeq and ts <= at; reports unreadable lines and rejected records. */
+async function fold(dir: string, sessions: Map<string, SessionData>, afterSeq: number, at: number, options: StateOptions): Promise<number> {
+  let applied = 0;
+  for await (const item of auditTrail(dir, { maxLineBytes: options.maxLineBytes })) {
+    if (item.kind === 'problem') {
+      options.onWarning(item.warning);
+      continue;
+    }
+    if (item.kind !== 'record') continue;
+    const r: JournalRecord = item.record;
+    if (r.seq <= afterSeq || r.time > at || r.type === ROTATE_EVENT) continue;
+    const event = decodeSessionEvent(r);
+    if ('code' in event) {
+      options.onWarning({ ...event, ...item.place });
+      continue;
+    }
+    applySessionEvent(sessions, event);
+    applied++;
+  }
+  return applied;
+}
+
+function sortById(sessions: Map<string, SessionData>): SessionData[] {
+  return [...sessions.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
