@@ -47,7 +47,7 @@ export function chainHash(prev: string, seq: number, ts: string, writerJson: str
 }
 
 /** The same hash computed from a parsed line, for verification. */
-export function chainHashOf(prev: string, line: { v: unknown; seq: unknown; ts: unknown; w: unknown; t: unknown; p: unknown }): string {
+export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>>): string {
   const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
   return crypto.createHash('sha256').update(canonical).digest('hex');
 }
