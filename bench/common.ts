@@ -52,6 +52,13 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
   return { root, cleanup };
 }
 
+/** Total bytes of a store's journal segments (robust to rotation). */
+export function journalBytes(dir: string): number {
+  let total = 0;
+  for (const name of fs.readdirSync(dir)) if (/^journal-\d+\.ndjson$/.test(name)) total += fs.statSync(path.join(dir, name)).size;
+  return total;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const at = new Date();
   const turns: ConversationTurn[] = Array.from({ length: 256 }, () => ({ prompt: text(random, 16), response: text(random, 32), timestamp: at }));
 
-  const store = SessionStore.openSync({ dir, fsync: true, maxSessions: 1000, onWarning });
+  const store = SessionStore.openSync({ dir, fsync: true, maxSessions: 1000, onWarning, autoCompact: false });
   const ids = Array.from({ length: clients }, () => store.createSession());
   await store.flush();
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);

@@ -1,6 +1,12 @@
 import { UsageError } from './args.js';
 import { compactCommand, compactHelp } from './compact.js';
+import { replayCommand, replayHelp } from './replay.js';
+import { verifyCommand, verifyHelp } from './verify.js';
+import { statsCommand, statsHelp } from './stats.js';
 import { codexMcpServerCommand, codexMcpServerHelp } from './codex-mcp-server.js';
+import { repairCommand, repairHelp } from './repair.js';
+import { importCommand, importHelp } from './import.js';
+import { exportCommand, exportHelp } from './export.js';
 import { ExitCodes, reportError, type CliIO } from './output.js';
 
 interface Command {
@@ -11,7 +17,13 @@ interface Command {
 
 /** Every subcommand: one module each, returning an exit code instead of exiting. */
 const COMMANDS: Record<string, Command> = {
+  replay: { summary: 'print the audit trail (archive + journal), filter it, --follow it, or --state --at T', help: replayHelp, run: replayCommand },
+  verify: { summary: 'check every record, the hash chain and the snapshots (read-only, no lock); --head', help: verifyHelp, run: verifyCommand },
+  stats: { summary: 'sessions (live, expired), bytes, segments, last compaction, writers seen', help: statsHelp, run: statsCommand },
   compact: { summary: 'fold the journal into a snapshot, apply TTL and LRU (for cron)', help: compactHelp, run: compactCommand },
+  repair: { summary: 'move torn or corrupt bytes into DIR/quarantine/ so the journal is clean (takes the locks)', help: repairHelp, run: repairCommand },
+  import: { summary: 'import sessions from a v1 session file or a flat {"key":"value"} cache (idempotent)', help: importHelp, run: importCommand },
+  export: { summary: 'print the current sessions as a v1 JSON document (for backups and moving back)', help: exportHelp, run: exportCommand },
   'codex-mcp-server': { summary: 'run codex-mcp-server (npm) on stdio with its sessions in a store', help: codexMcpServerHelp, run: codexMcpServerCommand },
 };
 

@@ -100,6 +100,9 @@ export class ChainChecker {
   private anchorSnapshot: string | undefined;
   private pending: Pending | undefined;
   private readonly missing = new Map<number, { problem: VerifyProblem; place: Place }>();
+  /** Hashes of records found moved ahead of their place, by seq: the record after their place chains from them. */
+  private readonly moved = new Map<number, string>();
+  private previousVerified = false;
   private unchainedRun: { problem: VerifyProblem; first: ChainRecord; count: number; last: ChainRecord } | undefined;
   /** The last record seen: the chain head. */
   last: ChainRecord | undefined;
@@ -143,7 +146,15 @@ export class ChainChecker {
         this.report(problemAt(VerifyCodes.SEQUENCE_GAP, rec.place, `seq ${rec.seq} follows seq ${this.prevSeq} although the hash chain is intact (writers under a lost lock)`), rec.ordinal);
       }
       this.advance(rec, prev);
-    } else if (this.previous && this.beforePrev !== undefined && this.previous.h !== undefined && chainHashOf(this.beforePrev, rec.raw) === rec.h) {
+    } else if (this.previous && this.previous.seq === rec.seq && this.previous.h === rec.h && this.previousVerified) {
+      // The same record again: a duplicated line. The chain goes on from the first copy.
+      this.report(problemAt(VerifyCodes.RECORD_INSERTED, rec.place, `seq ${rec.seq} is a duplicate of ${at(this.previous.place)}: the chain skips over it`), rec.ordinal);
+      return;
+    } else if (this.movedHere(rec, expectedSeq)) {
+      // The record moved away from here was already reported; this one chains from it, as it should.
+      this.prevSeq = rec.seq - 1;
+      this.advance(rec, prev);
+    } else if (this.previousVerified && this.previous && this.beforePrev !== undefined && this.previous.h !== undefined && chainHashOf(this.beforePrev, rec.raw) === rec.h) {
       // This record chains from the one before the previous: the previous one was inserted.
       const inserted = this.previous;
       this.report(
@@ -155,6 +166,7 @@ export class ChainChecker {
     } else {
       this.pending = { rec, prev, prevSeq: this.prevSeq ?? rec.seq - 1, snapshot };
       this.advance(rec, prev);
+      this.previousVerified = false;
     }
     this.last = rec;
   }
@@ -164,7 +176,17 @@ export class ChainChecker {
     this.resolvePending(undefined);
   }
 
+  /** True when `rec` chains from a record that was moved away from just before it (and is expected here by seq). */
+  private movedHere(rec: ChainRecord, expectedSeq: number | undefined): boolean {
+    if (expectedSeq === undefined || rec.seq !== expectedSeq + 1) return false;
+    const m = this.moved.get(expectedSeq);
+    if (!m || chainHashOf(m, rec.raw) !== rec.h) return false;
+    this.moved.delete(expectedSeq);
+    return true;
+  }
+
   private advance(rec: ChainRecord, chainedFrom: string | undefined): void {
+    this.previousVerified = true;
     this.beforePrev = chainedFrom;
     this.previous = rec;
     this.prev = rec.h ?? CHAIN_START;
@@ -209,20 +231,26 @@ export class ChainChecker {
     const nextFromStored = next?.h !== undefined && rec.h !== undefined && chainHashOf(rec.h, next.raw) === next.h;
     const nextFromPrev = next?.h !== undefined && chainHashOf(p.prev, next.raw) === next.h;
     const report = (code: string, message: string, place = rec.place) => this.report(problemAt(code, place, message), rec.ordinal);
-    if (p.snapshot !== undefined && !nextFromStored) {
+    if (p.snapshot !== undefined) {
+      // With the history before the snapshot gone, its header is the only link: a changed header and an edited first record look alike.
+      const orEdited = nextFromStored ? ` (or that record was edited: the record after it chains from it)` : '';
       this.report(
         {
           code: VerifyCodes.SNAPSHOT_HEADER_MISMATCH,
           file: p.snapshot,
           line: 1,
           offset: 0,
-          message: `the snapshot's head (seq ${p.prevSeq}, h ${short(p.prev)}) is not what the first record after it (${at(rec.place)}, seq ${rec.seq}) chains from`,
+          message: `the snapshot's head (seq ${p.prevSeq}, h ${short(p.prev)}) is not what the first record after it (${at(rec.place)}, seq ${rec.seq}) chains from${orEdited}`,
         },
         rec.ordinal,
       );
       return;
     }
-    if (rec.seq > expected) {
+    if (rec.seq > expected && next !== undefined && next.seq === expected && nextFromPrev && rec.h !== undefined) {
+      report(VerifyCodes.RECORD_MOVED, `seq ${rec.seq} is out of place: it was moved before seq ${next.seq} (${at(next.place)}), which the chain expects first`);
+      this.moved.set(rec.seq, rec.h);
+      this.skip(p);
+    } else if (rec.seq > expected) {
       const range = rec.seq - 1 === expected ? `seq ${expected} is` : `seq ${expected}-${rec.seq - 1} are`;
       const problem = problemAt(VerifyCodes.RECORD_MISSING, rec.place, `${range} missing before seq ${rec.seq}: deleted (or moved elsewhere); the hash chain breaks here`);
       this.report(problem, rec.ordinal);

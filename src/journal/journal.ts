@@ -326,7 +326,12 @@ export class Journal {
     const live = this.current;
     if (!live) return;
     for (const n of numbers) if (n > live.number) this.reportOrphan(n);
-    if (live.reader.hasIncompleteTail() && !this.lock.isHeld()) this.reportIncompleteTail(live);
+    if (live.reader.hasIncompleteTail() && !this.lock.isHeld()) {
+      // A writer may have finished its line and released the lock since we read: look once more.
+      this.followJournal(false);
+      const last = this.current;
+      if (last && last.reader.hasIncompleteTail() && !this.lock.isHeld()) this.reportIncompleteTail(last);
+    }
   }
 
   private reportOrphan(n: number): void {

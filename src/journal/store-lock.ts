@@ -15,7 +15,7 @@ export interface StoreLockOptions {
 }
 
 const MIN_BACKOFF_MS = 1;
-const MAX_BACKOFF_MS = 25;
+const MAX_BACKOFF_MS = 5; // the lock is held for well under a millisecond
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**

@@ -137,7 +137,7 @@ export async function repairStore(options: RepairOptions): Promise<RepairResult>
       const repaired = rewriteSegment(dir, name, maxLineBytes, stamp);
       if (repaired) files.push(repaired);
     }
-    const left = scans.flatMap(({ name, scan }) => leftProblems(name, scan, true));
+    const left = scans.flatMap(({ name, scan }) => leftProblems(name, scan, tailCounts, false));
     return summarize(files, left, rotated, false);
   } finally {
     await lock.releaseQuietly();
@@ -180,35 +180,41 @@ function plan(dir: string, maxLineBytes: number): RepairResult {
     const live = !scan.closed;
     const spans: BadSpan[] = [...scan.bad];
     if (scan.tail && (!live || tailCounts)) spans.push(scan.tail);
-    left.push(...leftProblems(name, scan, !live || tailCounts));
+    left.push(...leftProblems(name, scan, tailCounts, true));
     if (spans.length === 0) continue;
     if (live) wouldRotate = name;
     // A whole record with no newline is kept: the rotation ends it and replay applies it.
     const moved = spans.filter((s) => !(live && s === scan.tail && scan.tail.wholeRecord));
     if (moved.length > 0) files.push({ file: name, quarantine: null, index: null, bytesBefore: scan.size, bytesAfter: scan.size - total(moved), items: itemsOf(name, moved) });
   }
-  const result = summarize(files, left, null, true);
+  const result = summarize(files, left, null, true, wouldRotate !== null);
   result.wouldRotate = wouldRotate;
   return result;
 }
 
-function leftProblems(name: string, scan: SegmentScan, tailCounts: boolean): LeftProblem[] {
+/**
+ * Problems a repair leaves alone. `moving`: the segment's damage is being (or
+ * would be) moved, so only kept lines and a tail that may be in progress remain.
+ */
+function leftProblems(name: string, scan: SegmentScan, tailCounts: boolean, moving: boolean): LeftProblem[] {
   const left: LeftProblem[] = scan.kept.map((k) => ({ file: name, ...k }));
-  if (!scan.closed) {
-    // Still live after any rotation: another segment is the live one, or this was not ours to rotate.
-    for (const b of scan.bad) left.push({ file: name, line: b.line, offset: b.offset, reason: b.reason, message: `${b.message}; left in place: the segment is still live` });
-    if (scan.tail) {
-      const why = tailCounts ? 'the segment is still live' : 'a writer holds the journal lock, so it may be an append in progress';
-      left.push({ file: name, line: scan.tail.line, offset: scan.tail.offset, reason: scan.tail.reason, message: `${scan.tail.message}; left in place: ${why}` });
-    }
+  if (scan.closed) return left;
+  if (!moving) {
+    // Still not closed after the rotation: not the live segment (an orphan no marker leads to).
+    for (const b of scan.bad) left.push({ file: name, line: b.line, offset: b.offset, reason: b.reason, message: `${b.message}; left in place: no rotation marker closes this segment` });
+  }
+  if (scan.tail && (!tailCounts || !moving)) {
+    const why = tailCounts ? 'no rotation marker closes this segment' : 'a writer holds the journal lock, so it may be an append in progress';
+    left.push({ file: name, line: scan.tail.line, offset: scan.tail.offset, reason: scan.tail.reason, message: `${scan.tail.message}; left in place: ${why}` });
   }
   return left;
 }
 
-function summarize(files: RepairedFile[], left: LeftProblem[], rotated: RepairResult['rotated'], dryRun: boolean): RepairResult {
+function summarize(files: RepairedFile[], left: LeftProblem[], rotated: RepairResult['rotated'], dryRun: boolean, wouldRotate = false): RepairResult {
   const itemsMoved = files.reduce((n, f) => n + f.items.length, 0);
   const bytesMoved = files.reduce((n, f) => n + total(f.items), 0);
-  const status = itemsMoved === 0 ? 'clean' : dryRun ? 'would-repair' : 'repaired';
+  const changes = itemsMoved > 0 || rotated !== null || wouldRotate;
+  const status = !changes ? 'clean' : dryRun ? 'would-repair' : 'repaired';
   return { status, dryRun, rotated, files, itemsMoved, bytesMoved, left };
 }
 

@@ -1,0 +1,69 @@
+import { repairStore, type RepairResult } from '../maintenance/repair.js';
+import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { ExitCodes, type CliIO } from './output.js';
+import { paint, useColour } from './terminal.js';
+
+export const repairHelp = `Usage: session-journal repair --dir DIR [options]
+
+Moves torn and corrupt bytes out of the journal into DIR/quarantine/ (never
+deletes them), so that replay finds nothing to skip. For each segment
+repaired: quarantine/<segment>.<time>.bad holds the bad bytes exactly as they
+were, back to back, and quarantine/<segment>.<time>.json says where each
+came from (file, line, offset, length, reason).
+
+Safe beside live writers: it holds the compaction lock, closes a damaged
+live segment by a rotation first (writers move on to a new segment), then
+rewrites closed segments by an atomic rename. An unfinished last line is
+repaired only when no writer holds the journal lock (it may be an append in
+progress). Records of a newer format version and lines longer than the
+limit are left in place and listed.
+
+Options:
+  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+  --dry-run            report what would move; change nothing, take no lock
+  --lock-timeout DUR   wait this long for a compaction or writer (default 30s)
+  --json               print one JSON document
+  -h, --help           this help
+
+Exit codes: 0 clean or repaired, 1 (--dry-run only) there is something to
+repair, 2 usage, 3 lock busy (retry later), 4 store error, 70 internal error.
+`;
+
+export async function repairCommand(argv: readonly string[], io: CliIO): Promise<number> {
+  const args = parseFlags(argv, { values: ['dir', 'lock-timeout'], switches: ['json', 'dry-run'] });
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  const json = args.switches.has('json');
+  const dryRun = args.switches.has('dry-run');
+  const result = await repairStore({
+    dir: storeDir(args, io.env),
+    dryRun,
+    lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
+  });
+  if (json) io.stdout.write(JSON.stringify(result) + '\n');
+  else io.stdout.write(describe(result, paint(useColour(io.stdout, io.env))));
+  return dryRun && result.status === 'would-repair' ? ExitCodes.PROBLEMS : ExitCodes.OK;
+}
+
+function describe(r: RepairResult, p: ReturnType<typeof paint>): string {
+  const out: string[] = [];
+  const verb = r.dryRun ? 'would move' : 'moved';
+  if (r.rotated) out.push(`rotated the live segment ${r.rotated.closed}: writers continue in ${r.rotated.next}`);
+  if (r.dryRun && r.wouldRotate) out.push(`would rotate the live segment ${r.wouldRotate} first`);
+  for (const f of r.files) {
+    const bytes = f.bytesBefore - f.bytesAfter;
+    const where = f.quarantine ? ` to ${f.quarantine} (index ${f.index})` : '';
+    out.push(`${verb} ${plural(f.items.length, 'item')} (${plural(bytes, 'byte')}) out of ${f.file}${where}`);
+    for (const item of f.items) out.push(`  line ${item.line}, byte ${item.offset}, ${plural(item.length, 'byte')}: ${p.yellow(item.reason)} ${printable(item.message)}`);
+  }
+  for (const l of r.left) out.push(`left ${l.file}:${l.line} (byte ${l.offset}): ${l.reason} ${printable(l.message)}`);
+  if (r.status === 'clean') out.push(p.green('clean: nothing to repair'));
+  else if (r.status === 'repaired') out.push(p.green(`repaired: ${plural(r.itemsMoved, 'item')}, ${plural(r.bytesMoved, 'byte')} moved to quarantine`));
+  else out.push(p.yellow(`would repair: ${plural(r.itemsMoved, 'item')}, ${plural(r.bytesMoved, 'byte')}; run without --dry-run to move them`));
+  return out.join('\n') + '\n';
+}
+
+/** Messages quote the bad bytes: never send control characters to a terminal. */
+// eslint-disable-next-line no-control-regex
+const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -1,0 +1,61 @@
+import { parseIsoInstant } from '../journal/dates.js';
+import { storeStats, type StoreStats } from '../history/store-stats.js';
+import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
+import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { ExitCodes, type CliIO } from './output.js';
+
+export const statsHelp = `Usage: session-journal stats --dir DIR [options]
+
+Figures about a store, read without a lock and without writing: live and
+expired sessions, journal, snapshot and archive bytes, segments (live and
+archived), the last compaction, the writers seen in the live segments (with
+their record counts and when each was last seen), the chain head, and the
+records written since the snapshot.
+
+Options:
+  --dir DIR          the store (default: $SESSION_JOURNAL_DIR)
+  --ttl DURATION     count sessions not accessed for this long as expired (default 24h;
+                     use your servers' ttl)
+  --now TIME         evaluate expiry at this ISO instant instead of the current time
+  --json             print one JSON document
+  -h, --help         this help
+
+Exit codes: 0 done, 2 usage, 4 store error (missing, unsafe permissions, I/O),
+70 internal error.
+`;
+
+export async function statsCommand(argv: readonly string[], io: CliIO): Promise<number> {
+  const args = parseFlags(argv, { values: ['dir', 'ttl', 'now'], switches: ['json'] });
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  const ttlMs = args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS;
+  let now = Date.now();
+  if (args.values.has('now')) {
+    const at = parseIsoInstant(args.values.get('now'));
+    if (at === undefined) throw new UsageError(`--now takes an ISO instant such as 2026-11-22T10:00:00Z (got ${JSON.stringify(args.values.get('now'))})`);
+    now = at;
+  }
+  const stats = storeStats(storeDir(args, io.env), { ttlMs, now });
+  if (stats.warnings > 0) io.stderr.write(`session-journal stats: ${stats.warnings} replay warning${stats.warnings === 1 ? '' : 's'}; run session-journal verify for details\n`);
+  io.stdout.write(args.switches.has('json') ? `${JSON.stringify(stats)}\n` : formatStats(stats));
+  return ExitCodes.OK;
+}
+
+const bytes = (n: number): string => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`);
+
+function formatStats(s: StoreStats): string {
+  const rows: Array<[string, string]> = [
+    ['sessions', `${s.sessions.live} live, ${s.sessions.expired} expired (ttl ${s.ttlMs / 1000}s, at ${s.now})`],
+    ['journal', bytes(s.journalBytes)],
+    ['snapshot', s.snapshot ? `${s.snapshot} (${bytes(s.snapshotBytes)})` : 'none'],
+    ['archive', bytes(s.archiveBytes)],
+    ['segments', `${s.segments.live} live, ${s.segments.archived} archived`],
+    ['last compaction', s.lastCompaction ?? 'never'],
+    ['since snapshot', `${s.recordsSinceSnapshot} records`],
+    ['head', `${s.head.seq}:${s.head.h}`],
+  ];
+  if (s.writers.length === 0) rows.push(['writers', 'none']);
+  s.writers.forEach((w, i) => rows.push([i === 0 ? 'writers' : '', `${w.writer}  ${w.records} records, last seen ${w.lastSeen}`]));
+  if (s.warnings > 0) rows.push(['warnings', `${s.warnings} (run session-journal verify)`]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}

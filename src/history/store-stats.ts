@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { archiveDir } from '../compact/archive.js';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { Journal } from '../journal/journal.js';
+import type { JournalRecord } from '../journal/record-codec.js';
+import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
+import { SessionFold } from '../sessions/session-fold.js';
+import { listHistorySegments } from './history-reader.js';
+
+export interface WriterStats {
+  /** `pid@host`. */
+  writer: string;
+  /** Records it wrote in the live segments. */
+  records: number;
+  /** Time (ts) of its newest record there, ISO. */
+  lastSeen: string;
+}
+
+export interface StoreStats {
+  /** The instant expiry was evaluated at, ISO. */
+  now: string;
+  ttlMs: number;
+  sessions: { total: number; live: number; expired: number };
+  /** Bytes of the live segments. */
+  journalBytes: number;
+  /** Bytes of the live snapshots. */
+  snapshotBytes: number;
+  /** Bytes of archive/ (gzipped segments and snapshots). */
+  archiveBytes: number;
+  segments: { live: number; archived: number };
+  /** The newest snapshot in the store, or null. */
+  snapshot: string | null;
+  /** When the newest snapshot was written (its mtime, ISO), or null: the last compaction. */
+  lastCompaction: string | null;
+  /** Distinct writers in the live segments, most recently seen first. */
+  writers: WriterStats[];
+  head: { seq: number; h: string };
+  /** Records read from the segments after the snapshot. */
+  recordsSinceSnapshot: number;
+  /** Replay warnings met on the way (details: session-journal verify). */
+  warnings: number;
+}
+
+const size = (file: string): number => {
+  try {
+    return fs.lstatSync(file).size;
+  } catch {
+    return 0;
+  }
+};
+
+/**
+ * Figures about a session store, from a read-only replay of its newest
+ * snapshot and live segments (no lock, nothing written). A session is
+ * expired when it was last accessed more than `ttlMs` before `now`.
+ */
+export function storeStats(dir: string, options: { ttlMs: number; now: number }): StoreStats {
+  if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
+  const fold = new SessionFold(options.ttlMs, Number.MAX_SAFE_INTEGER);
+  const writers = new Map<string, { records: number; last: number }>();
+  let warnings = 0;
+  const journal = Journal.openSync({
+    dir,
+    readOnly: true,
+    create: false,
+    flushOnExit: false,
+    onWarning: () => void warnings++,
+    consumer: {
+      reset: () => {
+        fold.reset();
+        writers.clear();
+        warnings = 0;
+      },
+      restore: (entry) => fold.restore(entry),
+      apply: (record: JournalRecord) => {
+        const w = writers.get(record.writer) ?? { records: 0, last: -Infinity };
+        w.records++;
+        w.last = Math.max(w.last, record.time);
+        writers.set(record.writer, w);
+        return fold.apply(record);
+      },
+    },
+  });
+  let head: { seq: number; h: string };
+  let recordsSinceSnapshot: number;
+  try {
+    head = { seq: journal.lastSeq, h: journal.lastHash };
+    recordsSinceSnapshot = journal.recordsSinceBase;
+  } finally {
+    journal.closeSync();
+  }
+  let expired = 0;
+  for (const s of fold.sessions.values()) if (options.now - s.lastAccessedAt.getTime() > options.ttlMs) expired++;
+  const listing = listStore(dir);
+  const newest = listing.snapshots[listing.snapshots.length - 1];
+  let lastCompaction: string | null = null;
+  if (newest !== undefined) {
+    try {
+      lastCompaction = fs.lstatSync(path.join(dir, snapshotName(newest))).mtime.toISOString();
+    } catch {
+      // moved by a compaction meanwhile
+    }
+  }
+  let archiveBytes = 0;
+  try {
+    for (const name of fs.readdirSync(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += size(path.join(archiveDir(dir), name));
+  } catch {
+    // no archive
+  }
+  return {
+    now: new Date(options.now).toISOString(),
+    ttlMs: options.ttlMs,
+    sessions: { total: fold.size, live: fold.size - expired, expired },
+    journalBytes: listing.segments.reduce((sum, n) => sum + size(path.join(dir, segmentName(n))), 0),
+    snapshotBytes: listing.snapshots.reduce((sum, n) => sum + size(path.join(dir, snapshotName(n))), 0),
+    archiveBytes,
+    segments: { live: listing.segments.length, archived: listHistorySegments(dir).filter((s) => s.archived).length },
+    snapshot: newest === undefined ? null : snapshotName(newest),
+    lastCompaction,
+    writers: [...writers]
+      .sort((a, b) => b[1].last - a[1].last || a[0].localeCompare(b[0]))
+      .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),
+    head,
+    recordsSinceSnapshot,
+    warnings,
+  };
+}

@@ -1,0 +1,40 @@
+import test from 'ava';
+import { parseIsoInstant } from '../src/journal/dates.js';
+
+const valid: Array<[string, string]> = [
+  ['2026-11-22T10:00:00.000Z', '2026-11-22T10:00:00.000Z'],
+  ['2024-02-29T23:59:59.999Z', '2024-02-29T23:59:59.999Z'], // leap year
+  ['2000-02-29T00:00:00.000Z', '2000-02-29T00:00:00.000Z'], // divisible by 400
+  ['2026-11-22T10:00:00Z', '2026-11-22T10:00:00.000Z'], // no milliseconds
+  ['2026-11-22T10:00Z', '2026-11-22T10:00:00.000Z'], // no seconds
+  ['2026-11-22T10:00:00.000+01:00', '2026-11-22T09:00:00.000Z'], // offset
+];
+const invalid = [
+  '2026-02-30T00:00:00.000Z',
+  '2023-02-29T00:00:00.000Z',
+  '1900-02-29T00:00:00.000Z', // divisible by 100, not 400
+  '2026-04-31T00:00:00.000Z',
+  '2026-13-01T00:00:00.000Z',
+  '2026-00-10T00:00:00.000Z',
+  '2026-11-22T24:00:00.000Z',
+  '2026-11-22T10:60:00.000Z',
+  '2026-02-30T12:00:00+02:00',
+  '2026-11-22',
+  '2026-11-22T10:00:00.000',
+  'yesterday',
+  '',
+];
+
+for (const [text, iso] of valid) {
+  test(`accepts ${text}`, (t) => {
+    t.is(new Date(parseIsoInstant(text)!).toISOString(), iso);
+  });
+}
+for (const text of invalid) {
+  test(`rejects ${JSON.stringify(text)}`, (t) => {
+    t.is(parseIsoInstant(text), undefined);
+  });
+}
+test('rejects non-strings', (t) => {
+  for (const value of [null, undefined, 0, Date.now(), {}, new Date()]) t.is(parseIsoInstant(value), undefined);
+});
