@@ -50,8 +50,13 @@ export class SessionJournalError extends Error {
   }
 }
 
-/** Wraps a failed file-system call, keeping the system code visible in the message. */
+/**
+ * Wraps a failed file-system call, keeping the system code visible in the
+ * message. An error that is already ours passes through unchanged, so
+ * `cause` is always the system error.
+ */
 export function ioError(what: string, path: string, cause: unknown): SessionJournalError {
+  if (cause instanceof SessionJournalError) return cause;
   const sys = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
   return new SessionJournalError(ErrorCodes.IO_ERROR, `${what} failed for ${path}: ${sys}`, {
     cause,

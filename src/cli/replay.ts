@@ -152,7 +152,7 @@ async function printState(dir: string, at: number, sessions: readonly string[] |
   // Sorted keys, dates as ISO strings (Date#toJSON), undefined fields left out.
   await out.write(stableStringify({ at: new Date(at).toISOString(), sessions: shown }) + '\n');
   await out.end();
-  return out.exitCode();
+  return out.exitCode(io.stderr);
 }
 
 async function printHistory(dir: string, filter: ReplayFilter, machine: boolean, follow: boolean, io: CliIO, warn: (w: JournalWarning) => void): Promise<number> {
@@ -166,27 +166,68 @@ async function printHistory(dir: string, filter: ReplayFilter, machine: boolean,
     await out.write(machine ? toReplayEvent(record) : human.format(record) + '\n');
   };
 
-  let lastSeq = 0;
-  let firstSeq: number | undefined;
-  for await (const item of auditTrail(dir)) {
-    if (out.closed) break;
-    if (item.kind === 'segment') {
-      progress.segment(item.segment);
-    } else if (item.kind === 'problem') {
-      progress.clear();
-      warn(item.warning);
-    } else {
-      firstSeq ??= item.record.seq;
-      lastSeq = Math.max(lastSeq, item.record.seq);
-      progress.at(item.place.offset);
-      await emit(item.record);
+  const stopper = follow ? new Stopper() : undefined;
+  try {
+    let lastSeq = 0;
+    let firstSeq: number | undefined;
+    for await (const item of auditTrail(dir)) {
+      if (out.closed || stopper?.stopped) break;
+      if (item.kind === 'segment') {
+        progress.segment(item.segment);
+      } else if (item.kind === 'problem') {
+        progress.clear();
+        warn(item.warning);
+      } else {
+        firstSeq ??= item.record.seq;
+        lastSeq = Math.max(lastSeq, item.record.seq);
+        progress.at(item.place.offset);
+        await emit(item.record);
+      }
     }
+    progress.clear();
+    if (firstSeq !== undefined && firstSeq > 1 && !out.closed) note(io, `the history starts at seq ${firstSeq}: earlier records were pruned from the archive (or compacted with --no-archive)`);
+    if (stopper && !stopper.stopped && !out.closed) await followJournal(dir, lastSeq, emit, out, warn, stopper);
+  } finally {
+    stopper?.dispose();
   }
-  progress.clear();
-  if (firstSeq !== undefined && firstSeq > 1 && !out.closed) note(io, `the history starts at seq ${firstSeq}: earlier records were pruned from the archive (or compacted with --no-archive)`);
-  if (follow && !out.closed) await followJournal(dir, lastSeq, emit, out, warn);
   await out.end();
-  return out.exitCode();
+  return out.exitCode(io.stderr);
+}
+
+/** SIGINT/SIGTERM (or a closed stdout) end --follow; listening from the start, so a Ctrl-C during the history also exits 0. */
+class Stopper {
+  stopped = false;
+  private wake: (() => void) | undefined;
+  private readonly onSignal = () => this.stop();
+
+  constructor() {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** Sleeps `ms`, or less when stopped meanwhile. */
+  sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
 }
 
 /**
@@ -195,18 +236,10 @@ async function printHistory(dir: string, filter: ReplayFilter, machine: boolean,
  * records with a seq above the last one seen are printed. A jump in seq (a
  * segment archived between two polls) is filled from the archive.
  */
-async function followJournal(dir: string, afterSeq: number, emit: (r: JournalRecord) => Promise<void>, out: StdoutSink, warn: (w: JournalWarning) => void): Promise<void> {
+async function followJournal(dir: string, afterSeq: number, emit: (r: JournalRecord) => Promise<void>, out: StdoutSink, warn: (w: JournalWarning) => void, stopper: Stopper): Promise<void> {
   let lastSeq = afterSeq;
   const pending: JournalRecord[] = [];
-  let stopRequested = false;
-  let wake: (() => void) | undefined;
-  const onSignal = () => {
-    stopRequested = true;
-    wake?.();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  out.onClose(onSignal);
+  out.onClose(() => stopper.stop());
   const journal = Journal.openSync({
     dir,
     readOnly: true,
@@ -223,7 +256,7 @@ async function followJournal(dir: string, afterSeq: number, emit: (r: JournalRec
     },
   });
   try {
-    while (!stopRequested && !out.closed) {
+    while (!stopper.stopped && !out.closed) {
       journal.catchUp();
       const batch = pending.splice(0);
       for (const record of batch) {
@@ -240,19 +273,9 @@ async function followJournal(dir: string, afterSeq: number, emit: (r: JournalRec
         lastSeq = record.seq;
         await emit(record);
       }
-      if (stopRequested || out.closed) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, POLL_MS);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+      await stopper.sleep(POLL_MS);
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await journal.close();
   }
 }
@@ -312,8 +335,12 @@ class StdoutSink {
     if (!this.closed && this.stdout.writableNeedDrain) await Promise.race([once(this.stdout, 'drain'), this.closedPromise]);
   }
 
-  exitCode(): number {
-    return this.failure ? ExitCodes.STORE_ERROR : ExitCodes.OK;
+  /** 0, or 4 after saying why on stderr when stdout failed for another reason than a closed reader. */
+  exitCode(stderr: Writable): number {
+    if (!this.failure) return ExitCodes.OK;
+    const code = (this.failure as NodeJS.ErrnoException).code ?? this.failure.message;
+    stderr.write(`session-journal replay: IO_ERROR: writing to stdout failed: ${code}\nhint: check where stdout goes (disk full, a closed terminal)\n`);
+    return ExitCodes.STORE_ERROR;
   }
 }
 

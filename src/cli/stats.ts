@@ -54,7 +54,7 @@ function formatStats(s: StoreStats): string {
     ['head', `${s.head.seq}:${s.head.h}`],
   ];
   if (s.writers.length === 0) rows.push(['writers', 'none']);
-  s.writers.forEach((w, i) => rows.push([i === 0 ? 'writers' : '', `${w.writer}  ${w.records} records, last seen ${w.lastSeen}`]));
+  s.writers.forEach((w, i) => rows.push([i === 0 ? 'writers' : '', `${w.writer}  ${w.records} record${w.records === 1 ? '' : 's'}, last seen ${w.lastSeen}`]));
   if (s.warnings > 0) rows.push(['warnings', `${s.warnings} (run session-journal verify)`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { ioError } from '../errors.js';
-import { fsyncDirSync, prepareStoreDir } from '../journal/store-files.js';
+import { closeQuietly, fsyncDirSync, prepareStoreDir } from '../journal/store-files.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
 
 export interface ArchivePolicy {
@@ -31,17 +31,21 @@ export async function archiveFile(dir: string, name: string, policy: ArchivePoli
     prepareStoreDir(target, true);
     const finalPath = path.join(target, `${name}.gz`);
     const tempPath = tempNameFor(finalPath);
+    const output = fs.createWriteStream(tempPath, { flags: 'wx', mode: 0o600 });
     try {
-      await pipeline(fs.createReadStream(source), zlib.createGzip(), fs.createWriteStream(tempPath, { flags: 'wx', mode: 0o600 }));
-      const fd = fs.openSync(tempPath, 'r');
+      await pipeline(fs.createReadStream(source), zlib.createGzip(), output);
+      const fd = fs.openSync(tempPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
         fs.fsyncSync(fd);
       } finally {
-        fs.closeSync(fd);
+        closeQuietly(fd);
       }
       fs.renameSync(tempPath, finalPath);
       fsyncDirSync(target);
     } catch (err) {
+      // The stream opens its file asynchronously: wait until it has closed
+      // (so the file, if made, exists) before removing it.
+      if (!output.closed) await new Promise<void>((resolve) => output.once('close', () => resolve()));
       try {
         fs.unlinkSync(tempPath);
       } catch {
@@ -67,15 +71,19 @@ export function pruneArchive(dir: string, policy: ArchivePolicy, now: number): n
   } catch {
     return 0;
   }
-  const files = names
-    .map((name) => ({ name, mtime: fs.lstatSync(path.join(target, name)).mtimeMs }))
-    .sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name));
-  let deleted = 0;
-  files.forEach((f, i) => {
-    if (i >= policy.maxFiles || now - f.mtime > policy.maxAgeMs) {
-      fs.unlinkSync(path.join(target, f.name));
-      deleted++;
-    }
-  });
-  return deleted;
+  try {
+    const files = names
+      .map((name) => ({ name, mtime: fs.lstatSync(path.join(target, name)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name));
+    let deleted = 0;
+    files.forEach((f, i) => {
+      if (i >= policy.maxFiles || now - f.mtime > policy.maxAgeMs) {
+        fs.unlinkSync(path.join(target, f.name));
+        deleted++;
+      }
+    });
+    return deleted;
+  } catch (err) {
+    throw ioError('archive retention', target, err);
+  }
 }

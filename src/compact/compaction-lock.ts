@@ -1,5 +1,5 @@
 import lockfile from 'proper-lockfile';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 
 export const COMPACTION_LOCK_NAME = 'compact.lock';
 
@@ -23,19 +23,22 @@ export class CompactionLock {
     const deadline = Date.now() + timeoutMs;
     for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
       try {
-        this.release = await lockfile.lock(this.lockPath.replace(/\.lock$/, ''), {
+        // The synchronous API: a failure after mkdir removes the directory
+        // before it throws (the async one removes it later, unawaited). It
+        // still keeps the lock fresh with its timer.
+        const release = lockfile.lockSync(this.lockPath.replace(/\.lock$/, ''), {
           lockfilePath: this.lockPath,
           realpath: false,
           stale: 30_000,
           update: 5_000,
-          retries: 0,
           onCompromised: (err) => {
             this.compromised = err;
           },
         });
+        this.release = async () => release();
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError('lock', this.lockPath, err);
         if (Date.now() + wait > deadline) {
           throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `another compaction of ${this.dir} held its lock for ${timeoutMs} ms`, {
             cause: err,

@@ -106,6 +106,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   await lock.acquire(timeoutMs);
   const fold = new FoldConsumer(state);
   let journal: Journal | undefined;
+  let failure: unknown;
   try {
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
@@ -152,9 +153,20 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       snapshot: path.basename(snapshot.path),
       durationMs: Date.now() - started,
     };
+  } catch (err) {
+    failure = err;
+    throw err;
   } finally {
-    await journal?.close();
-    await lock.releaseQuietly();
+    // The lock is released whatever happens; a failing close is reported only if nothing failed before it.
+    try {
+      await journal?.close();
+    } catch (closeErr) {
+      if (failure === undefined) failure = closeErr;
+      else options.onWarning?.({ code: 'COMMIT_FAILED', message: `closing after a failed compaction: ${(closeErr as Error).message}`, file: options.dir });
+    } finally {
+      await lock.releaseQuietly();
+    }
+    if (failure !== undefined) throw failure;
   }
 }
 

@@ -262,6 +262,7 @@ export class ChainChecker {
         gap.problem.code = VerifyCodes.RECORD_MOVED;
         gap.problem.message = `seq ${rec.seq} belongs before seq ${rec.seq + 1} here but was moved to ${at(rec.place)}; the hash chain breaks here`;
         report(VerifyCodes.RECORD_MOVED, `seq ${rec.seq} is out of place: it belongs before ${at(gap.place)} (moved here)`);
+        this.skip(p);
       } else if (nextFromPrev) {
         report(VerifyCodes.RECORD_INSERTED, `seq ${rec.seq} after seq ${p.prevSeq} was inserted or duplicated: the chain skips over it`);
         this.skip(p);

@@ -26,6 +26,10 @@ export interface JournalEventStoreOptions {
   maxLineBytes?: number;
   /** How long to wait for the store lock (default 10 s). */
   lockTimeoutMs?: number;
+  /** A store lock older than this is taken over (default 10 s). */
+  lockStaleMs?: number;
+  /** Chain each record's hash to the previous one, as SessionStore does (default true). */
+  hashChain?: boolean;
   /** Clock in epoch ms (default Date.now). */
   clock?: () => number;
   /**
@@ -94,7 +98,7 @@ export class JournalEventStore {
       onWarning: this.onWarning,
       onDurable: () => this.maybeCompact(),
     };
-    for (const key of ['fsync', 'maxLineBytes', 'lockTimeoutMs', 'clock'] as const) {
+    for (const key of ['fsync', 'maxLineBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);

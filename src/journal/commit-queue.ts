@@ -90,6 +90,17 @@ export class CommitQueue {
     this.waiters = still;
   }
 
+  /** Entries up to `ticket` were written but could not be synced: their waiters get `err`, nobody waits on them again. */
+  markFailed(ticket: number, err: unknown): void {
+    this.durableTicket = Math.max(this.durableTicket, ticket);
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.ticket <= ticket) w.reject(err);
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
   /** A commit failed: nobody waiting can be satisfied by it. */
   failWaiters(err: unknown): void {
     const waiters = this.waiters;

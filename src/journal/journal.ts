@@ -6,7 +6,7 @@ import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ENVELOPE_OVERHEAD_BYTES, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
-import { LOCK_NAME, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { LOCK_NAME, closeQuietly, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
 import { StoreLock } from './store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
@@ -326,11 +326,13 @@ export class Journal {
     const live = this.current;
     if (!live) return;
     for (const n of numbers) if (n > live.number) this.reportOrphan(n);
-    if (live.reader.hasIncompleteTail() && !this.lock.isHeld()) {
-      // A writer may have finished its line and released the lock since we read: look once more.
+    const size = live.reader.size();
+    if (size > live.reader.offset && !this.lock.isHeld()) {
+      // The lock is free, so every byte up to `size` was written by a finished
+      // commit; read once more (a writer may have ended its line since), and
+      // what still has no newline before `size` is torn.
       this.followJournal(false);
-      const last = this.current;
-      if (last && last.reader.hasIncompleteTail() && !this.lock.isHeld()) this.reportIncompleteTail(last);
+      if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
     }
   }
 
@@ -364,7 +366,7 @@ export class Journal {
       }
       this.seq = result.header.seq;
       this.chainHead = result.header.h ?? CHAIN_START;
-      this.snapshotBytes = fs.statSync(file).size;
+      this.snapshotBytes = result.bytes;
       return result.header.segment;
     }
     return 0;
@@ -504,15 +506,7 @@ export class Journal {
       while (this.queue.wantsCommit) {
         const commit = await this.lock.runLocked(() => this.commitLocked());
         if (!commit) break;
-        try {
-          if (this.fsync) await fdatasync(commit.segment.fd);
-        } catch (err) {
-          // The bytes are in the file, so they must not be queued again; but they are not known durable.
-          throw ioError('fdatasync', commit.segment.path, err);
-        } finally {
-          this.settle(commit.segment);
-        }
-        this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
+        await this.syncCommit(commit);
         this.onDurable?.();
       }
     } catch (err) {
@@ -615,7 +609,7 @@ export class Journal {
       let next = this.openSegment(nextNumber, true)!;
       while (next.reader.size() > 0) {
         this.reportOrphan(nextNumber);
-        fs.closeSync(next.fd);
+        closeQuietly(next.fd);
         next = this.openSegment(++nextNumber, true)!;
       }
       const seq = this.writeLocked(segment, [{ time: this.clock(), type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
@@ -646,26 +640,38 @@ export class Journal {
         }
       }),
     );
-    if (commit) {
-      try {
-        if (this.fsync) await fdatasync(commit.segment.fd);
-      } finally {
-        this.settle(commit.segment);
-      }
-      this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
-    }
+    if (commit) await this.syncCommit(commit);
     await this.flush();
     return count;
   }
 
+  /**
+   * fdatasync a written commit, then acknowledge it. If the sync fails, the
+   * bytes are in the file and must not be queued again, but they are not
+   * known durable: whoever waits for them gets the error instead.
+   */
+  private async syncCommit(commit: Commit): Promise<void> {
+    const last = commit.batch[commit.batch.length - 1]!.ticket;
+    try {
+      if (this.fsync) await fdatasync(commit.segment.fd);
+    } catch (err) {
+      const failure = ioError('fdatasync', commit.segment.path, err);
+      this.queue.markFailed(last, failure);
+      throw failure;
+    } finally {
+      this.settle(commit.segment);
+    }
+    this.queue.markDurable(last);
+  }
+
   private settle(segment: Segment): void {
     segment.inflight--;
-    if (segment.retired && segment.inflight === 0) fs.closeSync(segment.fd);
+    if (segment.retired && segment.inflight === 0) closeQuietly(segment.fd);
   }
 
   private retire(segment: Segment): void {
     segment.retired = true;
-    if (segment.inflight === 0) fs.closeSync(segment.fd);
+    if (segment.inflight === 0) closeQuietly(segment.fd);
   }
 
   private onCommitFailure(err: unknown): void {
@@ -705,7 +711,7 @@ export class Journal {
     clearTimeout(this.deferredTimer);
     clearTimeout(this.retryTimer);
     unregisterForExit(this);
-    if (this.current && this.current.inflight === 0) fs.closeSync(this.current.fd);
+    if (this.current && this.current.inflight === 0) closeQuietly(this.current.fd);
     this.current = undefined;
   }
 }

@@ -94,9 +94,15 @@ export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-cr
     }
     throw ioError('open', file, err);
   }
-  const st = fs.fstatSync(fd);
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch (err) {
+    closeQuietly(fd);
+    throw ioError('fstat', file, err);
+  }
   if (!st.isFile()) {
-    fs.closeSync(fd);
+    closeQuietly(fd);
     throw new SessionJournalError(ErrorCodes.NOT_A_FILE, `store file ${file} is not a regular file`, { details: { path: file } });
   }
   return fd;
@@ -104,11 +110,26 @@ export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-cr
 
 /** fsync of a directory, so a created or renamed entry survives power loss. */
 export function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  let fd: number | undefined;
   try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     fs.fsyncSync(fd);
+  } catch (err) {
+    throw ioError('fsync', dir, err);
   } finally {
+    if (fd !== undefined) closeQuietly(fd);
+  }
+}
+
+/**
+ * Closes a descriptor whose data is already written (or never was): a
+ * failing close has nothing left to lose and must not hide the real outcome.
+ */
+export function closeQuietly(fd: number): void {
+  try {
     fs.closeSync(fd);
+  } catch {
+    // see above
   }
 }
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import lockfile from 'proper-lockfile';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 
@@ -33,6 +34,8 @@ export class StoreLock {
    * lock's release would cancel another's mtime refresh.
    */
   private readonly key: string;
+  /** Our own lock directory, left behind because removing it failed: remove it before locking again. */
+  private leftover = false;
 
   constructor(private readonly options: StoreLockOptions) {
     this.key = options.lockPath.replace(/\.lock$/, '');
@@ -68,6 +71,14 @@ export class StoreLock {
   }
 
   private tryAcquire(deadline: number): (() => void) | undefined {
+    if (this.leftover) {
+      try {
+        fs.rmdirSync(this.options.lockPath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('unlock', this.options.lockPath, err);
+      }
+      this.leftover = false;
+    }
     try {
       return lockfile.lockSync(this.key, {
         lockfilePath: this.options.lockPath,
@@ -95,8 +106,11 @@ export class StoreLock {
       try {
         release();
       } catch (err) {
-        // Released by someone else: the lock was taken over while we held it.
-        this.options.onCompromised(err as Error);
+        const code = (err as NodeJS.ErrnoException).code;
+        // Not ours any more: the lock was taken over while we held it.
+        if (code === 'ENOTACQUIRED' || code === 'ERELEASED' || code === 'ENOENT') this.options.onCompromised(err as Error);
+        // Still ours, but its directory could not be removed (EIO...): retried before the next acquisition.
+        else this.leftover = true;
       }
       // proper-lockfile's mtime refresh cannot run during a synchronous section;
       // one that outlives `stale` may have been overlapped by a takeover.

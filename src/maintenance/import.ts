@@ -89,7 +89,7 @@ export function parseImportDocument(text: string, file: string, mtimeMs: number)
     throw new ImportFileError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ImportFileError(`${file} holds ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`}, not an object: expected {"version":1,"sessions":[...]} or a flat {"key":"value"} object`);
+    throw new ImportFileError(`${file} holds ${kindOf(doc)}, not an object: expected {"version":1,"sessions":[...]} or a flat {"key":"value"} object`);
   }
   const o = doc as Record<string, unknown>;
   const values = Object.values(o);
@@ -101,13 +101,12 @@ export function parseImportDocument(text: string, file: string, mtimeMs: number)
   }
   if (!flat) {
     const bad = Object.keys(o).find((k) => typeof o[k] !== 'string')!;
-    const v = o[bad];
-    throw new ImportFileError(
-      `${file} is neither a v1 sessions file ({"version":1,"sessions":[...]}) nor a flat {"key":"value"} cache: key ${JSON.stringify(bad)} has ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`} value`,
-    );
+    throw new ImportFileError(`${file} is neither a v1 sessions file ({"version":1,"sessions":[...]}) nor a flat {"key":"value"} cache: key ${JSON.stringify(bad)} has ${kindOf(o[bad])} value`);
   }
   return parseFlat(o as Record<string, string>, mtimeMs);
 }
+
+const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 
 function parseV1(entries: unknown[]): ParsedImport {
   const out: ParsedImport = { format: 'v1', total: entries.length, sessions: [], skips: [] };

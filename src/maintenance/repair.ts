@@ -67,7 +67,7 @@ export interface LeftProblem {
 }
 
 export interface RepairResult {
-  /** `clean`: nothing to move; `repaired`: bytes were moved; `would-repair`: dryRun found bytes to move. */
+  /** `clean`: nothing to do; `repaired`: bytes were moved (or only a whole-record tail was ended by a rotation); `would-repair`: dryRun found work. */
   status: 'clean' | 'repaired' | 'would-repair';
   dryRun: boolean;
   /** The live segment was closed by a rotation marker so it could be rewritten. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
-import { openStoreFile } from '../journal/store-files.js';
+import { closeQuietly, openStoreFile } from '../journal/store-files.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
 import type { JournalWarning } from '../journal/warnings.js';
 
@@ -27,7 +27,7 @@ export interface SnapshotEntry {
 }
 
 export type SnapshotReadResult =
-  | { ok: true; header: SnapshotHeader; entries: SnapshotEntry[] }
+  | { ok: true; header: SnapshotHeader; entries: SnapshotEntry[]; bytes: number }
   | { ok: false; reason: string };
 
 export function readSnapshotSync(file: string, maxLineBytes: number, warn: (w: JournalWarning) => void): SnapshotReadResult {
@@ -35,11 +35,12 @@ export function readSnapshotSync(file: string, maxLineBytes: number, warn: (w: J
   if (fd === undefined) return { ok: false, reason: 'file disappeared' };
   try {
     const reader = new SegmentReader(fd, file, maxLineBytes, warn);
+    const bytes = reader.size();
     let header: SnapshotHeader | undefined;
     let footer: { entries: number } | undefined;
     let problem: string | undefined;
     const entries: SnapshotEntry[] = [];
-    reader.readTo(reader.size(), (text, place) => {
+    reader.readTo(bytes, (text, place) => {
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -72,8 +73,8 @@ export function readSnapshotSync(file: string, maxLineBytes: number, warn: (w: J
     if (!header) return { ok: false, reason: 'empty snapshot' };
     if (!footer) return { ok: false, reason: 'no footer: the file is truncated' };
     if (footer.entries !== entries.length) return { ok: false, reason: `footer counts ${footer.entries} entries, file has ${entries.length}` };
-    return { ok: true, header, entries };
+    return { ok: true, header, entries, bytes };
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fd);
   }
 }
