@@ -1,0 +1,288 @@
+/**
+ * `session-journal import` and `export`, run as the real binary against the
+ * committed files in fixtures/imports/: both formats, idempotence (also when
+ * two imports race), invalid entries skipped with a warning and counted,
+ * malformed files refused with nothing imported, export's v1 document
+ * (golden files), and import(export(store)) reproducing the sessions.
+ */
+import test, { type ExecutionContext } from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { exportSessions, importSessions } from '../../src/index.js';
+import { seededRandom, readJournalLines } from '../helpers/child-protocol.js';
+import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { FakeClock, T0, freshReplay, openStore, randomHistory, runCli as runCliWithin, withoutStoreEnv } from '../helpers/compaction-helpers.js';
+import { spawn } from 'node:child_process';
+import { CLI_MAIN } from '../helpers/compaction-helpers.js';
+
+/** The binary, with a generous kill timeout: these tests spawn many processes on a possibly busy machine. */
+const runCli = (args: string[], options: Parameters<typeof runCliWithin>[1] = {}) => runCliWithin(args, { timeoutMs: 120_000, ...options });
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+const GOLDEN = path.join(REPO, 'test/golden/export');
+const IMPORTS = fixturePath('imports');
+const FLAT_MTIME = new Date('2026-11-21T06:30:00.000Z');
+
+interface ImportDoc {
+  file: string;
+  format: string;
+  total: number;
+  imported: number;
+  alreadyPresent: number;
+  skipped: number;
+  skippedItems: { index: number; key?: string; id?: string; code: string; reason: string }[];
+}
+
+function golden(t: ExecutionContext, name: string, actual: unknown): void {
+  const file = path.join(GOLDEN, name);
+  const text = JSON.stringify(actual, null, 2) + '\n';
+  if (process.env.UPDATE_GOLDEN === '1') {
+    fs.mkdirSync(GOLDEN, { recursive: true });
+    fs.writeFileSync(file, text);
+  }
+  t.true(fs.existsSync(file), `golden file ${file} (UPDATE_GOLDEN=1 writes it)`);
+  t.deepEqual(JSON.parse(text), JSON.parse(fs.readFileSync(file, 'utf8')), `matches ${name}`);
+}
+
+/** The import fixture's path with the repository's location replaced, for golden files. */
+const normalizeFile = (doc: ImportDoc): ImportDoc => ({ ...doc, file: doc.file.replace(IMPORTS, '<fixtures/imports>') });
+
+/** A copy of the flat cache fixture with a fixed modification time (a checkout sets it to now). */
+function flatCopy(t: ExecutionContext): string {
+  const dir = path.dirname(tempStoreDir(t));
+  const file = path.join(dir, 'flat-cache.json');
+  fs.copyFileSync(path.join(IMPORTS, 'flat-cache.json'), file);
+  fs.utimesSync(file, FLAT_MTIME, FLAT_MTIME);
+  return file;
+}
+
+const importRecords = (dir: string) => readJournalLines(dir).filter((l) => l.record?.t === 'session.import');
+
+test('import a v1 file: every session imported; a second import adds nothing (not even bytes)', async (t) => {
+  const dir = tempStoreDir(t);
+  const file = path.join(IMPORTS, 'v1-sessions.json');
+  const first = await runCli(['import', '--dir', dir, file, '--json']);
+  t.is(first.code, 0, first.stderr);
+  t.is(first.stderr, '');
+  const doc = JSON.parse(first.stdout) as ImportDoc;
+  t.like(doc, { format: 'v1', total: 3, imported: 3, alreadyPresent: 0, skipped: 0 });
+  golden(t, 'import-json-v1-sessions.json', normalizeFile(doc));
+  t.is((fs.statSync(dir).mode & 0o777).toString(8), '700', 'the store is created 0700');
+
+  const bytes = fs.readFileSync(path.join(dir, 'journal-00000001.ndjson'));
+  const again = await runCli(['import', '--dir', dir, file]);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout, `imported 0 sessions from ${file} (v1): 3 already present, 0 skipped, 3 in the file\n`);
+  t.deepEqual(fs.readFileSync(path.join(dir, 'journal-00000001.ndjson')), bytes, 'nothing written');
+  t.is(importRecords(dir).length, 3);
+
+  const { warnings, onWarning } = collectWarnings();
+  const sessions = await freshReplay(dir, onWarning);
+  t.deepEqual(warnings, []);
+  t.deepEqual(
+    sessions.map((s) => s.id),
+    ['empty-session', 'fix-tests_2', 'review-7f3a'],
+  );
+  const review = sessions.find((s) => s.id === 'review-7f3a')!;
+  t.is(review.codexConversationId, '0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+  t.is(review.turns.length, 2);
+  t.is(sessions.find((s) => s.id === 'fix-tests_2')!.createdAt, '2026-11-20T08:00:00.000Z', 'an offset date is the same instant');
+});
+
+test('import: entries with invalid dates or ids are skipped with a warning (file, index, reason) and counted', async (t) => {
+  const dir = tempStoreDir(t);
+  const file = path.join(IMPORTS, 'v1-invalid-dates.json');
+  const run = await runCli(['import', '--dir', dir, file, '--json']);
+  t.is(run.code, 0, run.stderr);
+  const doc = JSON.parse(run.stdout) as ImportDoc;
+  t.like(doc, { format: 'v1', total: 8, imported: 2, alreadyPresent: 0, skipped: 6 });
+  golden(t, 'import-json-v1-invalid-dates.json', normalizeFile(doc));
+  const warnings = run.stderr.split('\n').filter(Boolean);
+  t.deepEqual(
+    warnings.map((w) => w.replace(file, 'FILE')),
+    [
+      'session-journal import: warning: FILE: sessions[1] (id "feb-30"): INVALID_DATE: invalid createdAt "2026-02-30T08:00:00.000Z"; skipped',
+      'session-journal import: warning: FILE: sessions[2] (id "yesterday"): INVALID_DATE: invalid lastAccessedAt "yesterday"; skipped',
+      'session-journal import: warning: FILE: sessions[3] (id "epoch-number"): INVALID_DATE: invalid createdAt 1763625600000; skipped',
+      'session-journal import: warning: FILE: sessions[4] (id "bad-turn"): INVALID_DATE: invalid turn timestamp undefined; skipped',
+      'session-journal import: warning: FILE: sessions[6] (id "no spaces allowed"): INVALID_SESSION_ID: invalid session id "no spaces allowed"; skipped',
+      'session-journal import: warning: FILE: sessions[7] (id "good-1"): DUPLICATE_ID: the same id as sessions[0], which is imported instead; skipped',
+    ],
+  );
+  const { warnings: replayWarnings, onWarning } = collectWarnings();
+  const sessions = await freshReplay(dir, onWarning);
+  t.deepEqual(replayWarnings, []);
+  t.deepEqual(
+    sessions.map((s) => [s.id, s.createdAt]),
+    [
+      ['good-1', '2026-11-20T08:00:00.000Z'],
+      ['good-2', '2026-11-20T09:00:00.000Z'],
+    ],
+  );
+});
+
+test('import a flat {"key":"value"} cache: each key a session with that conversation id, dated by the file', async (t) => {
+  const dir = tempStoreDir(t);
+  const file = flatCopy(t);
+  const run = await runCli(['import', '--dir', dir, file, '--json']);
+  t.is(run.code, 0, run.stderr);
+  const doc = JSON.parse(run.stdout) as ImportDoc;
+  t.like(doc, { format: 'flat', total: 5, imported: 3, alreadyPresent: 0, skipped: 2 });
+  golden(t, 'import-json-flat-cache.json', { ...doc, file: '<flat-cache.json>' });
+  t.regex(run.stderr, /key "\.\.\/etc\/passwd": INVALID_SESSION_ID: .*; skipped\n/);
+  t.regex(run.stderr, /key "sess-empty": INVALID_PAYLOAD: empty conversation id; skipped\n/);
+  const { onWarning } = collectWarnings();
+  const sessions = await freshReplay(dir, onWarning);
+  t.deepEqual(sessions, [
+    { id: 'hook_session_2', createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000002' },
+    { id: 'sess-4c1d9e', createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000001' },
+    { id: 'sess-7b2f', createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000004' },
+  ]);
+  const again = JSON.parse((await runCli(['import', '--dir', dir, file, '--json'])).stdout) as ImportDoc;
+  t.like(again, { imported: 0, alreadyPresent: 3, skipped: 2 });
+});
+
+test('import from stdin with -', async (t) => {
+  const dir = tempStoreDir(t);
+  const child = spawn(process.execPath, [CLI_MAIN, 'import', '--dir', dir, '-'], { env: withoutStoreEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stdin.end(fs.readFileSync(path.join(IMPORTS, 'v1-sessions.json')));
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  t.is(code, 0);
+  t.is(stdout, 'imported 3 sessions from <stdin> (v1): 0 already present, 0 skipped, 3 in the file\n');
+});
+
+test('import of a malformed file or an unknown version: exit 4, one error line and a hint, nothing imported, no store created', async (t) => {
+  for (const [name, pattern] of [
+    ['malformed.json', /^session-journal import: INVALID_IMPORT_FILE: .*malformed\.json is not valid JSON: /],
+    ['unsupported-version.json', /^session-journal import: INVALID_IMPORT_FILE: .*unsupported-version\.json has "version": 2; this session-journal reads version 1$/],
+  ] as const) {
+    const dir = tempStoreDir(t);
+    const run = await runCli(['import', '--dir', dir, path.join(IMPORTS, name)]);
+    t.is(run.code, 4, name);
+    t.is(run.stdout, '');
+    const lines = run.stderr.split('\n').filter(Boolean);
+    t.is(lines.length, 2, run.stderr);
+    t.regex(lines[0]!, pattern);
+    t.regex(lines[1]!, /^hint: .*nothing was imported$/);
+    t.false(fs.existsSync(dir), 'no store created');
+  }
+  const dir = tempStoreDir(t);
+  const other = path.join(path.dirname(dir), 'list.json');
+  fs.writeFileSync(other, '{"a":"x","b":{"nested":true}}');
+  const run = await runCli(['import', '--dir', dir, other]);
+  t.is(run.code, 4, run.stderr);
+  t.regex(run.stderr, /neither a v1 sessions file .* nor a flat \{"key":"value"\} cache: key "b" has an object value/);
+  const missing = await runCli(['import', '--dir', dir, path.join(IMPORTS, 'no-such-file.json')]);
+  t.is(missing.code, 4);
+  t.regex(missing.stderr, /IO_ERROR: .*ENOENT/);
+});
+
+test('import: usage errors exit 2; --help exits 0', async (t) => {
+  const dir = tempStoreDir(t);
+  t.is((await runCli(['import', '--dir', dir])).code, 2);
+  t.is((await runCli(['import', '--dir', dir, 'a.json', 'b.json'])).code, 2);
+  t.is((await runCli(['import', path.join(IMPORTS, 'v1-sessions.json')])).code, 2, 'no store');
+  const help = await runCli(['import', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /^Usage: session-journal import --dir DIR \[options\] FILE/);
+});
+
+test('two imports of the same file racing: each session imported exactly once', async (t) => {
+  const dir = tempStoreDir(t);
+  await runCli(['import', '--dir', dir, path.join(IMPORTS, 'v1-invalid-dates.json')]); // the store exists before the race
+  const file = path.join(IMPORTS, 'v1-sessions.json');
+  const runs = await Promise.all([0, 1, 2].map(() => runCli(['import', '--dir', dir, file, '--json'])));
+  const docs = runs.map((r) => JSON.parse(r.stdout) as ImportDoc);
+  t.is(
+    docs.reduce((n, d) => n + d.imported, 0),
+    3,
+  );
+  t.is(
+    docs.reduce((n, d) => n + d.alreadyPresent, 0),
+    6,
+  );
+  t.is(importRecords(dir).length, 2 + 3);
+});
+
+test('export prints the v1 document, sessions by id (golden), read-only', async (t) => {
+  const dir = tempStoreDir(t);
+  await runCli(['import', '--dir', dir, path.join(IMPORTS, 'v1-sessions.json')]);
+  await runCli(['import', '--dir', dir, path.join(IMPORTS, 'v1-invalid-dates.json')]);
+  await runCli(['import', '--dir', dir, flatCopy(t)]);
+  const before = fs.readdirSync(dir).sort();
+  const run = await runCli(['export', '--dir', dir]);
+  t.is(run.code, 0, run.stderr);
+  t.is(run.stderr, '');
+  const doc = JSON.parse(run.stdout) as { version: number; sessions: { id: string }[] };
+  t.is(doc.version, 1);
+  golden(t, 'export-imports.json', doc);
+  t.deepEqual(
+    doc.sessions.map((s) => s.id),
+    doc.sessions.map((s) => s.id).sort(),
+  );
+  t.deepEqual(fs.readdirSync(dir).sort(), before, 'nothing written');
+  const json = await runCli(['export', '--dir', dir, '--json']);
+  t.is(json.code, 0, json.stderr);
+  t.is(json.stdout, run.stdout, '--json changes nothing');
+});
+
+test('export of a committed store (fixtures/stores/repair-torn-mid-file): golden, damaged line warned on stderr', async (t) => {
+  const dir = tempStoreDir(t);
+  fs.cpSync(fixturePath('stores', 'repair-torn-mid-file'), dir, { recursive: true });
+  fs.chmodSync(dir, 0o700);
+  const run = await runCli(['export', '--dir', dir]);
+  t.is(run.code, 0);
+  t.regex(run.stderr, /^session-journal: warning UNPARSABLE_LINE .*journal-00000001\.ndjson:4 /);
+  golden(t, 'export-repair-torn-mid-file.json', JSON.parse(run.stdout));
+});
+
+test('import(export(store)) into an empty store reproduces the same sessions', async (t) => {
+  const source = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const clock = new FakeClock(T0);
+  const store = openStore(source, onWarning, { clock: clock.read });
+  await randomHistory(store, clock, seededRandom(4242), 600);
+  store.updateSession('s01', { note: 'kept as is', count: 3 } as Record<string, unknown>);
+  await store.close();
+  const expected = await freshReplay(source, onWarning);
+  t.true(expected.length > 5);
+
+  const exported = await runCli(['export', '--dir', source]);
+  t.is(exported.code, 0, exported.stderr);
+  const file = path.join(path.dirname(source), 'backup.json');
+  fs.writeFileSync(file, exported.stdout);
+  const target = path.join(path.dirname(source), 'target');
+  const importRun = await runCli(['import', '--dir', target, file, '--json']);
+  t.is(importRun.code, 0, importRun.stderr);
+  const imported = JSON.parse(importRun.stdout) as ImportDoc;
+  t.like(imported, { imported: expected.length, skipped: 0, alreadyPresent: 0 });
+  t.deepEqual(await freshReplay(target, onWarning), expected);
+  const back = await runCli(['export', '--dir', target]);
+  t.is(back.code, 0, back.stderr);
+  t.is(back.stdout, exported.stdout, 'the same document');
+  t.deepEqual(warnings, []);
+});
+
+test('export: a missing store exits 4 (STORE_NOT_FOUND); --help exits 0', async (t) => {
+  const dir = tempStoreDir(t);
+  const run = await runCli(['export', '--dir', dir]);
+  t.is(run.code, 4);
+  t.is(run.stdout, '');
+  t.regex(run.stderr, /^session-journal export: STORE_NOT_FOUND: /);
+  t.false(fs.existsSync(dir));
+  t.regex((await runCli(['export', '--help'])).stdout, /^Usage: session-journal export --dir DIR/);
+});
+
+test('the library functions: importSessions and exportSessions', async (t) => {
+  const dir = tempStoreDir(t);
+  const skips: unknown[] = [];
+  const result = await importSessions({ dir, file: 'inline.json', text: '{"a-1":"conv-a","bad id":"x"}', mtimeMs: T0, onSkip: (s) => skips.push(s), fsync: false });
+  t.like(result, { format: 'flat', imported: 1, skipped: 1, alreadyPresent: 0 });
+  t.deepEqual(skips, [{ file: 'inline.json', index: 1, key: 'bad id', code: 'INVALID_SESSION_ID', reason: 'not a valid session id (1-256 letters, digits, "-" or "_")' }]);
+  const doc = exportSessions({ dir });
+  t.deepEqual(doc, { version: 1, sessions: [{ id: 'a-1', createdAt: new Date(T0).toISOString(), lastAccessedAt: new Date(T0).toISOString(), turns: [], codexConversationId: 'conv-a' }] });
+  const again = await importSessions({ dir, file: 'export.json', text: JSON.stringify(doc), fsync: false });
+  t.like(again, { format: 'v1', imported: 0, alreadyPresent: 1 });
+});

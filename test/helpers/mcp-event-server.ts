@@ -1,0 +1,104 @@
+/**
+ * A Streamable HTTP MCP server on 127.0.0.1 whose transports use a
+ * JournalEventStore, for the resumption tests. Run with fork():
+ *   node mcp-event-server.js DIR [LIFETIME_MS]
+ * It reports {port} once listening, {sent: i} after each notification is
+ * stored, {toolDone: n} when a tool call has finished, {resultStored: id} once
+ * its result is stored, and exits by itself
+ * after LIFETIME_MS (default 60 s).
+ *
+ * Tools: `count {n, intervalMs}` sends n logging notifications on the
+ * request's stream, then answers; `broadcast {n, intervalMs, dropAfter}` sends
+ * n on the standalone GET stream, closing that stream (the client reconnects
+ * with Last-Event-ID) after `dropAfter` of them.
+ */
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { JournalEventStore, formatWarning } from '../../src/index.js';
+
+const dir = process.argv[2];
+const lifetimeMs = Number(process.argv[3] ?? 60_000);
+if (!dir) throw new Error('usage: mcp-event-server DIR [LIFETIME_MS]');
+
+const store = await JournalEventStore.open({ dir, onWarning: (w) => process.stderr.write(formatWarning(w) + '\n') });
+// The class satisfies the SDK's interface as declared (checked at compile time).
+const journalStore: EventStore = store;
+/** Tells the parent once a tool result is stored, i.e. a SIGKILL can no longer lose any of that call's stream. */
+const eventStore: EventStore = {
+  getStreamIdForEventId: (id) => journalStore.getStreamIdForEventId!(id),
+  replayEventsAfter: (id, options) => journalStore.replayEventsAfter(id, options),
+  storeEvent: async (streamId, message) => {
+    const id = await journalStore.storeEvent(streamId, message);
+    if ('result' in message && 'content' in message.result) report({ resultStored: id }); // a tool's result, not initialize's
+    return id;
+  },
+};
+const transports = new Map<string, StreamableHTTPServerTransport>();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const report = (message: object) => process.connected && process.send!(message);
+
+function mcpServer(transport: () => StreamableHTTPServerTransport): Server {
+  const server = new Server({ name: 'event-store-test', version: '0.0.0' }, { capabilities: { tools: {}, logging: {} } });
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: [
+      { name: 'count', inputSchema: { type: 'object' } },
+      { name: 'broadcast', inputSchema: { type: 'object' } },
+    ],
+  }));
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const args = (request.params.arguments ?? {}) as { n?: number; intervalMs?: number; dropAfter?: number };
+    const n = Math.min(args.n ?? 10, 1000);
+    const intervalMs = Math.min(args.intervalMs ?? 20, 1000);
+    for (let i = 1; i <= n; i++) {
+      const notification = { method: 'notifications/message' as const, params: { level: 'info' as const, data: { i, tool: request.params.name } } };
+      if (request.params.name === 'broadcast') {
+        await server.notification(notification); // no related request: the standalone _GET_stream
+        if (i === args.dropAfter) transport().closeStandaloneSSEStream();
+      } else {
+        await extra.sendNotification(notification);
+      }
+      report({ sent: i });
+      await sleep(intervalMs);
+    }
+    report({ toolDone: n });
+    return { content: [{ type: 'text', text: `${request.params.name} sent ${n}` }] };
+  });
+  return server;
+}
+
+const httpServer = http.createServer((req, res) => {
+  void (async () => {
+    const sid = req.headers['mcp-session-id'];
+    let transport = typeof sid === 'string' ? transports.get(sid) : undefined;
+    if (!transport) {
+      if (typeof sid === 'string') {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
+        return;
+      }
+      const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        eventStore,
+        retryInterval: 100,
+        onsessioninitialized: (id) => void transports.set(id, created),
+      });
+      await mcpServer(() => created).connect(created);
+      transport = created;
+    }
+    await transport.handleRequest(req, res);
+  })().catch((err) => {
+    process.stderr.write(`request failed: ${(err as Error).stack}\n`);
+    if (!res.headersSent) res.writeHead(500).end();
+  });
+});
+
+httpServer.listen(0, '127.0.0.1', () => {
+  const address = httpServer.address();
+  report({ port: typeof address === 'object' && address ? address.port : 0 });
+});
+
+setTimeout(() => {
+  void store.close().finally(() => process.exit(0));
+}, lifetimeMs);

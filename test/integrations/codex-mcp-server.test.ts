@@ -1,0 +1,192 @@
+/**
+ * End to end: the real codex-mcp-server (npm) run by `session-journal
+ * codex-mcp-server`, driven by a real MCP client from @modelcontextprotocol/sdk
+ * over stdio, with a stand-in `codex` executable on PATH.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { SessionStore } from '../../src/index.js';
+import { CLI_MAIN, connectStdioServer, installFakeCodex, waitFor, type FakeCodex, type McpServerConnection } from '../helpers/mcp-codex-clients.js';
+import { helperScript, tempStoreDir } from '../helpers/temp-store.js';
+
+function setup(t: ExecutionContext): { root: string; dir: string; fake: FakeCodex } {
+  const dir = tempStoreDir(t);
+  const root = path.dirname(dir);
+  return { root, dir, fake: installFakeCodex(root) };
+}
+
+const ourServer = (t: ExecutionContext, root: string, fake: FakeCodex, dir: string, env: Record<string, string> = {}) =>
+  connectStdioServer(t, root, fake, [CLI_MAIN, 'codex-mcp-server', '--dir', dir], env);
+
+/** Every line on the server's stdout is one JSON-RPC 2.0 message. */
+function assertOnlyProtocolOnStdout(t: ExecutionContext, conn: McpServerConnection): void {
+  const lines = conn.stdoutLines();
+  t.true(lines.length > 0, 'the server answered on stdout');
+  for (const line of lines) {
+    let message: { jsonrpc?: unknown } | undefined;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      t.fail(`stdout line is not JSON: ${line.slice(0, 200)}`);
+      continue;
+    }
+    t.is(message?.jsonrpc, '2.0', `stdout line is not JSON-RPC: ${line.slice(0, 200)}`);
+  }
+}
+
+async function closeCleanly(t: ExecutionContext, conn: McpServerConnection): Promise<void> {
+  await conn.close();
+  await waitFor(() => conn.exitCode() !== undefined, 10_000, 'the server to exit');
+  t.is(conn.exitCode(), '0', `server exit code; stderr:\n${conn.stderr()}`);
+}
+
+test('turns and the codex conversation id survive a restart; a damaged journal line warns on stderr only', async (t) => {
+  const { root, dir, fake } = setup(t);
+
+  const first = await ourServer(t, root, fake, dir);
+  const r1 = await first.callCodex('restart-me', 'first question');
+  t.false(r1.isError, r1.text);
+  const conversationId = fake.calls()[0]!.conversationId;
+  t.regex(r1.text, new RegExp(conversationId));
+  const r2 = await first.callCodex('restart-me', 'second question');
+  t.false(r2.isError, r2.text);
+  t.true(fake.calls()[1]!.resumed, 'the second call resumes the conversation');
+  assertOnlyProtocolOnStdout(t, first);
+  await closeCleanly(t, first);
+
+  // Damage the journal between the two runs: the next server must warn on stderr, not stdout.
+  const segment = fs.readdirSync(dir).filter((n) => n.startsWith('journal-')).sort().at(-1)!;
+  fs.appendFileSync(path.join(dir, segment), '{"v":1,"seq": this line was damaged by hand\n');
+
+  const second = await ourServer(t, root, fake, dir);
+  const listed = await second.listSessions();
+  t.deepEqual(
+    listed.map((s) => [s.id, s.turnCount]),
+    [['restart-me', 2]],
+  );
+  const r3 = await second.callCodex('restart-me', 'third question');
+  t.false(r3.isError, r3.text);
+  const third = fake.calls()[2]!;
+  t.true(third.resumed, 'after the restart codex is resumed, not started afresh');
+  t.is(third.conversationId, conversationId);
+  t.deepEqual(third.args.slice(third.args.indexOf('resume'), third.args.indexOf('resume') + 2), ['resume', conversationId]);
+  t.regex(second.stderr(), /warning UNPARSABLE_LINE .*journal-\d+\.ndjson:\d+/);
+  assertOnlyProtocolOnStdout(t, second);
+  t.notRegex(second.stdoutLines().join('\n'), /UNPARSABLE_LINE|warning/);
+  await closeCleanly(t, second);
+
+  const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
+  t.teardown(() => store.close());
+  const session = store.getSession('restart-me')!;
+  t.deepEqual(
+    session.turns.map((turn) => turn.prompt),
+    ['first question', 'second question', 'third question'],
+  );
+  t.is(session.codexConversationId, conversationId);
+});
+
+/** What each of two servers does at once: turns to a shared session and to its own sessions, all calls in flight together. */
+const PLAN: Record<'A' | 'B', Array<[string, string]>> = {
+  A: [...Array.from({ length: 4 }, (_, i): [string, string] => ['shared', `A shared ${i}`]), ...['a-1', 'a-2', 'a-3'].flatMap((id) => [0, 1].map((i): [string, string] => [id, `A ${id} ${i}`]))],
+  B: [...Array.from({ length: 4 }, (_, i): [string, string] => ['shared', `B shared ${i}`]), ...['b-1', 'b-2', 'b-3'].flatMap((id) => [0, 1].map((i): [string, string] => [id, `B ${id} ${i}`]))],
+};
+const EXPECTED_TURNS: Record<string, number> = { shared: 8, 'a-1': 2, 'a-2': 2, 'a-3': 2, 'b-1': 2, 'b-2': 2, 'b-3': 2 };
+
+async function runConcurrently(a: McpServerConnection, b: McpServerConnection): Promise<void> {
+  const results = await Promise.all([...PLAN.A.map(([id, prompt]) => a.callCodex(id, prompt)), ...PLAN.B.map(([id, prompt]) => b.callCodex(id, prompt))]);
+  for (const r of results) if (r.isError) throw new Error(`tool call failed: ${r.text}`);
+}
+
+test('two server processes on one store, adding turns to shared and own sessions at once, lose nothing; listSessions shows both', async (t) => {
+  const { root, dir, fake } = setup(t);
+  const env = { FAKE_CODEX_DELAY_MS: '150' };
+  const [a, b] = await Promise.all([ourServer(t, root, fake, dir, env), ourServer(t, root, fake, dir, env)]);
+  await runConcurrently(a!, b!);
+  t.is(fake.calls().length, PLAN.A.length + PLAN.B.length);
+
+  // Each server's listSessions tool shows what both wrote.
+  for (const conn of [a!, b!]) {
+    const listed = await conn.listSessions();
+    t.deepEqual(Object.fromEntries(listed.map((s) => [s.id, s.turnCount])), EXPECTED_TURNS);
+  }
+  assertOnlyProtocolOnStdout(t, a!);
+  assertOnlyProtocolOnStdout(t, b!);
+  await Promise.all([closeCleanly(t, a!), closeCleanly(t, b!)]);
+
+  // And a fresh replay of the store holds every turn, each exactly once.
+  const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
+  t.teardown(() => store.close());
+  const prompts = store
+    .listSessions()
+    .flatMap((s) => s.turns.map((turn) => turn.prompt))
+    .sort();
+  t.deepEqual(prompts, [...PLAN.A, ...PLAN.B].map(([, p]) => p).sort());
+});
+
+test('the same scenario on a naive single-JSON-file store (load once, rewrite via temp+rename) loses one writer\'s sessions', async (t) => {
+  const { root, fake } = setup(t);
+  const file = path.join(root, 'sessions.json');
+  const env = { FAKE_CODEX_DELAY_MS: '150' };
+  const naive = () => connectStdioServer(t, root, fake, [helperScript('mcp-naive-codex-server.js'), file], env);
+  const [a, b] = await Promise.all([naive(), naive()]);
+  await runConcurrently(a!, b!);
+  await Promise.all([a!.close(), b!.close()]);
+
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<{ id: string; turns: unknown[] }>;
+  const turns = Object.fromEntries(saved.map((s) => [s.id, s.turns.length]));
+  const lost = Object.keys(EXPECTED_TURNS).filter((id) => turns[id] !== EXPECTED_TURNS[id]);
+  t.log(`naive store kept ${JSON.stringify(turns)}; sessions lost or short: ${lost.join(', ')}`);
+  // The last rename carries only its own process's map: the other writer's own sessions are gone.
+  const aLost = ['a-1', 'a-2', 'a-3'].every((id) => !(id in turns));
+  const bLost = ['b-1', 'b-2', 'b-3'].every((id) => !(id in turns));
+  t.true(aLost || bLost, 'one writer\'s own sessions are missing');
+  t.true((turns.shared ?? 0) < EXPECTED_TURNS.shared!, 'the shared session lost the other writer\'s turns');
+});
+
+test('without codex-mcp-server installed it fails with one line on stderr and exit code 4', (t) => {
+  // A copy of the built package whose node_modules has every dependency except codex-mcp-server.
+  const { root, dir } = setup(t);
+  const pkg = path.join(root, 'pkg');
+  const repo = new URL('../../../', import.meta.url).pathname;
+  fs.mkdirSync(path.join(pkg, 'node_modules'), { recursive: true });
+  fs.cpSync(path.join(repo, 'build', 'src'), path.join(pkg, 'build', 'src'), { recursive: true });
+  fs.copyFileSync(path.join(repo, 'package.json'), path.join(pkg, 'package.json'));
+  const deps = Object.keys((JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+  for (const dep of deps) fs.symlinkSync(path.join(repo, 'node_modules', dep), path.join(pkg, 'node_modules', dep));
+  const run = spawnSync(process.execPath, [path.join(pkg, 'build', 'src', 'cli', 'main.js'), 'codex-mcp-server', '--dir', dir], { input: '', encoding: 'utf8', timeout: 20_000 });
+  t.is(run.status, 4, run.stderr);
+  t.is(run.stdout, '');
+  t.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+  t.regex(run.stderr, /codex-mcp-server is not installed: run `npm install codex-mcp-server`/);
+});
+
+test('--memory uses codex-mcp-server\'s own in-memory storage and writes no store', async (t) => {
+  const { root, dir, fake } = setup(t);
+  const conn = await connectStdioServer(t, root, fake, [CLI_MAIN, 'codex-mcp-server', '--memory'], { SESSION_JOURNAL_DIR: dir });
+  t.false((await conn.callCodex('mem', 'hello')).isError);
+  t.deepEqual(
+    (await conn.listSessions()).map((s) => [s.id, s.turnCount]),
+    [['mem', 1]],
+  );
+  t.regex(conn.stderr(), /sessions in memory only/);
+  assertOnlyProtocolOnStdout(t, conn);
+  await closeCleanly(t, conn);
+  t.false(fs.existsSync(dir));
+});
+
+test('SESSION_JOURNAL_DIR names the store when --dir is absent; SIGTERM closes the store', async (t) => {
+  const { root, dir, fake } = setup(t);
+  const conn = await connectStdioServer(t, root, fake, [CLI_MAIN, 'codex-mcp-server'], { SESSION_JOURNAL_DIR: dir });
+  t.false((await conn.callCodex('env-dir', 'hello')).isError);
+  t.regex(conn.stderr(), new RegExp(`sessions in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  // SIGTERM to the server (the tee's child), not a stdin close.
+  process.kill(conn.serverPid(), 'SIGTERM');
+  await waitFor(() => conn.exitCode() !== undefined, 10_000, 'the server to stop on SIGTERM');
+  t.is(conn.exitCode(), '0');
+  t.regex(conn.stderr(), /stopped \(SIGTERM\), store closed/);
+  const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
+  t.teardown(() => store.close());
+  t.is(store.getSession('env-dir')?.turns.length, 1);
+});
