@@ -28,6 +28,14 @@ export const ErrorCodes = {
   SYMLINK_REFUSED: 'SYMLINK_REFUSED',
   /** The store directory does not exist (and the operation does not create one). */
   STORE_NOT_FOUND: 'STORE_NOT_FOUND',
+  /** The store holds another kind of records than the tool expects (an event store given to the session compactor). */
+  STORE_KIND_MISMATCH: 'STORE_KIND_MISMATCH',
+  /** A replay asked for an event id the store does not hold: never stored, or its stream expired. */
+  UNKNOWN_EVENT_ID: 'UNKNOWN_EVENT_ID',
+  /** The point in time asked for lies before the oldest history the archive still holds. */
+  HISTORY_PRUNED: 'HISTORY_PRUNED',
+  /** A file to import is not JSON, or not one of the supported shapes. */
+  INVALID_IMPORT_FILE: 'INVALID_IMPORT_FILE',
   /** A store path exists but is not of the expected kind (file vs directory). */
   NOT_A_DIRECTORY: 'NOT_A_DIRECTORY',
   NOT_A_FILE: 'NOT_A_FILE',

@@ -1,7 +1,8 @@
 import { compactSessions } from '../sessions/compact-sessions.js';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { formatWarning } from '../journal/warnings.js';
-import { parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
+import { compactEventStore, DEFAULT_EVENT_TTL_MS } from '../integrations/event-store.js';
+import { formatWarning, type JournalWarning } from '../journal/warnings.js';
+import { UsageError, parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
 export const compactHelp = `Usage: session-journal compact --dir DIR [options]
@@ -12,7 +13,10 @@ segments. Safe beside live writers. Quiet on success.
 
 Options:
   --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
-  --ttl DURATION       drop sessions not accessed for this long (default 24h)
+  --kind KIND          sessions (default) or events (a JournalEventStore);
+                       a store of the other kind is refused (exit 4)
+  --ttl DURATION       drop sessions not accessed for this long (default 24h;
+                       for events: streams whose newest event is older, default 1h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
   --lock-timeout DUR   wait this long for a running compaction or writer (default 30s)
   --no-archive         delete folded segments instead of archiving them
@@ -28,22 +32,32 @@ Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
 
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'ttl', 'max-sessions', 'lock-timeout', 'archive-max-age', 'archive-max-files'],
+    values: ['dir', 'kind', 'ttl', 'max-sessions', 'lock-timeout', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
-  const result = await compactSessions({
+  const kind = args.values.get('kind') ?? 'sessions';
+  if (kind !== 'sessions' && kind !== 'events') throw new UsageError(`--kind is sessions or events (got ${JSON.stringify(kind)})`);
+  if (kind === 'events' && args.values.has('max-sessions')) throw new UsageError('--max-sessions applies to session stores only');
+  const ttl = args.values.get('ttl');
+  const options = {
     dir: storeDir(args, io.env),
-    ttlMs: args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS,
-    maxSessions: args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS,
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
     archive: {
       keep: !args.switches.has('no-archive'),
       ...(args.values.has('archive-max-age') && { maxAgeMs: parseDuration('archive-max-age', args.values.get('archive-max-age')!) }),
       ...(args.values.has('archive-max-files') && { maxFiles: parsePositiveInt('archive-max-files', args.values.get('archive-max-files')!) }),
     },
-    onWarning: (w) => io.stderr.write(formatWarning(w) + '\n'),
-  });
+    onWarning: (w: JournalWarning) => io.stderr.write(formatWarning(w) + '\n'),
+  };
+  const result =
+    kind === 'events'
+      ? await compactEventStore({ ...options, ttlMs: ttl ? parseDuration('ttl', ttl) : DEFAULT_EVENT_TTL_MS })
+      : await compactSessions({
+          ...options,
+          ttlMs: ttl ? parseDuration('ttl', ttl) : DEFAULT_TTL_MS,
+          maxSessions: args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS,
+        });
   if (json) io.stdout.write(JSON.stringify(result) + '\n');
   return ExitCodes.OK;
 }

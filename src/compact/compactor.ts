@@ -23,6 +23,8 @@ export interface RetentionDecision {
  * three things compaction needs from the state it built.
  */
 export interface FoldState extends JournalConsumer {
+  /** The namespace of the record types it folds (`session` for `session.*`). */
+  readonly recordNamespace: string;
   /** The state as snapshot entries, in a deterministic order. */
   entries(): Iterable<unknown>;
   /** Which keys retention removes now, each with the record that journals it. */
@@ -64,19 +66,27 @@ export interface CompactResult {
   durationMs: number;
 }
 
-/** Replays into the state until the rotation; after it, only notes which keys are touched. */
+/**
+ * Replays into the state until the rotation; after it, only notes which keys
+ * are touched. Counts records of other kinds: folding a store of another kind
+ * would drop them all from the state.
+ */
 class FoldConsumer implements JournalConsumer {
   frozen = false;
   readonly touchedAfterRotation = new Set<string>();
+  readonly foreign = new Map<string, number>();
   constructor(private readonly state: FoldState) {}
   reset(): void {
     this.state.reset();
     this.touchedAfterRotation.clear();
+    this.foreign.clear();
   }
   restore(entry: unknown) {
     return this.state.restore(entry);
   }
   apply(record: JournalRecord) {
+    const namespace = record.type.slice(0, record.type.indexOf('.'));
+    if (namespace !== this.state.recordNamespace && namespace !== 'journal') this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
     if (!this.frozen) return this.state.apply(record);
     const key = this.state.keyOf(record);
     if (key !== undefined) this.touchedAfterRotation.add(key);
@@ -111,6 +121,12 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
     journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now });
+    if (fold.foreign.size > 0) {
+      const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
+      throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
+        details: { dir: options.dir, expected: state.recordNamespace, found: Object.fromEntries(fold.foreign) },
+      });
+    }
     await step('replayed');
     const base = listStore(options.dir);
     const pending = state.retention(now());

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { archiveDir } from '../compact/archive.js';
 import { FORMAT_VERSION, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
 import { listStore, snapshotName } from '../journal/store-files.js';
@@ -37,13 +38,13 @@ export interface PointInTimeState {
 }
 
 /** The history that would be needed for the requested time is gone. */
-export class HistoryPrunedError extends Error {
+export class HistoryPrunedError extends SessionJournalError {
   constructor(
     message: string,
     /** The earliest instant from which a state can be rebuilt, when known. */
     readonly earliest: number | undefined,
   ) {
-    super(message);
+    super(ErrorCodes.HISTORY_PRUNED, message, { details: { earliest } });
     this.name = 'HistoryPrunedError';
   }
 }

@@ -1,9 +1,9 @@
 import { compactStore, type CompactOptions, type CompactResult } from '../compact/compactor.js';
-import { ErrorCodes, SessionJournalError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
 import type { QueuedEntry } from '../journal/commit-queue.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import { WarningCodes, writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
-import { DEFAULT_AUTO_COMPACT, shouldCompact, type AutoCompactPolicy } from '../sessions/auto-compact.js';
+import { DEFAULT_AUTO_COMPACT, runCompactionProcess, shouldCompact, type AutoCompactPolicy } from '../sessions/auto-compact.js';
 import { StreamEventTypes, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH } from './event-records.js';
 import { EventStreams } from './event-streams.js';
 
@@ -42,11 +42,8 @@ export interface JournalEventStoreOptions {
 
 export const DEFAULT_EVENT_TTL_MS = 60 * 60 * 1000;
 
-/**
- * Asked of the lead: add `UNKNOWN_EVENT_ID` to ErrorCodes. Until then the code
- * is spelled here; its value is what ErrorCodes.UNKNOWN_EVENT_ID will hold.
- */
-export const UNKNOWN_EVENT_ID = 'UNKNOWN_EVENT_ID' as ErrorCode;
+/** The code `replayEventsAfter` rejects with for an id it does not hold (kept as an export for callers that imported it). */
+export const UNKNOWN_EVENT_ID = ErrorCodes.UNKNOWN_EVENT_ID;
 
 interface Pending {
   streamId: string;
@@ -76,7 +73,7 @@ export class JournalEventStore {
   private readonly autoCompact: AutoCompactPolicy | undefined;
   private readonly onWarning: WarningHandler;
   private readonly options: JournalEventStoreOptions;
-  private compaction: Promise<unknown> | undefined;
+  private compaction: Promise<number> | undefined;
 
   private constructor(options: JournalEventStoreOptions) {
     this.options = options;
@@ -181,10 +178,12 @@ export class JournalEventStore {
     return result;
   }
 
-  /** Flushes and releases the store; waits for an automatic compaction in progress. */
-  async close(): Promise<void> {
-    await this.journal.close();
-    await this.compaction;
+  /**
+   * Flushes and releases the store. An automatic compaction already running
+   * goes on in its own process: it is safe beside (and after) this one.
+   */
+  close(): Promise<void> {
+    return this.journal.close();
   }
 
   // ---- internals ---------------------------------------------------------
@@ -201,13 +200,8 @@ export class JournalEventStore {
 
   private maybeCompact(): void {
     if (!this.autoCompact || this.compaction || !shouldCompact(this.autoCompact, this.journal.growth)) return;
-    this.compaction = this.compact({ lockTimeoutMs: 1000 })
-      .catch((err: Error) => {
-        if ((err as SessionJournalError).code !== ErrorCodes.LOCK_TIMEOUT) {
-          this.onWarning({ code: WarningCodes.AUTO_COMPACT_FAILED, message: `event store compaction failed: ${err.message}`, file: this.dir });
-        }
-      })
-      .finally(() => (this.compaction = undefined));
+    // In a child process, as for sessions: the fold must not stall this server's event loop.
+    this.compaction = runCompactionProcess(this.dir, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning).finally(() => (this.compaction = undefined));
   }
 }
 

@@ -19,6 +19,7 @@ interface Stream {
  * parsing an id. Retention drops streams whose newest event is older than the TTL.
  */
 export class EventStreams implements FoldState {
+  readonly recordNamespace = 'event';
   private readonly streams = new Map<string, Stream>();
   /** Event id (the decimal seq) -> stream id. */
   private readonly index = new Map<string, string>();

@@ -42,7 +42,11 @@ export interface JournalOptions {
   onWarning?: WarningHandler;
   /** Longest line written or read (default 1 MiB). */
   maxLineBytes?: number;
-  /** Give up waiting for the store lock after this long (default 10 s). */
+  /**
+   * Give up waiting for the store lock after this long (default 20 s: longer
+   * than lockStaleMs, so a lock left by a dead process is taken over before
+   * a waiting writer gives up).
+   */
   lockTimeoutMs?: number;
   /** A lock older than this is taken over (default 10 s, at least 2 s). */
   lockStaleMs?: number;
@@ -63,6 +67,8 @@ export interface JournalOptions {
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+/** Stale after 10 s (+ up to 1 s of mtime rounding); waiting writers hold on for 20 s. */
+const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const RETRY_AFTER_FAILURE_MS = 1000;
 const OPEN_ATTEMPTS = 5;
@@ -139,7 +145,7 @@ export class Journal {
     this.lock = new StoreLock({
       dir: this.dir,
       lockPath: storePath(this.dir, LOCK_NAME),
-      timeoutMs: checkPositive('lockTimeoutMs', options.lockTimeoutMs ?? 10_000),
+      timeoutMs: checkPositive('lockTimeoutMs', options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS),
       staleMs: Math.max(2000, options.lockStaleMs ?? 10_000),
       onCompromised: (err) => this.reportCompromise(err),
     });

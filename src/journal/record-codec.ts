@@ -43,13 +43,13 @@ export function canonicalPayload(payload: unknown): string | undefined {
  */
 export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION): string {
   const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
-  return crypto.createHash('sha256').update(canonical).digest('hex');
+  return crypto.hash('sha256', canonical, 'hex');
 }
 
 /** The same hash computed from a parsed line, for verification. */
 export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>>): string {
   const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
-  return crypto.createHash('sha256').update(canonical).digest('hex');
+  return crypto.hash('sha256', canonical, 'hex');
 }
 
 export interface Rejection {

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { ioError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
 import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from '../journal/record-codec.js';
 import type { WarningHandler } from '../journal/warnings.js';
@@ -61,10 +61,9 @@ export interface ImportResult {
 }
 
 /** The file is not JSON, or neither of the two formats: nothing was imported. */
-export class ImportFileError extends Error {
-  readonly code = 'INVALID_IMPORT_FILE';
+export class ImportFileError extends SessionJournalError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCodes.INVALID_IMPORT_FILE, message);
     this.name = 'ImportFileError';
   }
 }

@@ -22,9 +22,9 @@ const CLI_MAIN = new URL('../cli/main.js', import.meta.url).pathname;
  * protocol). The child's stdout is ignored; its diagnostics become warnings.
  * Resolves with the exit code; never rejects.
  */
-export function runCompactionProcess(dir: string, ttlMs: number, maxSessions: number, onWarning: WarningHandler): Promise<number> {
+export function runCompactionProcess(dir: string, compactArgs: readonly string[], onWarning: WarningHandler): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, 'compact', '--dir', dir, '--ttl', `${ttlMs}ms`, '--max-sessions', String(maxSessions), '--lock-timeout', '1s'], {
+    const child = spawn(process.execPath, [CLI_MAIN, 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

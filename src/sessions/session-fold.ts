@@ -8,6 +8,7 @@ import type { SessionData } from './session-types.js';
  * store, plus retention (TTL from last access, then LRU) and snapshot entries.
  */
 export class SessionFold implements FoldState {
+  readonly recordNamespace = 'session';
   readonly sessions = new Map<string, SessionData>();
 
   constructor(

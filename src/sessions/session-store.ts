@@ -24,7 +24,7 @@ export interface SessionStoreOptions {
   maxLineBytes?: number;
   /** Largest prompt + response of one turn, in UTF-8 bytes (default 256 KiB). */
   maxTurnBytes?: number;
-  /** How long to wait for the store lock before LOCK_TIMEOUT (default 10 s). */
+  /** How long to wait for the store lock before LOCK_TIMEOUT (default 20 s, longer than lockStaleMs). */
   lockTimeoutMs?: number;
   /** A lock left by a dead process is taken over after this long (default 10 s, at least 2 s). */
   lockStaleMs?: number;
@@ -202,7 +202,7 @@ export class SessionStore implements SessionStorage {
   /** After a durable commit: start one compaction process when the journal has outgrown its snapshot. */
   private maybeCompact(): void {
     if (!this.autoCompact || this.compaction || !shouldCompact(this.autoCompact, this.journal.growth)) return;
-    this.compaction = runCompactionProcess(this.dir, this.ttlMs, this.maxSessions, this.onWarning).finally(() => {
+    this.compaction = runCompactionProcess(this.dir, ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)], this.onWarning).finally(() => {
       this.compaction = undefined;
     });
   }

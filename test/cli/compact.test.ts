@@ -7,6 +7,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { JournalEventStore } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { CLI_MAIN, DAY, FakeClock, HOUR, freshReplay, openStore, runCli, snapshotsIn, withoutStoreEnv, writeAgedSessions } from '../helpers/compaction-helpers.js';
 
@@ -169,4 +170,24 @@ test('compact --max-sessions keeps the N most recently accessed', async (t) => {
   t.deepEqual((JSON.parse(run.stdout) as { removed: unknown }).removed, { evicted: 1 });
   const bad = await runCli(['compact', '--dir', dir, '--max-sessions', '0']);
   t.is(bad.code, 2);
+});
+
+test('compact refuses a store of another kind (STORE_KIND_MISMATCH, exit 4) and changes nothing; --kind events compacts it', async (t) => {
+  const dir = tempStoreDir(t);
+  const events = await JournalEventStore.open({ dir, autoCompact: false });
+  await events.storeEvent('stream-1', { jsonrpc: '2.0', method: 'notifications/message', params: { n: 1 } } as never);
+  await events.close();
+  const before = fs.readdirSync(dir).sort();
+  const bytes = fs.readFileSync(path.join(dir, 'journal-00000001.ndjson'));
+  const refused = await runCli(['compact', '--dir', dir]);
+  t.is(refused.code, 4);
+  t.regex(refused.stderr, /STORE_KIND_MISMATCH/);
+  t.deepEqual(fs.readdirSync(dir).sort(), before);
+  t.deepEqual(fs.readFileSync(path.join(dir, 'journal-00000001.ndjson')), bytes);
+  const compacted = await runCli(['compact', '--dir', dir, '--kind', 'events', '--json']);
+  t.is(compacted.code, 0, compacted.stderr);
+  t.is(JSON.parse(compacted.stdout).status, 'compacted');
+  const reopened = await JournalEventStore.open({ dir, autoCompact: false });
+  t.is(await reopened.getStreamIdForEventId('1'), 'stream-1');
+  await reopened.close();
 });

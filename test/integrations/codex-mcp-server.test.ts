@@ -38,7 +38,7 @@ function assertOnlyProtocolOnStdout(t: ExecutionContext, conn: McpServerConnecti
 
 async function closeCleanly(t: ExecutionContext, conn: McpServerConnection): Promise<void> {
   await conn.close();
-  await waitFor(() => conn.exitCode() !== undefined, 10_000, 'the server to exit');
+  await waitFor(() => conn.exitCode() !== undefined, 30_000, 'the server to exit');
   t.is(conn.exitCode(), '0', `server exit code; stderr:\n${conn.stderr()}`);
 }
 
@@ -183,7 +183,7 @@ test('SESSION_JOURNAL_DIR names the store when --dir is absent; SIGTERM closes t
   t.regex(conn.stderr(), new RegExp(`sessions in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   // SIGTERM to the server (the tee's child), not a stdin close.
   process.kill(conn.serverPid(), 'SIGTERM');
-  await waitFor(() => conn.exitCode() !== undefined, 10_000, 'the server to stop on SIGTERM');
+  await waitFor(() => conn.exitCode() !== undefined, 30_000, 'the server to stop on SIGTERM');
   t.is(conn.exitCode(), '0');
   t.regex(conn.stderr(), /stopped \(SIGTERM\), store closed/);
   const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
