@@ -1,4 +1,3 @@
-import { UsageError } from './args.js';
 import { compactCommand, compactHelp } from './compact.js';
 import { replayCommand, replayHelp } from './replay.js';
 import { verifyCommand, verifyHelp } from './verify.js';

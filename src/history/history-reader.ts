@@ -7,16 +7,12 @@ import { archiveDir } from '../compact/archive.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { decodeRecord, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
-import { LOCK_NAME, listStore, segmentName } from '../journal/store-files.js';
+import { LOCK_NAME, listStore, segmentName, snapshotName } from '../journal/store-files.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { splitLines } from './line-stream.js';
 
 /** One segment of the whole history: live in the store, or gzipped in the archive. */
-export interface HistorySegment {
-  number: number;
-  file: string;
-  archived: boolean;
-}
+export type HistorySegment = StoreFile;
 
 export type HistoryItem =
   | { kind: 'segment'; segment: HistorySegment }
@@ -24,11 +20,23 @@ export type HistoryItem =
   | { kind: 'record'; record: JournalRecord; raw: Record<string, unknown>; place: LinePlace; segment: HistorySegment }
   | { kind: 'problem'; warning: JournalWarning; segment: HistorySegment };
 
-const ARCHIVED_SEGMENT_RE = /^journal-(\d{8,})\.ndjson\.gz$/;
+/** A store file by number: live in the store directory, or gzipped in archive/. */
+export interface StoreFile {
+  number: number;
+  /** Absolute path. */
+  file: string;
+  archived: boolean;
+}
 
-/** Every segment, archived and live, in commit order; a number present in both is read from the live store. */
-export function listHistorySegments(dir: string): HistorySegment[] {
-  const byNumber = new Map<number, HistorySegment>();
+const ARCHIVED_RE = { journal: /^journal-(\d{8,})\.ndjson\.gz$/, snapshot: /^snapshot-(\d{8,})\.ndjson\.gz$/ };
+
+/**
+ * Every segment (or snapshot) of the store, live and archived, ascending. A
+ * number in both places (a crash between archiving and unlinking) is listed
+ * once, from the live store, unless `both` asks for each copy.
+ */
+export function listStoreFiles(dir: string, kind: 'journal' | 'snapshot', both = false): StoreFile[] {
+  const files: StoreFile[] = [];
   let archived: string[] = [];
   try {
     archived = fs.readdirSync(archiveDir(dir));
@@ -36,11 +44,20 @@ export function listHistorySegments(dir: string): HistorySegment[] {
     // no archive yet
   }
   for (const name of archived) {
-    const m = ARCHIVED_SEGMENT_RE.exec(name);
-    if (m) byNumber.set(Number(m[1]), { number: Number(m[1]), file: path.join(archiveDir(dir), name), archived: true });
+    const m = ARCHIVED_RE[kind].exec(name);
+    if (m) files.push({ number: Number(m[1]), file: path.join(archiveDir(dir), name), archived: true });
   }
-  for (const n of listStore(dir).segments) byNumber.set(n, { number: n, file: path.join(dir, segmentName(n)), archived: false });
-  return [...byNumber.values()].sort((a, b) => a.number - b.number);
+  const listing = listStore(dir);
+  for (const n of kind === 'journal' ? listing.segments : listing.snapshots) {
+    files.push({ number: n, file: path.join(dir, kind === 'journal' ? segmentName(n) : snapshotName(n)), archived: false });
+  }
+  files.sort((a, b) => a.number - b.number || Number(b.archived) - Number(a.archived));
+  return both ? files : files.filter((f, i) => files[i + 1]?.number !== f.number);
+}
+
+/** Every segment, archived and live, in commit order. */
+export function listHistorySegments(dir: string): HistorySegment[] {
+  return listStoreFiles(dir, 'journal');
 }
 
 function openSegmentStream(segment: HistorySegment): Readable {

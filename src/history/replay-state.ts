@@ -1,14 +1,10 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import zlib from 'node:zlib';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { archiveDir } from '../compact/archive.js';
-import { FORMAT_VERSION, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
-import { listStore, snapshotName } from '../journal/store-files.js';
+import { ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { applySessionEvent, decodeSessionEvent, reviveSession } from '../sessions/session-events.js';
 import type { SessionData } from '../sessions/session-types.js';
-import { listHistorySegments } from './history-reader.js';
+import { readArchivedSnapshotSync, readSnapshotSync } from '../snapshot/snapshot-file.js';
+import { listHistorySegments, listStoreFiles, type StoreFile } from './history-reader.js';
 import { auditTrail } from './replay-source.js';
 
 /** A snapshot anywhere in the store (live directory or archive), read whole. */
@@ -56,71 +52,17 @@ export interface StateOptions {
   onNote: (text: string) => void;
 }
 
-const ARCHIVED_SNAPSHOT_RE = /^snapshot-(\d{8,})\.ndjson\.gz$/;
 
 /** Snapshot files, live and archived (a number in both is read from the live store), ascending. */
-export function listAllSnapshots(dir: string): { number: number; file: string; archived: boolean }[] {
-  const byNumber = new Map<number, { number: number; file: string; archived: boolean }>();
-  let archived: string[] = [];
-  try {
-    archived = fs.readdirSync(archiveDir(dir));
-  } catch {
-    // no archive
-  }
-  for (const name of archived) {
-    const m = ARCHIVED_SNAPSHOT_RE.exec(name);
-    if (m) byNumber.set(Number(m[1]), { number: Number(m[1]), file: path.join(archiveDir(dir), name), archived: true });
-  }
-  for (const n of listStore(dir).snapshots) byNumber.set(n, { number: n, file: path.join(dir, snapshotName(n)), archived: false });
-  return [...byNumber.values()].sort((a, b) => a.number - b.number);
+export function listAllSnapshots(dir: string): StoreFile[] {
+  return listStoreFiles(dir, 'snapshot');
 }
 
 /** Reads and checks one snapshot (gzipped when archived): header, entries, footer with the right count. */
-export function readSnapshotBase(file: { number: number; file: string; archived: boolean }): SnapshotBase | { reason: string } {
-  let bytes: Buffer;
-  try {
-    const fd = fs.openSync(file.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      bytes = fs.readFileSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (file.archived) bytes = zlib.gunzipSync(bytes);
-  } catch (err) {
-    return { reason: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
-  }
-  let text = bytes.toString('utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const lines = text.split('\n');
-  let header: { seq: number; segment: number } | undefined;
-  let footer: { entries: number } | undefined;
-  const entries: { value: unknown; line: number }[] = [];
-  for (const [i, raw] of lines.entries()) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return { reason: `line ${i + 1} is not valid JSON` };
-    }
-    const o = value as Record<string, unknown> | null;
-    if (!header) {
-      if (o?.kind !== 'snapshot' || typeof o.segment !== 'number' || typeof o.seq !== 'number') return { reason: 'first line is not a snapshot header' };
-      if (typeof o.v === 'number' && o.v > FORMAT_VERSION) return { reason: `snapshot format ${o.v} is newer than ${FORMAT_VERSION}` };
-      header = { seq: o.seq, segment: o.segment };
-    } else if (footer) {
-      return { reason: `data after the footer at line ${i + 1}` };
-    } else if (o?.end === true) {
-      footer = { entries: Number(o.entries) };
-    } else {
-      entries.push({ value, line: i + 1 });
-    }
-  }
-  if (!header) return { reason: 'empty snapshot' };
-  if (!footer) return { reason: 'no footer: the file is truncated' };
-  if (footer.entries !== entries.length) return { reason: `footer counts ${footer.entries} entries, file has ${entries.length}` };
-  return { number: file.number, file: file.file, archived: file.archived, seq: header.seq, entries };
+export function readSnapshotBase(file: StoreFile): SnapshotBase | { reason: string } {
+  const result = file.archived ? readArchivedSnapshotSync(file.file) : readSnapshotSync(file.file, Number.MAX_SAFE_INTEGER, () => undefined);
+  if (!result.ok) return { reason: result.reason };
+  return { ...file, seq: result.header.seq, entries: result.entries.map((e) => ({ value: e.value, line: e.place.line })) };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

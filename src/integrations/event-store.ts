@@ -2,7 +2,7 @@ import { compactStore, type CompactOptions, type CompactResult } from '../compac
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import type { QueuedEntry } from '../journal/commit-queue.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
-import { WarningCodes, writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
 import { DEFAULT_AUTO_COMPACT, runCompactionProcess, shouldCompact, type AutoCompactPolicy } from '../sessions/auto-compact.js';
 import { StreamEventTypes, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH } from './event-records.js';
 import { EventStreams } from './event-streams.js';
@@ -72,11 +72,9 @@ export class JournalEventStore {
   private readonly pending = new Map<QueuedEntry, Pending>();
   private readonly autoCompact: AutoCompactPolicy | undefined;
   private readonly onWarning: WarningHandler;
-  private readonly options: JournalEventStoreOptions;
   private compaction: Promise<number> | undefined;
 
   private constructor(options: JournalEventStoreOptions) {
-    this.options = options;
     this.ttlMs = options.ttlMs ?? DEFAULT_EVENT_TTL_MS;
     if (!Number.isFinite(this.ttlMs) || this.ttlMs <= 0) {
       throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `ttlMs must be a positive number, got ${this.ttlMs}`, { details: { option: 'ttlMs', value: this.ttlMs } });

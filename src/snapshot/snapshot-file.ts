@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { closeQuietly, openStoreFile } from '../journal/store-files.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
@@ -30,51 +31,86 @@ export type SnapshotReadResult =
   | { ok: true; header: SnapshotHeader; entries: SnapshotEntry[]; bytes: number }
   | { ok: false; reason: string };
 
+/**
+ * The checks every snapshot reader applies, line by line: a header first, then
+ * entries, then a footer whose count matches, and nothing after it.
+ */
+class SnapshotParser {
+  private header: SnapshotHeader | undefined;
+  private footer: { entries: number } | undefined;
+  private problem: string | undefined;
+  private readonly entries: SnapshotEntry[] = [];
+
+  /** Takes one line; 'stop' once the snapshot is known to be bad. */
+  push(text: string, place: LinePlace): 'continue' | 'stop' {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return this.fail(`line ${place.line} is not valid JSON`);
+    }
+    if (!this.header) {
+      const h = value as SnapshotHeader | null;
+      if (h?.kind !== 'snapshot' || typeof h.segment !== 'number' || typeof h.seq !== 'number') return this.fail('first line is not a snapshot header');
+      if (h.v > FORMAT_VERSION) return this.fail(`snapshot format ${h.v} is newer than ${FORMAT_VERSION}`);
+      this.header = h;
+    } else if (this.footer) {
+      return this.fail(`data after the footer at line ${place.line}`);
+    } else if ((value as { end?: unknown } | null)?.end === true) {
+      this.footer = value as { entries: number };
+    } else {
+      this.entries.push({ value, place });
+    }
+    return 'continue';
+  }
+
+  result(bytes: number): SnapshotReadResult {
+    if (this.problem) return { ok: false, reason: this.problem };
+    if (!this.header) return { ok: false, reason: 'empty snapshot' };
+    if (!this.footer) return { ok: false, reason: 'no footer: the file is truncated' };
+    if (this.footer.entries !== this.entries.length) return { ok: false, reason: `footer counts ${this.footer.entries} entries, file has ${this.entries.length}` };
+    return { ok: true, header: this.header, entries: this.entries, bytes };
+  }
+
+  private fail(reason: string): 'stop' {
+    this.problem = reason;
+    return 'stop';
+  }
+}
+
+/** Reads and checks a live snapshot file (line length bounded, symlinks refused). */
 export function readSnapshotSync(file: string, maxLineBytes: number, warn: (w: JournalWarning) => void): SnapshotReadResult {
   const fd = openStoreFile(file, 'read');
   if (fd === undefined) return { ok: false, reason: 'file disappeared' };
   try {
     const reader = new SegmentReader(fd, file, maxLineBytes, warn);
     const bytes = reader.size();
-    let header: SnapshotHeader | undefined;
-    let footer: { entries: number } | undefined;
-    let problem: string | undefined;
-    const entries: SnapshotEntry[] = [];
-    reader.readTo(bytes, (text, place) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        problem = `line ${place.line} is not valid JSON`;
-        return 'stop';
-      }
-      if (!header) {
-        const h = value as SnapshotHeader;
-        if (h?.kind !== 'snapshot' || typeof h.segment !== 'number' || typeof h.seq !== 'number') {
-          problem = 'first line is not a snapshot header';
-          return 'stop';
-        }
-        if (h.v > FORMAT_VERSION) {
-          problem = `snapshot format ${h.v} is newer than ${FORMAT_VERSION}`;
-          return 'stop';
-        }
-        header = h;
-      } else if (footer) {
-        problem = `data after the footer at line ${place.line}`;
-        return 'stop';
-      } else if ((value as { end?: unknown })?.end === true) {
-        footer = value as { entries: number };
-      } else {
-        entries.push({ value, place });
-      }
-      return 'continue';
-    });
-    if (problem) return { ok: false, reason: problem };
-    if (!header) return { ok: false, reason: 'empty snapshot' };
-    if (!footer) return { ok: false, reason: 'no footer: the file is truncated' };
-    if (footer.entries !== entries.length) return { ok: false, reason: `footer counts ${footer.entries} entries, file has ${entries.length}` };
-    return { ok: true, header, entries, bytes };
+    const parser = new SnapshotParser();
+    reader.readTo(bytes, (text, place) => parser.push(text, place));
+    return parser.result(bytes);
   } finally {
     closeQuietly(fd);
   }
+}
+
+/** Reads and checks an archived (gzipped) snapshot; places count uncompressed bytes. */
+export function readArchivedSnapshotSync(file: string): SnapshotReadResult {
+  let bytes: Buffer;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      bytes = zlib.gunzipSync(fs.readFileSync(fd));
+    } finally {
+      closeQuietly(fd);
+    }
+  } catch (err) {
+    return { ok: false, reason: `cannot be read or decompressed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  const parser = new SnapshotParser();
+  let start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  for (let line = 1, nl = bytes.indexOf(0x0a, start); nl !== -1; line++, start = nl + 1, nl = bytes.indexOf(0x0a, start)) {
+    const end = nl > start && bytes[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (end > start && parser.push(bytes.toString('utf8', start, end), { file, line, offset: start }) === 'stop') break;
+  }
+  return parser.result(bytes.length);
 }

@@ -72,7 +72,7 @@ test('turns and the codex conversation id survive a restart; a damaged journal l
   t.true(third.resumed, 'after the restart codex is resumed, not started afresh');
   t.is(third.conversationId, conversationId);
   t.deepEqual(third.args.slice(third.args.indexOf('resume'), third.args.indexOf('resume') + 2), ['resume', conversationId]);
-  t.regex(second.stderr(), /warning UNPARSABLE_LINE .*journal-\d+\.ndjson:\d+/);
+  await waitFor(() => /warning UNPARSABLE_LINE .*journal-\d+\.ndjson:\d+/.test(second.stderr()), 30_000, 'the replay warning on stderr');
   assertOnlyProtocolOnStdout(t, second);
   t.notRegex(second.stdoutLines().join('\n'), /UNPARSABLE_LINE|warning/);
   await closeCleanly(t, second);
@@ -170,7 +170,7 @@ test('--memory uses codex-mcp-server\'s own in-memory storage and writes no stor
     (await conn.listSessions()).map((s) => [s.id, s.turnCount]),
     [['mem', 1]],
   );
-  t.regex(conn.stderr(), /sessions in memory only/);
+  await waitFor(() => /sessions in memory only/.test(conn.stderr()), 30_000, 'the memory-only banner on stderr');
   assertOnlyProtocolOnStdout(t, conn);
   await closeCleanly(t, conn);
   t.false(fs.existsSync(dir));
@@ -180,12 +180,14 @@ test('SESSION_JOURNAL_DIR names the store when --dir is absent; SIGTERM closes t
   const { root, dir, fake } = setup(t);
   const conn = await connectStdioServer(t, root, fake, [CLI_MAIN, 'codex-mcp-server'], { SESSION_JOURNAL_DIR: dir });
   t.false((await conn.callCodex('env-dir', 'hello')).isError);
-  t.regex(conn.stderr(), new RegExp(`sessions in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  // stderr and stdout are separate pipes: the banner may arrive after the tool's answer.
+  const banner = new RegExp(`sessions in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+  await waitFor(() => banner.test(conn.stderr()), 30_000, 'the startup banner on stderr');
   // SIGTERM to the server (the tee's child), not a stdin close.
   process.kill(conn.serverPid(), 'SIGTERM');
   await waitFor(() => conn.exitCode() !== undefined, 30_000, 'the server to stop on SIGTERM');
   t.is(conn.exitCode(), '0');
-  t.regex(conn.stderr(), /stopped \(SIGTERM\), store closed/);
+  await waitFor(() => /stopped \(SIGTERM\), store closed/.test(conn.stderr()), 30_000, 'the stop message on stderr');
   const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
   t.teardown(() => store.close());
   t.is(store.getSession('env-dir')?.turns.length, 1);
