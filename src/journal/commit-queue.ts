@@ -32,7 +32,7 @@ export class CommitQueue {
   private waiters: Waiter[] = [];
 
   push(entry: Omit<QueuedEntry, 'ticket' | 'seq'>): QueuedEntry {
-    const queued: QueuedEntry = { ...entry, seq: 0, ticket: ++this.lastTicket };
+    const queued: QueuedEntry = { type: entry.type, payloadJson: entry.payloadJson, payloadBytes: entry.payloadBytes, time: entry.time, deferred: entry.deferred, seq: 0, ticket: ++this.lastTicket };
     this.entries.push(queued);
     if (!entry.deferred) this.urgentCount++;
     return queued;

@@ -397,22 +397,25 @@ export class Journal {
     return segment;
   }
 
-  /** Reads the current segment to its end, following rotation markers. */
-  private followJournal(createNext: boolean): void {
+  /**
+   * Reads the current segment to its end, following rotation markers.
+   * Returns the size it last saw of the segment it ends on (under the lock,
+   * still the size when the caller writes), or undefined.
+   */
+  private followJournal(createNext: boolean): number | undefined {
     if (!this.current) {
       this.current = this.openSegment(this.firstSegmentNumber, false);
       if (!this.current) {
         if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
-        return; // an empty store: the first commit creates the segment
+        return undefined; // an empty store: the first commit creates the segment
       }
     }
     for (;;) {
       const segment: Segment = this.current;
       if (segment.rotatesTo === undefined) {
         const size = segment.reader.size();
-        if (size <= segment.reader.offset) return;
-        segment.reader.readTo(size, segment.onLine);
-        if (segment.rotatesTo === undefined) return;
+        if (size > segment.reader.offset) segment.reader.readTo(size, segment.onLine);
+        if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
       }
       let next = this.openSegment(segment.rotatesTo, false);
       if (!next) {
@@ -422,9 +425,9 @@ export class Journal {
         // create it, as the marker promises it.
         if (this.storeMovedPast(segment.rotatesTo)) {
           this.reload();
-          return;
+          return undefined;
         }
-        if (!createNext) return;
+        if (!createNext) return undefined;
         next = this.openSegment(segment.rotatesTo, true)!;
       }
       // Outside open, a rotation means a compaction is folding what came before.
@@ -527,14 +530,14 @@ export class Journal {
    * the caught-up state, then write one batch in one O_APPEND write.
    */
   private commitLocked(decide?: () => void): Commit | undefined {
-    this.followJournal(true);
+    const seenSize = this.followJournal(true);
     decide?.();
     const batch = this.queue.take(MAX_BATCH_BYTES);
     if (batch.length === 0) return undefined;
     const segment = this.liveSegmentLocked();
     let firstSeq: number;
     try {
-      firstSeq = this.writeLocked(segment, batch);
+      firstSeq = this.writeLocked(segment, batch, segment === this.current ? seenSize : undefined);
     } catch (err) {
       this.queue.restore(batch);
       throw err;
@@ -558,8 +561,8 @@ export class Journal {
    * Writes records at the end of `segment` under the lock, never glued onto
    * a torn line; returns the first sequence number used.
    */
-  private writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>): number {
-    let size = segment.reader.size();
+  private writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, knownSize?: number): number {
+    let size = knownSize ?? segment.reader.size();
     if (segment.reader.hasIncompleteTail(size)) {
       // Under the lock nobody is appending, so an unfinished last line is
       // torn: end it with its own newline and apply it (if it happens to be a
