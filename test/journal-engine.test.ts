@@ -183,3 +183,35 @@ test('each record is chained to the one before by a sha256 over its canonical fo
   lines[0].p.value = 2; // an edit breaks the link
   t.not(chainHashOf('', lines[0]), lines[0].h);
 });
+
+test.serial('a commit whose locked section outlives the stale limit is reported as LOCK_COMPROMISED, and is not lost', async (t) => {
+  const dir = tempStoreDir(t);
+  const writer = openKv(dir);
+  const stall = { ms: 0 };
+  // A second journal whose reducer stalls inside the locked catch-up: as an event loop stuck for longer than `stale`.
+  const { warnings, onWarning } = collectWarnings();
+  const slow = Journal.openSync({
+    dir,
+    onWarning,
+    lockStaleMs: 2000,
+    consumer: {
+      reset: () => undefined,
+      restore: () => undefined,
+      apply: () => {
+        const until = Date.now() + stall.ms;
+        while (Date.now() < until) {
+          // busy: nothing else runs, not even proper-lockfile's refresh timer
+        }
+        return undefined;
+      },
+    },
+  });
+  writer.journal.append('kv.set', { key: 'first', value: 1 });
+  await writer.journal.flush();
+  stall.ms = 2100;
+  slow.append('kv.set', { key: 'late', value: 2 });
+  await slow.flush();
+  t.deepEqual(warnings.map((w) => w.code), ['LOCK_COMPROMISED']);
+  await Promise.all([writer.journal.close(), slow.close()]);
+  t.deepEqual([...openKv(dir).state.keys()], ['first', 'late']);
+});
