@@ -2,32 +2,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
-import { CHAIN_START, ENVELOPE_OVERHEAD_BYTES, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
-import { SegmentReader, type LinePlace } from './segment-reader.js';
-import { LOCK_NAME, closeQuietly, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { registerForExit, unregisterForExit } from './exit-flush.js';
+import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from './record-codec.js';
+import { SegmentChain, type JournalConsumer, type Segment } from './segment-chain.js';
+import { LOCK_NAME, storePath } from './store-files.js';
 import { StoreLock } from './store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
-import { registerForExit, unregisterForExit } from './exit-flush.js';
+
+export type { JournalConsumer } from './segment-chain.js';
 
 const fdatasync = promisify(fs.fdatasync);
-
-/**
- * What the engine drives. A reducer turns records into state; the engine only
- * knows envelopes, order and durability. No method may throw on bad content:
- * return a Rejection and the engine reports it with file and line.
- */
-export interface JournalConsumer {
-  /** Drop all state: replay is starting again (the store changed under an open). */
-  reset(): void;
-  /** Restore one snapshot entry. */
-  restore(entry: unknown): Rejection | undefined;
-  /** Apply one record read from the files: another writer's, or any at open. */
-  apply(record: JournalRecord): Rejection | undefined;
-  /** This journal's own entries were just written, right after every record before them was applied. */
-  committed?(entries: readonly QueuedEntry[]): void;
-}
 
 export interface JournalOptions {
   /** Store directory; created 0700 when missing unless `create` is false. */
@@ -71,28 +56,11 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const RETRY_AFTER_FAILURE_MS = 1000;
-const OPEN_ATTEMPTS = 5;
-
-interface Segment {
-  number: number;
-  path: string;
-  fd: number;
-  reader: SegmentReader;
-  onLine: (text: string, place: LinePlace) => 'continue' | 'stop';
-  /** Set when a rotation marker was read: the number of the segment that follows. */
-  rotatesTo?: number;
-  /** Commits written here whose fsync has not finished. */
-  inflight: number;
-  retired: boolean;
-}
 
 interface Commit {
   segment: Segment;
   batch: QueuedEntry[];
 }
-
-/** A listed file vanished between readdir and open: a compaction moved it. */
-class StoreChanged extends Error {}
 
 /**
  * The engine: an append-only NDJSON journal in segments, replayed at open,
@@ -105,7 +73,6 @@ export class Journal {
   readonly fsync: boolean;
   readonly readOnly: boolean;
   readonly maxLineBytes: number;
-  private readonly writerJson = JSON.stringify(this.writer);
   private readonly consumer: JournalConsumer;
   private readonly lock: StoreLock;
   private readonly queue = new CommitQueue();
@@ -113,23 +80,12 @@ export class Journal {
   private readonly clock: () => number;
   private readonly deferredFlushMs: number;
   private readonly onDurable: (() => void) | undefined;
-  private readonly hashChain: boolean;
-  private current: Segment | undefined;
-  private firstSegmentNumber = 1;
-  private seq = 0;
-  /** Hash of the last record applied or written: the next record's `prev`. */
-  private chainHead = CHAIN_START;
+  private readonly chain: SegmentChain;
   private committing = false;
   private closed = false;
   private deferredTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastCommit: Commit | undefined;
-  private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
-  private recordsRead = 0;
-  private loading = false;
-  /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
-  private bytesBeforeCurrent = 0;
-  private snapshotBytes = 0;
 
   private constructor(options: JournalOptions) {
     this.dir = options.dir;
@@ -141,7 +97,6 @@ export class Journal {
     this.clock = options.clock ?? Date.now;
     this.deferredFlushMs = checkPositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
     this.onDurable = options.onDurable;
-    this.hashChain = options.hashChain ?? true;
     this.lock = new StoreLock({
       dir: this.dir,
       lockPath: storePath(this.dir, LOCK_NAME),
@@ -149,34 +104,44 @@ export class Journal {
       staleMs: Math.max(2000, options.lockStaleMs ?? 10_000),
       onCompromised: (err) => this.reportCompromise(err),
     });
+    this.chain = new SegmentChain({
+      dir: this.dir,
+      consumer: this.consumer,
+      readOnly: this.readOnly,
+      maxLineBytes: this.maxLineBytes,
+      warn: (w) => this.warn(w),
+      isLockHeld: () => this.lock.isHeld(),
+      writerJson: JSON.stringify(this.writer),
+      hashChain: options.hashChain ?? true,
+    });
   }
 
   /** Opens the store and replays snapshot + journal. Throws only for the directory or I/O, never for content. */
   static openSync(options: JournalOptions): Journal {
     const journal = new Journal(options);
-    journal.load(options.create ?? !journal.readOnly);
+    journal.chain.load(options.create ?? !journal.readOnly);
     if (!journal.readOnly && (options.flushOnExit ?? true)) registerForExit(journal);
     return journal;
   }
 
   /** Sequence number of the last record applied or written. */
   get lastSeq(): number {
-    return this.seq;
+    return this.chain.lastSeq;
   }
 
   /** The chain head: hash of the last record applied or written (empty before any). */
   get lastHash(): string {
-    return this.chainHead;
+    return this.chain.lastHash;
   }
 
   /** What this process has written since it opened the journal. */
   get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
-    return { ...this.counters };
+    return this.chain.stats;
   }
 
   /** Records read from segments (not the snapshot) since open: 0 means the snapshot is the whole story. */
   get recordsSinceBase(): number {
-    return this.recordsRead;
+    return this.chain.recordsSinceBase;
   }
 
   /**
@@ -184,7 +149,7 @@ export class Journal {
    * snapshot's size: the inputs of the auto-compaction trigger.
    */
   get growth(): { journalBytes: number; snapshotBytes: number } {
-    return { journalBytes: this.bytesBeforeCurrent + (this.current?.reader.offset ?? 0), snapshotBytes: this.snapshotBytes };
+    return this.chain.growth;
   }
 
   /** Entries appended but not yet written. */
@@ -210,7 +175,7 @@ export class Journal {
    */
   catchUp(): void {
     if (this.closed) return;
-    this.followJournal(false);
+    this.chain.follow(false);
   }
 
   /**
@@ -253,7 +218,7 @@ export class Journal {
       } catch (err) {
         throw ioError('fdatasync', commit.segment.path, err);
       } finally {
-        this.settle(commit.segment);
+        this.chain.settle(commit.segment);
       }
       this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
     }
@@ -292,215 +257,13 @@ export class Journal {
 
   // ---- open and replay ---------------------------------------------------
 
-  private load(create: boolean): void {
-    if (prepareStoreDir(this.dir, create)) this.loadWithRetries();
-  }
 
-  private loadWithRetries(): void {
-    this.loading = true;
-    try {
-      for (let attempt = 1; ; attempt++) {
-        this.seq = 0;
-        this.chainHead = CHAIN_START;
-        this.recordsRead = 0;
-        this.bytesBeforeCurrent = 0;
-        this.consumer.reset();
-        try {
-          this.loadOnce();
-          return;
-        } catch (err) {
-          if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
-          if (this.current) this.retire(this.current);
-          this.current = undefined;
-        }
-      }
-    } finally {
-      this.loading = false;
-    }
-  }
-
-  private loadOnce(): void {
-    const listing = listStore(this.dir);
-    const base = this.loadNewestSnapshot(listing.snapshots);
-    const numbers = listing.segments.filter((n) => n >= base);
-    this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
-    // The live segment is the end of the chain of rotation markers, not simply
-    // the highest number: a rotation that died after creating its successor
-    // but before writing the marker leaves an empty segment nobody may use.
-    this.followJournal(false);
-    if (numbers.length > 0 && !this.current) throw new StoreChanged();
-    const live = this.current;
-    if (!live) return;
-    for (const n of numbers) if (n > live.number) this.reportOrphan(n);
-    const size = live.reader.size();
-    if (size > live.reader.offset && !this.lock.isHeld()) {
-      // The lock is free, so every byte up to `size` was written by a finished
-      // commit; read once more (a writer may have ended its line since), and
-      // what still has no newline before `size` is torn.
-      this.followJournal(false);
-      if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
-    }
-  }
-
-  private reportOrphan(n: number): void {
-    const path = storePath(this.dir, segmentName(n));
-    let size = 0;
-    try {
-      size = fs.lstatSync(path).size;
-    } catch {
-      return;
-    }
-    if (size > 0) {
-      this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
-    }
-  }
-
-  /** Restores the newest readable snapshot; returns the first segment it does not cover. */
-  private loadNewestSnapshot(snapshots: number[]): number {
-    this.snapshotBytes = 0;
-    for (let i = snapshots.length - 1; i >= 0; i--) {
-      const file = storePath(this.dir, snapshotName(snapshots[i]!));
-      const result = readSnapshotSync(file, this.maxLineBytes, (w) => this.warn(w));
-      if (!result.ok) {
-        if (result.reason === 'file disappeared') throw new StoreChanged();
-        this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });
-        continue;
-      }
-      for (const entry of result.entries) {
-        const rejection = this.guard(() => this.consumer.restore(entry.value));
-        if (rejection) this.warn({ ...rejection, ...entry.place });
-      }
-      this.seq = result.header.seq;
-      this.chainHead = result.header.h ?? CHAIN_START;
-      this.snapshotBytes = result.bytes;
-      return result.header.segment;
-    }
-    return 0;
-  }
 
   // ---- reading -----------------------------------------------------------
 
-  private openSegment(n: number, create: boolean): Segment | undefined {
-    const path = storePath(this.dir, segmentName(n));
-    const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
-    if (fd === undefined) return undefined;
-    if (create) fsyncDirSync(this.dir);
-    const segment: Segment = {
-      number: n,
-      path,
-      fd,
-      reader: new SegmentReader(fd, path, this.maxLineBytes, (w) => this.warn(w)),
-      onLine: (text, place) => this.applyLine(segment, text, place),
-      inflight: 0,
-      retired: false,
-    };
-    return segment;
-  }
 
-  /**
-   * Reads the current segment to its end, following rotation markers.
-   * Returns the size it last saw of the segment it ends on (under the lock,
-   * still the size when the caller writes), or undefined.
-   */
-  private followJournal(createNext: boolean): number | undefined {
-    if (!this.current) {
-      this.current = this.openSegment(this.firstSegmentNumber, false);
-      if (!this.current) {
-        if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
-        return undefined; // an empty store: the first commit creates the segment
-      }
-    }
-    for (;;) {
-      const segment: Segment = this.current;
-      if (segment.rotatesTo === undefined) {
-        const size = segment.reader.size();
-        if (size > segment.reader.offset) segment.reader.readTo(size, segment.onLine);
-        if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
-      }
-      let next = this.openSegment(segment.rotatesTo, false);
-      if (!next) {
-        // Already folded and archived by a later compaction: only a reload
-        // from the new base helps (and it must not be re-created). Otherwise
-        // it is not there yet: look again next time, or, under the lock,
-        // create it, as the marker promises it.
-        if (this.storeMovedPast(segment.rotatesTo)) {
-          this.reload();
-          return undefined;
-        }
-        if (!createNext) return undefined;
-        next = this.openSegment(segment.rotatesTo, true)!;
-      }
-      // Outside open, a rotation means a compaction is folding what came before.
-      this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
-      this.retire(segment);
-      this.current = next;
-    }
-  }
 
-  /** True when a snapshot or segment numbered above `n` exists: segment n is history. */
-  private storeMovedPast(n: number): boolean {
-    if (this.loading) return false;
-    const { segments, snapshots } = listStore(this.dir);
-    return segments.some((m) => m > n) || snapshots.some((m) => m > n);
-  }
 
-  /** Starts over from the newest snapshot; the consumer keeps what it has not committed. */
-  private reload(): void {
-    if (this.current) this.retire(this.current);
-    this.current = undefined;
-    this.loadWithRetries();
-  }
-
-  private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
-    const decoded = decodeRecord(text);
-    if (!decoded.ok) {
-      if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
-      return 'continue';
-    }
-    const record = decoded.record;
-    this.recordsRead++;
-    this.chainHead = record.hash ?? CHAIN_START;
-    if (record.seq <= this.seq) {
-      this.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${record.seq} follows seq ${this.seq} (a duplicated line, or two writers under a lost lock); applied`, ...place });
-    } else {
-      this.seq = record.seq;
-    }
-    if (record.type === ROTATE_EVENT) {
-      const next = (record.payload as { next?: unknown } | null)?.next;
-      if (typeof next === 'number' && Number.isSafeInteger(next) && next > segment.number) {
-        segment.rotatesTo = next;
-        return 'stop';
-      }
-      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
-      return 'continue';
-    }
-    const rejection = this.guard(() => this.consumer.apply(record));
-    if (rejection) this.warn({ ...rejection, ...place });
-    return 'continue';
-  }
-
-  private reportIncompleteTail(segment: Segment): void {
-    segment.reader.tailReportedAt = segment.reader.offset;
-    const zeroFilled = segment.reader.peekTail(64 * 1024).every((b) => b === 0);
-    this.warn({
-      code: zeroFilled ? WarningCodes.ZERO_FILLED : WarningCodes.INCOMPLETE_TAIL,
-      message: zeroFilled
-        ? 'file ends in NUL bytes with no newline (a zero-filled tail after power loss); not applied'
-        : 'last line has no newline and no writer holds the lock (a torn write); not applied',
-      file: segment.path,
-      line: segment.reader.line + 1,
-      offset: segment.reader.offset,
-    });
-  }
-
-  /** A consumer that throws is a bug; it must still not break replay. */
-  private guard(fn: () => Rejection | undefined): Rejection | undefined {
-    try {
-      return fn();
-    } catch (err) {
-      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
-    }
-  }
 
   // ---- writing -----------------------------------------------------------
 
@@ -530,14 +293,14 @@ export class Journal {
    * the caught-up state, then write one batch in one O_APPEND write.
    */
   private commitLocked(decide?: () => void): Commit | undefined {
-    const seenSize = this.followJournal(true);
+    const seenSize = this.chain.follow(true);
     decide?.();
     const batch = this.queue.take(MAX_BATCH_BYTES);
     if (batch.length === 0) return undefined;
-    const segment = this.liveSegmentLocked();
+    const segment = this.chain.liveSegmentLocked();
     let firstSeq: number;
     try {
-      firstSeq = this.writeLocked(segment, batch, segment === this.current ? seenSize : undefined);
+      firstSeq = this.chain.writeLocked(segment, batch, seenSize);
     } catch (err) {
       this.queue.restore(batch);
       throw err;
@@ -553,55 +316,7 @@ export class Journal {
     return this.lastCommit;
   }
 
-  private liveSegmentLocked(): Segment {
-    return (this.current ??= this.openSegment(this.firstSegmentNumber, true)!);
-  }
 
-  /**
-   * Writes records at the end of `segment` under the lock, never glued onto
-   * a torn line; returns the first sequence number used.
-   */
-  private writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, knownSize?: number): number {
-    let size = knownSize ?? segment.reader.size();
-    if (segment.reader.hasIncompleteTail(size)) {
-      // Under the lock nobody is appending, so an unfinished last line is
-      // torn: end it with its own newline and apply it (if it happens to be a
-      // whole record, its sequence number counts) before numbering ours.
-      this.writeBytes(segment, Buffer.from('\n'), size);
-      segment.reader.readTo(++size, segment.onLine);
-    }
-    let text = '';
-    const firstSeq = this.seq + 1;
-    let head = this.chainHead;
-    records.forEach((r, i) => {
-      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, this.hashChain ? head : undefined);
-      text += encoded.line;
-      head = encoded.hash;
-    });
-    const bytes = Buffer.from(text, 'utf8');
-    this.writeBytes(segment, bytes, size);
-    segment.reader.skip(bytes.length, records.length);
-    this.seq = firstSeq + records.length - 1;
-    this.chainHead = head;
-    this.counters.commits++;
-    this.counters.recordsWritten += records.length;
-    this.counters.bytesWritten += bytes.length;
-    return firstSeq;
-  }
-
-  /** One O_APPEND write (completed if short); on failure our partial bytes are cut back to `size`. */
-  private writeBytes(segment: Segment, bytes: Buffer, size: number): void {
-    try {
-      writeFully(segment.fd, bytes);
-    } catch (err) {
-      try {
-        fs.ftruncateSync(segment.fd, size); // only our own partial bytes, under the lock
-      } catch {
-        // The next writer's newline check isolates whatever remains.
-      }
-      throw ioError('write', segment.path, err);
-    }
-  }
 
   /**
    * Closes the live segment with a rotation marker and makes a new, empty
@@ -611,27 +326,7 @@ export class Journal {
    */
   async rotate(): Promise<{ closed: number; next: number; seq: number; hash: string }> {
     if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
-    return this.lock.runLocked(() => {
-      this.followJournal(true);
-      const segment = this.liveSegmentLocked();
-      let nextNumber = segment.number + 1;
-      let next = this.openSegment(nextNumber, true)!;
-      while (next.reader.size() > 0) {
-        this.reportOrphan(nextNumber);
-        closeQuietly(next.fd);
-        next = this.openSegment(++nextNumber, true)!;
-      }
-      const seq = this.writeLocked(segment, [{ time: this.clock(), type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
-      try {
-        fs.fdatasyncSync(segment.fd);
-      } catch (err) {
-        throw ioError('fdatasync', segment.path, err);
-      }
-      segment.rotatesTo = nextNumber;
-      this.retire(segment);
-      this.current = next;
-      return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
-    });
+    return this.lock.runLocked(() => this.chain.rotateLocked(this.clock()));
   }
 
   /**
@@ -668,20 +363,11 @@ export class Journal {
       this.queue.markFailed(last, failure);
       throw failure;
     } finally {
-      this.settle(commit.segment);
+      this.chain.settle(commit.segment);
     }
     this.queue.markDurable(last);
   }
 
-  private settle(segment: Segment): void {
-    segment.inflight--;
-    if (segment.retired && segment.inflight === 0) closeQuietly(segment.fd);
-  }
-
-  private retire(segment: Segment): void {
-    segment.retired = true;
-    if (segment.inflight === 0) closeQuietly(segment.fd);
-  }
 
   private onCommitFailure(err: unknown): void {
     if (this.queue.hasWaiters) {
@@ -720,14 +406,8 @@ export class Journal {
     clearTimeout(this.deferredTimer);
     clearTimeout(this.retryTimer);
     unregisterForExit(this);
-    if (this.current && this.current.inflight === 0) closeQuietly(this.current.fd);
-    this.current = undefined;
+    this.chain.release();
   }
-}
-
-function writeFully(fd: number, bytes: Buffer): void {
-  let written = 0;
-  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
 }
 
 function checkPositive(name: string, value: number): number {

@@ -1,0 +1,424 @@
+import fs from 'node:fs';
+import { ioError } from '../errors.js';
+import { readSnapshotSync } from '../snapshot/snapshot-file.js';
+import type { QueuedEntry } from './commit-queue.js';
+import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
+import { closeQuietly, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { WarningCodes, type JournalWarning } from './warnings.js';
+
+/**
+ * What the engine drives. A reducer turns records into state; the engine only
+ * knows envelopes, order and durability. No method may throw on bad content:
+ * return a Rejection and the engine reports it with file and line.
+ */
+export interface JournalConsumer {
+  /** Drop all state: replay is starting again (the store changed under an open). */
+  reset(): void;
+  /** Restore one snapshot entry. */
+  restore(entry: unknown): Rejection | undefined;
+  /** Apply one record read from the files: another writer's, or any at open. */
+  apply(record: JournalRecord): Rejection | undefined;
+  /** This journal's own entries were just written, right after every record before them was applied. */
+  committed?(entries: readonly QueuedEntry[]): void;
+}
+
+/** One open segment file and how far this process has read it. */
+export interface Segment {
+  number: number;
+  path: string;
+  fd: number;
+  reader: SegmentReader;
+  onLine: (text: string, place: LinePlace) => 'continue' | 'stop';
+  /** Set when a rotation marker was read: the number of the segment that follows. */
+  rotatesTo?: number;
+  /** Commits written here whose fsync has not finished. */
+  inflight: number;
+  retired: boolean;
+}
+
+export interface SegmentChainOptions {
+  dir: string;
+  consumer: JournalConsumer;
+  readOnly: boolean;
+  maxLineBytes: number;
+  warn: (w: JournalWarning) => void;
+  /** True when some process holds the journal lock (an unfinished line may be in progress). */
+  isLockHeld: () => boolean;
+  /** `pid@host`, JSON-encoded, for the envelopes this process writes. */
+  writerJson: string;
+  hashChain: boolean;
+}
+
+const OPEN_ATTEMPTS = 5;
+
+/** A listed file vanished between readdir and open: a compaction moved it. */
+class StoreChanged extends Error {}
+
+/**
+ * The store's chain of segments as one process sees it: replayed at open
+ * (newest snapshot, then segments, following rotation markers), caught up by
+ * reading only new bytes, and appended to at its end under the lock. It keeps
+ * the sequence number and hash-chain head of the last record it read or
+ * wrote. Locking, queuing and durability are the Journal's.
+ */
+export class SegmentChain {
+  /** The segment appended to: the end of the chain of rotation markers. */
+  current: Segment | undefined;
+  private readonly dir: string;
+  private readonly consumer: JournalConsumer;
+  private readonly readOnly: boolean;
+  private readonly maxLineBytes: number;
+  private readonly warn: (w: JournalWarning) => void;
+  private readonly isLockHeld: () => boolean;
+  private readonly writerJson: string;
+  private readonly hashChain: boolean;
+  private firstSegmentNumber = 1;
+  private seq = 0;
+  /** Hash of the last record applied or written: the next record's `prev`. */
+  private chainHead = CHAIN_START;
+  private recordsRead = 0;
+  private loading = false;
+  /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
+  private bytesBeforeCurrent = 0;
+  private snapshotBytes = 0;
+  private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
+
+  constructor(options: SegmentChainOptions) {
+    this.dir = options.dir;
+    this.consumer = options.consumer;
+    this.readOnly = options.readOnly;
+    this.maxLineBytes = options.maxLineBytes;
+    this.warn = options.warn;
+    this.isLockHeld = options.isLockHeld;
+    this.writerJson = options.writerJson;
+    this.hashChain = options.hashChain;
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get lastHash(): string {
+    return this.chainHead;
+  }
+
+  get recordsSinceBase(): number {
+    return this.recordsRead;
+  }
+
+  get growth(): { journalBytes: number; snapshotBytes: number } {
+    return { journalBytes: this.bytesBeforeCurrent + (this.current?.reader.offset ?? 0), snapshotBytes: this.snapshotBytes };
+  }
+
+  get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
+    return { ...this.counters };
+  }
+
+  /** Opens the store directory (creating it when asked) and replays it. */
+  load(create: boolean): void {
+    if (prepareStoreDir(this.dir, create)) this.loadWithRetries();
+  }
+
+  /**
+   * Under the lock: closes the live segment with a rotation marker and makes
+   * a new, empty segment live. The marker is fsynced before the lock is
+   * released, so no write can land in the new segment without it.
+   */
+  rotateLocked(time: number): { closed: number; next: number; seq: number; hash: string } {
+    this.follow(true);
+    const segment = this.liveSegmentLocked();
+    let nextNumber = segment.number + 1;
+    let next = this.openSegment(nextNumber, true)!;
+    while (next.reader.size() > 0) {
+      this.reportOrphan(nextNumber);
+      closeQuietly(next.fd);
+      next = this.openSegment(++nextNumber, true)!;
+    }
+    const seq = this.writeLocked(segment, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
+    try {
+      fs.fdatasyncSync(segment.fd);
+    } catch (err) {
+      throw ioError('fdatasync', segment.path, err);
+    }
+    segment.rotatesTo = nextNumber;
+    this.retire(segment);
+    this.current = next;
+    return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
+  }
+
+  /** Closes the live segment (when no fsync is pending on it). */
+  release(): void {
+    if (this.current && this.current.inflight === 0) closeQuietly(this.current.fd);
+    this.current = undefined;
+  }
+
+  private loadWithRetries(): void {
+    this.loading = true;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        this.seq = 0;
+        this.chainHead = CHAIN_START;
+        this.recordsRead = 0;
+        this.bytesBeforeCurrent = 0;
+        this.consumer.reset();
+        try {
+          this.loadOnce();
+          return;
+        } catch (err) {
+          if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
+          if (this.current) this.retire(this.current);
+          this.current = undefined;
+        }
+      }
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  private loadOnce(): void {
+    const listing = listStore(this.dir);
+    const base = this.loadNewestSnapshot(listing.snapshots);
+    const numbers = listing.segments.filter((n) => n >= base);
+    this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
+    // The live segment is the end of the chain of rotation markers, not simply
+    // the highest number: a rotation that died after creating its successor
+    // but before writing the marker leaves an empty segment nobody may use.
+    this.follow(false);
+    if (numbers.length > 0 && !this.current) throw new StoreChanged();
+    const live = this.current;
+    if (!live) return;
+    for (const n of numbers) if (n > live.number) this.reportOrphan(n);
+    const size = live.reader.size();
+    if (size > live.reader.offset && !this.isLockHeld()) {
+      // The lock is free, so every byte up to `size` was written by a finished
+      // commit; read once more (a writer may have ended its line since), and
+      // what still has no newline before `size` is torn.
+      this.follow(false);
+      if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
+    }
+  }
+
+  reportOrphan(n: number): void {
+    const path = storePath(this.dir, segmentName(n));
+    let size = 0;
+    try {
+      size = fs.lstatSync(path).size;
+    } catch {
+      return;
+    }
+    if (size > 0) {
+      this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
+    }
+  }
+
+  /** Restores the newest readable snapshot; returns the first segment it does not cover. */
+  private loadNewestSnapshot(snapshots: number[]): number {
+    this.snapshotBytes = 0;
+    for (let i = snapshots.length - 1; i >= 0; i--) {
+      const file = storePath(this.dir, snapshotName(snapshots[i]!));
+      const result = readSnapshotSync(file, this.maxLineBytes, (w) => this.warn(w));
+      if (!result.ok) {
+        if (result.reason === 'file disappeared') throw new StoreChanged();
+        this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });
+        continue;
+      }
+      for (const entry of result.entries) {
+        const rejection = this.guard(() => this.consumer.restore(entry.value));
+        if (rejection) this.warn({ ...rejection, ...entry.place });
+      }
+      this.seq = result.header.seq;
+      this.chainHead = result.header.h ?? CHAIN_START;
+      this.snapshotBytes = result.bytes;
+      return result.header.segment;
+    }
+    return 0;
+  }
+
+  openSegment(n: number, create: boolean): Segment | undefined {
+    const path = storePath(this.dir, segmentName(n));
+    const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
+    if (fd === undefined) return undefined;
+    if (create) fsyncDirSync(this.dir);
+    const segment: Segment = {
+      number: n,
+      path,
+      fd,
+      reader: new SegmentReader(fd, path, this.maxLineBytes, (w) => this.warn(w)),
+      onLine: (text, place) => this.applyLine(segment, text, place),
+      inflight: 0,
+      retired: false,
+    };
+    return segment;
+  }
+
+  /**
+   * Reads the current segment to its end, following rotation markers.
+   * Returns the size it last saw of the segment it ends on (under the lock,
+   * still the size when the caller writes), or undefined.
+   */
+  follow(createNext: boolean): number | undefined {
+    if (!this.current) {
+      this.current = this.openSegment(this.firstSegmentNumber, false);
+      if (!this.current) {
+        if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
+        return undefined; // an empty store: the first commit creates the segment
+      }
+    }
+    for (;;) {
+      const segment: Segment = this.current;
+      if (segment.rotatesTo === undefined) {
+        const size = segment.reader.size();
+        if (size > segment.reader.offset) segment.reader.readTo(size, segment.onLine);
+        if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
+      }
+      let next = this.openSegment(segment.rotatesTo, false);
+      if (!next) {
+        // Already folded and archived by a later compaction: only a reload
+        // from the new base helps (and it must not be re-created). Otherwise
+        // it is not there yet: look again next time, or, under the lock,
+        // create it, as the marker promises it.
+        if (this.storeMovedPast(segment.rotatesTo)) {
+          this.reload();
+          return undefined;
+        }
+        if (!createNext) return undefined;
+        next = this.openSegment(segment.rotatesTo, true)!;
+      }
+      // Outside open, a rotation means a compaction is folding what came before.
+      this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
+      this.retire(segment);
+      this.current = next;
+    }
+  }
+
+  /** True when a snapshot or segment numbered above `n` exists: segment n is history. */
+  private storeMovedPast(n: number): boolean {
+    if (this.loading) return false;
+    const { segments, snapshots } = listStore(this.dir);
+    return segments.some((m) => m > n) || snapshots.some((m) => m > n);
+  }
+
+  /** Starts over from the newest snapshot; the consumer keeps what it has not committed. */
+  private reload(): void {
+    if (this.current) this.retire(this.current);
+    this.current = undefined;
+    this.loadWithRetries();
+  }
+
+  private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
+    const decoded = decodeRecord(text);
+    if (!decoded.ok) {
+      if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
+      return 'continue';
+    }
+    const record = decoded.record;
+    this.recordsRead++;
+    this.chainHead = record.hash ?? CHAIN_START;
+    if (record.seq <= this.seq) {
+      this.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${record.seq} follows seq ${this.seq} (a duplicated line, or two writers under a lost lock); applied`, ...place });
+    } else {
+      this.seq = record.seq;
+    }
+    if (record.type === ROTATE_EVENT) {
+      const next = (record.payload as { next?: unknown } | null)?.next;
+      if (typeof next === 'number' && Number.isSafeInteger(next) && next > segment.number) {
+        segment.rotatesTo = next;
+        return 'stop';
+      }
+      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
+      return 'continue';
+    }
+    const rejection = this.guard(() => this.consumer.apply(record));
+    if (rejection) this.warn({ ...rejection, ...place });
+    return 'continue';
+  }
+
+  private reportIncompleteTail(segment: Segment): void {
+    segment.reader.tailReportedAt = segment.reader.offset;
+    const zeroFilled = segment.reader.peekTail(64 * 1024).every((b) => b === 0);
+    this.warn({
+      code: zeroFilled ? WarningCodes.ZERO_FILLED : WarningCodes.INCOMPLETE_TAIL,
+      message: zeroFilled
+        ? 'file ends in NUL bytes with no newline (a zero-filled tail after power loss); not applied'
+        : 'last line has no newline and no writer holds the lock (a torn write); not applied',
+      file: segment.path,
+      line: segment.reader.line + 1,
+      offset: segment.reader.offset,
+    });
+  }
+
+  /** A consumer that throws is a bug; it must still not break replay. */
+  private guard(fn: () => Rejection | undefined): Rejection | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+    }
+  }
+
+  liveSegmentLocked(): Segment {
+    return (this.current ??= this.openSegment(this.firstSegmentNumber, true)!);
+  }
+
+  /**
+   * Writes records at the end of `segment` under the lock, never glued onto
+   * a torn line; returns the first sequence number used.
+   */
+  writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, knownSize?: number): number {
+    let size = knownSize ?? segment.reader.size();
+    if (segment.reader.hasIncompleteTail(size)) {
+      // Under the lock nobody is appending, so an unfinished last line is
+      // torn: end it with its own newline and apply it (if it happens to be a
+      // whole record, its sequence number counts) before numbering ours.
+      this.writeBytes(segment, Buffer.from('\n'), size);
+      segment.reader.readTo(++size, segment.onLine);
+    }
+    let text = '';
+    const firstSeq = this.seq + 1;
+    let head = this.chainHead;
+    records.forEach((r, i) => {
+      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, this.hashChain ? head : undefined);
+      text += encoded.line;
+      head = encoded.hash;
+    });
+    const bytes = Buffer.from(text, 'utf8');
+    this.writeBytes(segment, bytes, size);
+    segment.reader.skip(bytes.length, records.length);
+    this.seq = firstSeq + records.length - 1;
+    this.chainHead = head;
+    this.counters.commits++;
+    this.counters.recordsWritten += records.length;
+    this.counters.bytesWritten += bytes.length;
+    return firstSeq;
+  }
+
+  /** One O_APPEND write (completed if short); on failure our partial bytes are cut back to `size`. */
+  private writeBytes(segment: Segment, bytes: Buffer, size: number): void {
+    try {
+      writeFully(segment.fd, bytes);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(segment.fd, size); // only our own partial bytes, under the lock
+      } catch {
+        // The next writer's newline check isolates whatever remains.
+      }
+      throw ioError('write', segment.path, err);
+    }
+  }
+
+  settle(segment: Segment): void {
+    segment.inflight--;
+    if (segment.retired && segment.inflight === 0) closeQuietly(segment.fd);
+  }
+
+  retire(segment: Segment): void {
+    segment.retired = true;
+    if (segment.inflight === 0) closeQuietly(segment.fd);
+  }
+}
+
+function writeFully(fd: number, bytes: Buffer): void {
+  let written = 0;
+  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+}
