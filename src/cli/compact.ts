@@ -4,6 +4,11 @@ import { compactEventStore, DEFAULT_EVENT_TTL_MS } from '../integrations/event-s
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
 import { UsageError, parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
+import { progressBar, type Progress } from './terminal.js';
+import type { CompactionStep } from '../compact/compactor.js';
+
+/** Stores smaller than this compact in well under a second: no bar. */
+const PROGRESS_MIN_BYTES = 4 * 1024 * 1024;
 
 export const compactHelp = `Usage: session-journal compact --dir DIR [options]
 
@@ -40,6 +45,7 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   if (kind !== 'sessions' && kind !== 'events') throw new UsageError(`--kind is sessions or events (got ${JSON.stringify(kind)})`);
   if (kind === 'events' && args.values.has('max-sessions')) throw new UsageError('--max-sessions applies to session stores only');
   const ttl = args.values.get('ttl');
+  let bar: Progress | undefined;
   const options = {
     dir: storeDir(args, io.env),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
@@ -49,6 +55,13 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
       ...(args.values.has('archive-max-files') && { maxFiles: parsePositiveInt('archive-max-files', args.values.get('archive-max-files')!) }),
     },
     onWarning: (w: JournalWarning) => io.stderr.write(formatWarning(w) + '\n'),
+    onReplayProgress: (done: number, total: number) => {
+      bar ??= progressBar(io.stderr, 'compact', total, !json && total >= PROGRESS_MIN_BYTES);
+      bar.update(done);
+    },
+    onStep: (step: CompactionStep) => {
+      if (step === 'replayed') bar?.finish();
+    },
   };
   const result =
     kind === 'events'

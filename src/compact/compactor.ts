@@ -49,6 +49,8 @@ export interface CompactOptions {
   archive?: Partial<ArchivePolicy>;
   /** Called after each protocol step (progress, tests that stop at a step). */
   onStep?: (step: CompactionStep) => void | Promise<void>;
+  /** Progress of the fold's replay: bytes of segments read, out of total. */
+  onReplayProgress?: (done: number, total: number) => void;
   maxLineBytes?: number;
 }
 
@@ -120,7 +122,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   try {
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
-    journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now });
+    journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress });
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {

@@ -49,6 +49,8 @@ export interface JournalOptions {
    * that need no tamper evidence, and to measure what the chain costs.
    */
   hashChain?: boolean;
+  /** Progress of the replay at open (bytes of segments read, out of total): for progress bars. */
+  onReplayProgress?: (done: number, total: number) => void;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
@@ -113,6 +115,7 @@ export class Journal {
       isLockHeld: () => this.lock.isHeld(),
       writerJson: JSON.stringify(this.writer),
       hashChain: options.hashChain ?? true,
+      onReplayProgress: options.onReplayProgress,
     });
   }
 

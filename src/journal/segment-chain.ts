@@ -48,6 +48,8 @@ export interface SegmentChainOptions {
   /** `pid@host`, JSON-encoded, for the envelopes this process writes. */
   writerJson: string;
   hashChain: boolean;
+  /** Progress of the replay at open: bytes of segments read so far, out of `total`. */
+  onReplayProgress?: (done: number, total: number) => void;
 }
 
 const OPEN_ATTEMPTS = 5;
@@ -73,6 +75,9 @@ export class SegmentChain {
   private readonly isLockHeld: () => boolean;
   private readonly writerJson: string;
   private readonly hashChain: boolean;
+  private readonly onReplayProgress: ((done: number, total: number) => void) | undefined;
+  /** While loading: bytes of the segments to replay, and of those finished. */
+  private replayBytes = { total: 0, finished: 0 };
   private firstSegmentNumber = 1;
   private seq = 0;
   /** Hash of the last record applied or written: the next record's `prev`. */
@@ -93,6 +98,7 @@ export class SegmentChain {
     this.isLockHeld = options.isLockHeld;
     this.writerJson = options.writerJson;
     this.hashChain = options.hashChain;
+    this.onReplayProgress = options.onReplayProgress;
   }
 
   get lastSeq(): number {
@@ -173,6 +179,7 @@ export class SegmentChain {
       }
     } finally {
       this.loading = false;
+      if (this.current) this.current.reader.onChunk = undefined;
     }
   }
 
@@ -181,6 +188,7 @@ export class SegmentChain {
     const base = this.loadNewestSnapshot(listing.snapshots);
     const numbers = listing.segments.filter((n) => n >= base);
     this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
+    if (this.onReplayProgress) this.replayBytes = { total: numbers.reduce((sum, n) => sum + fileSize(storePath(this.dir, segmentName(n))), 0), finished: 0 };
     // The live segment is the end of the chain of rotation markers, not simply
     // the highest number: a rotation that died after creating its successor
     // but before writing the marker leaves an empty segment nobody may use.
@@ -249,6 +257,10 @@ export class SegmentChain {
       inflight: 0,
       retired: false,
     };
+    if (this.loading && this.onReplayProgress) {
+      const report = this.onReplayProgress;
+      segment.reader.onChunk = (offset) => report(this.replayBytes.finished + offset, this.replayBytes.total);
+    }
     return segment;
   }
 
@@ -287,6 +299,8 @@ export class SegmentChain {
       }
       // Outside open, a rotation means a compaction is folding what came before.
       this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
+      if (this.loading) this.replayBytes.finished += segment.reader.offset;
+      segment.reader.onChunk = undefined;
       this.retire(segment);
       this.current = next;
     }
@@ -421,4 +435,12 @@ export class SegmentChain {
 function writeFully(fd: number, bytes: Buffer): void {
   let written = 0;
   while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.lstatSync(file).size;
+  } catch {
+    return 0;
+  }
 }

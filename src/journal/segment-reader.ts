@@ -32,6 +32,8 @@ export class SegmentReader {
   tailReportedAt: number | undefined;
   private buffer: Buffer;
   private oversize: { place: LinePlace; scannedTo: number } | undefined;
+  /** Told the offset after each chunk (progress of a long replay). */
+  onChunk: ((offset: number) => void) | undefined;
 
   constructor(
     readonly fd: number,
@@ -92,6 +94,7 @@ export class SegmentReader {
       }
       if (start > 0) {
         this.offset += start;
+        this.onChunk?.(this.offset);
         continue;
       }
       // No newline in the whole chunk.

@@ -458,9 +458,8 @@ test('a reader that goes away (| head -1): exit 0, no stack trace, for both view
 
 // ---- terminal ---------------------------------------------------------------
 
-const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 
-(hasScript ? test : test.skip)('colour only on a terminal, and never with NO_COLOR', (t) => {
+test('colour only on a terminal, and never with NO_COLOR', (t) => {
   const dir = copyStore(t);
   const onTty = (extra: NodeJS.ProcessEnv) =>
     spawnSync('script', ['-qec', `"${process.execPath}" "${CLI_MAIN}" replay --dir "${dir}" --session alpha`, '/dev/null'], { encoding: 'utf8', env: withoutStoreEnv(extra) });
