@@ -25,6 +25,15 @@ export function parseArgs(argv: readonly string[] = process.argv.slice(2)): Benc
   return { quick: argv.includes('--quick'), resultFile };
 }
 
+/** Runs a benchmark when its module is the script node was started with (and not when run-all imports it). */
+export function runWhenMain(importMetaUrl: string, run: (args: BenchArgs) => Promise<unknown>): void {
+  if (!isMain(importMetaUrl)) return;
+  run(parseArgs()).catch((err) => {
+    process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}
+
 /** True when this module is the script node was started with. */
 export function isMain(importMetaUrl: string): boolean {
   const script = process.argv[1];

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore } from '../src/index.js';
-import { fmtMs, fmtRate, fmtRatio, isMain, loadAverage, log, median, now, parseArgs, percentile, publish, type BenchArgs, type BenchResult } from './common.js';
+import { fmtMs, fmtRate, fmtRatio, runWhenMain, loadAverage, log, median, now, percentile, publish, type BenchArgs, type BenchResult } from './common.js';
 import { generate } from './replay.js';
 
 const TARGET = 0.5;
@@ -157,9 +157,4 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  run(parseArgs()).catch((err) => {
-    process.stderr.write(`${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

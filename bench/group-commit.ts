@@ -18,7 +18,7 @@ import lockfile from 'proper-lockfile';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn } from '../src/index.js';
 import type { JournalWarning } from '../src/index.js';
-import { Samples, fmtMs, fmtRate, fmtRatio, isMain, journalBytes, loadAverage, log, median, now, parseArgs, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { Samples, fmtMs, fmtRate, fmtRatio, runWhenMain, journalBytes, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
 
 const CLIENTS = 64;
 const TARGET = 25;
@@ -214,9 +214,4 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  run(parseArgs()).catch((err) => {
-    process.stderr.write(`${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

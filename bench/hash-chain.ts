@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore, type ConversationTurn, type JournalWarning } from '../src/index.js';
 import { canonicalPayload, encodeRecord } from '../src/journal/record-codec.js';
-import { fmtRate, isMain, loadAverage, log, median, now, parseArgs, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { fmtRate, runWhenMain, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
 
 const CLIENTS = 64;
 const MAX_COST = 0.15;
@@ -181,9 +181,4 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  run(parseArgs()).catch((err) => {
-    process.stderr.write(`${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

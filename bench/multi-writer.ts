@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SessionStore } from '../src/index.js';
-import { Samples, fmtMs, fmtRate, fmtRatio, fmtUs, isMain, loadAverage, log, mean, median, now, parseArgs, publish, tempRoot, type BenchArgs, type BenchResult } from './common.js';
+import { Samples, fmtMs, fmtRate, fmtRatio, fmtUs, runWhenMain, loadAverage, log, mean, median, now, publish, tempRoot, type BenchArgs, type BenchResult } from './common.js';
 
 const CLIENTS_PER_PROCESS = 16;
 const PROCESSES = 4;
@@ -177,9 +177,4 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  run(parseArgs()).catch((err) => {
-    process.stderr.write(`${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

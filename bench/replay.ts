@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Journal, SessionStore } from '../src/index.js';
 import type { JournalWarning } from '../src/index.js';
-import { between, fmtRate, fmtRatio, isMain, loadAverage, log, mean, median, now, parseArgs, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { between, fmtRate, fmtRatio, runWhenMain, loadAverage, log, mean, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
 
 const TARGET = 0.6;
 const CHUNK = 1024 * 1024;
@@ -254,9 +254,4 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  run(parseArgs()).catch((err) => {
-    process.stderr.write(`${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn, JournalWarning, SessionData } from '../src/index.js';
-import { between, fmtRatio, fmtUs, isMain, journalBytes, loadAverage, log, median, now, parseArgs, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { between, fmtRatio, fmtUs, runWhenMain, journalBytes, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
 
 const SESSIONS = 100;
 const TURNS = 20;
@@ -315,9 +315,4 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  run(parseArgs()).catch((err) => {
-    process.stderr.write(`${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);
