@@ -6,7 +6,7 @@ import type { JournalRecord } from '../journal/record-codec.js';
 import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
-import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
+import { DEFAULT_ARCHIVE_POLICY, PrefixArchiver, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
 import { removeAbandonedTempFiles } from './leftovers.js';
 
@@ -118,11 +118,14 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   await lock.acquire(timeoutMs);
   const fold = new FoldConsumer(state);
   let journal: Journal | undefined;
+  let prefixes: PrefixArchiver | undefined;
   let failure: unknown;
   try {
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
-    journal = Journal.openSync({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress });
+    // The archive's gzip overlaps the fold: what the segments hold now is compressed while they are replayed.
+    if (policy.keep) prefixes = new PrefixArchiver(options.dir);
+    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress });
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
@@ -156,7 +159,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 
     const folded = listStore(options.dir);
     const names = [...folded.segments.filter((n) => n < rotation.next).map(segmentName), ...folded.snapshots.filter((n) => n < rotation.next).map(snapshotName)];
-    for (const name of names) await archiveFile(options.dir, name, policy);
+    for (const name of names) await archiveFile(options.dir, name, policy, await prefixes?.take(name));
     const archiveFilesPruned = pruneArchive(options.dir, policy, now());
     await step('archived');
 
@@ -177,6 +180,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   } finally {
     // The lock is released whatever happens; a failing close is reported only if nothing failed before it.
     try {
+      await prefixes?.dispose();
       await journal?.close();
     } catch (closeErr) {
       if (failure === undefined) failure = closeErr;

@@ -127,6 +127,14 @@ export class Journal {
     return journal;
   }
 
+  /** The same, letting the event loop run between replay steps (the journal is not usable before it resolves). */
+  static async open(options: JournalOptions): Promise<Journal> {
+    const journal = new Journal(options);
+    await journal.chain.loadAsync(options.create ?? !journal.readOnly);
+    if (!journal.readOnly && (options.flushOnExit ?? true)) registerForExit(journal);
+    return journal;
+  }
+
   /** Sequence number of the last record applied or written. */
   get lastSeq(): number {
     return this.chain.lastSeq;

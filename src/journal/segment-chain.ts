@@ -53,6 +53,16 @@ export interface SegmentChainOptions {
 }
 
 const OPEN_ATTEMPTS = 5;
+/** While loading, segments are read in steps of this many bytes (see loadAsync). */
+const LOAD_STEP_BYTES = 256 * 1024;
+
+/** Drives a stepped operation to its end without pausing. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
 
 /** A listed file vanished between readdir and open: a compaction moved it. */
 class StoreChanged extends Error {}
@@ -123,7 +133,17 @@ export class SegmentChain {
 
   /** Opens the store directory (creating it when asked) and replays it. */
   load(create: boolean): void {
-    if (prepareStoreDir(this.dir, create)) this.loadWithRetries();
+    if (prepareStoreDir(this.dir, create)) runSteps(this.loadSteps());
+  }
+
+  /**
+   * The same, letting the event loop run between steps of at most 4 MiB:
+   * for work that should overlap a long replay (the compactor's archive gzip
+   * runs on libuv's thread pool meanwhile).
+   */
+  async loadAsync(create: boolean): Promise<void> {
+    if (!prepareStoreDir(this.dir, create)) return;
+    for (const _ of this.loadSteps()) await new Promise((resolve) => setImmediate(resolve));
   }
 
   /**
@@ -159,7 +179,7 @@ export class SegmentChain {
     this.current = undefined;
   }
 
-  private loadWithRetries(): void {
+  private *loadSteps(): Generator<void, void> {
     this.loading = true;
     try {
       for (let attempt = 1; ; attempt++) {
@@ -169,7 +189,7 @@ export class SegmentChain {
         this.bytesBeforeCurrent = 0;
         this.consumer.reset();
         try {
-          this.loadOnce();
+          yield* this.loadOnceSteps();
           return;
         } catch (err) {
           if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
@@ -183,7 +203,7 @@ export class SegmentChain {
     }
   }
 
-  private loadOnce(): void {
+  private *loadOnceSteps(): Generator<void, void> {
     const listing = listStore(this.dir);
     const base = this.loadNewestSnapshot(listing.snapshots);
     const numbers = listing.segments.filter((n) => n >= base);
@@ -192,7 +212,7 @@ export class SegmentChain {
     // The live segment is the end of the chain of rotation markers, not simply
     // the highest number: a rotation that died after creating its successor
     // but before writing the marker leaves an empty segment nobody may use.
-    this.follow(false);
+    yield* this.followSteps(false);
     if (numbers.length > 0 && !this.current) throw new StoreChanged();
     const live = this.current;
     if (!live) return;
@@ -202,7 +222,7 @@ export class SegmentChain {
       // The lock is free, so every byte up to `size` was written by a finished
       // commit; read once more (a writer may have ended its line since), and
       // what still has no newline before `size` is torn.
-      this.follow(false);
+      yield* this.followSteps(false);
       if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
     }
   }
@@ -270,6 +290,11 @@ export class SegmentChain {
    * still the size when the caller writes), or undefined.
    */
   follow(createNext: boolean): number | undefined {
+    return runSteps(this.followSteps(createNext));
+  }
+
+  /** follow(), in steps while loading (see loadAsync). */
+  private *followSteps(createNext: boolean): Generator<void, number | undefined> {
     if (!this.current) {
       this.current = this.openSegment(this.firstSegmentNumber, false);
       if (!this.current) {
@@ -281,7 +306,17 @@ export class SegmentChain {
       const segment: Segment = this.current;
       if (segment.rotatesTo === undefined) {
         const size = segment.reader.size();
-        if (size > segment.reader.offset) segment.reader.readTo(size, segment.onLine);
+        while (segment.rotatesTo === undefined && size > segment.reader.offset) {
+          const before = segment.reader.offset;
+          const stepEnd = this.loading ? Math.min(size, before + LOAD_STEP_BYTES) : size;
+          segment.reader.readTo(stepEnd, segment.onLine);
+          if (segment.reader.offset === before) {
+            if (stepEnd === size) break; // an unfinished last line
+            segment.reader.readTo(size, segment.onLine); // a line longer than a step
+            if (segment.reader.offset === before) break;
+          }
+          if (this.loading) yield;
+        }
         if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
       }
       let next = this.openSegment(segment.rotatesTo, false);
@@ -317,7 +352,7 @@ export class SegmentChain {
   private reload(): void {
     if (this.current) this.retire(this.current);
     this.current = undefined;
-    this.loadWithRetries();
+    runSteps(this.loadSteps());
   }
 
   private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
