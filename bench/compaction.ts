@@ -29,7 +29,7 @@ interface ChildResult {
 function runChild(args: string[]): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     // The same V8 flag the `compact` command runs with (src/cli/main.ts), for both sides.
-    const child = spawn(process.execPath, ['--max-semi-space-size=2', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--max-semi-space-size=1', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(stdout) as ChildResult) : reject(new Error(`child ${args.join(' ')} exited ${code}`))));

@@ -11,7 +11,7 @@ import { run } from './dispatch.js';
  * run time, so such a command starts itself once more with it.
  */
 const STREAMING_COMMANDS = new Set(['compact']);
-const SMALL_YOUNG_GENERATION = '--max-semi-space-size=2';
+const SMALL_YOUNG_GENERATION = '--max-semi-space-size=1';
 
 const command = process.argv[2];
 if (command !== undefined && STREAMING_COMMANDS.has(command) && !process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {

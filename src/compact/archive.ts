@@ -19,7 +19,7 @@ export const DEFAULT_ARCHIVE_POLICY: ArchivePolicy = { keep: true, maxAgeMs: 30 
 
 export const archiveDir = (dir: string): string => path.join(dir, 'archive');
 
-const GZIP_CHUNK_BYTES = 256 * 1024;
+const GZIP_CHUNK_BYTES = 64 * 1024;
 
 /**
  * Gzips bytes [start, end) of `source` onto `target` (created, or appended to

@@ -54,7 +54,7 @@ export interface SegmentChainOptions {
 
 const OPEN_ATTEMPTS = 5;
 /** While loading, segments are read in steps of this many bytes (see loadAsync). */
-const LOAD_STEP_BYTES = 256 * 1024;
+const LOAD_STEP_BYTES = 64 * 1024;
 
 /** Drives a stepped operation to its end without pausing. */
 function runSteps<T>(steps: Generator<void, T>): T {
@@ -94,6 +94,8 @@ export class SegmentChain {
   private chainHead = CHAIN_START;
   private recordsRead = 0;
   private loading = false;
+  /** Bytes read between pauses while loading: a step for loadAsync, everything at once otherwise. */
+  private loadStepBytes = Number.POSITIVE_INFINITY;
   /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
   private bytesBeforeCurrent = 0;
   private snapshotBytes = 0;
@@ -137,13 +139,18 @@ export class SegmentChain {
   }
 
   /**
-   * The same, letting the event loop run between steps of at most 4 MiB:
+   * The same, letting the event loop run between steps of 64 KiB:
    * for work that should overlap a long replay (the compactor's archive gzip
    * runs on libuv's thread pool meanwhile).
    */
   async loadAsync(create: boolean): Promise<void> {
     if (!prepareStoreDir(this.dir, create)) return;
-    for (const _ of this.loadSteps()) await new Promise((resolve) => setImmediate(resolve));
+    this.loadStepBytes = LOAD_STEP_BYTES;
+    try {
+      for (const _ of this.loadSteps()) await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      this.loadStepBytes = Number.POSITIVE_INFINITY;
+    }
   }
 
   /**
@@ -308,7 +315,7 @@ export class SegmentChain {
         const size = segment.reader.size();
         while (segment.rotatesTo === undefined && size > segment.reader.offset) {
           const before = segment.reader.offset;
-          const stepEnd = this.loading ? Math.min(size, before + LOAD_STEP_BYTES) : size;
+          const stepEnd = this.loading ? Math.min(size, before + this.loadStepBytes) : size;
           segment.reader.readTo(stepEnd, segment.onLine);
           if (segment.reader.offset === before) {
             if (stepEnd === size) break; // an unfinished last line
