@@ -113,12 +113,15 @@ const releaseFailedOf = (call: FsCall) => (call.name === 'rmdir' || call.name ==
 async function injectOne(s: Seed, call: FsCall, code: Code, sticky: boolean, tag: string): Promise<{ problems: string[]; tolerated: boolean }> {
   const dir = path.join(root, tag);
   copyStore(s.dir, dir);
-  const label = `${code}${sticky ? ' (sticky)' : ''} at call ${call.n} ${call.name} ${call.target}`;
   const problems: string[] = [];
   let injected = 0;
+  // The archive's gzip runs beside the fold, so the order of calls can differ
+  // from the counting run: judge by the call actually failed, recorded here.
+  let failedCall: FsCall | undefined;
   setFsHook((c) => {
     if (c.n === call.n || (sticky && c.n > call.n && c.name === call.name)) {
       injected++;
+      failedCall ??= c;
       return systemError(code, c.name, c.target);
     }
     return undefined;
@@ -129,6 +132,8 @@ async function injectOne(s: Seed, call: FsCall, code: Code, sticky: boolean, tag
   } finally {
     setFsHook(undefined);
   }
+  if (failedCall) call = { ...failedCall, target: path.relative(dir, failedCall.target) };
+  const label = `${code}${sticky ? ' (sticky)' : ''} at call ${call.n} ${call.name} ${call.target}`;
   let tolerated = false;
   if (outcome.kind === 'hung') {
     problems.push(`${label}: compactSessions neither resolved nor rejected within ${HANG_MS} ms`);
