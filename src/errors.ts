@@ -58,6 +58,14 @@ export class SessionJournalError extends Error {
   }
 }
 
+/** An option that must be a positive finite number, or INVALID_OPTION. */
+export function requirePositive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be a positive number, got ${value}`, { details: { option: name, value } });
+  }
+  return value;
+}
+
 /**
  * Wraps a failed file-system call, keeping the system code visible in the
  * message. An error that is already ours passes through unchanged, so

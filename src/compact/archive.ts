@@ -63,17 +63,11 @@ export class PrefixArchiver {
   private readonly jobs = new Map<string, { prefix: CompressedPrefix; source: string; done: Promise<unknown> }>();
   private readonly abort = new AbortController();
 
-  constructor(dir: string) {
+  /** `sizes`: each segment's size, measured under the journal lock (see segmentSizes). */
+  constructor(dir: string, sizes: ReadonlyMap<string, number>) {
     let previous: Promise<unknown> = Promise.resolve();
-    for (const n of listStore(dir).segments) {
-      const name = segmentName(n);
+    for (const [name, end] of sizes) {
       const source = path.join(dir, name);
-      let end = 0;
-      try {
-        end = fs.lstatSync(source).size;
-      } catch {
-        continue;
-      }
       if (end === 0) continue;
       // In the store directory (one file system with archive/, which is made only when archiving).
       const prefix = { tempPath: tempNameFor(path.join(dir, `${name}.gz`)), end };
@@ -112,6 +106,23 @@ export class PrefixArchiver {
     }
     this.jobs.clear();
   }
+}
+
+/**
+ * The size of every segment, for PrefixArchiver. Call it under the journal
+ * lock: a writer whose write fails cuts its partial bytes back before it
+ * releases the lock, so only then is every byte below these sizes final.
+ */
+export function segmentSizes(dir: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const n of listStore(dir).segments) {
+    try {
+      sizes.set(segmentName(n), fs.lstatSync(path.join(dir, segmentName(n))).size);
+    } catch {
+      // archived meanwhile: nothing to compress ahead
+    }
+  }
+  return sizes;
 }
 
 /**

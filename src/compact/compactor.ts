@@ -3,10 +3,11 @@ import path from 'node:path';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal, type JournalConsumer } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
-import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
+import { LOCK_NAME, listStore, prepareStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
+import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
-import { DEFAULT_ARCHIVE_POLICY, PrefixArchiver, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
+import { DEFAULT_ARCHIVE_POLICY, PrefixArchiver, archiveDir, archiveFile, pruneArchive, segmentSizes, type ArchivePolicy } from './archive.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
 import { removeAbandonedTempFiles } from './leftovers.js';
 
@@ -124,7 +125,10 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
     // The archive's gzip overlaps the fold: what the segments hold now is compressed while they are replayed.
-    if (policy.keep) prefixes = new PrefixArchiver(options.dir);
+    if (policy.keep) {
+      const journalLock = new StoreLock({ dir: options.dir, lockPath: storePath(options.dir, LOCK_NAME), timeoutMs, staleMs: DEFAULT_LOCK_STALE_MS, onCompromised: () => undefined });
+      prefixes = new PrefixArchiver(options.dir, await journalLock.runLocked(() => segmentSizes(options.dir)));
+    }
     journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress });
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../errors.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from './record-codec.js';
 import { SegmentChain, type JournalConsumer, type Segment } from './segment-chain.js';
 import { LOCK_NAME, storePath } from './store-files.js';
-import { StoreLock } from './store-lock.js';
+import { DEFAULT_LOCK_STALE_MS, StoreLock } from './store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
 
 export type { JournalConsumer } from './segment-chain.js';
@@ -94,16 +94,16 @@ export class Journal {
     this.consumer = options.consumer;
     this.fsync = options.fsync ?? true;
     this.readOnly = options.readOnly ?? false;
-    this.maxLineBytes = checkPositive('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.maxLineBytes = requirePositive('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
     this.report = options.onWarning ?? writeWarningToStderr;
     this.clock = options.clock ?? Date.now;
-    this.deferredFlushMs = checkPositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
+    this.deferredFlushMs = requirePositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
     this.onDurable = options.onDurable;
     this.lock = new StoreLock({
       dir: this.dir,
       lockPath: storePath(this.dir, LOCK_NAME),
-      timeoutMs: checkPositive('lockTimeoutMs', options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS),
-      staleMs: Math.max(2000, options.lockStaleMs ?? 10_000),
+      timeoutMs: requirePositive('lockTimeoutMs', options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS),
+      staleMs: Math.max(2000, options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS),
       onCompromised: (err) => this.reportCompromise(err),
     });
     this.chain = new SegmentChain({
@@ -421,9 +421,3 @@ export class Journal {
   }
 }
 
-function checkPositive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be a positive number, got ${value}`, { details: { option: name, value } });
-  }
-  return value;
-}

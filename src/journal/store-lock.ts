@@ -15,6 +15,9 @@ export interface StoreLockOptions {
   onCompromised: (err: Error) => void;
 }
 
+/** A lock untouched this long belongs to a dead process and is taken over. */
+export const DEFAULT_LOCK_STALE_MS = 10_000;
+
 const MIN_BACKOFF_MS = 1;
 const MAX_BACKOFF_MS = 5; // the lock is held for well under a millisecond
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import { isValidDate } from '../journal/dates.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import type { JournalRecord, Rejection } from '../journal/record-codec.js';
@@ -64,9 +64,9 @@ export class SessionStore implements SessionStorage {
   private constructor(options: SessionStoreOptions) {
     this.autoCompact = options.autoCompact === false ? undefined : { ...DEFAULT_AUTO_COMPACT, ...options.autoCompact };
     this.onWarning = options.onWarning ?? writeWarningToStderr;
-    this.ttlMs = positive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
-    this.maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
-    this.maxTurnBytes = positive('maxTurnBytes', options.maxTurnBytes ?? DEFAULT_MAX_TURN_BYTES);
+    this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
+    this.maxSessions = requirePositive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.maxTurnBytes = requirePositive('maxTurnBytes', options.maxTurnBytes ?? DEFAULT_MAX_TURN_BYTES);
     const journalOptions: JournalOptions = {
       dir: options.dir,
       consumer: {
@@ -293,11 +293,5 @@ function ownCopy(data: Partial<SessionData>): Partial<SessionData> {
   return copy;
 }
 
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be a positive number, got ${value}`, { details: { option: name, value } });
-  }
-  return value;
-}
 
 export { applySessionEvent };
