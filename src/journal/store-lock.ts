@@ -18,6 +18,13 @@ export interface StoreLockOptions {
 /** A lock untouched this long belongs to a dead process and is taken over. */
 export const DEFAULT_LOCK_STALE_MS = 10_000;
 
+/**
+ * Lock directories this process still owns because removing them failed
+ * (EIO...): any lock of this process on that path removes it before locking
+ * again, instead of waiting for it to go stale.
+ */
+const ownLeftovers = new Set<string>();
+
 const MIN_BACKOFF_MS = 1;
 const MAX_BACKOFF_MS = 5; // the lock is held for well under a millisecond
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -37,8 +44,6 @@ export class StoreLock {
    * lock's release would cancel another's mtime refresh.
    */
   private readonly key: string;
-  /** Our own lock directory, left behind because removing it failed: remove it before locking again. */
-  private leftover = false;
 
   constructor(private readonly options: StoreLockOptions) {
     this.key = options.lockPath.replace(/\.lock$/, '');
@@ -74,13 +79,13 @@ export class StoreLock {
   }
 
   private tryAcquire(deadline: number): (() => void) | undefined {
-    if (this.leftover) {
+    if (ownLeftovers.has(this.options.lockPath)) {
       try {
         fs.rmdirSync(this.options.lockPath);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('unlock', this.options.lockPath, err);
       }
-      this.leftover = false;
+      ownLeftovers.delete(this.options.lockPath);
     }
     try {
       return lockfile.lockSync(this.key, {
@@ -113,7 +118,7 @@ export class StoreLock {
         // Not ours any more: the lock was taken over while we held it.
         if (code === 'ENOTACQUIRED' || code === 'ERELEASED' || code === 'ENOENT') this.options.onCompromised(err as Error);
         // Still ours, but its directory could not be removed (EIO...): retried before the next acquisition.
-        else this.leftover = true;
+        else ownLeftovers.add(this.options.lockPath);
       }
       // proper-lockfile's mtime refresh cannot run during a synchronous section;
       // one that outlives `stale` may have been overlapped by a takeover.
