@@ -1,5 +1,4 @@
-import fs from 'node:fs';
-import { ioError } from '../errors.js';
+import { fdSize, readFully } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /** Where a line starts: file, 1-based line number, byte offset. */
@@ -9,8 +8,8 @@ export interface LinePlace {
   offset: number;
 }
 
-/** Return 'stop' to end the read right after this line (a rotation marker). */
-export type LineHandler = (text: string, place: LinePlace) => 'continue' | 'stop';
+/** `end`: the offset just past the line's newline. Return 'stop' to end the read right after this line (a rotation marker). */
+export type LineHandler = (text: string, place: LinePlace, end: number) => 'continue' | 'stop';
 
 const INITIAL_BUFFER_BYTES = 64 * 1024;
 const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -34,6 +33,8 @@ export class SegmentReader {
   private oversize: { place: LinePlace; scannedTo: number } | undefined;
   /** Told the offset after each chunk (progress of a long replay). */
   onChunk: ((offset: number) => void) | undefined;
+  /** Told of each line over maxLineBytes (with the offset past its newline) instead of a LINE_TOO_LONG warning. */
+  onTooLong: ((place: LinePlace, end: number) => void) | undefined;
 
   constructor(
     readonly fd: number,
@@ -46,11 +47,7 @@ export class SegmentReader {
 
   /** Current file size (one fstat: the cheap check before a catch-up). */
   size(): number {
-    try {
-      return fs.fstatSync(this.fd).size;
-    } catch (err) {
-      throw ioError('fstat', this.file, err);
-    }
+    return fdSize(this.fd, this.file);
   }
 
   /** True when bytes past the last complete line exist (torn or in progress). */
@@ -84,10 +81,10 @@ export class SegmentReader {
         if (lineEnd === lineStart) continue; // blank line: nothing to apply or report
         const place = { file: this.file, line: this.line, offset: this.offset + lineStart };
         if (lineEnd - lineStart > this.maxLineBytes) {
-          this.reportTooLong(place, lineEnd - lineStart);
+          this.reportTooLong(place, lineEnd - lineStart, this.offset + start);
           continue;
         }
-        if (onLine(chunk.toString('utf8', lineStart, lineEnd), place) === 'stop') {
+        if (onLine(chunk.toString('utf8', lineStart, lineEnd), place, this.offset + start) === 'stop') {
           this.offset += start;
           return true;
         }
@@ -110,11 +107,12 @@ export class SegmentReader {
 
   /** Reads up to `max` bytes at the current offset (what an unfinished tail holds). */
   peekTail(max: number): Buffer {
-    const got = this.readAt(this.offset, Math.min(max, this.buffer.length));
-    return Buffer.from(this.buffer.subarray(0, got));
+    const bytes = Buffer.allocUnsafe(Math.max(0, Math.min(max, this.size() - this.offset)));
+    return bytes.subarray(0, readFully(this.fd, this.file, bytes, this.offset, bytes.length));
   }
 
-  private reportTooLong(place: LinePlace, bytes: number): void {
+  private reportTooLong(place: LinePlace, bytes: number, end: number): void {
+    if (this.onTooLong) return this.onTooLong(place, end);
     if (place.offset === this.tailReportedAt) return;
     this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${bytes} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
   }
@@ -142,7 +140,7 @@ export class SegmentReader {
       const nl = this.buffer.subarray(0, got).indexOf(NEWLINE);
       if (nl !== -1) {
         const next = state.scannedTo + nl + 1;
-        this.reportTooLong(state.place, next - 1 - state.place.offset);
+        this.reportTooLong(state.place, next - 1 - state.place.offset, next);
         this.offset = next;
         this.line++;
         this.oversize = undefined;
@@ -154,16 +152,6 @@ export class SegmentReader {
   }
 
   private readAt(position: number, length: number): number {
-    let total = 0;
-    try {
-      while (total < length) {
-        const n = fs.readSync(this.fd, this.buffer, total, length - total, position + total);
-        if (n === 0) break;
-        total += n;
-      }
-    } catch (err) {
-      throw ioError('read', this.file, err);
-    }
-    return total;
+    return readFully(this.fd, this.file, this.buffer, position, length);
   }
 }

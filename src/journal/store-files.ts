@@ -108,6 +108,30 @@ export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-cr
   return fd;
 }
 
+/** The size of an open file. */
+export function fdSize(fd: number, file: string): number {
+  try {
+    return fs.fstatSync(fd).size;
+  } catch (err) {
+    throw ioError('fstat', file, err);
+  }
+}
+
+/** Reads `length` bytes at `position` into `buffer` (fewer only at end of file); returns the count. */
+export function readFully(fd: number, file: string, buffer: Buffer, position: number, length: number): number {
+  let total = 0;
+  try {
+    while (total < length) {
+      const n = fs.readSync(fd, buffer, total, length - total, position + total);
+      if (n === 0) break;
+      total += n;
+    }
+  } catch (err) {
+    throw ioError('read', file, err);
+  }
+  return total;
+}
+
 /** fsync of a directory, so a created or renamed entry survives power loss. */
 export function fsyncDirSync(dir: string): void {
   let fd: number | undefined;

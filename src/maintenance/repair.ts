@@ -5,10 +5,10 @@ import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../compact/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journal/journal.js';
-import { LOCK_NAME, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName } from '../journal/store-files.js';
+import { LOCK_NAME, fdSize, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, readFully, segmentName } from '../journal/store-files.js';
 import type { WarningCode, WarningHandler } from '../journal/warnings.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
-import { fstatSize, readAt, scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
+import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
 
 /** The directory beside the segments where repair keeps what it moved out. Readers ignore it. */
 export const QUARANTINE_DIR = 'quarantine';
@@ -238,7 +238,7 @@ function rewriteSegment(dir: string, name: string, maxLineBytes: number, stamp: 
   if (fd === undefined) return undefined;
   const temps: string[] = [];
   try {
-    const size = fstatSize(fd, file);
+    const size = fdSize(fd, file);
     const scan = scanSegment(fd, file, maxLineBytes, size);
     const items = itemsOf(name, scan.tail ? [...scan.bad, scan.tail] : scan.bad);
     if (items.length === 0) return undefined;
@@ -276,7 +276,7 @@ function rewriteSegment(dir: string, name: string, maxLineBytes: number, stamp: 
     syncDir(qdir);
 
     // 3. The switch: nothing may have been appended to a closed segment meanwhile.
-    if (fstatSize(fd, file) !== size) {
+    if (fdSize(fd, file) !== size) {
       throw new SessionJournalError(ErrorCodes.IO_ERROR, `${file} changed during the repair (a writer without the lock?); left as it was, its bad bytes are also in ${badPath}`, { details: { path: file } });
     }
     rename(temp, file);
@@ -340,7 +340,7 @@ function writeFileSync(file: string, fill: (fd: number) => void): void {
 function copyRange(from: number, fromFile: string, offset: number, length: number, to: number, toFile: string, buffer: Buffer): void {
   let done = 0;
   while (done < length) {
-    const got = readAt(from, fromFile, buffer, offset + done, Math.min(buffer.length, length - done));
+    const got = readFully(from, fromFile, buffer, offset + done, Math.min(buffer.length, length - done));
     if (got === 0) throw new SessionJournalError(ErrorCodes.IO_ERROR, `${fromFile} is shorter than expected (truncated during the repair?)`, { details: { path: fromFile } });
     writeAll(to, toFile, buffer.subarray(0, got));
     done += got;
