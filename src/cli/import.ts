@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { formatWarning } from '../journal/warnings.js';
-import { ImportFileError, importSessions, type ImportResult } from '../maintenance/import.js';
+import { importSessions, type ImportResult } from '../maintenance/import.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
@@ -38,9 +38,8 @@ export async function importCommand(argv: readonly string[], io: CliIO): Promise
   const file = args.positionals[0]!;
   const json = args.switches.has('json');
   const dir = storeDir(args, io.env);
-  let result: ImportResult;
-  try {
-    result = await importSessions({
+  // INVALID_IMPORT_FILE propagates: reportError prints it with its hint (exit 4).
+  const result: ImportResult = await importSessions({
       dir,
       file: file === '-' ? '<stdin>' : file,
       ...(file === '-' && { text: fs.readFileSync(0, 'utf8') }),
@@ -51,11 +50,6 @@ export async function importCommand(argv: readonly string[], io: CliIO): Promise
       },
       onWarning: (w) => io.stderr.write(formatWarning(w) + '\n'),
     });
-  } catch (err) {
-    if (!(err instanceof ImportFileError)) throw err;
-    io.stderr.write(`session-journal import: ${err.code}: ${err.message}\nhint: the file must be {"version":1,"sessions":[...]} or a flat {"key":"value"} object; nothing was imported\n`);
-    return ExitCodes.STORE_ERROR;
-  }
   if (json) io.stdout.write(JSON.stringify(result) + '\n');
   else {
     const s = (n: number) => (n === 1 ? '' : 's');

@@ -32,7 +32,7 @@ export function reportError(err: unknown, io: CliIO, command: string): number {
   }
   if (err instanceof SessionJournalError) {
     const busy = err.code === ErrorCodes.LOCK_TIMEOUT;
-    const hint = busy ? 'another process holds the lock; retry later or raise --lock-timeout' : hintFor(err.code);
+    const hint = busy ? 'another process holds the lock; retry later or raise --lock-timeout' : hintFor(err);
     io.stderr.write(`session-journal ${command}: ${err.code}: ${err.message}\nhint: ${hint}\n`);
     return busy ? ExitCodes.LOCK_BUSY : ExitCodes.STORE_ERROR;
   }
@@ -40,8 +40,14 @@ export function reportError(err: unknown, io: CliIO, command: string): number {
   return ExitCodes.INTERNAL;
 }
 
-function hintFor(code: string): string {
-  switch (code) {
+function hintFor(err: SessionJournalError): string {
+  switch (err.code) {
+    case ErrorCodes.HISTORY_PRUNED: {
+      const earliest = err.details.earliest;
+      return typeof earliest === 'number' ? `pass --at ${new Date(earliest).toISOString()} or later` : 'the archive no longer holds that time; see archive retention in docs/OPERATIONS.md';
+    }
+    case ErrorCodes.INVALID_IMPORT_FILE:
+      return 'the file must be {"version":1,"sessions":[...]} or a flat {"key":"value"} object; nothing was imported';
     case ErrorCodes.UNSAFE_PERMISSIONS:
       return 'chmod 700 the store directory';
     case ErrorCodes.SYMLINK_REFUSED:

@@ -13,7 +13,7 @@ import { listHistorySegments, type HistorySegment } from '../history/history-rea
 import { recordMatcher, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
 import { auditTrail } from '../history/replay-source.js';
-import { HistoryPrunedError, stateAt } from '../history/replay-state.js';
+import { stateAt } from '../history/replay-state.js';
 import { DIR_ENV, UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour, type Progress } from './terminal.js';
@@ -138,15 +138,8 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
 }
 
 async function printState(dir: string, at: number, sessions: readonly string[] | undefined, io: CliIO, warn: (w: JournalWarning) => void): Promise<number> {
-  let result;
-  try {
-    result = await stateAt(dir, at, { onWarning: warn, onNote: (text) => note(io, text) });
-  } catch (err) {
-    if (!(err instanceof HistoryPrunedError)) throw err;
-    const hint = err.earliest === undefined ? 'the archive no longer holds that time; see archive retention in docs/OPERATIONS.md' : `pass --at ${new Date(err.earliest).toISOString()} or later`;
-    io.stderr.write(`session-journal replay: HISTORY_PRUNED: ${err.message}\nhint: ${hint}\n`);
-    return ExitCodes.STORE_ERROR;
-  }
+  // HISTORY_PRUNED propagates: reportError prints it with its hint (exit 4).
+  const result = await stateAt(dir, at, { onWarning: warn, onNote: (text) => note(io, text) });
   const shown = sessions ? result.sessions.filter((s) => sessions.includes(s.id)) : result.sessions;
   const out = new StdoutSink(io.stdout, false);
   // Sorted keys, dates as ISO strings (Date#toJSON), undefined fields left out.
