@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import zlib from 'node:zlib';
 import { ioError } from '../errors.js';
-import { closeQuietly, fsyncDirSync, listStore, prepareStoreDir, segmentName } from '../journal/store-files.js';
+import { closeQuietly, fsyncDirSync, listStore, prepareStoreDir, segmentName, writeFully } from '../journal/store-files.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
 
 export interface ArchivePolicy {
@@ -19,23 +19,67 @@ export const DEFAULT_ARCHIVE_POLICY: ArchivePolicy = { keep: true, maxAgeMs: 30 
 
 export const archiveDir = (dir: string): string => path.join(dir, 'archive');
 
-const GZIP_CHUNK_BYTES = 64 * 1024;
+/**
+ * Bytes read per step of a gzip, into one buffer reused for the whole file.
+ * Each step is one trip to libuv's thread pool and back through the main
+ * thread, which is busy folding while a prefix is compressed: with 64 KiB
+ * steps zlib sat waiting for the main thread between steps (0.45x of the
+ * replay rate with the archive on; 1 MiB steps: see bench/RESULTS.md).
+ * Reusing the buffer matters as much: a fresh one per step outlives a few
+ * scavenges of the fold, is promoted, and waits for a full GC, which let
+ * peak RSS wander by 20 MiB from run to run.
+ */
+const GZIP_READ_BYTES = 1024 * 1024;
+/** zlib's output buffer; output is about a third of the input, so a step rarely needs two. */
+const GZIP_OUTPUT_BYTES = 512 * 1024;
 
 /**
  * Gzips bytes [start, end) of `source` onto `target` (created, or appended to
  * as a further gzip member). Level 1: on journal text it compresses about as
- * well as the default, several times faster. On failure the target is
- * closed before this rejects, so it can be removed.
+ * well as the default, several times faster. Both descriptors are closed
+ * before this settles, so on failure the target can be removed.
  */
-async function gzipRange(source: string, target: string, start: number, end: number | undefined, append: boolean, signal?: AbortSignal): Promise<void> {
-  const output = fs.createWriteStream(target, { flags: append ? 'a' : 'wx', mode: 0o600 });
+async function gzipRange(source: string, target: string, start: number, end: number | undefined, append: boolean, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<void> {
+  const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const input = fs.openSync(source, O_RDONLY | O_NOFOLLOW);
+  let output: number | undefined;
+  const gzip = zlib.createGzip({ level: 1, chunkSize: GZIP_OUTPUT_BYTES });
+  // The first failure of reading, compressing or writing; zlib's own errors also reach the callbacks below.
+  let failure: unknown;
+  gzip.on('error', (err) => (failure ??= err));
+  const settled = (run: (callback: (err?: Error | null) => void) => void) =>
+    new Promise<void>((resolve, reject) => run((err) => (err || failure ? reject(failure ?? err) : resolve())));
   try {
-    const input = fs.createReadStream(source, { start, ...(end !== undefined && { end: end - 1 }), highWaterMark: GZIP_CHUNK_BYTES });
-    await pipeline(input, zlib.createGzip({ level: 1, chunkSize: GZIP_CHUNK_BYTES }), output, ...(signal ? [{ signal }] : []));
-  } catch (err) {
-    // The stream opens its file asynchronously: wait until it has closed.
-    if (!output.closed) await new Promise<void>((resolve) => output.once('close', () => resolve()));
-    throw err;
+    const out = (output = fs.openSync(target, O_WRONLY | O_NOFOLLOW | (append ? O_APPEND : O_CREAT | O_EXCL), 0o600));
+    gzip.on('data', (chunk: Buffer) => {
+      try {
+        if (failure === undefined) writeFully(out, chunk);
+      } catch (err) {
+        failure ??= err;
+        gzip.destroy(err as Error); // 'error' ends the waits below
+      }
+    });
+    const buffer = Buffer.allocUnsafeSlow(GZIP_READ_BYTES);
+    for (let position = start; end === undefined || position < end; ) {
+      signal?.throwIfAborted();
+      const got = fs.readSync(input, buffer, 0, Math.min(GZIP_READ_BYTES, (end ?? Infinity) - position), position);
+      if (got === 0) break;
+      // The callback comes once zlib has taken all of it: the buffer is free again.
+      await settled((callback) => gzip.write(buffer.subarray(0, got), callback));
+      position += got;
+      onProgress?.(got);
+    }
+    const ended = once(gzip, 'end');
+    gzip.end();
+    await ended;
+    if (failure !== undefined) throw failure;
+    const written = output;
+    output = undefined;
+    fs.closeSync(written); // a failed close may be the only report of a failed write
+  } finally {
+    gzip.destroy();
+    closeQuietly(input);
+    if (output !== undefined) closeQuietly(output);
   }
 }
 
@@ -54,6 +98,16 @@ export interface CompressedPrefix {
 }
 
 /**
+ * How far the compactor's fold may run ahead of the gzip. A fold left to run
+ * ahead finishes first and leaves the gzip running alone, with the main
+ * thread idle: V8 then has no reason to collect, and zlib's spent output
+ * buffers (memory outside the heap) piled up by 20-30 MiB before a GC did.
+ * The gzip is the slower of the two, so holding the fold to its pace costs
+ * no time, and the fold's own allocations keep collections going.
+ */
+const PACE_LEAD_BYTES = 4 * 1024 * 1024;
+
+/**
  * Gzips what every segment holds when it is made, one after the other, while
  * the compactor folds the journal: the fold is CPU on the main thread, zlib
  * runs on libuv's thread pool, and a segment's bytes never change once
@@ -62,29 +116,62 @@ export interface CompressedPrefix {
 export class PrefixArchiver {
   private readonly jobs = new Map<string, { prefix: CompressedPrefix; source: string; done: Promise<unknown> }>();
   private readonly abort = new AbortController();
+  /** Bytes of the prefixes compressed so far (a failed or stopped job counts as done), and what waits on them. */
+  private compressed = 0;
+  private readonly total: number;
+  private waiting: Array<{ until: number; resolve: () => void }> = [];
 
   /** `sizes`: each segment's size, measured under the journal lock (see segmentSizes). */
   constructor(dir: string, sizes: ReadonlyMap<string, number>) {
     let previous: Promise<unknown> = Promise.resolve();
+    let total = 0;
     for (const [name, end] of sizes) {
       const source = path.join(dir, name);
       if (end === 0) continue;
+      total += end;
       // In the store directory (one file system with archive/, which is made only when archiving).
       const prefix = { tempPath: tempNameFor(path.join(dir, `${name}.gz`)), end };
       // Resolves to the failure, if any: it is reported when the prefix is taken.
       const done = previous.then(async () => {
-        if (this.abort.signal.aborted) return new Error('compaction stopped');
+        let progressed = 0;
+        const advance = (bytes: number) => {
+          progressed += bytes;
+          this.advance(bytes);
+        };
         try {
-          await gzipRange(source, prefix.tempPath, 0, end, false, this.abort.signal);
+          this.abort.signal.throwIfAborted();
+          await gzipRange(source, prefix.tempPath, 0, end, false, this.abort.signal, advance);
           return undefined;
         } catch (err) {
           removeQuietly(prefix.tempPath);
           return err;
+        } finally {
+          advance(end - progressed);
         }
       });
       previous = done;
       this.jobs.set(name, { prefix, source, done });
     }
+    this.total = total;
+  }
+
+  private advance(bytes: number): void {
+    this.compressed += bytes;
+    const ready = this.waiting.filter((w) => w.until <= this.compressed);
+    if (ready.length === 0) return;
+    this.waiting = this.waiting.filter((w) => w.until > this.compressed);
+    for (const w of ready) w.resolve();
+  }
+
+  /**
+   * For the fold's replay (Journal.open's replayPace): resolves once the gzip
+   * is within PACE_LEAD_BYTES of `bytesReplayed`; undefined when it already is.
+   * Both go through the segments in the same order.
+   */
+  paceTo(bytesReplayed: number): Promise<void> | undefined {
+    const until = Math.min(bytesReplayed, this.total) - PACE_LEAD_BYTES;
+    if (this.compressed >= until) return undefined;
+    return new Promise((resolve) => this.waiting.push({ until, resolve }));
   }
 
   /** The compressed prefix of `name` once ready (undefined: none was made); IO_ERROR if making it failed. */

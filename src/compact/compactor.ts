@@ -129,7 +129,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       const journalLock = new StoreLock({ dir: options.dir, lockPath: storePath(options.dir, LOCK_NAME), timeoutMs, staleMs: DEFAULT_LOCK_STALE_MS, onCompromised: () => undefined });
       prefixes = new PrefixArchiver(options.dir, await journalLock.runLocked(() => segmentSizes(options.dir)));
     }
-    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress });
+    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {

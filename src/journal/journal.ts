@@ -51,6 +51,12 @@ export interface JournalOptions {
   hashChain?: boolean;
   /** Progress of the replay at open (bytes of segments read, out of total): for progress bars. */
   onReplayProgress?: (done: number, total: number) => void;
+  /**
+   * Journal.open only: awaited between replay steps with the bytes of
+   * segments replayed so far, so the replay can keep pace with other work
+   * (the compactor holds its fold to the archive's gzip).
+   */
+  replayPace?: (bytesReplayed: number) => Promise<void> | undefined;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
@@ -130,7 +136,7 @@ export class Journal {
   /** The same, letting the event loop run between replay steps (the journal is not usable before it resolves). */
   static async open(options: JournalOptions): Promise<Journal> {
     const journal = new Journal(options);
-    await journal.chain.loadAsync(options.create ?? !journal.readOnly);
+    await journal.chain.loadAsync(options.create ?? !journal.readOnly, options.replayPace);
     if (!journal.readOnly && (options.flushOnExit ?? true)) registerForExit(journal);
     return journal;
   }

@@ -4,7 +4,7 @@ import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import type { QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
-import { closeQuietly, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { closeQuietly, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, writeFully } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /**
@@ -141,13 +141,17 @@ export class SegmentChain {
   /**
    * The same, letting the event loop run between steps of 64 KiB:
    * for work that should overlap a long replay (the compactor's archive gzip
-   * runs on libuv's thread pool meanwhile).
+   * runs on libuv's thread pool meanwhile). `pace`, when given, is awaited
+   * after each step with the bytes of segments replayed so far.
    */
-  async loadAsync(create: boolean): Promise<void> {
+  async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined): Promise<void> {
     if (!prepareStoreDir(this.dir, create)) return;
     this.loadStepBytes = LOAD_STEP_BYTES;
     try {
-      for (const _ of this.loadSteps()) await new Promise((resolve) => setImmediate(resolve));
+      for (const _ of this.loadSteps()) {
+        await new Promise((resolve) => setImmediate(resolve));
+        await pace?.(this.replayBytes.finished + (this.current?.reader.offset ?? 0));
+      }
     } finally {
       this.loadStepBytes = Number.POSITIVE_INFINITY;
     }
@@ -215,7 +219,7 @@ export class SegmentChain {
     const base = this.loadNewestSnapshot(listing.snapshots);
     const numbers = listing.segments.filter((n) => n >= base);
     this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
-    if (this.onReplayProgress) this.replayBytes = { total: numbers.reduce((sum, n) => sum + fileSize(storePath(this.dir, segmentName(n))), 0), finished: 0 };
+    this.replayBytes = { total: this.onReplayProgress ? numbers.reduce((sum, n) => sum + fileSize(storePath(this.dir, segmentName(n))), 0) : 0, finished: 0 };
     // The live segment is the end of the chain of rotation markers, not simply
     // the highest number: a rotation that died after creating its successor
     // but before writing the marker leaves an empty segment nobody may use.
@@ -472,11 +476,6 @@ export class SegmentChain {
     segment.retired = true;
     if (segment.inflight === 0) closeQuietly(segment.fd);
   }
-}
-
-function writeFully(fd: number, bytes: Buffer): void {
-  let written = 0;
-  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
 }
 
 function fileSize(file: string): number {

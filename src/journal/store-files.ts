@@ -132,6 +132,12 @@ export function readFully(fd: number, file: string, buffer: Buffer, position: nu
   return total;
 }
 
+/** Writes all of `bytes` at the descriptor's position (a short write is continued); system errors are thrown as they are. */
+export function writeFully(fd: number, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+}
+
 /** fsync of a directory, so a created or renamed entry survives power loss. */
 export function fsyncDirSync(dir: string): void {
   let fd: number | undefined;

@@ -5,7 +5,7 @@ import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../compact/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journal/journal.js';
-import { LOCK_NAME, fdSize, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, readFully, segmentName } from '../journal/store-files.js';
+import { LOCK_NAME, fdSize, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, readFully, segmentName, writeFully } from '../journal/store-files.js';
 import type { WarningCode, WarningHandler } from '../journal/warnings.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
 import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
@@ -349,8 +349,7 @@ function copyRange(from: number, fromFile: string, offset: number, length: numbe
 
 function writeAll(fd: number, file: string, bytes: Buffer): void {
   try {
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    writeFully(fd, bytes);
   } catch (err) {
     throw ioError('write', file, err);
   }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import stableStringify from 'fast-json-stable-stringify';
 import { ioError } from '../errors.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
-import { fsyncDirSync, snapshotName } from '../journal/store-files.js';
+import { fsyncDirSync, snapshotName, writeFully } from '../journal/store-files.js';
 
 const WRITE_CHUNK_CHARS = 1024 * 1024;
 
@@ -37,8 +37,7 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
     const drain = (force: boolean) => {
       if (pending.length < WRITE_CHUNK_CHARS && !force) return;
       const buf = Buffer.from(pending, 'utf8');
-      let off = 0;
-      while (off < buf.length) off += fs.writeSync(fd!, buf, off, buf.length - off);
+      writeFully(fd!, buf);
       bytes += buf.length;
       pending = '';
     };

@@ -2,8 +2,8 @@
  * Injected file-system failures (ENOSPC, EIO, EACCES) at every call one
  * compaction makes, in this process: the k-th call fails, for k over all the
  * calls of a compaction counted first with a pass-through hook
- * (crash-fs-hook.ts: sync calls, the callback calls behind the gzip
- * archive's streams and the async fdatasync, and the lock directories of
+ * (crash-fs-hook.ts: sync calls, including the archive's reads and writes
+ * around zlib, the async fdatasync, and the lock directories of
  * proper-lockfile). For each:
  *  - compactSessions rejects with SessionJournalError IO_ERROR whose cause is
  *    the injected error (a few best-effort reads may be tolerated: listed);
@@ -22,6 +22,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { installFsHook, setFsHook, systemError, type FsCall } from '../helpers/crash-fs-hook.js';
 
 // The hook must be in place before the library loads (see crash-fs-hook.ts).
@@ -110,7 +111,7 @@ async function attempt(dir: string, nowMs: number): Promise<Outcome> {
 const releaseFailedOf = (call: FsCall) => (call.name === 'rmdir' || call.name === 'rmdirSync') && /\.lock$/.test(call.target);
 
 /** One injected fault: returns what went wrong (empty: all good) and whether the failure was tolerated. */
-async function injectOne(s: Seed, call: FsCall, code: Code, sticky: boolean, tag: string): Promise<{ problems: string[]; tolerated: boolean }> {
+async function injectOne(s: Seed, call: FsCall, code: Code, sticky: boolean, tag: string): Promise<{ problems: string[]; tolerated: boolean; failed: FsCall }> {
   const dir = path.join(root, tag);
   copyStore(s.dir, dir);
   const problems: string[] = [];
@@ -175,7 +176,7 @@ async function injectOne(s: Seed, call: FsCall, code: Code, sticky: boolean, tag
     problems.push(`${label}: the next compaction, fault gone, failed: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
-  return { problems, tolerated: tolerated || staleLocks > 0 && releaseFailed };
+  return { problems, tolerated: tolerated || staleLocks > 0 && releaseFailed, failed: call };
 }
 
 async function sweep(t: import('ava').ExecutionContext, sticky: boolean): Promise<void> {
@@ -183,7 +184,8 @@ async function sweep(t: import('ava').ExecutionContext, sticky: boolean): Promis
   const calls = await countCalls(s, sticky ? 'sticky' : 'once');
   if (process.env.CRASH_DEBUG) console.error(calls.map((c) => `${c.n} ${c.name} ${c.target}`).join('\n'));
   t.true(calls.length > 50, `${calls.length} calls counted`);
-  for (const name of ['renameSync', 'writeSync', 'fsyncSync', 'fdatasyncSync', 'fdatasync', 'unlinkSync', 'openSync', 'open', 'write', 'mkdirSync']) t.true(calls.some((c) => c.name === name), `${name} is covered`);
+  for (const name of ['renameSync', 'readSync', 'writeSync', 'fsyncSync', 'fdatasyncSync', 'fdatasync', 'unlinkSync', 'openSync', 'mkdirSync']) t.true(calls.some((c) => c.name === name), `${name} is covered`);
+  t.true(calls.some((c) => c.name === 'writeSync' && c.target.includes('.gz')), 'the archive gzip writes are covered');
   const problems: string[] = [];
   const tolerated = new Set<string>();
   let runs = 0;
@@ -193,7 +195,7 @@ async function sweep(t: import('ava').ExecutionContext, sticky: boolean): Promis
       const r = await injectOne(s, call, code, sticky, `${sticky ? 'sticky' : 'once'}-${call.n}-${code}`);
       runs++;
       problems.push(...r.problems);
-      if (r.tolerated) tolerated.add(`${call.name} ${call.target}`);
+      if (r.tolerated) tolerated.add(`${r.failed.name} ${r.failed.target}`);
     }
   }
   t.log(`${runs} injected faults over ${calls.length} calls in ${Date.now() - started} ms; failures tolerated (compaction still succeeded) at: ${[...tolerated].join(', ') || 'none'}`);
@@ -208,32 +210,31 @@ test.serial('a sticky ENOSPC (the disk stays full) from each write-type call on'
   await sweep(t, true);
 });
 
-test.serial('the gzip archive stream failing: createWriteStream returns a stream that errors', async (t) => {
+test.serial('zlib failing mid-archive: the compaction stops with IO_ERROR, and the next one succeeds', async (t) => {
   const s = await seed();
-  const dir = path.join(root, 'stream');
+  const dir = path.join(root, 'zlib');
   copyStore(s.dir, dir);
-  const original = fs.createWriteStream;
+  // Every compressor fails on its first input, the way a corrupt zlib state or an allocation failure would.
+  const probe = zlib.createGzip();
+  const gzipPrototype = Object.getPrototypeOf(probe) as { _transform?: (chunk: Buffer, encoding: string, callback: (err?: Error) => void) => void };
+  probe.destroy();
   let injected = 0;
-  fs.createWriteStream = ((file: fs.PathLike, opts?: unknown) => {
-    const stream = original(file, opts as Parameters<typeof original>[1]);
-    if (String(file).startsWith(root)) {
-      injected++;
-      stream.once('open', () => stream.destroy(systemError('ENOSPC', 'write', String(file))));
-    }
-    return stream;
-  }) as typeof fs.createWriteStream;
+  gzipPrototype._transform = (_chunk, _encoding, callback) => {
+    injected++;
+    callback(Object.assign(new Error('injected zlib failure'), { code: 'Z_DATA_ERROR' }));
+  };
   let err: unknown;
   try {
     await compactSessions(options(dir, s.nowMs));
   } catch (e) {
     err = e;
   } finally {
-    fs.createWriteStream = original;
+    delete gzipPrototype._transform; // the inherited one again
   }
-  t.is(injected, 1, 'the first archive stream failed');
+  t.true(injected >= 1, 'a compressor failed');
   t.true(err instanceof SessionJournalError, String(err));
   t.is((err as { code?: string }).code, ErrorCodes.IO_ERROR);
-  t.is((err as { cause?: { code?: string } }).cause?.code, 'ENOSPC');
+  t.is((err as { cause?: { code?: string } }).cause?.code, 'Z_DATA_ERROR');
   t.false(fs.existsSync(path.join(dir, 'compact.lock')), 'compaction lock released');
   const after = JSON.stringify(replay(dir).sessions);
   t.true(after === s.retained, 'the snapshot was published before the archive step: the state is the retained one');

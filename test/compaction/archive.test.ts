@@ -1,13 +1,16 @@
 /**
  * The archive: folded segments and superseded snapshots move to archive/ as
  * gzip (byte-exact), or are deleted with `archive: { keep: false }`; the
- * archive is pruned by age and by count.
+ * archive is pruned by age and by count. Large segments are compressed in
+ * steps while the fold runs, and the fold keeps pace with the gzip.
  */
 import test from 'ava';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { compactSessions } from '../../src/index.js';
+import { PrefixArchiver } from '../../src/compact/archive.js';
+import { ErrorCodes, compactSessions } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { DAY, FakeClock, NO_TTL, T0, freshReplay, names, openStore, segmentsIn, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';
 
@@ -124,4 +127,62 @@ test('pruneArchive also runs when there is nothing to compact', async (t) => {
   t.is(result.archiveFilesPruned, 1);
   t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['journal-00000001.ndjson.gz', seeded[1]!].sort());
   t.deepEqual(warnings, []);
+});
+
+test('archive of a multi-MiB segment: compressed in 1 MiB steps while the fold runs, plus what was appended during the fold, byte-identical after gunzip', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const clock = new FakeClock(T0);
+  const store = openStore(dir, onWarning, { clock: clock.read });
+  const id = store.createSession();
+  // Text that compresses poorly, so the gzip has real work in several steps.
+  const noise = (i: number) => crypto.createHash('sha256').update(String(i)).digest('hex').repeat(400);
+  for (let i = 0; i < 160; i++) store.addTurn(id, { prompt: noise(i), response: `r${i}`, timestamp: new Date(clock.now) });
+  await store.flush();
+  const prefixBytes = fs.statSync(path.join(dir, 'journal-00000001.ndjson')).size;
+  t.true(prefixBytes > 3 * 1024 * 1024, `segment of ${prefixBytes} bytes`);
+
+  let segmentAtArchive: Buffer | undefined;
+  const result = await compactSessions({
+    dir,
+    onWarning,
+    ttlMs: NO_TTL,
+    now: () => clock.now,
+    onStep: async (step) => {
+      if (step === 'replayed') {
+        // After the sizes for the ahead-of-time gzip were taken: this lands in the tail.
+        store.addTurn(id, { prompt: 'during the fold', response: 'tail', timestamp: new Date(clock.now) });
+        await store.flush();
+      }
+      if (step === 'snapshot-written') segmentAtArchive = read(dir, 'journal-00000001.ndjson');
+    },
+  });
+  await store.close();
+  t.is(result.status, 'compacted');
+  t.true(segmentAtArchive !== undefined && segmentAtArchive.length > prefixBytes, 'the segment grew during the compaction');
+  const unzipped = zlib.gunzipSync(read(dir, 'archive', 'journal-00000001.ndjson.gz'));
+  t.true(unzipped.equals(segmentAtArchive!), 'prefix and tail together are the segment as folded, byte for byte');
+  t.deepEqual(warnings, []);
+});
+
+test('PrefixArchiver pacing: a replay far ahead of the gzip waits for it, and a prefix that cannot be made releases the wait instead of hanging', async (t) => {
+  const dir = tempStoreDir(t);
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const size = 12 * 1024 * 1024;
+  fs.writeFileSync(path.join(dir, 'journal-00000001.ndjson'), crypto.randomBytes(size), { mode: 0o600 });
+  const archiver = new PrefixArchiver(dir, new Map([['journal-00000001.ndjson', size], ['journal-00000002.ndjson', 4096]]));
+  t.is(archiver.paceTo(1024), undefined, 'a replay within the lead never waits');
+  const wait = archiver.paceTo(size);
+  t.true(wait instanceof Promise, 'a replay 12 MiB ahead waits');
+  await wait;
+  const prefix = await archiver.take('journal-00000001.ndjson');
+  t.true(prefix !== undefined && zlib.gunzipSync(fs.readFileSync(prefix.tempPath)).equals(fs.readFileSync(path.join(dir, 'journal-00000001.ndjson'))));
+  // journal-00000002.ndjson does not exist: its job fails, counts as done, and the failure comes with take().
+  await archiver.paceTo(size + 4096);
+  t.is(archiver.paceTo(size + 4096), undefined);
+  const err = await t.throwsAsync(archiver.take('journal-00000002.ndjson'));
+  t.is((err as { code?: string }).code, ErrorCodes.IO_ERROR);
+  await archiver.dispose();
+  fs.unlinkSync(prefix!.tempPath);
+  t.deepEqual(fs.readdirSync(dir), ['journal-00000001.ndjson'], 'no temporary file left');
 });
