@@ -215,3 +215,38 @@ test.serial('a commit whose locked section outlives the stale limit is reported 
   await Promise.all([writer.journal.close(), slow.close()]);
   t.deepEqual([...openKv(dir).state.keys()], ['first', 'late']);
 });
+
+test('Journal.open awaits replayPace between replay steps with the segment bytes replayed so far, and holds the replay while it is pending', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  for (let i = 0; i < 2000; i++) journal.append('kv.set', { key: `k${i}`, value: 'v'.repeat(200) });
+  await journal.close();
+  const size = fs.statSync(segment1(dir)).size;
+
+  const kv = keyValueConsumer();
+  const seen: number[] = [];
+  let held = 0;
+  const opened = await Journal.open({
+    dir,
+    consumer: kv.consumer,
+    onWarning: () => undefined,
+    replayPace: (bytes) => {
+      seen.push(bytes);
+      if (seen.length !== 2) return undefined;
+      // The second step waits 50 ms: nothing may be applied meanwhile.
+      const applied = kv.state.size;
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          held = kv.state.size - applied;
+          resolve();
+        }, 50),
+      );
+    },
+  });
+  t.true(seen.length >= Math.floor(size / (64 * 1024)), `${seen.length} steps for ${size} bytes`);
+  t.true(seen.every((b, i) => i === 0 || b > seen[i - 1]!), 'the byte count only grows');
+  t.is(seen.at(-1), size);
+  t.is(held, 0, 'no record was applied while the pace was pending');
+  t.is(kv.state.size, 2000);
+  await opened.close();
+});

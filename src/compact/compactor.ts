@@ -7,7 +7,8 @@ import { LOCK_NAME, listStore, prepareStoreDir, segmentName, snapshotName, store
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
-import { DEFAULT_ARCHIVE_POLICY, PrefixArchiver, archiveDir, archiveFile, pruneArchive, segmentSizes, type ArchivePolicy } from './archive.js';
+import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
+import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
 import { removeAbandonedTempFiles } from './leftovers.js';
 

@@ -152,6 +152,19 @@ export function fsyncDirSync(dir: string): void {
 }
 
 /**
+ * Removes a temporary file on a failure path, where it may never have been
+ * created or may already be renamed: a leftover is cleaned up by the next
+ * compaction (its name says whose it is).
+ */
+export function removeQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // see above
+  }
+}
+
+/**
  * Closes a descriptor whose data is already written (or never was): a
  * failing close has nothing left to lose and must not hide the real outcome.
  */

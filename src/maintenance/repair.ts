@@ -5,7 +5,7 @@ import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../compact/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journal/journal.js';
-import { LOCK_NAME, fdSize, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, readFully, segmentName, writeFully } from '../journal/store-files.js';
+import { LOCK_NAME, fdSize, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, readFully, removeQuietly, segmentName, writeFully } from '../journal/store-files.js';
 import type { WarningCode, WarningHandler } from '../journal/warnings.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
 import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
@@ -286,13 +286,7 @@ function rewriteSegment(dir: string, name: string, maxLineBytes: number, stamp: 
     return { file: name, quarantine: rel(badPath), index: rel(indexPath), bytesBefore: size, bytesAfter, items };
   } finally {
     fs.closeSync(fd);
-    for (const t of temps) {
-      try {
-        fs.unlinkSync(t);
-      } catch {
-        // already renamed, or never created
-      }
-    }
+    for (const t of temps) removeQuietly(t);
   }
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import stableStringify from 'fast-json-stable-stringify';
 import { ioError } from '../errors.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
-import { fsyncDirSync, snapshotName, writeFully } from '../journal/store-files.js';
+import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from '../journal/store-files.js';
 
 const WRITE_CHUNK_CHARS = 1024 * 1024;
 
@@ -61,11 +61,7 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
         // already failing; the temp file is removed below
       }
     }
-    try {
-      fs.unlinkSync(tempPath);
-    } catch {
-      // a leftover is cleaned by the next compaction (its name says whose it is)
-    }
+    removeQuietly(tempPath);
     throw ioError('snapshot write', finalPath, err);
   }
   return { path: finalPath, bytes, entries: count };

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { PrefixArchiver } from '../../src/compact/archive.js';
+import { PrefixArchiver } from '../../src/compact/prefix-archiver.js';
 import { ErrorCodes, compactSessions } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { DAY, FakeClock, NO_TTL, T0, freshReplay, names, openStore, segmentsIn, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';
