@@ -1,22 +1,20 @@
-import fs from 'node:fs';
-import { once } from 'node:events';
-import type { Transform, Writable } from 'node:stream';
 import stableStringify from 'fast-json-stable-stringify';
-import ndjson from 'ndjson';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { parseIsoInstant } from '../journal/dates.js';
-import { Journal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
 import { prepareStoreDir } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
-import { listHistorySegments, type HistorySegment } from '../history/history-reader.js';
 import { recordMatcher, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
 import { auditTrail } from '../history/replay-source.js';
 import { stateAt } from '../history/replay-state.js';
 import { DIR_ENV, UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
-import { paint, progressBar, useColour, type Progress } from './terminal.js';
+import { followJournal } from './replay-follow.js';
+import { ReplayProgress } from './replay-progress.js';
+import { StdoutSink } from './stdout-sink.js';
+import { Stopper } from './stopper.js';
+import { paint, useColour } from './terminal.js';
 
 export const replayHelp = `Usage: session-journal replay --dir DIR [filters] [--ndjson] [--follow]
        session-journal replay --dir DIR --state [--at TIME] [--session ID]
@@ -59,10 +57,6 @@ Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with --follow),
 2 usage, 4 store error (missing, unsafe, unreadable, or the history for
 --at was pruned), 70 internal error.
 `;
-
-const POLL_MS = 200;
-/** A replay shorter than this shows no progress bar at all. */
-const PROGRESS_AFTER_MS = 500;
 
 /** Parses a --since/--until/--at value: ISO instant, UTC date, or a duration before `now`. */
 export function parseTime(flag: string, text: string, now: number): number {
@@ -145,7 +139,7 @@ async function printState(dir: string, at: number, sessions: readonly string[] |
   // Sorted keys, dates as ISO strings (Date#toJSON), undefined fields left out.
   await out.write(stableStringify({ at: new Date(at).toISOString(), sessions: shown }) + '\n');
   await out.end();
-  return out.exitCode(io.stderr);
+  return out.exitCode(io.stderr, 'replay');
 }
 
 async function printHistory(dir: string, filter: ReplayFilter, machine: boolean, follow: boolean, io: CliIO, warn: (w: JournalWarning) => void): Promise<number> {
@@ -184,211 +178,5 @@ async function printHistory(dir: string, filter: ReplayFilter, machine: boolean,
     stopper?.dispose();
   }
   await out.end();
-  return out.exitCode(io.stderr);
-}
-
-/** SIGINT/SIGTERM (or a closed stdout) end --follow; listening from the start, so a Ctrl-C during the history also exits 0. */
-class Stopper {
-  stopped = false;
-  private wake: (() => void) | undefined;
-  private readonly onSignal = () => this.stop();
-
-  constructor() {
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.wake?.();
-  }
-
-  /** Sleeps `ms`, or less when stopped meanwhile. */
-  sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
-
-  dispose(): void {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
-  }
-}
-
-/**
- * --follow: a read-only Journal catches up every POLL_MS (following rotation
- * markers, reloading from the new snapshot when a compaction moved past it);
- * records with a seq above the last one seen are printed. A jump in seq (a
- * segment archived between two polls) is filled from the archive.
- */
-async function followJournal(dir: string, afterSeq: number, emit: (r: JournalRecord) => Promise<void>, out: StdoutSink, warn: (w: JournalWarning) => void, stopper: Stopper): Promise<void> {
-  let lastSeq = afterSeq;
-  const pending: JournalRecord[] = [];
-  out.onClose(() => stopper.stop());
-  const journal = Journal.openSync({
-    dir,
-    readOnly: true,
-    create: false,
-    flushOnExit: false,
-    onWarning: warn,
-    consumer: {
-      reset: () => undefined,
-      restore: () => undefined,
-      apply: (record) => {
-        pending.push(record);
-        return undefined;
-      },
-    },
-  });
-  try {
-    while (!stopper.stopped && !out.closed) {
-      journal.catchUp();
-      const batch = pending.splice(0);
-      for (const record of batch) {
-        if (out.closed) break;
-        if (record.seq <= lastSeq) continue;
-        if (record.seq > lastSeq + 1) {
-          for await (const item of auditTrail(dir)) {
-            if (item.kind !== 'record' || item.record.seq <= lastSeq) continue;
-            if (item.record.seq >= record.seq) break;
-            lastSeq = item.record.seq;
-            await emit(item.record);
-          }
-        }
-        lastSeq = record.seq;
-        await emit(record);
-      }
-      await stopper.sleep(POLL_MS);
-    }
-  } finally {
-    await journal.close();
-  }
-}
-
-/**
- * stdout, with a closed reader (EPIPE: `| head`) turned into a quiet stop.
- * With `machine`, objects go through the ndjson package's stringify stream.
- */
-class StdoutSink {
-  closed = false;
-  private failure: Error | undefined;
-  private readonly serializer: Transform | undefined;
-  private readonly closedPromise: Promise<void>;
-  private markClosed!: () => void;
-  private readonly closeListeners: (() => void)[] = [];
-
-  constructor(
-    private readonly stdout: Writable,
-    machine: boolean,
-  ) {
-    this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
-    stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') this.failure ??= err;
-      this.close();
-    });
-    if (machine) {
-      this.serializer = ndjson.stringify();
-      this.serializer.pipe(stdout, { end: false });
-    }
-  }
-
-  onClose(listener: () => void): void {
-    this.closeListeners.push(listener);
-  }
-
-  private close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.serializer?.unpipe(this.stdout);
-    this.markClosed();
-    for (const listener of this.closeListeners) listener();
-  }
-
-  async write(chunk: string | object): Promise<void> {
-    if (this.closed) return;
-    const target = this.serializer ?? this.stdout;
-    if (!target.write(chunk)) await Promise.race([once(target, 'drain'), this.closedPromise]);
-  }
-
-  /** Waits until everything written reached stdout (or the reader went away). */
-  async end(): Promise<void> {
-    if (this.serializer && !this.closed) {
-      const ended = once(this.serializer, 'end');
-      this.serializer.end();
-      await Promise.race([ended, this.closedPromise]);
-    }
-    if (!this.closed && this.stdout.writableNeedDrain) await Promise.race([once(this.stdout, 'drain'), this.closedPromise]);
-  }
-
-  /** 0, or 4 after saying why on stderr when stdout failed for another reason than a closed reader. */
-  exitCode(stderr: Writable): number {
-    if (!this.failure) return ExitCodes.OK;
-    const code = (this.failure as NodeJS.ErrnoException).code ?? this.failure.message;
-    stderr.write(`session-journal replay: IO_ERROR: writing to stdout failed: ${code}\nhint: check where stdout goes (disk full, a closed terminal)\n`);
-    return ExitCodes.STORE_ERROR;
-  }
-}
-
-/**
- * A progress bar on stderr for a long human replay on a terminal, by bytes
- * of the segment files (an archived segment counts when it is done). Cleared
- * before each printed line so it never mixes with output on the same terminal.
- */
-class ReplayProgress {
-  private readonly bar: Progress;
-  private readonly enabled: boolean;
-  private readonly started = Date.now();
-  private readonly startOf = new Map<string, { start: number; size: number }>();
-  private base = 0;
-  private current: HistorySegment | undefined;
-  private drawn = false;
-  private lastDraw = 0;
-
-  constructor(io: CliIO, dir: string, wanted: boolean) {
-    this.enabled = wanted && Boolean((io.stderr as { isTTY?: boolean }).isTTY);
-    let total = 0;
-    if (this.enabled) {
-      for (const segment of listHistorySegments(dir)) {
-        let size = 0;
-        try {
-          size = fs.statSync(segment.file).size;
-        } catch {
-          // moved by a compaction meanwhile
-        }
-        this.startOf.set(segment.file, { start: total, size });
-        total += size;
-      }
-    }
-    this.bar = progressBar(io.stderr, 'replay', total, this.enabled);
-  }
-
-  segment(segment: HistorySegment): void {
-    this.current = segment;
-    this.base = this.startOf.get(segment.file)?.start ?? this.base;
-  }
-
-  at(offset: number): void {
-    if (!this.enabled || !this.current) return;
-    const now = Date.now();
-    if (now - this.started < PROGRESS_AFTER_MS || now - this.lastDraw < 200) return;
-    this.lastDraw = now;
-    const size = this.startOf.get(this.current.file)?.size ?? 0;
-    this.bar.update(this.base + (this.current.archived ? 0 : Math.min(offset, size)));
-    this.drawn = true;
-  }
-
-  /** Removes the bar (before a line of output, and at the end). */
-  clear(): void {
-    if (!this.drawn) return;
-    this.bar.finish();
-    this.drawn = false;
-  }
+  return out.exitCode(io.stderr, 'replay');
 }

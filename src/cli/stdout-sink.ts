@@ -1,0 +1,71 @@
+import { once } from 'node:events';
+import type { Transform, Writable } from 'node:stream';
+import ndjson from 'ndjson';
+import { ExitCodes } from './output.js';
+
+/**
+ * stdout, with a closed reader (EPIPE: `| head`) turned into a quiet stop.
+ * With `machine`, objects go through the ndjson package's stringify stream.
+ */
+export class StdoutSink {
+  closed = false;
+  private failure: Error | undefined;
+  private readonly serializer: Transform | undefined;
+  private readonly closedPromise: Promise<void>;
+  private markClosed!: () => void;
+  private readonly closeListeners: (() => void)[] = [];
+
+  constructor(
+    private readonly stdout: Writable,
+    machine: boolean,
+  ) {
+    this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
+    stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') this.failure ??= err;
+      this.close();
+    });
+    if (machine) {
+      this.serializer = ndjson.stringify();
+      this.serializer.pipe(stdout, { end: false });
+    }
+  }
+
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.serializer?.unpipe(this.stdout);
+    this.markClosed();
+    for (const listener of this.closeListeners) listener();
+  }
+
+  async write(chunk: string | object): Promise<void> {
+    if (this.closed) return;
+    const target = this.serializer ?? this.stdout;
+    if (!target.write(chunk)) await Promise.race([once(target, 'drain'), this.closedPromise]);
+  }
+
+  /** Waits until everything written reached stdout (or the reader went away). */
+  async end(): Promise<void> {
+    if (this.serializer && !this.closed) {
+      const ended = once(this.serializer, 'end');
+      this.serializer.end();
+      await Promise.race([ended, this.closedPromise]);
+    }
+    if (!this.closed && this.stdout.writableNeedDrain) await Promise.race([once(this.stdout, 'drain'), this.closedPromise]);
+  }
+
+  /**
+   * 0, or 4 after saying why on stderr when stdout failed for another reason
+   * than a closed reader; `command` names who failed, as reportError does.
+   */
+  exitCode(stderr: Writable, command: string): number {
+    if (!this.failure) return ExitCodes.OK;
+    const code = (this.failure as NodeJS.ErrnoException).code ?? this.failure.message;
+    stderr.write(`session-journal ${command}: IO_ERROR: writing to stdout failed: ${code}\nhint: check where stdout goes (disk full, a closed terminal)\n`);
+    return ExitCodes.STORE_ERROR;
+  }
+}
