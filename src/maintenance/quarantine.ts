@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { fsyncDirSync } from '../journal/store-files.js';
+import { tempNameFor } from '../snapshot/snapshot-writer.js';
+import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
+import type { QuarantineItem } from './repair-report.js';
+
+/** The directory beside the segments where repair keeps what it moved out. Readers ignore it. */
+export const QUARANTINE_DIR = 'quarantine';
+
+export interface QuarantineBatch {
+  /** The store directory. */
+  dir: string;
+  /** The segment the items come from. */
+  name: string;
+  /** When the repair started, as it appears in the file names. */
+  stamp: string;
+  bytesBefore: number;
+  bytesAfter: number;
+  items: QuarantineItem[];
+}
+
+export interface QuarantinePaths {
+  bad: string;
+  index: string;
+}
+
+/**
+ * Publishes the items' bytes, read from `source`, and their index in
+ * DIR/quarantine, each by an atomic rename, then fsyncs the directory.
+ * Temporary names go into `temps` before the files are created: the caller
+ * removes them together with its own if anything fails.
+ */
+export function writeQuarantine(batch: QuarantineBatch, source: CopySource, temps: string[]): QuarantinePaths {
+  const { dir, name, stamp, bytesBefore, bytesAfter, items } = batch;
+  const qdir = quarantineDir(dir);
+  const base = uniqueBase(qdir, `${name}.${stamp}`);
+  const badPath = path.join(qdir, `${base}.bad`);
+  const indexPath = path.join(qdir, `${base}.json`);
+  const badTemp = tempNameFor(badPath);
+  temps.push(badTemp);
+  writeNewFile(badTemp, (write) => {
+    for (const item of items) copyRange(source, item.offset, item.length, write);
+  });
+  renameFile(badTemp, badPath);
+  const index = { v: 1, kind: 'quarantine', file: name, quarantine: `${base}.bad`, repairedAt: stamp, bytesBefore, bytesAfter, items };
+  const indexTemp = tempNameFor(indexPath);
+  temps.push(indexTemp);
+  writeNewFile(indexTemp, (write) => write(Buffer.from(JSON.stringify(index, null, 2) + '\n')));
+  renameFile(indexTemp, indexPath);
+  fsyncDirSync(qdir);
+  return { bad: badPath, index: indexPath };
+}
+
+/** DIR/quarantine, created 0700 when missing; a symlink in its place is refused. */
+function quarantineDir(dir: string): string {
+  const qdir = path.join(dir, QUARANTINE_DIR);
+  try {
+    fs.mkdirSync(qdir, { mode: 0o700 });
+    fsyncDirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('mkdir', qdir, err);
+  }
+  const st = fs.lstatSync(qdir);
+  if (st.isSymbolicLink()) throw new SessionJournalError(ErrorCodes.SYMLINK_REFUSED, `${qdir} is a symbolic link; refusing to write through it`, { details: { path: qdir } });
+  if (!st.isDirectory()) throw new SessionJournalError(ErrorCodes.NOT_A_DIRECTORY, `${qdir} is not a directory`, { details: { path: qdir } });
+  return qdir;
+}
+
+/** Two repairs of a segment in the same millisecond (or with a fixed `now`) must not overwrite each other's files. */
+function uniqueBase(qdir: string, base: string): string {
+  for (let i = 0; ; i++) {
+    const candidate = i === 0 ? base : `${base}-${i}`;
+    if (!fs.existsSync(path.join(qdir, `${candidate}.bad`)) && !fs.existsSync(path.join(qdir, `${candidate}.json`))) return candidate;
+  }
+}

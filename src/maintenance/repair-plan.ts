@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { LOCK_NAME, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
+import { itemsOf, summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
+import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
+
+export interface NamedScan {
+  name: string;
+  scan: SegmentScan;
+}
+
+export function scanStore(dir: string, maxLineBytes: number): NamedScan[] {
+  const out: NamedScan[] = [];
+  for (const n of listStore(dir).segments) {
+    const name = segmentName(n);
+    const file = path.join(dir, name);
+    const fd = openStoreFile(file, 'read');
+    if (fd === undefined) continue;
+    try {
+      out.push({ name, scan: scanSegment(fd, file, maxLineBytes) });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return out;
+}
+
+/** `tailCounts`: no writer holds the journal lock, so an unfinished last line cannot be an append in progress. */
+export function liveDamage(scan: SegmentScan, tailCounts: boolean): boolean {
+  return scan.bad.length > 0 || (scan.tail !== undefined && tailCounts);
+}
+
+/** What a repair would do, read without any lock. */
+export function planRepair(dir: string, maxLineBytes: number): RepairResult {
+  const scans = scanStore(dir, maxLineBytes);
+  const tailCounts = !writerHoldsLock(dir);
+  const files: RepairedFile[] = [];
+  const left: LeftProblem[] = [];
+  let wouldRotate: string | null = null;
+  for (const { name, scan } of scans) {
+    const live = !scan.closed;
+    const spans: BadSpan[] = [...scan.bad];
+    if (scan.tail && (!live || tailCounts)) spans.push(scan.tail);
+    left.push(...leftProblems(name, scan, tailCounts, true));
+    if (spans.length === 0) continue;
+    if (live) wouldRotate = name;
+    // A whole record with no newline is kept: the rotation ends it and replay applies it.
+    const moved = spans.filter((s) => !(live && s === scan.tail && scan.tail.wholeRecord));
+    if (moved.length > 0) files.push({ file: name, quarantine: null, index: null, bytesBefore: scan.size, bytesAfter: scan.size - total(moved), items: itemsOf(name, moved) });
+  }
+  const result = summarize(files, left, null, true, wouldRotate !== null);
+  result.wouldRotate = wouldRotate;
+  return result;
+}
+
+/**
+ * Problems a repair leaves alone. `moving`: the segment's damage is being (or
+ * would be) moved, so only kept lines and a tail that may be in progress remain.
+ */
+export function leftProblems(name: string, scan: SegmentScan, tailCounts: boolean, moving: boolean): LeftProblem[] {
+  const left: LeftProblem[] = scan.kept.map((k) => ({ file: name, ...k }));
+  if (scan.closed) return left;
+  if (!moving) {
+    // Still not closed after the rotation: not the live segment (an orphan no marker leads to).
+    for (const b of scan.bad) left.push({ file: name, line: b.line, offset: b.offset, reason: b.reason, message: `${b.message}; left in place: no rotation marker closes this segment` });
+  }
+  if (scan.tail && (!tailCounts || !moving)) {
+    const why = tailCounts ? 'no rotation marker closes this segment' : 'a writer holds the journal lock, so it may be an append in progress';
+    left.push({ file: name, line: scan.tail.line, offset: scan.tail.offset, reason: scan.tail.reason, message: `${scan.tail.message}; left in place: ${why}` });
+  }
+  return left;
+}
+
+/** True when a writer (or a compaction's rotation) holds the journal lock right now. */
+export function writerHoldsLock(dir: string): boolean {
+  try {
+    return lockfile.checkSync(path.join(dir, 'journal'), { lockfilePath: path.join(dir, LOCK_NAME), realpath: false, stale: 10_000 });
+  } catch {
+    return false;
+  }
+}
