@@ -76,7 +76,7 @@ interface Pending {
 
 export type ProblemSink = (problem: VerifyProblem, ordinal: number) => void;
 
-const short = (h: string | undefined): string => (h ? `${h.slice(0, 12)}…` : '(none)');
+export const shortHash = (h: string | undefined): string => (h ? `${h.slice(0, 12)}…` : '(none)');
 const at = (p: Place): string => `${p.file}:${p.line}`;
 const problemAt = (code: string, place: Place, message: string): VerifyProblem => ({ code, file: place.file, line: place.line, offset: place.offset, message });
 
@@ -240,7 +240,7 @@ export class ChainChecker {
           file: p.snapshot,
           line: 1,
           offset: 0,
-          message: `the snapshot's head (seq ${p.prevSeq}, h ${short(p.prev)}) is not what the first record after it (${at(rec.place)}, seq ${rec.seq}) chains from${orEdited}`,
+          message: `the snapshot's head (seq ${p.prevSeq}, h ${shortHash(p.prev)}) is not what the first record after it (${at(rec.place)}, seq ${rec.seq}) chains from${orEdited}`,
         },
         rec.ordinal,
       );
@@ -276,7 +276,7 @@ export class ChainChecker {
       this.skip(p);
     } else {
       const why = next ? 'a record before it was changed and rehashed, or records were replaced' : 'the last record: edited, or replaced';
-      report(VerifyCodes.HASH_MISMATCH, `seq ${rec.seq} does not chain from the record before it (h ${short(rec.h)}): ${why}`);
+      report(VerifyCodes.HASH_MISMATCH, `seq ${rec.seq} does not chain from the record before it (h ${shortHash(rec.h)}): ${why}`);
     }
   }
 

@@ -1,0 +1,61 @@
+import path from 'node:path';
+import type { JournalWarning } from '../journal/warnings.js';
+import type { VerifyProblem } from './verify-chain.js';
+
+/** Something verify could not check, which is not a problem (history pruned from the archive, records of another reducer). */
+export interface VerifyNote {
+  code: string;
+  file: string | null;
+  line: number | null;
+  message: string;
+}
+
+/** Problems not tied to a record (snapshots, orphan segments) sort after every problem in the history. */
+const AFTER_HISTORY = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The problems and notes of one verify run. Each problem keeps the ordinal
+ * of the record it belongs to, because the phases find them out of history
+ * order (a chain break is only explained at the record after it), and
+ * `--expect-head` asks whether any problem lies at or before a record.
+ */
+export class Findings {
+  private readonly located: Array<{ problem: VerifyProblem; ordinal: number }> = [];
+  /** About the store as a whole: listed after all the others, in the order found. */
+  private readonly overall: VerifyProblem[] = [];
+  readonly notes: VerifyNote[] = [];
+
+  constructor(private readonly dir: string) {}
+
+  /** Relative to the store directory, as the report names files (the directory itself keeps its own path). */
+  relative(file: string): string {
+    return path.relative(this.dir, file) || file;
+  }
+
+  add(problem: VerifyProblem, ordinal = AFTER_HISTORY): void {
+    this.located.push({ problem, ordinal });
+  }
+
+  warning(w: JournalWarning, ordinal?: number): void {
+    this.add({ code: w.code, file: w.file === undefined ? null : this.relative(w.file), line: w.line ?? null, offset: w.offset ?? null, message: w.message }, ordinal);
+  }
+
+  addOverall(problem: VerifyProblem): void {
+    this.overall.push(problem);
+  }
+
+  /** True when no problem belongs to the record with this ordinal or any before it. */
+  noneUpTo(ordinal: number): boolean {
+    return this.located.every((p) => p.ordinal > ordinal);
+  }
+
+  hasNote(code: string): boolean {
+    return this.notes.some((n) => n.code === code);
+  }
+
+  /** In history order; within one file of one point, by line. */
+  problems(): VerifyProblem[] {
+    const sorted = [...this.located].sort((a, b) => a.ordinal - b.ordinal || (a.problem.file === b.problem.file ? (a.problem.line ?? 0) - (b.problem.line ?? 0) : 0));
+    return [...sorted.map((p) => p.problem), ...this.overall];
+  }
+}

@@ -1,0 +1,198 @@
+import stableStringify from 'fast-json-stable-stringify';
+import { CHAIN_START, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
+import { SessionEventTypes } from '../sessions/session-events.js';
+import { SessionFold } from '../sessions/session-fold.js';
+import type { HistoryItem, HistorySegment } from './history-reader.js';
+import { ChainChecker, VerifyCodes, type ChainRecord, type Place } from './verify-chain.js';
+import type { Findings } from './verify-findings.js';
+import type { ReadableSnapshot } from './verify-snapshots.js';
+
+export interface RotationMarker {
+  seq: number;
+  h: string | undefined;
+  w: string;
+  next: number;
+  place: Place;
+}
+
+interface SegmentState {
+  segment: HistorySegment;
+  file: string;
+  /** Reached by the chain of rotation markers (readers apply it). */
+  reached: boolean;
+  /** Records in a segment readers never reach. */
+  unreachedRecords: number;
+  rotate?: RotationMarker;
+  afterRotation: number;
+}
+
+const RETENTION_REASONS = new Set(['expired', 'evicted']);
+/** Effectively no retention: verify folds the history, it does not expire anything. */
+const NEVER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * One pass over the history, archive and live segments, as readers apply
+ * it: from segment to segment along the rotation markers, through the hash
+ * chain, folding the sessions on the way so that each snapshot can then be
+ * compared with the state the history had where it was written.
+ */
+export class HistoryWalk {
+  /** Records in the chain (rotation markers included). */
+  records = 0;
+  firstAvailableSeq: number | undefined;
+  /** The first record with the seq `--expect-head` asks about. */
+  wanted: { h: string; ordinal: number } | undefined;
+  readonly reachedSegments = new Set<number>();
+  /** The rotation marker that closes each segment, by segment number. */
+  readonly markers = new Map<number, RotationMarker>();
+  /** Fold state captured at the start of segment N (everything below N applied), per snapshot number. */
+  readonly checkpoints = new Map<number, Map<string, string>>();
+  /** Sessions deleted by retention in each segment, and by which writer. */
+  readonly retention = new Map<number, Array<{ id: string; w: string }>>();
+  /** Record types that are neither session records nor rotation markers. */
+  readonly otherTypes = new Set<string>();
+  private readonly checker: ChainChecker;
+  private readonly fold = new SessionFold(NEVER, NEVER);
+  /** A checkpoint needs the whole history before it, not just what is left of it. */
+  private foldValid = false;
+  private ordinal = 0;
+  private current: SegmentState | undefined;
+  private lastReached: SegmentState | undefined;
+
+  constructor(
+    private readonly snapshots: readonly ReadableSnapshot[],
+    private readonly findings: Findings,
+    private readonly wantedSeq: number | undefined,
+  ) {
+    this.checker = new ChainChecker((problem, ordinal) => findings.add(problem, ordinal));
+  }
+
+  /** The chain's head. */
+  get last(): ChainRecord | undefined {
+    return this.checker.last;
+  }
+
+  startSegment(segment: HistorySegment): void {
+    this.finishSegment();
+    const file = this.findings.relative(segment.file);
+    const reached = this.reaches(segment, file);
+    this.current = { segment, file, reached, unreachedRecords: 0, afterRotation: 0 };
+    if (reached) {
+      this.reachedSegments.add(segment.number);
+      this.captureUpTo(segment.number);
+      this.lastReached = this.current;
+    }
+  }
+
+  /** An unreadable line, placed after the records read so far. */
+  problem(warning: JournalWarning): void {
+    this.findings.warning(warning, this.ordinal);
+  }
+
+  /** False for a record readers never apply, which the chain does not count. */
+  record(item: Extract<HistoryItem, { kind: 'record' }>): boolean {
+    const seg = this.current!;
+    const { record, raw } = item;
+    const place: Place = { file: seg.file, line: item.place.line, offset: item.place.offset };
+    if (!seg.reached) {
+      seg.unreachedRecords++;
+      return false;
+    }
+    if (seg.rotate) {
+      if (seg.afterRotation++ === 0) {
+        this.findings.add({ code: VerifyCodes.RECORD_AFTER_ROTATION, ...place, message: `seq ${record.seq} comes after this segment's rotation marker (line ${seg.rotate.place.line}): readers never apply it` }, this.ordinal);
+      }
+      return false;
+    }
+    this.records++;
+    this.ordinal++;
+    this.firstAvailableSeq ??= record.seq;
+    this.checker.push({ seq: record.seq, h: record.hash, raw, place, ordinal: this.ordinal });
+    if (record.seq === this.wantedSeq && !this.wanted) this.wanted = { h: record.hash ?? CHAIN_START, ordinal: this.ordinal };
+    if (record.type === ROTATE_EVENT) this.rotation(record, seg, place);
+    else if (record.type.startsWith('session.')) this.sessionRecord(record, seg, place);
+    else this.otherTypes.add(record.type);
+    return true;
+  }
+
+  end(): void {
+    this.finishSegment();
+    this.checker.end();
+    this.captureUpTo(Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Where readers cannot get to a segment through its predecessor's marker, the chain restarts there. */
+  private reaches(segment: HistorySegment, file: string): boolean {
+    const last = this.lastReached;
+    if (!last) {
+      this.foldValid = segment.number === 1;
+      this.anchorAt(segment, file);
+      return true;
+    }
+    const m = last.rotate;
+    if (!m || segment.number < m.next) return false;
+    if (segment.number > m.next) {
+      this.findings.add({ code: VerifyCodes.ROTATION_TARGET_MISSING, file: m.place.file, line: m.place.line, offset: m.place.offset, message: `the rotation marker names segment ${m.next}, which is neither in the store nor in archive/` }, this.ordinal);
+      this.foldValid = false;
+      this.anchorAt(segment, file);
+    }
+    return true;
+  }
+
+  private anchorAt(segment: HistorySegment, file: string): void {
+    if (segment.number === 1) {
+      this.checker.anchor(CHAIN_START, 0);
+      return;
+    }
+    const snap = this.snapshotFor(segment.number);
+    if (snap) {
+      this.checker.anchor(snap.header.h ?? CHAIN_START, snap.header.seq, snap.file);
+      this.findings.notes.push({ code: 'CHAIN_FROM_SNAPSHOT', file: snap.file, line: 1, message: `the history before segment ${segment.number} is not available (archive pruned, or compacted with --no-archive): the chain is checked from this snapshot's head (seq ${snap.header.seq}) on` });
+    } else {
+      this.checker.anchor(undefined, undefined);
+      this.findings.notes.push({ code: 'CHAIN_UNANCHORED', file, line: null, message: `the history before segment ${segment.number} is not available and no snapshot anchors it: the chain cannot be checked before this segment's first record` });
+    }
+  }
+
+  private snapshotFor(segment: number): ReadableSnapshot | undefined {
+    return this.snapshots.find((s) => s.number === segment && !s.archived) ?? this.snapshots.find((s) => s.number === segment);
+  }
+
+  private finishSegment(): void {
+    const s = this.current;
+    if (!s || s.reached || s.unreachedRecords === 0) return;
+    const last = this.lastReached;
+    const why = last?.rotate ? `the rotation marker in ${last.file} leads to segment ${last.rotate.next}` : `${last?.file ?? 'the segment before it'} does not end in a rotation marker`;
+    this.findings.add({ code: VerifyCodes.ORPHAN_SEGMENT, file: s.file, line: null, offset: null, message: `no rotation marker leads to this segment (${why}): readers never apply its ${s.unreachedRecords} records` });
+  }
+
+  private captureUpTo(n: number): void {
+    for (const s of this.snapshots) {
+      if (s.number <= n && !this.checkpoints.has(s.number) && this.foldValid) {
+        this.checkpoints.set(s.number, new Map([...this.fold.sessions].map(([id, session]) => [id, stableStringify(session)])));
+      }
+    }
+  }
+
+  private rotation(record: JournalRecord, seg: SegmentState, place: Place): void {
+    const next = (record.payload as { next?: unknown } | null)?.next;
+    if (typeof next === 'number' && Number.isSafeInteger(next) && next > seg.segment.number) {
+      seg.rotate = { seq: record.seq, h: record.hash, w: record.writer, next, place };
+      this.markers.set(seg.segment.number, seg.rotate);
+    } else {
+      this.findings.add({ code: WarningCodes.INVALID_PAYLOAD, ...place, message: 'rotation marker without a valid next segment' }, this.ordinal);
+    }
+  }
+
+  private sessionRecord(record: JournalRecord, seg: SegmentState, place: Place): void {
+    const rejection = this.fold.apply(record);
+    if (rejection) this.findings.add({ code: rejection.code, ...place, message: rejection.message }, this.ordinal);
+    const p = record.payload as { id?: unknown; reason?: unknown } | null;
+    if (record.type === SessionEventTypes.delete && typeof p?.id === 'string' && RETENTION_REASONS.has(String(p.reason))) {
+      const list = this.retention.get(seg.segment.number) ?? [];
+      list.push({ id: p.id, w: record.writer });
+      this.retention.set(seg.segment.number, list);
+    }
+  }
+}
