@@ -53,9 +53,15 @@ export class Findings {
     return this.notes.some((n) => n.code === code);
   }
 
-  /** In history order; within one file of one point, by line. */
+  /**
+   * In history order; at one point, by file and then line. Store file names
+   * are zero-padded numbers, so by name is by history there too (a
+   * comparator that only ordered lines within a file was no ordering at all
+   * once problems of two snapshots shared a point).
+   */
   problems(): VerifyProblem[] {
-    const sorted = [...this.located].sort((a, b) => a.ordinal - b.ordinal || (a.problem.file === b.problem.file ? (a.problem.line ?? 0) - (b.problem.line ?? 0) : 0));
+    const byName = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
+    const sorted = [...this.located].sort((a, b) => a.ordinal - b.ordinal || byName(a.problem.file, b.problem.file) || (a.problem.line ?? 0) - (b.problem.line ?? 0));
     return [...sorted.map((p) => p.problem), ...this.overall];
   }
 }

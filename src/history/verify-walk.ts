@@ -38,8 +38,6 @@ const NEVER = Number.MAX_SAFE_INTEGER;
  * compared with the state the history had where it was written.
  */
 export class HistoryWalk {
-  /** Records in the chain (rotation markers included). */
-  records = 0;
   firstAvailableSeq: number | undefined;
   /** The first record with the seq `--expect-head` asks about. */
   wanted: { h: string; ordinal: number } | undefined;
@@ -56,6 +54,7 @@ export class HistoryWalk {
   private readonly fold = new SessionFold(NEVER, NEVER);
   /** A checkpoint needs the whole history before it, not just what is left of it. */
   private foldValid = false;
+  /** Records read so far (rotation markers included); a problem found at a record carries it as its place in history. */
   private ordinal = 0;
   private current: SegmentState | undefined;
   private lastReached: SegmentState | undefined;
@@ -66,6 +65,11 @@ export class HistoryWalk {
     private readonly wantedSeq: number | undefined,
   ) {
     this.checker = new ChainChecker((problem, ordinal) => findings.add(problem, ordinal));
+  }
+
+  /** Records in the chain (rotation markers included). */
+  get records(): number {
+    return this.ordinal;
   }
 
   /** The chain's head. */
@@ -105,7 +109,6 @@ export class HistoryWalk {
       }
       return false;
     }
-    this.records++;
     this.ordinal++;
     this.firstAvailableSeq ??= record.seq;
     this.checker.push({ seq: record.seq, h: record.hash, raw, place, ordinal: this.ordinal });

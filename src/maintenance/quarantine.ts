@@ -62,7 +62,12 @@ function quarantineDir(dir: string): string {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('mkdir', qdir, err);
   }
-  const st = fs.lstatSync(qdir);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(qdir);
+  } catch (err) {
+    throw ioError('lstat', qdir, err);
+  }
   if (st.isSymbolicLink()) throw new SessionJournalError(ErrorCodes.SYMLINK_REFUSED, `${qdir} is a symbolic link; refusing to write through it`, { details: { path: qdir } });
   if (!st.isDirectory()) throw new SessionJournalError(ErrorCodes.NOT_A_DIRECTORY, `${qdir} is not a directory`, { details: { path: qdir } });
   return qdir;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { readFully, writeFully } from '../journal/store-files.js';
+import { closeQuietly, readFully, writeFully } from '../journal/store-files.js';
 
 /** An open segment that byte ranges are copied from, with the one buffer all copies share. */
 export interface CopySource {
@@ -30,7 +30,7 @@ export function writeNewFile(file: string, fill: (write: Write) => void): void {
     // Errors already ours (reading the source, a source cut short) pass through unchanged.
     throw ioError('write', file, err);
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fd); // written and fsynced, or already failing
   }
 }
 

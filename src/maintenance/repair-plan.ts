@@ -1,7 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { LOCK_NAME, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
+import { LOCK_NAME, closeQuietly, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
 import { itemsOf, summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
 import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
 
@@ -20,7 +19,7 @@ export function scanStore(dir: string, maxLineBytes: number): NamedScan[] {
     try {
       out.push({ name, scan: scanSegment(fd, file, maxLineBytes) });
     } finally {
-      fs.closeSync(fd);
+      closeQuietly(fd); // only read
     }
   }
   return out;

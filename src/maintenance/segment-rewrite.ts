@@ -1,7 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { fdSize, fsyncDirSync, openStoreFile, removeQuietly } from '../journal/store-files.js';
+import { closeQuietly, fdSize, fsyncDirSync, openStoreFile, removeQuietly } from '../journal/store-files.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
 import { QUARANTINE_DIR, writeQuarantine } from './quarantine.js';
 import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
@@ -49,7 +48,7 @@ export function rewriteSegment(dir: string, name: string, maxLineBytes: number, 
     const rel = (p: string) => path.join(QUARANTINE_DIR, path.basename(p));
     return { file: name, quarantine: rel(quarantined.bad), index: rel(quarantined.index), bytesBefore: size, bytesAfter, items };
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fd); // only read
     for (const t of temps) removeQuietly(t);
   }
 }
