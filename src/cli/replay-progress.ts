@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import { listHistorySegments, type HistorySegment } from '../history/history-reader.js';
+import { fileSizeOrZero } from '../journal/store-files.js';
 import type { CliIO } from './output.js';
 import { progressBar, type Progress } from './terminal.js';
 
@@ -26,12 +26,7 @@ export class ReplayProgress {
     let total = 0;
     if (this.enabled) {
       for (const segment of listHistorySegments(dir)) {
-        let size = 0;
-        try {
-          size = fs.statSync(segment.file).size;
-        } catch {
-          // moved by a compaction meanwhile
-        }
+        const size = fileSizeOrZero(segment.file);
         this.startOf.set(segment.file, { start: total, size });
         total += size;
       }

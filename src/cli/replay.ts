@@ -1,8 +1,7 @@
 import stableStringify from 'fast-json-stable-stringify';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { parseIsoInstant } from '../journal/dates.js';
 import type { JournalRecord } from '../journal/record-codec.js';
-import { prepareStoreDir } from '../journal/store-files.js';
+import { requireStoreDir } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
 import { recordMatcher, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
@@ -125,7 +124,7 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
   if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) throw new UsageError('--since is after --until');
   const at = args.values.has('at') ? parseTime('at', args.values.get('at')!, now) : now;
 
-  if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
+  requireStoreDir(dir);
   const warn = warningSink(io);
   if (state) return printState(dir, at, filter.sessions, io, warn);
   return printHistory(dir, filter, args.switches.has('ndjson'), args.switches.has('follow'), io, warn);

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal, type JournalConsumer } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
-import { LOCK_NAME, listStore, prepareStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
+import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
@@ -112,9 +111,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     lock.check(name);
     await options.onStep?.(name);
   };
-  if (!prepareStoreDir(options.dir, false)) {
-    throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${options.dir}`, { details: { dir: options.dir } });
-  }
+  requireStoreDir(options.dir);
   const bytesBefore = storeBytes(options.dir);
   const lock = new CompactionLock(options.dir, path.join(options.dir, COMPACTION_LOCK_NAME));
   await lock.acquire(timeoutMs);
@@ -200,13 +197,5 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 /** Bytes of the live store files (segments and snapshots; not the archive). */
 export function storeBytes(dir: string): number {
   const { segments, snapshots } = listStore(dir);
-  let total = 0;
-  for (const name of [...segments.map(segmentName), ...snapshots.map(snapshotName)]) {
-    try {
-      total += fs.lstatSync(path.join(dir, name)).size;
-    } catch {
-      // moved by a concurrent step; not counted
-    }
-  }
-  return total;
+  return [...segments.map(segmentName), ...snapshots.map(snapshotName)].reduce((total, name) => total + fileSizeOrZero(path.join(dir, name)), 0);
 }

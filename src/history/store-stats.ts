@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { archiveDir } from '../compact/archive.js';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
-import { listStore, prepareStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
+import { fileSizeOrZero, listStore, requireStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import { listHistorySegments } from './history-reader.js';
 
@@ -42,13 +41,6 @@ export interface StoreStats {
   warnings: number;
 }
 
-const size = (file: string): number => {
-  try {
-    return fs.lstatSync(file).size;
-  } catch {
-    return 0;
-  }
-};
 
 /**
  * Figures about a session store, from a read-only replay of its newest
@@ -56,7 +48,7 @@ const size = (file: string): number => {
  * expired when it was last accessed more than `ttlMs` before `now`.
  */
 export function storeStats(dir: string, options: { ttlMs: number; now: number }): StoreStats {
-  if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
+  requireStoreDir(dir);
   const fold = new SessionFold(options.ttlMs, Number.MAX_SAFE_INTEGER);
   const writers = new Map<string, { records: number; last: number }>();
   let warnings = 0;
@@ -104,7 +96,7 @@ export function storeStats(dir: string, options: { ttlMs: number; now: number })
   }
   let archiveBytes = 0;
   try {
-    for (const name of fs.readdirSync(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += size(path.join(archiveDir(dir), name));
+    for (const name of fs.readdirSync(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += fileSizeOrZero(path.join(archiveDir(dir), name));
   } catch {
     // no archive
   }
@@ -112,8 +104,8 @@ export function storeStats(dir: string, options: { ttlMs: number; now: number })
     now: new Date(options.now).toISOString(),
     ttlMs: options.ttlMs,
     sessions: { total: fold.size, live: fold.size - expired, expired },
-    journalBytes: listing.segments.reduce((sum, n) => sum + size(path.join(dir, segmentName(n))), 0),
-    snapshotBytes: listing.snapshots.reduce((sum, n) => sum + size(path.join(dir, snapshotName(n))), 0),
+    journalBytes: listing.segments.reduce((sum, n) => sum + fileSizeOrZero(path.join(dir, segmentName(n))), 0),
+    snapshotBytes: listing.snapshots.reduce((sum, n) => sum + fileSizeOrZero(path.join(dir, snapshotName(n))), 0),
     archiveBytes,
     segments: { live: listing.segments.length, archived: listHistorySegments(dir).filter((s) => s.archived).length },
     snapshot: newest === undefined ? null : snapshotName(newest),

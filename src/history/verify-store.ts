@@ -1,8 +1,6 @@
-import fs from 'node:fs';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
 import { CHAIN_START } from '../journal/record-codec.js';
-import { prepareStoreDir } from '../journal/store-files.js';
+import { fileSizeOrZero, requireStoreDir } from '../journal/store-files.js';
 import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';
 import { VerifyCodes, shortHash, type VerifyProblem } from './verify-chain.js';
 import { Findings, type VerifyNote } from './verify-findings.js';
@@ -52,9 +50,6 @@ export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-function missingStore(dir: string): SessionJournalError {
-  return new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
-}
 
 /**
  * Verifies a store, read-only and without any lock: every line of every
@@ -62,7 +57,7 @@ function missingStore(dir: string): SessionJournalError {
  * markers, and every snapshot against the segments.
  */
 export async function verifyStore(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  if (!prepareStoreDir(dir, false)) throw missingStore(dir);
+  requireStoreDir(dir);
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const findings = new Findings(dir);
   // Snapshots first: they anchor the chain where the history before them is gone.
@@ -115,13 +110,7 @@ class SegmentProgress {
     segments: readonly HistorySegment[],
     private readonly onProgress: VerifyOptions['onProgress'],
   ) {
-    this.sizes = segments.map((s) => {
-      try {
-        return fs.statSync(s.file).size;
-      } catch {
-        return 0;
-      }
-    });
+    this.sizes = segments.map((s) => fileSizeOrZero(s.file));
     this.total = this.sizes.reduce((a, b) => a + b, 0);
   }
 
@@ -175,7 +164,7 @@ function headFromSnapshots(snapshots: ReadonlyArray<{ header: { seq: number; h?:
  * no lock.
  */
 export function readChainHead(dir: string, maxLineBytes = DEFAULT_MAX_LINE_BYTES): ChainHead {
-  if (!prepareStoreDir(dir, false)) throw missingStore(dir);
+  requireStoreDir(dir);
   const journal = Journal.openSync({
     dir,
     readOnly: true,

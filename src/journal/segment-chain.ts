@@ -4,7 +4,7 @@ import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import type { QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
-import { closeQuietly, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, writeFully } from './store-files.js';
+import { closeQuietly, fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, writeFully } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /**
@@ -219,7 +219,7 @@ export class SegmentChain {
     const base = this.loadNewestSnapshot(listing.snapshots);
     const numbers = listing.segments.filter((n) => n >= base);
     this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
-    this.replayBytes = { total: this.onReplayProgress ? numbers.reduce((sum, n) => sum + fileSize(storePath(this.dir, segmentName(n))), 0) : 0, finished: 0 };
+    this.replayBytes = { total: this.onReplayProgress ? numbers.reduce((sum, n) => sum + fileSizeOrZero(storePath(this.dir, segmentName(n))), 0) : 0, finished: 0 };
     // The live segment is the end of the chain of rotation markers, not simply
     // the highest number: a rotation that died after creating its successor
     // but before writing the marker leaves an empty segment nobody may use.
@@ -240,12 +240,7 @@ export class SegmentChain {
 
   reportOrphan(n: number): void {
     const path = storePath(this.dir, segmentName(n));
-    let size = 0;
-    try {
-      size = fs.lstatSync(path).size;
-    } catch {
-      return;
-    }
+    const size = fileSizeOrZero(path);
     if (size > 0) {
       this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
     }
@@ -478,10 +473,3 @@ export class SegmentChain {
   }
 }
 
-function fileSize(file: string): number {
-  try {
-    return fs.lstatSync(file).size;
-  } catch {
-    return 0;
-  }
-}

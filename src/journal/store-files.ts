@@ -76,6 +76,11 @@ export function prepareStoreDir(dir: string, create: boolean): boolean {
   return true;
 }
 
+/** prepareStoreDir for a store that must already exist: STORE_NOT_FOUND when it does not. */
+export function requireStoreDir(dir: string): void {
+  if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
+}
+
 /**
  * Opens a store file without following symlinks (O_NOFOLLOW), creating it 0600
  * when `create`. Returns undefined when it does not exist and was not created.
@@ -106,6 +111,18 @@ export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-cr
     throw new SessionJournalError(ErrorCodes.NOT_A_FILE, `store file ${file} is not a regular file`, { details: { path: file } });
   }
   return fd;
+}
+
+/**
+ * The size of a store file by name, without following a symlink; 0 when it
+ * is gone (a compaction moved it meanwhile). For totals and progress only.
+ */
+export function fileSizeOrZero(file: string): number {
+  try {
+    return fs.lstatSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** The size of an open file. */

@@ -1,6 +1,5 @@
-import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
-import { prepareStoreDir } from '../journal/store-files.js';
+import { requireStoreDir } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { SessionData } from '../sessions/session-types.js';
@@ -64,7 +63,7 @@ export function portableSession(s: SessionData): PortableSession {
  * expire on its next access (retention is journaled when it happens).
  */
 export function exportSessions(options: ExportOptions): SessionsDocument {
-  if (!prepareStoreDir(options.dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${options.dir}`, { details: { dir: options.dir } });
+  requireStoreDir(options.dir);
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const journal = Journal.openSync({ dir: options.dir, consumer: fold, readOnly: true, create: false, onWarning: options.onWarning, maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
   journal.closeSync();

@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../compact/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journal/journal.js';
-import { prepareStoreDir, segmentName } from '../journal/store-files.js';
+import { requireStoreDir, segmentName } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { QUARANTINE_DIR } from './quarantine.js';
 import { leftProblems, liveDamage, planRepair, scanStore, writerHoldsLock } from './repair-plan.js';
@@ -53,7 +52,7 @@ const NOOP_CONSUMER: JournalConsumer = { reset: () => undefined, restore: () => 
 export async function repairStore(options: RepairOptions): Promise<RepairResult> {
   const dir = options.dir;
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-  if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
+  requireStoreDir(dir);
   if (options.dryRun) return planRepair(dir, maxLineBytes);
 
   const timeoutMs = options.lockTimeoutMs ?? 30_000;
