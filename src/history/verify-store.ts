@@ -24,7 +24,13 @@ export interface ExpectedHeadResult {
   found: boolean;
   /** ...and has that hash. */
   matches: boolean;
-  /** No problem at or before that record, and the chain is anchored at its start. */
+  /**
+   * No problem at or before that record, and the chain is anchored: at seq 1,
+   * or, where the archive was pruned, at a snapshot header (note
+   * CHAIN_FROM_SNAPSHOT). Records folded into that snapshot are then vouched
+   * for by its header's hash alone; without either anchor this is false and
+   * the note EXPECTED_HEAD_PARTIAL says so.
+   */
   chainIntact: boolean;
 }
 
