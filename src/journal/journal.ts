@@ -5,7 +5,8 @@ import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../er
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from './record-codec.js';
-import { SegmentChain, type JournalConsumer, type Segment } from './segment-chain.js';
+import { SegmentChain, type JournalConsumer } from './segment-chain.js';
+import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from './store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
@@ -235,7 +236,7 @@ export class Journal {
       } catch (err) {
         throw ioError('fdatasync', commit.segment.path, err);
       } finally {
-        this.chain.settle(commit.segment);
+        commit.segment.settle();
       }
       this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
     }
@@ -271,16 +272,6 @@ export class Journal {
       this.warn({ code: WarningCodes.EXIT_FLUSH_FAILED, message: `${count} queued entries could not be written at exit: ${(err as Error).message}`, file: this.dir });
     }
   }
-
-  // ---- open and replay ---------------------------------------------------
-
-
-
-  // ---- reading -----------------------------------------------------------
-
-
-
-
 
   // ---- writing -----------------------------------------------------------
 
@@ -323,7 +314,7 @@ export class Journal {
       throw err;
     }
     batch.forEach((entry, i) => (entry.seq = firstSeq + i));
-    segment.inflight++;
+    segment.expectSync();
     this.lastCommit = { segment, batch };
     try {
       this.consumer.committed?.(batch);
@@ -332,8 +323,6 @@ export class Journal {
     }
     return this.lastCommit;
   }
-
-
 
   /**
    * Closes the live segment with a rotation marker and makes a new, empty
@@ -380,11 +369,10 @@ export class Journal {
       this.queue.markFailed(last, failure);
       throw failure;
     } finally {
-      this.chain.settle(commit.segment);
+      commit.segment.settle();
     }
     this.queue.markDurable(last);
   }
-
 
   private onCommitFailure(err: unknown): void {
     if (this.queue.hasWaiters) {

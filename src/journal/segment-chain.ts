@@ -3,8 +3,9 @@ import { ioError } from '../errors.js';
 import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import type { QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
-import { SegmentReader, type LinePlace } from './segment-reader.js';
-import { closeQuietly, fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, writeFully } from './store-files.js';
+import type { LinePlace } from './segment-reader.js';
+import { Segment } from './segment.js';
+import { fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /**
@@ -21,20 +22,6 @@ export interface JournalConsumer {
   apply(record: JournalRecord): Rejection | undefined;
   /** This journal's own entries were just written, right after every record before them was applied. */
   committed?(entries: readonly QueuedEntry[]): void;
-}
-
-/** One open segment file and how far this process has read it. */
-export interface Segment {
-  number: number;
-  path: string;
-  fd: number;
-  reader: SegmentReader;
-  onLine: (text: string, place: LinePlace) => 'continue' | 'stop';
-  /** Set when a rotation marker was read: the number of the segment that follows. */
-  rotatesTo?: number;
-  /** Commits written here whose fsync has not finished. */
-  inflight: number;
-  retired: boolean;
 }
 
 export interface SegmentChainOptions {
@@ -76,7 +63,7 @@ class StoreChanged extends Error {}
  */
 export class SegmentChain {
   /** The segment appended to: the end of the chain of rotation markers. */
-  current: Segment | undefined;
+  private current: Segment | undefined;
   private readonly dir: string;
   private readonly consumer: JournalConsumer;
   private readonly readOnly: boolean;
@@ -133,6 +120,8 @@ export class SegmentChain {
     return { ...this.counters };
   }
 
+  // ---- open and replay ---------------------------------------------------
+
   /** Opens the store directory (creating it when asked) and replays it. */
   load(create: boolean): void {
     if (prepareStoreDir(this.dir, create)) runSteps(this.loadSteps());
@@ -157,39 +146,6 @@ export class SegmentChain {
     }
   }
 
-  /**
-   * Under the lock: closes the live segment with a rotation marker and makes
-   * a new, empty segment live. The marker is fsynced before the lock is
-   * released, so no write can land in the new segment without it.
-   */
-  rotateLocked(time: number): { closed: number; next: number; seq: number; hash: string } {
-    this.follow(true);
-    const segment = this.liveSegmentLocked();
-    let nextNumber = segment.number + 1;
-    let next = this.openSegment(nextNumber, true)!;
-    while (next.reader.size() > 0) {
-      this.reportOrphan(nextNumber);
-      closeQuietly(next.fd);
-      next = this.openSegment(++nextNumber, true)!;
-    }
-    const seq = this.writeLocked(segment, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
-    try {
-      fs.fdatasyncSync(segment.fd);
-    } catch (err) {
-      throw ioError('fdatasync', segment.path, err);
-    }
-    segment.rotatesTo = nextNumber;
-    this.retire(segment);
-    this.current = next;
-    return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
-  }
-
-  /** Closes the live segment (when no fsync is pending on it). */
-  release(): void {
-    if (this.current && this.current.inflight === 0) closeQuietly(this.current.fd);
-    this.current = undefined;
-  }
-
   private *loadSteps(): Generator<void, void> {
     this.loading = true;
     try {
@@ -204,7 +160,7 @@ export class SegmentChain {
           return;
         } catch (err) {
           if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
-          if (this.current) this.retire(this.current);
+          this.current?.retire();
           this.current = undefined;
         }
       }
@@ -238,14 +194,6 @@ export class SegmentChain {
     }
   }
 
-  reportOrphan(n: number): void {
-    const path = storePath(this.dir, segmentName(n));
-    const size = fileSizeOrZero(path);
-    if (size > 0) {
-      this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
-    }
-  }
-
   /** Restores the newest readable snapshot; returns the first segment it does not cover. */
   private loadNewestSnapshot(snapshots: number[]): number {
     this.snapshotBytes = 0;
@@ -269,26 +217,36 @@ export class SegmentChain {
     return 0;
   }
 
-  openSegment(n: number, create: boolean): Segment | undefined {
+  private reportOrphan(n: number): void {
     const path = storePath(this.dir, segmentName(n));
-    const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
-    if (fd === undefined) return undefined;
-    if (create) fsyncDirSync(this.dir);
-    const segment: Segment = {
-      number: n,
-      path,
-      fd,
-      reader: new SegmentReader(fd, path, this.maxLineBytes, (w) => this.warn(w)),
-      onLine: (text, place) => this.applyLine(segment, text, place),
-      inflight: 0,
-      retired: false,
-    };
-    if (this.loading && this.onReplayProgress) {
-      const report = this.onReplayProgress;
-      segment.reader.onChunk = (offset) => report(this.replayBytes.finished + offset, this.replayBytes.total);
+    const size = fileSizeOrZero(path);
+    if (size > 0) {
+      this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
     }
-    return segment;
   }
+
+  private reportIncompleteTail(segment: Segment): void {
+    segment.reader.tailReportedAt = segment.reader.offset;
+    const zeroFilled = segment.reader.peekTail(64 * 1024).every((b) => b === 0);
+    this.warn({
+      code: zeroFilled ? WarningCodes.ZERO_FILLED : WarningCodes.INCOMPLETE_TAIL,
+      message: zeroFilled
+        ? 'file ends in NUL bytes with no newline (a zero-filled tail after power loss); not applied'
+        : 'last line has no newline and no writer holds the lock (a torn write); not applied',
+      file: segment.path,
+      line: segment.reader.line + 1,
+      offset: segment.reader.offset,
+    });
+  }
+
+  /** Starts over from the newest snapshot; the consumer keeps what it has not committed. */
+  private reload(): void {
+    this.current?.retire();
+    this.current = undefined;
+    runSteps(this.loadSteps());
+  }
+
+  // ---- following the chain -----------------------------------------------
 
   /**
    * Reads the current segment to its end, following rotation markers.
@@ -342,7 +300,7 @@ export class SegmentChain {
       this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
       if (this.loading) this.replayBytes.finished += segment.reader.offset;
       segment.reader.onChunk = undefined;
-      this.retire(segment);
+      segment.retire();
       this.current = next;
     }
   }
@@ -354,11 +312,17 @@ export class SegmentChain {
     return segments.some((m) => m > n) || snapshots.some((m) => m > n);
   }
 
-  /** Starts over from the newest snapshot; the consumer keeps what it has not committed. */
-  private reload(): void {
-    if (this.current) this.retire(this.current);
-    this.current = undefined;
-    runSteps(this.loadSteps());
+  private openSegment(n: number, create: boolean): Segment | undefined {
+    const path = storePath(this.dir, segmentName(n));
+    const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
+    if (fd === undefined) return undefined;
+    if (create) fsyncDirSync(this.dir);
+    const segment: Segment = new Segment(n, path, fd, this.maxLineBytes, (w) => this.warn(w), (text, place) => this.applyLine(segment, text, place));
+    if (this.loading && this.onReplayProgress) {
+      const report = this.onReplayProgress;
+      segment.reader.onChunk = (offset) => report(this.replayBytes.finished + offset, this.replayBytes.total);
+    }
+    return segment;
   }
 
   private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
@@ -389,20 +353,6 @@ export class SegmentChain {
     return 'continue';
   }
 
-  private reportIncompleteTail(segment: Segment): void {
-    segment.reader.tailReportedAt = segment.reader.offset;
-    const zeroFilled = segment.reader.peekTail(64 * 1024).every((b) => b === 0);
-    this.warn({
-      code: zeroFilled ? WarningCodes.ZERO_FILLED : WarningCodes.INCOMPLETE_TAIL,
-      message: zeroFilled
-        ? 'file ends in NUL bytes with no newline (a zero-filled tail after power loss); not applied'
-        : 'last line has no newline and no writer holds the lock (a torn write); not applied',
-      file: segment.path,
-      line: segment.reader.line + 1,
-      offset: segment.reader.offset,
-    });
-  }
-
   /** A consumer that throws is a bug; it must still not break replay. */
   private guard(fn: () => Rejection | undefined): Rejection | undefined {
     try {
@@ -411,6 +361,8 @@ export class SegmentChain {
       return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
     }
   }
+
+  // ---- writing under the lock --------------------------------------------
 
   liveSegmentLocked(): Segment {
     return (this.current ??= this.openSegment(this.firstSegmentNumber, true)!);
@@ -426,7 +378,7 @@ export class SegmentChain {
       // Under the lock nobody is appending, so an unfinished last line is
       // torn: end it with its own newline and apply it (if it happens to be a
       // whole record, its sequence number counts) before numbering ours.
-      this.writeBytes(segment, Buffer.from('\n'), size);
+      segment.append(Buffer.from('\n'), size);
       segment.reader.readTo(++size, segment.onLine);
     }
     let text = '';
@@ -438,7 +390,7 @@ export class SegmentChain {
       head = encoded.hash;
     });
     const bytes = Buffer.from(text, 'utf8');
-    this.writeBytes(segment, bytes, size);
+    segment.append(bytes, size);
     segment.reader.skip(bytes.length, records.length);
     this.seq = firstSeq + records.length - 1;
     this.chainHead = head;
@@ -448,28 +400,36 @@ export class SegmentChain {
     return firstSeq;
   }
 
-  /** One O_APPEND write (completed if short); on failure our partial bytes are cut back to `size`. */
-  private writeBytes(segment: Segment, bytes: Buffer, size: number): void {
-    try {
-      writeFully(segment.fd, bytes);
-    } catch (err) {
-      try {
-        fs.ftruncateSync(segment.fd, size); // only our own partial bytes, under the lock
-      } catch {
-        // The next writer's newline check isolates whatever remains.
-      }
-      throw ioError('write', segment.path, err);
+  /**
+   * Under the lock: closes the live segment with a rotation marker and makes
+   * a new, empty segment live. The marker is fsynced before the lock is
+   * released, so no write can land in the new segment without it.
+   */
+  rotateLocked(time: number): { closed: number; next: number; seq: number; hash: string } {
+    this.follow(true);
+    const segment = this.liveSegmentLocked();
+    let nextNumber = segment.number + 1;
+    let next = this.openSegment(nextNumber, true)!;
+    while (next.reader.size() > 0) {
+      this.reportOrphan(nextNumber);
+      next.retire();
+      next = this.openSegment(++nextNumber, true)!;
     }
+    const seq = this.writeLocked(segment, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
+    try {
+      fs.fdatasyncSync(segment.fd);
+    } catch (err) {
+      throw ioError('fdatasync', segment.path, err);
+    }
+    segment.rotatesTo = nextNumber;
+    segment.retire();
+    this.current = next;
+    return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
   }
 
-  settle(segment: Segment): void {
-    segment.inflight--;
-    if (segment.retired && segment.inflight === 0) closeQuietly(segment.fd);
-  }
-
-  retire(segment: Segment): void {
-    segment.retired = true;
-    if (segment.inflight === 0) closeQuietly(segment.fd);
+  /** Closes the live segment (when no fsync is pending on it). */
+  release(): void {
+    this.current?.closeIfIdle();
+    this.current = undefined;
   }
 }
-

@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import { ioError } from '../errors.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
+import { closeQuietly, writeFully } from './store-files.js';
+import type { JournalWarning } from './warnings.js';
+
+/**
+ * One open segment file and how far this process has read it. A commit's
+ * fsync runs after the lock is released, when the chain may already have
+ * moved past the segment: so the descriptor is closed only once the segment
+ * is retired and no fsync on it is pending, whichever comes last.
+ */
+export class Segment {
+  readonly reader: SegmentReader;
+  /** Set when a rotation marker was read: the number of the segment that follows. */
+  rotatesTo?: number;
+  /** Commits written here whose fsync has not finished. */
+  private inflight = 0;
+  private retired = false;
+
+  constructor(
+    readonly number: number,
+    readonly path: string,
+    readonly fd: number,
+    maxLineBytes: number,
+    warn: (w: JournalWarning) => void,
+    readonly onLine: (text: string, place: LinePlace) => 'continue' | 'stop',
+  ) {
+    this.reader = new SegmentReader(fd, path, maxLineBytes, warn);
+  }
+
+  /** One O_APPEND write (completed if short); on failure our partial bytes are cut back to `size`. */
+  append(bytes: Buffer, size: number): void {
+    try {
+      writeFully(this.fd, bytes);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(this.fd, size); // only our own partial bytes, under the lock
+      } catch {
+        // The next writer's newline check isolates whatever remains.
+      }
+      throw ioError('write', this.path, err);
+    }
+  }
+
+  /** A commit was written here; its fsync follows, then settle(). */
+  expectSync(): void {
+    this.inflight++;
+  }
+
+  settle(): void {
+    this.inflight--;
+    if (this.retired && this.inflight === 0) closeQuietly(this.fd);
+  }
+
+  /** The chain has moved past this segment. */
+  retire(): void {
+    this.retired = true;
+    if (this.inflight === 0) closeQuietly(this.fd);
+  }
+
+  /** At close of the journal: closes the descriptor unless an fsync is pending (not retiring it, so settle() does not close it either). */
+  closeIfIdle(): void {
+    if (this.inflight === 0) closeQuietly(this.fd);
+  }
+}
