@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { SessionJournalError, SessionStore, type SessionData, type SessionStoreOptions } from '../src/index.js';
+import { SessionJournalError, SessionStore, compactSessions, type SessionData, type SessionStoreOptions } from '../src/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { collectWarnings, helperScript, tempStoreDir } from './helpers/temp-store.js';
 
@@ -351,6 +351,27 @@ test('closeSync() then a mutation throws CLOSED', (t) => {
 });
 
 // ---- input validation ----------------------------------------------------------------
+
+test('updateSession refuses a different id with INVALID_UPDATE (nothing journaled); its own id is accepted; the session survives compaction', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store } = open(t, dir, clock);
+  store.ensureSession('s');
+  await store.flush();
+  const before = journalBytes(dir);
+  for (const id of ['other', 'bad id!']) {
+    const err = t.throws(() => store.updateSession('s', { id }));
+    t.is(codeOf(err), 'INVALID_UPDATE');
+  }
+  await store.flush();
+  t.is(journalBytes(dir), before, 'nothing was journaled');
+  store.updateSession('s', { id: 's', codexConversationId: 'c1' });
+  await store.close();
+  await compactSessions({ dir, ttlMs: 1e12, now: () => clock.now });
+  const reopened = SessionStore.openSync({ dir, fsync: false, autoCompact: false, clock: clock.read });
+  t.deepEqual(reopened.listSessions().map((x) => [x.id, x.codexConversationId]), [['s', 'c1']]);
+  reopened.closeSync();
+});
 
 test('updateSession refuses __proto__, constructor and prototype keys with INVALID_UPDATE; Object.prototype stays clean', async (t) => {
   const dir = tempStoreDir(t);

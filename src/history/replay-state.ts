@@ -60,7 +60,7 @@ export function listAllSnapshots(dir: string): StoreFile[] {
 
 /** Reads and checks one snapshot (gzipped when archived): header, entries, footer with the right count. */
 export function readSnapshotBase(file: StoreFile): SnapshotBase | { reason: string } {
-  const result = file.archived ? readArchivedSnapshotSync(file.file) : readSnapshotSync(file.file, Number.MAX_SAFE_INTEGER, () => undefined);
+  const result = file.archived ? readArchivedSnapshotSync(file.file) : readSnapshotSync(file.file, () => undefined);
   if (!result.ok) return { reason: result.reason };
   return { ...file, seq: result.header.seq, entries: result.entries.map((e) => ({ value: e.value, line: e.place.line })) };
 }

@@ -22,9 +22,9 @@ export interface SnapshotInfo {
 export type ReadableSnapshot = SnapshotInfo & Required<Pick<SnapshotInfo, 'header' | 'entries'>>;
 
 /** Every snapshot of the store and its archive (both copies of a number), parsed (read-only). Line-level warnings go to `warn`. */
-export function readAllSnapshots(dir: string, maxLineBytes: number, warn: (w: JournalWarning) => void): SnapshotInfo[] {
+export function readAllSnapshots(dir: string, warn: (w: JournalWarning) => void): SnapshotInfo[] {
   return listStoreFiles(dir, 'snapshot', true).map((s) => {
-    const result = s.archived ? readArchivedSnapshotSync(s.file) : readSnapshotSync(s.file, maxLineBytes, warn);
+    const result = s.archived ? readArchivedSnapshotSync(s.file) : readSnapshotSync(s.file, warn);
     const file = path.relative(dir, s.file);
     if (!result.ok) return { number: s.number, file, archived: s.archived, reason: result.reason };
     return { number: s.number, file, archived: s.archived, header: result.header, entries: result.entries.map((e) => ({ value: e.value, line: e.place.line, offset: e.place.offset })) };

@@ -67,7 +67,7 @@ export async function verifyStore(dir: string, options: VerifyOptions = {}): Pro
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const findings = new Findings(dir);
   // Snapshots first: they anchor the chain where the history before them is gone.
-  const snapshots = readAllSnapshots(dir, maxLineBytes, (w) => findings.warning(w));
+  const snapshots = readAllSnapshots(dir, (w) => findings.warning(w));
   const usable = usableSnapshots(snapshots, findings);
   const segments = listHistorySegments(dir);
   const walk = new HistoryWalk(usable, findings, options.expectHead?.seq);

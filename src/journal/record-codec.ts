@@ -30,6 +30,9 @@ export const CHAIN_START = '';
 
 const HASH_RE = /^[0-9a-f]{64}$/;
 
+/** A chain hash as written: 64 lowercase hex digits. */
+export const isChainHash = (value: unknown): value is string => typeof value === 'string' && HASH_RE.test(value);
+
 /** The canonical form of a payload: sorted keys, so a verifier can rebuild it from the parsed line. */
 export function canonicalPayload(payload: unknown): string | undefined {
   return stableStringify(payload) as string | undefined;
@@ -102,6 +105,6 @@ export function decodeRecord(line: string): DecodeResult {
   if (time === undefined) return reject(WarningCodes.INVALID_DATE, `invalid or missing timestamp "ts": ${JSON.stringify(o.ts) ?? 'undefined'}`);
   const record: JournalRecord = { seq: o.seq, time, writer: o.w, type: o.t, payload: o.p };
   // A missing or malformed hash does not cost the record: replay keeps it, verify reports it.
-  if (typeof o.h === 'string' && HASH_RE.test(o.h)) record.hash = o.h;
+  if (isChainHash(o.h)) record.hash = o.h;
   return { ok: true, record };
 }

@@ -199,7 +199,7 @@ export class SegmentChain {
     this.snapshotBytes = 0;
     for (let i = snapshots.length - 1; i >= 0; i--) {
       const file = storePath(this.dir, snapshotName(snapshots[i]!));
-      const result = readSnapshotSync(file, this.maxLineBytes, (w) => this.warn(w));
+      const result = readSnapshotSync(file, (w) => this.warn(w));
       if (!result.ok) {
         if (result.reason === 'file disappeared') throw new StoreChanged();
         this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });

@@ -134,7 +134,7 @@ export class SessionStore implements SessionStorage {
   updateSession(sessionId: string, data: Partial<SessionData>): void {
     this.journal.catchUp();
     if (!this.view.sessions.has(sessionId)) return;
-    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: ownCopy(checkUpdate(data)) });
+    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: ownCopy(checkUpdate(sessionId, data)) });
   }
 
   deleteSession(sessionId: string): boolean {
@@ -269,12 +269,14 @@ export class SessionStore implements SessionStorage {
   }
 }
 
-function checkUpdate(data: Partial<SessionData>): Partial<SessionData> {
+function checkUpdate(sessionId: string, data: Partial<SessionData>): Partial<SessionData> {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, 'updateSession data must be an object');
   }
   for (const key of Object.keys(data)) {
     if (FORBIDDEN_KEYS.has(key)) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, `updateSession refuses the key ${JSON.stringify(key)}`, { details: { key } });
+    // A session is stored under its id: renaming it in place would split the live view (old key) from every snapshot (new id).
+    if (key === 'id' && data.id !== sessionId) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, 'updateSession cannot change a session id', { details: { key } });
     const value = (data as Record<string, unknown>)[key];
     if ((key === 'createdAt' || key === 'lastAccessedAt') && !isValidDate(value)) {
       throw new SessionJournalError(ErrorCodes.INVALID_DATE, `updateSession ${key} must be a valid Date`, { details: { key } });

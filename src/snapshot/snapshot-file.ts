@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
-import { closeQuietly, openStoreFile } from '../journal/store-files.js';
-import { FORMAT_VERSION } from '../journal/record-codec.js';
+import { closeQuietly, fdSize, openStoreFile } from '../journal/store-files.js';
+import { CHAIN_START, FORMAT_VERSION, isChainHash } from '../journal/record-codec.js';
 import type { JournalWarning } from '../journal/warnings.js';
 
 /**
@@ -51,8 +51,12 @@ class SnapshotParser {
     }
     if (!this.header) {
       const h = value as SnapshotHeader | null;
-      if (h?.kind !== 'snapshot' || typeof h.segment !== 'number' || typeof h.seq !== 'number') return this.fail('first line is not a snapshot header');
+      if (h?.kind !== 'snapshot') return this.fail('first line is not a snapshot header');
       if (h.v > FORMAT_VERSION) return this.fail(`snapshot format ${h.v} is newer than ${FORMAT_VERSION}`);
+      // Writers continue from these: a fractional seq would make every later record invalid, a bad segment replay folded segments twice.
+      if (!Number.isSafeInteger(h.seq) || h.seq < 0) return this.fail(`header seq ${JSON.stringify(h.seq)} is not a whole number >= 0`);
+      if (!Number.isSafeInteger(h.segment) || h.segment < 1) return this.fail(`header segment ${JSON.stringify(h.segment)} is not a whole number >= 1`);
+      if (h.h !== undefined && h.h !== CHAIN_START && !isChainHash(h.h)) return this.fail(`header h ${JSON.stringify(h.h)} is not a sha256 hash`);
       this.header = h;
     } else if (this.footer) {
       return this.fail(`data after the footer at line ${place.line}`);
@@ -78,13 +82,18 @@ class SnapshotParser {
   }
 }
 
-/** Reads and checks a live snapshot file (line length bounded, symlinks refused). */
-export function readSnapshotSync(file: string, maxLineBytes: number, warn: (w: JournalWarning) => void): SnapshotReadResult {
+/**
+ * Reads and checks a live snapshot file (symlinks refused). A line holds one
+ * whole state entry (a session with all its turns), which the journal's limit
+ * on one record does not bound: the only bound is the file itself, whose
+ * entries are live state the reader must hold anyway.
+ */
+export function readSnapshotSync(file: string, warn: (w: JournalWarning) => void): SnapshotReadResult {
   const fd = openStoreFile(file, 'read');
   if (fd === undefined) return { ok: false, reason: 'file disappeared' };
   try {
-    const reader = new SegmentReader(fd, file, maxLineBytes, warn);
-    const bytes = reader.size();
+    const bytes = fdSize(fd, file);
+    const reader = new SegmentReader(fd, file, Math.max(bytes, 1), warn);
     const parser = new SnapshotParser();
     reader.readTo(bytes, (text, place) => parser.push(text, place));
     return parser.result(bytes);

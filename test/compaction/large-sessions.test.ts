@@ -1,0 +1,56 @@
+/**
+ * A snapshot line holds a whole session. With default options a session may
+ * grow past the journal's 1 MiB line limit turn by turn (each turn is under
+ * it); its snapshot line must still be read back, or the store would open
+ * without the snapshot, and the folded segments are already archived. And a
+ * snapshot header that writers would continue from is checked first.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
+import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { freshReplay } from '../helpers/compaction-helpers.js';
+
+test('a session of 1.5 MiB (six 250 KiB turns) survives compaction with default options, and so do the others', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const store = SessionStore.openSync({ dir, autoCompact: false, onWarning });
+  const big = store.createSession();
+  for (let i = 0; i < 6; i++) store.addTurn(big, { prompt: `${i}`.repeat(250 * 1024), response: 'ok', timestamp: new Date() });
+  const small = store.createSession();
+  store.addTurn(small, { prompt: 'hello', response: 'hi', timestamp: new Date() });
+  await store.close();
+  const before = await freshReplay(dir, onWarning);
+
+  const result = await compactSessions({ dir, onWarning });
+  t.is(result.status, 'compacted');
+  t.deepEqual(await freshReplay(dir, onWarning), before);
+  // Reading refreshes access times: checked after the comparison.
+  const after = SessionStore.openSync({ dir, autoCompact: false, onWarning });
+  t.is(after.getSession(big)?.turns.length, 6);
+  t.is(after.getSession(big)?.turns[5]?.prompt.length, 250 * 1024);
+  t.is(after.getSession(small)?.turns.length, 1);
+  after.closeSync();
+  t.deepEqual(warnings, []);
+});
+
+test('a snapshot header with a fractional seq is refused as SNAPSHOT_UNREADABLE, and records written afterwards stay readable (fixtures/stores/snapshot-fractional-seq)', async (t) => {
+  const dir = tempStoreDir(t);
+  fs.cpSync(fixturePath('stores', 'snapshot-fractional-seq'), dir, { recursive: true });
+  fs.chmodSync(dir, 0o700);
+  for (const n of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, n), 0o600);
+  const { warnings, onWarning } = collectWarnings();
+  const store = SessionStore.openSync({ dir, autoCompact: false, onWarning });
+  t.deepEqual(
+    warnings.map((w) => [w.code, path.basename(w.file ?? ''), /seq 3\.5/.test(w.message)]),
+    [[WarningCodes.SNAPSHOT_UNREADABLE, 'snapshot-00000002.ndjson', true]],
+  );
+  store.ensureSession('written-after');
+  await store.close();
+  const again = collectWarnings();
+  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning: again.onWarning });
+  t.truthy(reopened.getSession('written-after'), 'the record written after the refused snapshot replays');
+  reopened.closeSync();
+  t.deepEqual(again.warnings.map((w) => w.code), [WarningCodes.SNAPSHOT_UNREADABLE], 'only the snapshot, never the new record');
+});
