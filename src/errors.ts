@@ -1,7 +1,11 @@
 /**
- * Every error this library throws or rejects with is a SessionJournalError
- * carrying a stable `code`. Codes never change within a major version;
- * messages may. The underlying error, if any, is kept as `cause`.
+ * Errors about the store, its files, locks, options and validated data are
+ * SessionJournalErrors carrying a stable `code`. Codes never change within a
+ * major version; messages may. The underlying error, if any, is kept as
+ * `cause`. Not covered (README.md, "Errors"): programming errors such as
+ * invalid argument types throw TypeError; codex-mcp-server loading throws
+ * CodexNotInstalledError / CodexUnsupportedError; callbacks' errors pass
+ * through unchanged.
  */
 export const ErrorCodes = {
   /** The store lock could not be taken before the lock timeout. */

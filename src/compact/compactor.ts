@@ -99,8 +99,9 @@ class FoldConsumer implements JournalConsumer {
 
 /**
  * Compacts a store while writers keep appending (docs/FORMAT.md, "Compaction
- * protocol"): rotate, fold the closed segments, journal retention, publish
- * the snapshot by rename, archive what it folded.
+ * protocol"): replay into the fold state, rotate (freezing the fold at the
+ * marker), journal retention, publish the snapshot by rename, archive what
+ * it folded.
  */
 export async function compactStore(options: CompactOptions, state: FoldState): Promise<CompactResult> {
   const started = Date.now();

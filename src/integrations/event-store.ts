@@ -24,7 +24,7 @@ export interface JournalEventStoreOptions {
   onWarning?: WarningHandler;
   /** Longest journal line, written or read (default 1 MiB): the largest message stored. */
   maxLineBytes?: number;
-  /** How long to wait for the store lock (default 10 s). */
+  /** How long to wait for the store lock (default 20 s, the Journal's: longer than lockStaleMs). */
   lockTimeoutMs?: number;
   /** A store lock older than this is taken over (default 10 s). */
   lockStaleMs?: number;
@@ -33,9 +33,10 @@ export interface JournalEventStoreOptions {
   /** Clock in epoch ms (default Date.now). */
   clock?: () => number;
   /**
-   * Compact in this process (fold, TTL, snapshot, archive) when the journal
+   * Compact automatically (fold, TTL, snapshot, archive), in a child process
+   * running `session-journal compact --kind events`, when the journal
    * outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves
-   * it to explicit `compact()` calls.
+   * it to explicit `compact()` calls, which run in this process.
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
 }

@@ -37,7 +37,16 @@ export const WarningCodes = {
   EXIT_FLUSH_FAILED: 'EXIT_FLUSH_FAILED',
   /** An automatic compaction process failed; the store is unchanged. */
   AUTO_COMPACT_FAILED: 'AUTO_COMPACT_FAILED',
-  /** A background commit failed; the entries stay queued and are retried. */
+  /**
+   * A background commit failed and no flush() was waiting for it (a waiting
+   * flush() rejects with the error instead, and then no warning is given).
+   * If the failure came before the batch was written (lock timeout, catch-up
+   * or write error), its entries stay queued and a new commit is tried after
+   * 1 s (entries that are all deferred wait for the next commit). If the batch was written but its fdatasync failed, the entries are
+   * in the file but not known durable; they are not queued again and the
+   * sync is not retried. Also used by the compactor when closing its journal
+   * fails after the compaction already failed.
+   */
   COMMIT_FAILED: 'COMMIT_FAILED',
 } as const;
 
