@@ -250,3 +250,87 @@ test('Journal.open awaits replayPace between replay steps with the segment bytes
   t.is(kv.state.size, 2000);
   await opened.close();
 });
+
+test.serial('a rotation whose fdatasync fails still moves this writer to the new segment: records it commits afterwards replay', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  journal.append('kv.set', { key: 'before', value: 1 });
+  await journal.flush();
+  const original = fs.fdatasyncSync;
+  fs.fdatasyncSync = () => {
+    throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  };
+  try {
+    const err = await t.throwsAsync(journal.rotate());
+    t.is((err as { code?: string }).code, 'IO_ERROR');
+  } finally {
+    fs.fdatasyncSync = original;
+  }
+  journal.append('kv.set', { key: 'after', value: 2 });
+  await journal.flush();
+  await journal.close();
+  const reopened = openKv(dir);
+  t.deepEqual([...reopened.state.keys()], ['before', 'after']);
+  t.deepEqual(reopened.warnings, []);
+  await reopened.journal.close();
+});
+
+test.serial('a background fdatasync failure is kept: COMMIT_FAILED once, then every flush() and close() rejects with IO_ERROR; the bytes were written and replay', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal, warnings } = openKv(dir);
+  journal.append('kv.set', { key: 'a', value: 1 });
+  await journal.flush();
+  const original = fs.fdatasync;
+  let failed = 0;
+  fs.fdatasync = ((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+    failed++;
+    process.nextTick(callback, Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+  }) as typeof fs.fdatasync;
+  try {
+    journal.append('kv.set', { key: 'b', value: 2 }); // nobody waits: a background commit
+    for (let i = 0; i < 100 && failed === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  } finally {
+    fs.fdatasync = original;
+  }
+  t.is(failed, 1);
+  t.deepEqual(warnings.map((w) => w.code), ['COMMIT_FAILED']);
+  const first = await t.throwsAsync(journal.flush());
+  t.is((first as { code?: string }).code, 'IO_ERROR');
+  t.is((first as { cause?: { code?: string } }).cause?.code, 'EIO');
+  journal.append('kv.set', { key: 'c', value: 3 });
+  t.is(await t.throwsAsync(journal.flush()), first, 'still the same failure after more appends, although the sync works again');
+  t.throws(() => journal.flushSync(), { is: first });
+  await t.throwsAsync(journal.close(), { is: first });
+  const reopened = openKv(dir);
+  t.deepEqual([...reopened.state.keys()], ['a', 'b', 'c'], 'the bytes were written; durability was what could not be promised');
+  await reopened.journal.close();
+});
+
+test.serial('a batch whose first segment cannot be created is put back, not dropped: after the cause is gone it is written', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  const original = fs.openSync;
+  let refused = 0;
+  // Creating the segment fails once (EMFILE: out of descriptors); opening an existing one is not affected.
+  fs.openSync = ((file: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
+    if (String(file) === segment1(dir) && typeof flags === 'number' && flags & fs.constants.O_CREAT && refused++ === 0) {
+      throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+    }
+    return original(file, flags ?? 'r', mode);
+  }) as typeof fs.openSync;
+  try {
+    journal.append('kv.set', { key: 'a', value: 1 });
+    const err = await t.throwsAsync(journal.flush());
+    t.is((err as { code?: string }).code, 'IO_ERROR');
+    t.is((err as { cause?: { code?: string } }).cause?.code, 'EMFILE');
+  } finally {
+    fs.openSync = original;
+  }
+  t.is(refused, 1);
+  await journal.flush();
+  await journal.close();
+  const reopened = openKv(dir);
+  t.deepEqual([...reopened.state.keys()], ['a'], 'the entry was kept and written by the next commit');
+  await reopened.journal.close();
+});

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { promisify } from 'node:util';
 import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../errors.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
@@ -13,7 +12,8 @@ import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHa
 
 export type { JournalConsumer } from './segment-chain.js';
 
-const fdatasync = promisify(fs.fdatasync);
+/** fs.fdatasync looked up at each call, so a test can fail it. */
+const fdatasync = (fd: number): Promise<void> => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 
 export interface JournalOptions {
   /** Store directory; created 0700 when missing unless `create` is false. */
@@ -92,6 +92,13 @@ export class Journal {
   private readonly chain: SegmentChain;
   private committing = false;
   private closed = false;
+  /**
+   * A failed fdatasync, kept: the bytes it covered are in the file but may
+   * never reach the disk, and a retried sync can report success for pages
+   * the kernel already dropped. So no later flush() or close() may resolve
+   * as if everything were durable; reopening the store starts over.
+   */
+  private syncFailure: SessionJournalError | undefined;
   private deferredTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastCommit: Commit | undefined;
@@ -221,6 +228,10 @@ export class Journal {
   /** Resolves when every entry appended before the call is durable (under the fsync policy). */
   flush(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    if (this.syncFailure) {
+      this.kick(); // what is queued is still written, only never acknowledged
+      return Promise.reject(this.syncFailure);
+    }
     const done = this.queue.waitForAll();
     this.kick();
     return done;
@@ -231,15 +242,17 @@ export class Journal {
     while (this.queue.size > 0) {
       const commit = this.lock.runLockedSync(() => this.commitLocked());
       if (!commit) break;
+      const last = commit.batch[commit.batch.length - 1]!.ticket;
       try {
         if (this.fsync) fs.fdatasyncSync(commit.segment.fd);
       } catch (err) {
-        throw ioError('fdatasync', commit.segment.path, err);
+        throw this.syncFailed(last, ioError('fdatasync', commit.segment.path, err));
       } finally {
         commit.segment.settle();
       }
-      this.queue.markDurable(commit.batch[commit.batch.length - 1]!.ticket);
+      this.queue.markDurable(last);
     }
+    if (this.syncFailure) throw this.syncFailure;
   }
 
   /** Flushes, then releases files, timers and the exit hook. */
@@ -305,9 +318,11 @@ export class Journal {
     decide?.();
     const batch = this.queue.take(MAX_BATCH_BYTES);
     if (batch.length === 0) return undefined;
-    const segment = this.chain.liveSegmentLocked();
+    let segment: Segment;
     let firstSeq: number;
     try {
+      // Creating the first segment can fail too (a symlink in its place, EACCES): the batch goes back.
+      segment = this.chain.liveSegmentLocked();
       firstSeq = this.chain.writeLocked(segment, batch, seenSize);
     } catch (err) {
       this.queue.restore(batch);
@@ -365,18 +380,25 @@ export class Journal {
     try {
       if (this.fsync) await fdatasync(commit.segment.fd);
     } catch (err) {
-      const failure = ioError('fdatasync', commit.segment.path, err);
-      this.queue.markFailed(last, failure);
-      throw failure;
+      throw this.syncFailed(last, ioError('fdatasync', commit.segment.path, err));
     } finally {
       commit.segment.settle();
     }
     this.queue.markDurable(last);
   }
 
+  /** Records a failed sync (see syncFailure) and fails whoever waits on the entries it covered. */
+  private syncFailed(lastTicket: number, failure: SessionJournalError): SessionJournalError {
+    this.syncFailure ??= failure;
+    this.queue.markFailed(lastTicket, failure);
+    return failure;
+  }
+
   private onCommitFailure(err: unknown): void {
     if (this.queue.hasWaiters) {
       this.queue.failWaiters(err);
+    } else if (err === this.syncFailure) {
+      this.warn({ code: WarningCodes.COMMIT_FAILED, message: `fdatasync failed; what was written may not be durable, so every later flush() and close() fails until the store is reopened: ${(err as Error).message}`, file: this.dir });
     } else {
       this.warn({ code: WarningCodes.COMMIT_FAILED, message: `background commit failed, will retry: ${(err as Error).message}`, file: this.dir });
     }

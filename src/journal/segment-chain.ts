@@ -420,10 +420,13 @@ export class SegmentChain {
       fs.fdatasyncSync(segment.fd);
     } catch (err) {
       throw ioError('fdatasync', segment.path, err);
+    } finally {
+      // The marker is written: readers follow it even if its sync failed, so this
+      // process moves on too (its next records after the marker would be unread).
+      segment.rotatesTo = nextNumber;
+      segment.retire();
+      this.current = next;
     }
-    segment.rotatesTo = nextNumber;
-    segment.retire();
-    this.current = next;
     return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
   }
 

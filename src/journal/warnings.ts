@@ -42,10 +42,13 @@ export const WarningCodes = {
    * flush() rejects with the error instead, and then no warning is given).
    * If the failure came before the batch was written (lock timeout, catch-up
    * or write error), its entries stay queued and a new commit is tried after
-   * 1 s (entries that are all deferred wait for the next commit). If the batch was written but its fdatasync failed, the entries are
-   * in the file but not known durable; they are not queued again and the
-   * sync is not retried. Also used by the compactor when closing its journal
-   * fails after the compaction already failed.
+   * 1 s (entries that are all deferred wait for the next commit). If the
+   * batch was written but its fdatasync failed, the entries are in the file
+   * but not known durable: they are not queued again, and every later
+   * flush() and close() of this journal rejects with that error until the
+   * store is reopened (a retried sync could report success for lost pages).
+   * Also used by the compactor when closing its journal fails after the
+   * compaction already failed.
    */
   COMMIT_FAILED: 'COMMIT_FAILED',
 } as const;
