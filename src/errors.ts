@@ -28,7 +28,7 @@ export const ErrorCodes = {
   INVALID_OPTION: 'INVALID_OPTION',
   /** The store directory is group- or world-writable. */
   UNSAFE_PERMISSIONS: 'UNSAFE_PERMISSIONS',
-  /** A store file or the store directory is a symbolic link. */
+  /** A store file, the store directory, or its archive/ or quarantine/ directory is a symbolic link. */
   SYMLINK_REFUSED: 'SYMLINK_REFUSED',
   /** The store directory does not exist (and the operation does not create one). */
   STORE_NOT_FOUND: 'STORE_NOT_FOUND',
@@ -64,9 +64,16 @@ export class SessionJournalError extends Error {
 
 /** An option that must be a positive finite number, or INVALID_OPTION. */
 export function requirePositive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be a positive number, got ${value}`, { details: { option: name, value } });
-  }
+  return requireOption(name, value, Number.isFinite(value) && value > 0, 'a positive number');
+}
+
+/** An option that must be a positive integer (a count), or INVALID_OPTION. */
+export function requirePositiveInteger(name: string, value: number): number {
+  return requireOption(name, value, Number.isSafeInteger(value) && value > 0, 'a positive integer');
+}
+
+function requireOption(name: string, value: number, ok: boolean, what: string): number {
+  if (!ok) throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${name} must be ${what}, got ${value}`, { details: { option: name, value } });
   return value;
 }
 

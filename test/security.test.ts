@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { SessionJournalError, SessionStore, type SessionStoreOptions } from '../src/index.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../src/compact/compaction-lock.js';
+import { LOCK_NAME } from '../src/journal/store-files.js';
+import { StoreLock } from '../src/journal/store-lock.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
 
 const SEGMENT_1 = 'journal-00000001.ndjson';
@@ -235,9 +238,28 @@ test('a commit that fails on the file system rejects flush() with a SessionJourn
   t.is(((err as Error | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
 });
 
+test('lock directories (journal.lock, compact.lock) are 0700 while held, even under umask 022', async (t) => {
+  const dir = makeDir(t);
+  const umask = process.umask(0o022);
+  t.teardown(() => process.umask(umask));
+  const journalLock = path.join(dir, LOCK_NAME);
+  const store = new StoreLock({ dir, lockPath: journalLock, timeoutMs: 1000, staleMs: 10_000, onCompromised: quiet });
+  t.is(store.runLockedSync(() => mode(journalLock)), 0o700, 'journal.lock, synchronous');
+  t.is(await store.runLocked(() => mode(journalLock)), 0o700, 'journal.lock, asynchronous');
+  const compactLock = path.join(dir, COMPACTION_LOCK_NAME);
+  const compaction = new CompactionLock(dir, compactLock);
+  await compaction.acquire(1000);
+  try {
+    t.is(mode(compactLock), 0o700, 'compact.lock');
+  } finally {
+    await compaction.releaseQuietly();
+  }
+  t.false(fs.existsSync(journalLock) || fs.existsSync(compactLock), 'both released');
+});
+
 test('option values out of range are INVALID_OPTION', (t) => {
   const dir = makeDir(t);
-  for (const bad of [{ ttlMs: 0 }, { maxSessions: -1 }, { maxTurnBytes: Number.NaN }, { maxLineBytes: 0 }, { lockTimeoutMs: -5 }, { touchFlushMs: 0 }]) {
+  for (const bad of [{ ttlMs: 0 }, { maxSessions: -1 }, { maxSessions: 2.5 }, { maxTurnBytes: Number.NaN }, { maxLineBytes: 0 }, { lockTimeoutMs: -5 }, { touchFlushMs: 0 }]) {
     const err = journalError(t, () => SessionStore.openSync({ dir, fsync: false, onWarning: quiet, ...bad }));
     t.is(err.code, 'INVALID_OPTION', JSON.stringify(bad));
   }

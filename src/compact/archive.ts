@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ioError } from '../errors.js';
-import { closeQuietly, fsyncDirSync, prepareStoreDir, removeQuietly } from '../journal/store-files.js';
+import { closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../journal/store-files.js';
 import { tempNameFor } from '../snapshot/snapshot-writer.js';
 import { gzipRange } from './gzip-range.js';
 import type { CompressedPrefix } from './prefix-archiver.js';
@@ -60,12 +60,7 @@ export async function archiveFile(dir: string, name: string, policy: ArchivePoli
 /** Applies age and count retention to the archive; returns the number of files deleted. */
 export function pruneArchive(dir: string, policy: ArchivePolicy, now: number): number {
   const target = archiveDir(dir);
-  let names: string[];
-  try {
-    names = fs.readdirSync(target).filter((n) => n.endsWith('.ndjson.gz'));
-  } catch {
-    return 0;
-  }
+  const names = readStoreSubdir(target).filter((n) => n.endsWith('.ndjson.gz'));
   try {
     const files = names
       .map((name) => ({ name, mtime: fs.lstatSync(path.join(target, name)).mtimeMs }))

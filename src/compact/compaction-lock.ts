@@ -1,5 +1,6 @@
 import lockfile from 'proper-lockfile';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { restrictLockDir } from '../journal/store-files.js';
 
 export const COMPACTION_LOCK_NAME = 'compact.lock';
 
@@ -35,6 +36,7 @@ export class CompactionLock {
             this.compromised = err;
           },
         });
+        restrictLockDir(this.lockPath, release);
         this.release = async () => release();
         return;
       } catch (err) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readStoreSubdir } from '../journal/store-files.js';
 
 const TEMP_RE = /\.tmp-(.+)-(\d+)-[0-9a-f]{8}$/;
 
@@ -18,16 +19,12 @@ function isDead(pid: number): boolean {
  * Removes temporary files this store's writers left behind, but only those
  * provably abandoned: the name says they were made on this host by a process
  * that no longer runs. Anything else (another host's, a live process's, an
- * unknown name) is left alone. Returns the paths removed.
+ * unknown name) is left alone. A symlink in place of `dir` is refused
+ * (SYMLINK_REFUSED), never followed. Returns the paths removed.
  */
 export function removeAbandonedTempFiles(dir: string): string[] {
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return removed;
-  }
+  const names = readStoreSubdir(dir);
   const host = os.hostname();
   for (const name of names) {
     const m = TEMP_RE.exec(name);

@@ -7,7 +7,7 @@ import { archiveDir } from '../compact/archive.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { decodeRecord, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
-import { LOCK_NAME, listStore, segmentName, snapshotName } from '../journal/store-files.js';
+import { LOCK_NAME, listStore, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { splitLines } from './line-stream.js';
 
@@ -37,13 +37,7 @@ const ARCHIVED_RE = { journal: /^journal-(\d{8,})\.ndjson\.gz$/, snapshot: /^sna
  */
 export function listStoreFiles(dir: string, kind: 'journal' | 'snapshot', both = false): StoreFile[] {
   const files: StoreFile[] = [];
-  let archived: string[] = [];
-  try {
-    archived = fs.readdirSync(archiveDir(dir));
-  } catch {
-    // no archive yet
-  }
-  for (const name of archived) {
+  for (const name of readStoreSubdir(archiveDir(dir))) {
     const m = ARCHIVED_RE[kind].exec(name);
     if (m) files.push({ number: Number(m[1]), file: path.join(archiveDir(dir), name), archived: true });
   }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { archiveDir } from '../compact/archive.js';
 import { Journal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
-import { fileSizeOrZero, listStore, requireStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
+import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import { listHistorySegments } from './history-reader.js';
 
@@ -95,11 +95,7 @@ export function storeStats(dir: string, options: { ttlMs: number; now: number })
     }
   }
   let archiveBytes = 0;
-  try {
-    for (const name of fs.readdirSync(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += fileSizeOrZero(path.join(archiveDir(dir), name));
-  } catch {
-    // no archive
-  }
+  for (const name of readStoreSubdir(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += fileSizeOrZero(path.join(archiveDir(dir), name));
   return {
     now: new Date(options.now).toISOString(),
     ttlMs: options.ttlMs,

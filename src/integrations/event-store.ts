@@ -1,9 +1,9 @@
 import { compactStore, type CompactOptions, type CompactResult } from '../compact/compactor.js';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import type { QueuedEntry } from '../journal/commit-queue.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
-import { DEFAULT_AUTO_COMPACT, runCompactionProcess, shouldCompact, type AutoCompactPolicy } from '../sessions/auto-compact.js';
+import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../sessions/auto-compact.js';
 import { StreamEventTypes, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH } from './event-records.js';
 import { EventStreams } from './event-streams.js';
 
@@ -36,7 +36,9 @@ export interface JournalEventStoreOptions {
    * Compact automatically (fold, TTL, snapshot, archive), in a child process
    * running `session-journal compact --kind events`, when the journal
    * outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves
-   * it to explicit `compact()` calls, which run in this process.
+   * it to explicit `compact()` calls, which run in this process. After a
+   * compaction child fails (an AUTO_COMPACT_FAILED warning), none is started
+   * again for 5 minutes (on `clock`).
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
 }
@@ -71,18 +73,13 @@ export class JournalEventStore {
   private readonly state: EventStreams;
   private readonly journal: Journal;
   private readonly pending = new Map<QueuedEntry, Pending>();
-  private readonly autoCompact: AutoCompactPolicy | undefined;
   private readonly onWarning: WarningHandler;
-  private compaction: Promise<number> | undefined;
+  private readonly autoCompactor: AutoCompactor | undefined;
 
   private constructor(options: JournalEventStoreOptions) {
-    this.ttlMs = options.ttlMs ?? DEFAULT_EVENT_TTL_MS;
-    if (!Number.isFinite(this.ttlMs) || this.ttlMs <= 0) {
-      throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `ttlMs must be a positive number, got ${this.ttlMs}`, { details: { option: 'ttlMs', value: this.ttlMs } });
-    }
+    this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_EVENT_TTL_MS);
     this.state = new EventStreams(this.ttlMs);
     this.onWarning = options.onWarning ?? writeWarningToStderr;
-    this.autoCompact = options.autoCompact === false ? undefined : { ...DEFAULT_AUTO_COMPACT, ...options.autoCompact };
     const journalOptions: JournalOptions = {
       dir: options.dir,
       consumer: {
@@ -92,12 +89,14 @@ export class JournalEventStore {
         committed: (entries) => this.committed(entries),
       },
       onWarning: this.onWarning,
-      onDurable: () => this.maybeCompact(),
+      onDurable: () => this.autoCompactor?.maybeStart(),
     };
     for (const key of ['fsync', 'maxLineBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);
+    // In a child process, as for sessions: the fold must not stall this server's event loop.
+    this.autoCompactor = autoCompactorFor(options.autoCompact, this.journal, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning);
   }
 
   /** Opens (creating if needed) and replays the store. */
@@ -195,12 +194,6 @@ export class JournalEventStore {
       this.pending.delete(entry);
       this.state.add(p.streamId, { seq: entry.seq, time: entry.time, message: p.message });
     }
-  }
-
-  private maybeCompact(): void {
-    if (!this.autoCompact || this.compaction || !shouldCompact(this.autoCompact, this.journal.growth)) return;
-    // In a child process, as for sessions: the fold must not stall this server's event loop.
-    this.compaction = runCompactionProcess(this.dir, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning).finally(() => (this.compaction = undefined));
   }
 }
 

@@ -76,6 +76,40 @@ export function prepareStoreDir(dir: string, create: boolean): boolean {
   return true;
 }
 
+/**
+ * Makes a lock directory just taken 0700, as every directory of the store:
+ * proper-lockfile creates it with a plain mkdir, so it would be 0755 under
+ * umask 022. When the chmod fails the lock is released before the error is
+ * thrown, so a failed acquisition never leaves a lock behind.
+ */
+export function restrictLockDir(lockPath: string, release: () => void): void {
+  try {
+    fs.chmodSync(lockPath, 0o700);
+  } catch (err) {
+    try {
+      release();
+    } catch {
+      // the chmod failure is the error to report; a lock left behind goes stale
+    }
+    throw ioError('chmod', lockPath, err);
+  }
+}
+
+/**
+ * The names in a directory of the store (archive/, quarantine/) that may be
+ * missing: [] when it is. It gets prepareStoreDir's checks first, so a
+ * symlink in its place is refused (SYMLINK_REFUSED) instead of listed, and
+ * nothing is ever deleted in the directory it points to.
+ */
+export function readStoreSubdir(dir: string): string[] {
+  if (!prepareStoreDir(dir, false)) return [];
+  try {
+    return fs.readdirSync(dir);
+  } catch (err) {
+    throw ioError('readdir', dir, err);
+  }
+}
+
 /** prepareStoreDir for a store that must already exist: STORE_NOT_FOUND when it does not. */
 export function requireStoreDir(dir: string): void {
   if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import lockfile from 'proper-lockfile';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { restrictLockDir } from './store-files.js';
 
 export interface StoreLockOptions {
   /** The lock directory proper-lockfile creates (mkdir is atomic). */
@@ -87,8 +88,9 @@ export class StoreLock {
       }
       ownLeftovers.delete(this.options.lockPath);
     }
+    let release: () => void;
     try {
-      return lockfile.lockSync(this.key, {
+      release = lockfile.lockSync(this.key, {
         lockfilePath: this.options.lockPath,
         realpath: false,
         stale: this.options.staleMs,
@@ -104,6 +106,8 @@ export class StoreLock {
       }
       return undefined;
     }
+    restrictLockDir(this.options.lockPath, release);
+    return release;
   }
 
   private runAndRelease<T>(section: () => T, release: () => void): T {

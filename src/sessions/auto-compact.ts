@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Journal } from '../journal/journal.js';
 import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
 
 export interface AutoCompactPolicy {
@@ -14,7 +16,49 @@ export function shouldCompact(policy: AutoCompactPolicy, growth: { journalBytes:
   return growth.journalBytes >= policy.minBytes && growth.journalBytes * 100 >= growth.snapshotBytes * policy.growthPercent;
 }
 
-const CLI_MAIN = new URL('../cli/main.js', import.meta.url).pathname;
+// fileURLToPath, not URL.pathname: the pathname stays percent-encoded, so an
+// install under a directory with a space (or any escaped character) would
+// hand the child a path that does not exist.
+const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/**
+ * After a failed compaction child, no new one is started for this long: a
+ * child that fails fast (a misconfigured store, a full disk) would otherwise
+ * be started again after every commit, each one a process and a warning.
+ */
+export const AUTO_COMPACT_RETRY_MS = 5 * 60 * 1000;
+
+/** Exit 0 is done; exit 3 means another compaction held the lock, which is as good as ours running. */
+const succeeded = (code: number): boolean => code === 0 || code === 3;
+
+/**
+ * The automatic compaction of one store, shared by SessionStore and
+ * JournalEventStore: at most one child at a time, started after a durable
+ * commit when the journal has outgrown its snapshot, and none for
+ * AUTO_COMPACT_RETRY_MS (on the store's clock) after a child failed.
+ */
+export class AutoCompactor {
+  /** The running child's exit code, while one runs (tests wait for it). */
+  running: Promise<number> | undefined;
+  private retryAt = -Infinity;
+
+  constructor(
+    private readonly journal: Pick<Journal, 'dir' | 'growth' | 'now'>,
+    private readonly policy: AutoCompactPolicy,
+    private readonly compactArgs: readonly string[],
+    private readonly onWarning: WarningHandler,
+  ) {}
+
+  /** For the journal's onDurable: starts a child when one is due. */
+  maybeStart(): void {
+    if (this.running || this.journal.now() < this.retryAt || !shouldCompact(this.policy, this.journal.growth)) return;
+    this.running = runCompactionProcess(this.journal.dir, this.compactArgs, this.onWarning).then((code) => {
+      this.running = undefined;
+      if (!succeeded(code)) this.retryAt = this.journal.now() + AUTO_COMPACT_RETRY_MS;
+      return code;
+    });
+  }
+}
 
 /**
  * Runs `session-journal compact` in a child process: the fold is CPU and I/O
@@ -34,11 +78,20 @@ export function runCompactionProcess(dir: string, compactArgs: readonly string[]
       resolve(-1);
     });
     child.on('close', (code) => {
-      // 3: another compaction holds the lock, which is as good as ours running.
-      if (code !== 0 && code !== 3) onWarning({ code: WarningCodes.AUTO_COMPACT_FAILED, message: `compaction exited ${code}: ${stderr.trim()}`, file: dir });
+      if (!succeeded(code ?? -1)) onWarning({ code: WarningCodes.AUTO_COMPACT_FAILED, message: `compaction exited ${code}: ${stderr.trim()}`, file: dir });
       resolve(code ?? -1);
     });
     child.unref();
     (child.stderr as unknown as { unref?: () => void }).unref?.();
   });
+}
+
+/** A store's `autoCompact` option made into its compactor: undefined for false, else the defaults overridden by what it gives. */
+export function autoCompactorFor(
+  option: Partial<AutoCompactPolicy> | false | undefined,
+  journal: Pick<Journal, 'dir' | 'growth' | 'now'>,
+  compactArgs: readonly string[],
+  onWarning: WarningHandler,
+): AutoCompactor | undefined {
+  return option === false ? undefined : new AutoCompactor(journal, { ...DEFAULT_AUTO_COMPACT, ...option }, compactArgs, onWarning);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
+import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
 import { isValidDate } from '../journal/dates.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import type { JournalRecord, Rejection } from '../journal/record-codec.js';
@@ -7,14 +7,14 @@ import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.j
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { SessionView } from './session-view.js';
-import { DEFAULT_AUTO_COMPACT, runCompactionProcess, shouldCompact, type AutoCompactPolicy } from './auto-compact.js';
+import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from './auto-compact.js';
 
 export interface SessionStoreOptions {
   /** Store directory (created 0700 when missing). */
   dir: string;
   /** Sessions not accessed for this long are dropped (default 24 h). */
   ttlMs?: number;
-  /** At most this many sessions; the least recently accessed go first (default 100). */
+  /** At most this many sessions, a positive integer; the least recently accessed go first (default 100). */
   maxSessions?: number;
   /** fsync each group commit before acknowledging it (default true). */
   fsync?: boolean;
@@ -35,6 +35,8 @@ export interface SessionStoreOptions {
   /**
    * Compact in a child process when the journal outgrows its snapshot
    * (default: at 16 MiB and 100 % growth); false leaves compaction to cron.
+   * After a compaction child fails (an AUTO_COMPACT_FAILED warning), none is
+   * started again for 5 minutes (on `clock`).
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
   /** Chain records with sha256 hashes for `verify` (default true). */
@@ -57,15 +59,11 @@ export class SessionStore implements SessionStorage {
   private readonly maxTurnBytes: number;
   private readonly view = new SessionView();
   private readonly journal: Journal;
-  private readonly autoCompact: AutoCompactPolicy | undefined;
-  private readonly onWarning: WarningHandler;
-  private compaction: Promise<number> | undefined;
+  private readonly autoCompactor: AutoCompactor | undefined;
 
   private constructor(options: SessionStoreOptions) {
-    this.autoCompact = options.autoCompact === false ? undefined : { ...DEFAULT_AUTO_COMPACT, ...options.autoCompact };
-    this.onWarning = options.onWarning ?? writeWarningToStderr;
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
-    this.maxSessions = requirePositive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.maxSessions = requirePositiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.maxTurnBytes = requirePositive('maxTurnBytes', options.maxTurnBytes ?? DEFAULT_MAX_TURN_BYTES);
     const journalOptions: JournalOptions = {
       dir: options.dir,
@@ -76,12 +74,14 @@ export class SessionStore implements SessionStorage {
         committed: (entries) => this.view.committed(entries),
       },
       deferredFlushMs: options.touchFlushMs ?? 1000,
-      onDurable: () => this.maybeCompact(),
+      onDurable: () => this.autoCompactor?.maybeStart(),
     };
     for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);
+    const compactArgs = ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)];
+    this.autoCompactor = autoCompactorFor(options.autoCompact, this.journal, compactArgs, options.onWarning ?? writeWarningToStderr);
   }
 
   /** Opens (creating if needed) and replays the store. */
@@ -198,14 +198,6 @@ export class SessionStore implements SessionStorage {
   }
 
   // ---- internals ---------------------------------------------------------
-
-  /** After a durable commit: start one compaction process when the journal has outgrown its snapshot. */
-  private maybeCompact(): void {
-    if (!this.autoCompact || this.compaction || !shouldCompact(this.autoCompact, this.journal.growth)) return;
-    this.compaction = runCompactionProcess(this.dir, ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)], this.onWarning).finally(() => {
-      this.compaction = undefined;
-    });
-  }
 
   /** Applies a mutation to the view now and queues it for the journal. */
   private record(event: SessionEvent, deferred = false): void {

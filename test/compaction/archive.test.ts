@@ -9,10 +9,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import os from 'node:os';
 import { PrefixArchiver } from '../../src/compact/prefix-archiver.js';
-import { ErrorCodes, compactSessions } from '../../src/index.js';
+import { listHistorySegments } from '../../src/history/history-reader.js';
+import { ErrorCodes, SessionJournalError, compactSessions } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
-import { DAY, FakeClock, NO_TTL, T0, freshReplay, names, openStore, segmentsIn, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';
+import { DAY, FakeClock, NO_TTL, T0, deadPid, fingerprint, freshReplay, names, openStore, segmentsIn, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';
 
 async function writeSome(dir: string, onWarning: (w: import('../../src/index.js').JournalWarning) => void, clock: FakeClock, ids: string[]): Promise<void> {
   const store = openStore(dir, onWarning, { clock: clock.read });
@@ -113,6 +115,32 @@ test('pruneArchive by count: only the maxFiles newest archived files are kept', 
   t.is(result.archiveFilesPruned, 3, 'five seeded + one new, three kept');
   // Newest: the segment just archived (now), then 1 and 2 days old.
   t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['journal-00000001.ndjson.gz', seeded[1]!, seeded[3]!].sort());
+  t.deepEqual(warnings, []);
+});
+
+test('archive/ symlinked to another directory: compaction refuses with SYMLINK_REFUSED before changing anything, and the files there (old archives, a dead writer\'s temp file) are left alone', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  await writeSome(dir, onWarning, new FakeClock(T0), ['a', 'b']);
+  const elsewhere = path.join(path.dirname(dir), 'elsewhere');
+  fs.mkdirSync(elsewhere, { mode: 0o700 });
+  const old = path.join(elsewhere, 'journal-00000090.ndjson.gz');
+  fs.writeFileSync(old, zlib.gzipSync('not the store\'s\n'), { mode: 0o600 });
+  const when = (Date.now() - 45 * DAY) / 1000;
+  fs.utimesSync(old, when, when);
+  fs.writeFileSync(path.join(elsewhere, `journal-00000091.ndjson.gz.tmp-${os.hostname()}-${await deadPid()}-deadbeef`), 'partial', { mode: 0o600 });
+  fs.symlinkSync(elsewhere, path.join(dir, 'archive'));
+  const before = { store: fingerprint(dir), elsewhere: fingerprint(elsewhere) };
+
+  // keep: false reaches the pruning without archiving anything; the default archives first.
+  for (const archive of [{ keep: false, maxAgeMs: 30 * DAY }, { maxAgeMs: 30 * DAY }]) {
+    const err = await t.throwsAsync(compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive }), { instanceOf: SessionJournalError });
+    t.is((err as SessionJournalError).code, ErrorCodes.SYMLINK_REFUSED, JSON.stringify(archive));
+    t.deepEqual(fingerprint(elsewhere), before.elsewhere, 'nothing deleted or written through the link');
+    t.deepEqual(fingerprint(dir), before.store, 'the store itself is unchanged: no rotation, no snapshot');
+  }
+  // Readers refuse it the same way rather than list through it.
+  t.is(t.throws(() => listHistorySegments(dir), { instanceOf: SessionJournalError })?.code, ErrorCodes.SYMLINK_REFUSED);
   t.deepEqual(warnings, []);
 });
 

@@ -2,14 +2,19 @@
  * Automatic compaction: a store whose journal outgrows its snapshot
  * (autoCompact { minBytes, growthPercent }) spawns `session-journal compact`
  * in a child process; nothing written is lost. autoCompact: false never
- * compacts.
+ * compacts. A failed child is not followed by another one for
+ * AUTO_COMPACT_RETRY_MS, and the child is found when the library is
+ * installed under a path with a space.
  */
 import test from 'ava';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { SessionStore } from '../../src/index.js';
+import { pathToFileURL } from 'node:url';
+import { SessionStore, WarningCodes } from '../../src/index.js';
+import { AUTO_COMPACT_RETRY_MS } from '../../src/sessions/auto-compact.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
-import { freshReplay, serializeSessions, snapshotsIn, turnOf, waitFor } from '../helpers/compaction-helpers.js';
+import { FakeClock, T0, freshReplay, serializeSessions, snapshotsIn, turnOf, waitFor } from '../helpers/compaction-helpers.js';
 
 const SESSIONS = Array.from({ length: 8 }, (_, i) => `auto-${i}`);
 const filler = 'y'.repeat(200);
@@ -27,7 +32,7 @@ async function writeTurns(store: SessionStore, from: number, count: number, prom
 }
 
 /** The running automatic compaction of a store, if any (private; the test waits for it to end). */
-const compactionOf = (store: SessionStore) => (store as unknown as { compaction?: Promise<number> }).compaction;
+const compactionOf = (store: SessionStore) => (store as unknown as { autoCompactor?: { running?: Promise<number> } }).autoCompactor?.running;
 
 test('auto-compaction: a store that outgrows minBytes spawns a compaction (a snapshot appears) and nothing is lost', async (t) => {
   const dir = tempStoreDir(t);
@@ -69,4 +74,58 @@ test('auto-compaction: autoCompact: false never compacts', async (t) => {
   t.false(fs.existsSync(path.join(dir, 'archive')));
   t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('journal-')), ['journal-00000001.ndjson']);
   t.deepEqual(warnings, []);
+});
+
+test('auto-compaction: after a failed child, commits start no other one until AUTO_COMPACT_RETRY_MS has passed', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const clock = new FakeClock(T0);
+  const store = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clock.read, autoCompact: { minBytes: 4 * 1024, growthPercent: 100 } });
+  // A file in place of archive/: every compaction fails fast (NOT_A_DIRECTORY) without changing the store.
+  fs.writeFileSync(path.join(dir, 'archive'), 'not a directory\n', { mode: 0o600 });
+  const prompts = new Map(SESSIONS.map((id) => [id, [] as string[]]));
+  for (const id of SESSIONS) store.ensureSession(id);
+  await writeTurns(store, 0, 30, prompts); // ~8 KB: past minBytes
+  t.truthy(compactionOf(store), 'a child was started');
+  // Polled: the child is unref'd, so awaiting it alone would leave the event loop empty.
+  t.true(await waitFor(() => !compactionOf(store), 10_000), 'the child ended');
+  t.is(warnings.length, 1);
+
+  for (let i = 0; i < 5; i++) {
+    clock.advance(AUTO_COMPACT_RETRY_MS / 10);
+    await writeTurns(store, 30 + i, 1, prompts);
+    t.is(compactionOf(store), undefined, `commit ${i + 1} after the failure starts no child`);
+  }
+  clock.advance(AUTO_COMPACT_RETRY_MS / 2);
+  await writeTurns(store, 35, 1, prompts);
+  t.truthy(compactionOf(store), 'once the back-off has passed, the next commit tries again');
+  t.true(await waitFor(() => !compactionOf(store), 10_000), 'the second child ended');
+  await store.close();
+
+  t.deepEqual(warnings.map((w) => w.code), [WarningCodes.AUTO_COMPACT_FAILED, WarningCodes.AUTO_COMPACT_FAILED], 'one warning per child');
+  t.regex(warnings[0]!.message, /NOT_A_DIRECTORY/);
+  t.deepEqual(snapshotsIn(dir), []);
+});
+
+test('auto-compaction: the child is found when the library is installed under a directory with a space', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sj sp-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  // An installed copy: the compiled library, its own package.json, and the dependencies.
+  const install = path.join(root, 'node_modules', 'session journal');
+  fs.cpSync(new URL('../../src/', import.meta.url), path.join(install, 'build', 'src'), { recursive: true });
+  fs.writeFileSync(path.join(install, 'package.json'), JSON.stringify({ type: 'module' }));
+  fs.symlinkSync(fs.realpathSync(new URL('../../../node_modules/', import.meta.url)), path.join(install, 'node_modules'));
+  const lib = (await import(pathToFileURL(path.join(install, 'build', 'src', 'index.js')).href)) as typeof import('../../src/index.js');
+
+  const dir = path.join(root, 'store');
+  const { warnings, onWarning } = collectWarnings();
+  const store = lib.SessionStore.openSync({ dir, fsync: false, onWarning, autoCompact: { minBytes: 4 * 1024, growthPercent: 100 } });
+  const prompts = new Map(SESSIONS.map((id) => [id, [] as string[]]));
+  for (const id of SESSIONS) store.ensureSession(id);
+  await writeTurns(store as unknown as SessionStore, 0, 30, prompts);
+  t.true(await waitFor(() => snapshotsIn(dir).length > 0 || warnings.length > 0, 10_000, 50), 'the child ran');
+  t.true(await waitFor(() => !compactionOf(store as unknown as SessionStore), 10_000), 'the child ended');
+  await store.close();
+  t.deepEqual(warnings, [], 'no AUTO_COMPACT_FAILED (Cannot find module)');
+  t.is(snapshotsIn(dir).length, 1);
 });

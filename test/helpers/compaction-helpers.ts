@@ -65,14 +65,16 @@ export function recordsOf(dir: string, name: string): ParsedLine[] {
     .map((l) => JSON.parse(l) as ParsedLine);
 }
 
-/** Every file below `dir` (relative path -> bytes and mtime), to prove nothing changed. */
+/** Every file below `dir` (relative path -> bytes and mtime; a symlink by its target, not followed), to prove nothing changed. */
 export function fingerprint(dir: string): Record<string, { sha256: string; size: number; mtimeMs: number; mode: number }> {
   const out: Record<string, { sha256: string; size: number; mtimeMs: number; mode: number }> = {};
   const walk = (rel: string) => {
     for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
       const r = path.join(rel, name);
       const st = fs.lstatSync(path.join(dir, r));
-      if (st.isDirectory()) {
+      if (st.isSymbolicLink()) {
+        out[r] = { sha256: sha256(fs.readlinkSync(path.join(dir, r))), size: st.size, mtimeMs: st.mtimeMs, mode: st.mode };
+      } else if (st.isDirectory()) {
         out[r + '/'] = { sha256: '', size: 0, mtimeMs: 0, mode: st.mode };
         walk(r);
       } else {
