@@ -24,6 +24,9 @@ Options:
                        for events: streams whose newest event is older, default 1h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
   --lock-timeout DUR   wait this long for a running compaction or writer (default 30s)
+  --max-line-bytes N   the longest record the store's writers accept (their
+                       maxLineBytes; default 1048576); a longer record stops
+                       the compaction (exit 4) rather than being folded away
   --no-archive         delete folded segments instead of archiving them
   --archive-max-age D  delete archived files older than this (default 30d)
   --archive-max-files N  keep at most N archived files (default 1000)
@@ -37,7 +40,7 @@ Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
 
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'kind', 'ttl', 'max-sessions', 'lock-timeout', 'archive-max-age', 'archive-max-files'],
+    values: ['dir', 'kind', 'ttl', 'max-sessions', 'lock-timeout', 'max-line-bytes', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
@@ -49,6 +52,7 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   const options = {
     dir: storeDir(args, io.env),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
+    ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),
     archive: {
       keep: !args.switches.has('no-archive'),
       ...(args.values.has('archive-max-age') && { maxAgeMs: parseDuration('archive-max-age', args.values.get('archive-max-age')!) }),

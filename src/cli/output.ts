@@ -54,6 +54,8 @@ function hintFor(err: SessionJournalError): string {
       return 'pass the real path of the store, not a symbolic link';
     case ErrorCodes.STORE_NOT_FOUND:
       return 'check --dir (or SESSION_JOURNAL_DIR)';
+    case ErrorCodes.LINE_TOO_LONG:
+      return 'pass --max-line-bytes with the maxLineBytes the store is written with';
     case ErrorCodes.IO_ERROR:
       return 'check free disk space and permissions; the store is unchanged and the command can be run again';
     default:

@@ -4,7 +4,7 @@ import { Journal, type JournalConsumer } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
 import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
-import type { WarningHandler } from '../journal/warnings.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
 import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
 import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
 import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
@@ -128,7 +128,20 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       const journalLock = new StoreLock({ dir: options.dir, lockPath: storePath(options.dir, LOCK_NAME), timeoutMs, staleMs: DEFAULT_LOCK_STALE_MS, onCompromised: () => undefined });
       prefixes = new PrefixArchiver(options.dir, await journalLock.runLocked(() => segmentSizes(options.dir)));
     }
-    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning: options.onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
+    // A record longer than this reader's limit is skipped by replay; folding would then drop it from the state for good.
+    const tooLong: JournalWarning[] = [];
+    const report = options.onWarning ?? writeWarningToStderr;
+    const onWarning = (w: JournalWarning) => {
+      if (w.code === WarningCodes.LINE_TOO_LONG) tooLong.push(w);
+      report(w);
+    };
+    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
+    if (tooLong.length > 0) {
+      const first = tooLong[0]!;
+      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `${tooLong.length} record(s) in ${options.dir} are longer than maxLineBytes (${journal.maxLineBytes}), first at ${first.file}:${first.line}; compacting would drop them, so nothing was changed (compact with the writers' maxLineBytes)`, {
+        details: { dir: options.dir, records: tooLong.length, limit: journal.maxLineBytes, file: first.file, line: first.line },
+      });
+    }
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {

@@ -171,7 +171,7 @@ export class JournalEventStore {
    * archived. Safe beside live writers in any process.
    */
   async compact(options: Partial<Omit<CompactOptions, 'dir'>> = {}): Promise<CompactResult> {
-    const result = await compactEventStore({ onWarning: this.onWarning, ...options, dir: this.dir, ttlMs: this.ttlMs });
+    const result = await compactEventStore({ onWarning: this.onWarning, maxLineBytes: this.journal.maxLineBytes, ...options, dir: this.dir, ttlMs: this.ttlMs });
     this.journal.catchUp();
     return result;
   }

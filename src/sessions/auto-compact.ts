@@ -43,7 +43,7 @@ export class AutoCompactor {
   private retryAt = -Infinity;
 
   constructor(
-    private readonly journal: Pick<Journal, 'dir' | 'growth' | 'now'>,
+    private readonly journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes'>,
     private readonly policy: AutoCompactPolicy,
     private readonly compactArgs: readonly string[],
     private readonly onWarning: WarningHandler,
@@ -52,7 +52,9 @@ export class AutoCompactor {
   /** For the journal's onDurable: starts a child when one is due. */
   maybeStart(): void {
     if (this.running || this.journal.now() < this.retryAt || !shouldCompact(this.policy, this.journal.growth)) return;
-    this.running = runCompactionProcess(this.journal.dir, this.compactArgs, this.onWarning).then((code) => {
+    // The child must read lines as long as this store writes, or it would fold them away (see compactStore).
+    const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes)];
+    this.running = runCompactionProcess(this.journal.dir, args, this.onWarning).then((code) => {
       this.running = undefined;
       if (!succeeded(code)) this.retryAt = this.journal.now() + AUTO_COMPACT_RETRY_MS;
       return code;
@@ -89,7 +91,7 @@ export function runCompactionProcess(dir: string, compactArgs: readonly string[]
 /** A store's `autoCompact` option made into its compactor: undefined for false, else the defaults overridden by what it gives. */
 export function autoCompactorFor(
   option: Partial<AutoCompactPolicy> | false | undefined,
-  journal: Pick<Journal, 'dir' | 'growth' | 'now'>,
+  journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes'>,
   compactArgs: readonly string[],
   onWarning: WarningHandler,
 ): AutoCompactor | undefined {

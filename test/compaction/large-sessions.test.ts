@@ -3,14 +3,15 @@
  * grow past the journal's 1 MiB line limit turn by turn (each turn is under
  * it); its snapshot line must still be read back, or the store would open
  * without the snapshot, and the folded segments are already archived. And a
- * snapshot header that writers would continue from is checked first.
+ * snapshot header that writers would continue from is checked first. A
+ * compaction never folds away a record longer than it may read.
  */
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
+import { ErrorCodes, SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
-import { freshReplay } from '../helpers/compaction-helpers.js';
+import { fingerprint, freshReplay, runCli, snapshotsIn, waitFor } from '../helpers/compaction-helpers.js';
 
 test('a session of 1.5 MiB (six 250 KiB turns) survives compaction with default options, and so do the others', async (t) => {
   const dir = tempStoreDir(t);
@@ -53,4 +54,49 @@ test('a snapshot header with a fractional seq is refused as SNAPSHOT_UNREADABLE,
   t.truthy(reopened.getSession('written-after'), 'the record written after the refused snapshot replays');
   reopened.closeSync();
   t.deepEqual(again.warnings.map((w) => w.code), [WarningCodes.SNAPSHOT_UNREADABLE], 'only the snapshot, never the new record');
+});
+
+test('a store written with maxLineBytes 4 MiB: compacting with the default limit refuses with LINE_TOO_LONG and changes nothing; with the store limit (as auto-compaction and --max-line-bytes pass it) the 2 MiB turn is kept', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const limits = { maxLineBytes: 4 * 1024 * 1024, maxTurnBytes: 3 * 1024 * 1024 };
+  const store = SessionStore.openSync({ dir, autoCompact: false, onWarning, ...limits });
+  const id = store.createSession();
+  store.addTurn(id, { prompt: 'x'.repeat(2 * 1024 * 1024), response: 'ok', timestamp: new Date() });
+  await store.close();
+  const before = fingerprint(dir);
+
+  const err = await t.throwsAsync(compactSessions({ dir, onWarning }));
+  t.is((err as { code?: string }).code, ErrorCodes.LINE_TOO_LONG);
+  t.deepEqual(fingerprint(dir), before, 'nothing changed');
+  t.deepEqual(warnings.map((w) => w.code), [WarningCodes.LINE_TOO_LONG], 'the skipped line is reported too');
+
+  // The CLI, as cron runs it: exit 4 without the flag, done with it.
+  const refused = await runCli(['compact', '--dir', dir]);
+  t.is(refused.code, 4);
+  t.regex(refused.stderr, /LINE_TOO_LONG[\s\S]*hint: pass --max-line-bytes/);
+  const done = await runCli(['compact', '--dir', dir, '--max-line-bytes', String(limits.maxLineBytes)]);
+  t.is(done.code, 0, done.stderr);
+  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning, ...limits });
+  t.is(reopened.getSession(id)?.turns[0]?.prompt.length, 2 * 1024 * 1024);
+  reopened.closeSync();
+});
+
+test('auto-compaction hands the child the store maxLineBytes: a 2 MiB turn in a 4 MiB store survives it', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const limits = { maxLineBytes: 4 * 1024 * 1024, maxTurnBytes: 3 * 1024 * 1024 };
+  const store = SessionStore.openSync({ dir, fsync: false, onWarning, autoCompact: { minBytes: 1024 * 1024, growthPercent: 100 }, ...limits });
+  const id = store.createSession();
+  store.addTurn(id, { prompt: 'x'.repeat(2 * 1024 * 1024), response: 'ok', timestamp: new Date() });
+  await store.flush();
+  const running = () => (store as unknown as { autoCompactor?: { running?: Promise<number> } }).autoCompactor?.running;
+  t.true(await waitFor(() => running() !== undefined, 5000), 'a compaction child was started');
+  t.is(await running(), 0);
+  await store.close();
+  t.true(snapshotsIn(dir).length > 0);
+  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning, ...limits });
+  t.is(reopened.getSession(id)?.turns[0]?.prompt.length, 2 * 1024 * 1024);
+  reopened.closeSync();
+  t.deepEqual(warnings, []);
 });
