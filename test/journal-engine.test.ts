@@ -334,3 +334,21 @@ test.serial('a batch whose first segment cannot be created is put back, not drop
   t.deepEqual([...reopened.state.keys()], ['a'], 'the entry was kept and written by the next commit');
   await reopened.journal.close();
 });
+
+test.serial('a store that changes under every attempt to open it fails with IO_ERROR, not an internal error', (t) => {
+  const dir = tempStoreDir(t);
+  openKv(dir).journal.closeSync();
+  const original = fs.readdirSync;
+  // Every listing names a snapshot that is gone by the time it is opened, as if compactions ran back to back.
+  fs.readdirSync = ((p: fs.PathLike, options?: unknown) => {
+    const names = original(p, options as undefined);
+    return String(p) === dir ? [...names, 'snapshot-00000009.ndjson'] : names;
+  }) as typeof fs.readdirSync;
+  try {
+    const err = t.throws(() => openKv(dir));
+    t.is((err as { code?: string }).code, 'IO_ERROR');
+    t.regex((err as Error).message, /5 attempts/);
+  } finally {
+    fs.readdirSync = original;
+  }
+});

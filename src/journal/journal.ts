@@ -170,8 +170,11 @@ export class Journal {
   }
 
   /**
-   * Bytes the journal has grown since the snapshot it was opened on, and that
-   * snapshot's size: the inputs of the auto-compaction trigger.
+   * Bytes of journal not yet folded into a snapshot (reset when this process
+   * follows a rotation), and the size of the snapshot it opened on: the
+   * inputs of the auto-compaction trigger. A compaction by another process
+   * writes a newer snapshot that this number does not follow; the trigger
+   * reads the newest one before it fires (see AutoCompactor).
    */
   get growth(): { journalBytes: number; snapshotBytes: number } {
     return this.chain.growth;

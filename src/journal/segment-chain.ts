@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { ioError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import type { QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
@@ -159,7 +159,10 @@ export class SegmentChain {
           yield* this.loadOnceSteps();
           return;
         } catch (err) {
-          if (!(err instanceof StoreChanged) || attempt >= OPEN_ATTEMPTS) throw err;
+          if (!(err instanceof StoreChanged)) throw err;
+          if (attempt >= OPEN_ATTEMPTS) {
+            throw new SessionJournalError(ErrorCodes.IO_ERROR, `${this.dir} changed under every one of ${OPEN_ATTEMPTS} attempts to read it (compactions running back to back?); try again`, { details: { dir: this.dir } });
+          }
           this.current?.retire();
           this.current = undefined;
         }

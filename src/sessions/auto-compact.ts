@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Journal } from '../journal/journal.js';
+import { fileSizeOrZero, listStore, snapshotName } from '../journal/store-files.js';
 import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
 
 export interface AutoCompactPolicy {
@@ -51,7 +53,14 @@ export class AutoCompactor {
 
   /** For the journal's onDurable: starts a child when one is due. */
   maybeStart(): void {
-    if (this.running || this.journal.now() < this.retryAt || !shouldCompact(this.policy, this.journal.growth)) return;
+    if (this.running || this.journal.now() < this.retryAt) return;
+    const growth = this.journal.growth;
+    if (!shouldCompact(this.policy, growth)) return;
+    // The journal knows the snapshot it opened on; a compaction since (any process's) wrote a newer one,
+    // which the growth must be measured against. Listed only here, when the cheap check says "due".
+    const { snapshots } = listStore(this.journal.dir);
+    const newest = snapshots.length > 0 ? fileSizeOrZero(path.join(this.journal.dir, snapshotName(snapshots[snapshots.length - 1]!))) : 0;
+    if (!shouldCompact(this.policy, { journalBytes: growth.journalBytes, snapshotBytes: Math.max(growth.snapshotBytes, newest) })) return;
     // The child must read lines as long as this store writes, or it would fold them away (see compactStore).
     const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes)];
     this.running = runCompactionProcess(this.journal.dir, args, this.onWarning).then((code) => {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { SessionStore, WarningCodes } from '../../src/index.js';
+import { SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
 import { AUTO_COMPACT_RETRY_MS } from '../../src/sessions/auto-compact.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, T0, freshReplay, serializeSessions, snapshotsIn, turnOf, waitFor } from '../helpers/compaction-helpers.js';
@@ -57,6 +57,29 @@ test('auto-compaction: a store that outgrows minBytes spawns a compaction (a sna
   t.deepEqual(view, replay, "the writer's view equals a fresh replay");
   t.true(fs.existsSync(path.join(dir, 'archive')), 'the folded segment was archived');
   t.deepEqual(warnings, [], 'no AUTO_COMPACT_FAILED (nor any other warning)');
+});
+
+test('auto-compaction measures growth against the newest snapshot, also one written by another process after this store opened', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  // Opened on an empty store: the snapshot it knows is none.
+  const store = SessionStore.openSync({ dir, fsync: false, onWarning, autoCompact: { minBytes: 4 * 1024, growthPercent: 100 } });
+  const prompts = new Map(SESSIONS.map((id) => [id, [] as string[]]));
+  for (const id of SESSIONS) store.ensureSession(id);
+  await store.flush(); // it now has the live segment open, and will follow the rotation marker rather than reload
+  const other = SessionStore.openSync({ dir, fsync: false, onWarning, autoCompact: false });
+  await writeTurns(other, 0, 600, prompts); // ~200 KB, all kept: a snapshot of about that size
+  await other.close();
+  await compactSessions({ dir, onWarning, ttlMs: 1e12 });
+  const snapshotBytes = fs.statSync(path.join(dir, snapshotsIn(dir)[0]!)).size;
+  t.true(snapshotBytes > 100 * 1024, `snapshot of ${snapshotBytes} bytes`);
+
+  await writeTurns(store, 600, 30, prompts); // ~8 KB past the rotation: over minBytes, far under 100 % of the snapshot
+  // The trigger runs after each durable commit, just after flush() resolves: give it time to start a child.
+  t.false(await waitFor(() => compactionOf(store) !== undefined, 500), 'no compaction: the journal has not grown by the snapshot size');
+  await store.close();
+  t.deepEqual(snapshotsIn(dir).length, 1);
+  t.deepEqual(warnings, []);
 });
 
 test('auto-compaction: autoCompact: false never compacts', async (t) => {
