@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
-import lockfile from 'proper-lockfile';
 import { archiveDir } from '../compact/archive.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { decodeRecord, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
-import { LOCK_NAME, listStore, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
+import { journalLockHeld } from '../journal/store-lock.js';
+import { listStore, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { splitLines } from './line-stream.js';
 
@@ -98,7 +98,7 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
     const tail = step.value;
     if (tail.tailBytes > 0) {
       const isLiveEnd = i === segments.length - 1 && !segment.archived;
-      if (!isLiveEnd || !writerHoldsLock(dir)) {
+      if (!isLiveEnd || !journalLockHeld(dir)) {
         yield {
           kind: 'problem',
           segment,
@@ -109,10 +109,4 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
   }
 }
 
-function writerHoldsLock(dir: string): boolean {
-  try {
-    return lockfile.checkSync(path.join(dir, 'journal'), { lockfilePath: path.join(dir, LOCK_NAME), realpath: false });
-  } catch {
-    return false;
-  }
-}
+

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { restrictLockDir } from './store-files.js';
+import { LOCK_NAME, restrictLockDir } from './store-files.js';
 
 export interface StoreLockOptions {
   /** The lock directory proper-lockfile creates (mkdir is atomic). */
@@ -38,16 +39,37 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * section, so no await ever happens while it is held; that is what makes a
  * flush at process exit safe.
  */
+/** True when some process holds a fresh lock at `lockPath` (checked the way StoreLock takes it). */
+function lockHeld(lockPath: string, staleMs: number): boolean {
+  try {
+    return lockfile.checkSync(keyOf(lockPath), { lockfilePath: lockPath, realpath: false, stale: staleMs });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For readers without a StoreLock (replay, verify, repair): is a writer in
+ * the middle of a commit, so that an unfinished last line may be an append
+ * in progress rather than a torn one?
+ */
+export function journalLockHeld(dir: string, staleMs = DEFAULT_LOCK_STALE_MS): boolean {
+  return lockHeld(path.join(dir, LOCK_NAME), staleMs);
+}
+
+/**
+ * proper-lockfile keeps its in-process registry keyed by the locked path,
+ * not by lockfilePath; each lock of a store needs a key of its own or one
+ * lock's release would cancel another's mtime refresh.
+ */
+const keyOf = (lockPath: string): string => lockPath.replace(/\.lock$/, '');
+
 export class StoreLock {
-  /**
-   * proper-lockfile keeps its in-process registry keyed by the locked path,
-   * not by lockfilePath; each lock of a store needs a key of its own or one
-   * lock's release would cancel another's mtime refresh.
-   */
+  /** See keyOf. */
   private readonly key: string;
 
   constructor(private readonly options: StoreLockOptions) {
-    this.key = options.lockPath.replace(/\.lock$/, '');
+    this.key = keyOf(options.lockPath);
   }
 
   /** Runs `section` under the lock, waiting asynchronously for it. */
@@ -72,11 +94,7 @@ export class StoreLock {
 
   /** True when another process (or this one) holds a fresh lock. */
   isHeld(): boolean {
-    try {
-      return lockfile.checkSync(this.key, { lockfilePath: this.options.lockPath, realpath: false, stale: this.options.staleMs });
-    } catch {
-      return false;
-    }
+    return lockHeld(this.options.lockPath, this.options.staleMs);
   }
 
   private tryAcquire(deadline: number): (() => void) | undefined {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import { LOCK_NAME, closeQuietly, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
+import { journalLockHeld } from '../journal/store-lock.js';
+import { closeQuietly, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
 import { itemsOf, summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
 import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
 
@@ -33,7 +33,7 @@ export function liveDamage(scan: SegmentScan, tailCounts: boolean): boolean {
 /** What a repair would do, read without any lock. */
 export function planRepair(dir: string, maxLineBytes: number): RepairResult {
   const scans = scanStore(dir, maxLineBytes);
-  const tailCounts = !writerHoldsLock(dir);
+  const tailCounts = !journalLockHeld(dir);
   const files: RepairedFile[] = [];
   const left: LeftProblem[] = [];
   let wouldRotate: string | null = null;
@@ -71,11 +71,4 @@ export function leftProblems(name: string, scan: SegmentScan, tailCounts: boolea
   return left;
 }
 
-/** True when a writer (or a compaction's rotation) holds the journal lock right now. */
-export function writerHoldsLock(dir: string): boolean {
-  try {
-    return lockfile.checkSync(path.join(dir, 'journal'), { lockfilePath: path.join(dir, LOCK_NAME), realpath: false, stale: 10_000 });
-  } catch {
-    return false;
-  }
-}
+

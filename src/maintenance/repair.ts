@@ -5,7 +5,8 @@ import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journa
 import { requireStoreDir, segmentName } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { QUARANTINE_DIR } from './quarantine.js';
-import { leftProblems, liveDamage, planRepair, scanStore, writerHoldsLock } from './repair-plan.js';
+import { journalLockHeld } from '../journal/store-lock.js';
+import { leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
 import { summarize, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';
 
@@ -63,7 +64,7 @@ export async function repairStore(options: RepairOptions): Promise<RepairResult>
     removeAbandonedTempFiles(path.join(dir, QUARANTINE_DIR));
     let scans = scanStore(dir, maxLineBytes);
     let rotated: RepairResult['rotated'] = null;
-    const tailCounts = !writerHoldsLock(dir);
+    const tailCounts = !journalLockHeld(dir);
     if (scans.some((s) => !s.scan.closed && liveDamage(s.scan, tailCounts))) {
       const journal = Journal.openSync({ dir, consumer: NOOP_CONSUMER, create: false, flushOnExit: false, lockTimeoutMs: timeoutMs, maxLineBytes, onWarning: options.onWarning ?? (() => undefined) });
       try {
