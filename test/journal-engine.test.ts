@@ -352,3 +352,44 @@ test.serial('a store that changes under every attempt to open it fails with IO_E
     fs.readdirSync = original;
   }
 });
+
+test.serial('closeSync() while a background commit waits for its fdatasync: the segment descriptor is closed once the sync settles', async (t) => {
+  const dir = tempStoreDir(t);
+  const openFds = () => fs.readdirSync('/proc/self/fd').length;
+  const { journal } = openKv(dir);
+  journal.append('kv.set', { key: 'a', value: 1 });
+  await journal.flush();
+  const original = fs.fdatasync;
+  let release: (() => void) | undefined;
+  fs.fdatasync = ((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+    release = () => original(fd, callback);
+  }) as typeof fs.fdatasync;
+  try {
+    const baseline = openFds();
+    journal.append('kv.set', { key: 'b', value: 2 }); // a background commit; its sync is held back
+    for (let i = 0; i < 200 && !release; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    t.truthy(release, 'the commit reached its fdatasync');
+    journal.closeSync();
+    t.is(openFds(), baseline, 'still open while the sync is pending');
+    release!();
+    for (let i = 0; i < 200 && openFds() >= baseline; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    t.is(openFds(), baseline - 1, 'closed once it settled');
+  } finally {
+    fs.fdatasync = original;
+  }
+});
+
+test('appendDecided and rotate on a read-only journal throw CLOSED and take no lock', async (t) => {
+  const dir = tempStoreDir(t);
+  const writer = openKv(dir);
+  writer.journal.append('kv.set', { key: 'a', value: 1 });
+  await writer.journal.close();
+  const { journal } = openKv(dir, { readOnly: true });
+  for (const call of [() => journal.appendDecided(() => [{ type: 'kv.set', payload: { key: 'b', value: 2 } }]), () => journal.rotate()]) {
+    const err = await t.throwsAsync(call());
+    t.is((err as { code?: string }).code, 'CLOSED');
+  }
+  t.false(fs.existsSync(path.join(dir, 'journal.lock')));
+  t.deepEqual(fs.readdirSync(dir), ['journal-00000001.ndjson']);
+  await journal.close();
+});

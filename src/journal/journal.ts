@@ -359,6 +359,8 @@ export class Journal {
    * compactor journals retention this way). Resolves once they are durable.
    */
   async appendDecided(decide: () => ReadonlyArray<{ type: string; payload: unknown; time?: number }>): Promise<number> {
+    // Before the lock: a read-only journal must not even create journal.lock.
+    if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
     let count = 0;
     const commit = await this.lock.runLocked(() =>
       this.commitLocked(() => {

@@ -433,9 +433,11 @@ export class SegmentChain {
     return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
   }
 
-  /** Closes the live segment (when no fsync is pending on it). */
+  /** Closes the live segment now, or when the fsync pending on it settles. */
   release(): void {
-    this.current?.closeIfIdle();
+    // Retired like a segment moved past: a commit's fsync still pending (a closeSync
+    // during a background commit) closes the descriptor when it settles.
+    this.current?.retire();
     this.current = undefined;
   }
 }

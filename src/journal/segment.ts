@@ -58,9 +58,4 @@ export class Segment {
     this.retired = true;
     if (this.inflight === 0) closeQuietly(this.fd);
   }
-
-  /** At close of the journal: closes the descriptor unless an fsync is pending (not retiring it, so settle() does not close it either). */
-  closeIfIdle(): void {
-    if (this.inflight === 0) closeQuietly(this.fd);
-  }
 }
