@@ -1,18 +1,13 @@
 import type { Writable } from 'node:stream';
+import type { Painter } from '../history/replay-format.js';
 
 /** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
 export function useColour(stream: Writable, env: NodeJS.ProcessEnv): boolean {
   return Boolean((stream as { isTTY?: boolean }).isTTY) && !('NO_COLOR' in env && env.NO_COLOR !== '');
 }
 
-export interface Paint {
-  dim(s: string): string;
-  bold(s: string): string;
-  red(s: string): string;
-  green(s: string): string;
-  yellow(s: string): string;
-  cyan(s: string): string;
-}
+/** ANSI colours, or none: the painter the history layer's formatters take. */
+export type Paint = Painter;
 
 const wrap = (open: number, close: number) => (s: string) => `\u001b[${open}m${s}\u001b[${close}m`;
 const plain = (s: string) => s;

@@ -1,5 +1,4 @@
 import type { JournalRecord } from '../journal/record-codec.js';
-import type { Paint } from '../cli/terminal.js';
 import { isEngineType, sessionOf, shortType } from './replay-filter.js';
 
 /**
@@ -83,8 +82,15 @@ export function eventLabel(type: string): string {
   return type.startsWith('session.') ? shortType(type) : type;
 }
 
-/** The colours of the human view (src/cli/terminal.ts decides when there are any). */
-export type Painter = Paint;
+/** The colours of the human view (src/cli/terminal.ts decides when there are any, and supplies them). */
+export interface Painter {
+  dim(s: string): string;
+  bold(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+}
 
 /**
  * The human view: aligned columns time, writer, session, event, summary.

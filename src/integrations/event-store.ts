@@ -3,7 +3,7 @@ import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import type { QueuedEntry } from '../journal/commit-queue.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
-import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../sessions/auto-compact.js';
+import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 import { StreamEventTypes, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH } from './event-records.js';
 import { EventStreams } from './event-streams.js';
 

@@ -7,7 +7,7 @@ import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.j
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { SessionView } from './session-view.js';
-import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from './auto-compact.js';
+import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 
 export interface SessionStoreOptions {
   /** Store directory (created 0700 when missing). */

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
-import { AUTO_COMPACT_RETRY_MS } from '../../src/sessions/auto-compact.js';
+import { AUTO_COMPACT_RETRY_MS } from '../../src/compact/auto-compact.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, T0, freshReplay, serializeSessions, snapshotsIn, turnOf, waitFor } from '../helpers/compaction-helpers.js';
 
