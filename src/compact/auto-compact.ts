@@ -30,14 +30,21 @@ const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
  */
 export const AUTO_COMPACT_RETRY_MS = 5 * 60 * 1000;
 
-/** Exit 0 is done; exit 3 means another compaction held the lock, which is as good as ours running. */
-const succeeded = (code: number): boolean => code === 0 || code === 3;
+/**
+ * Exit 3: another compaction held the lock (cron, or another server), which
+ * is as good as ours running. It may run for minutes: wait this long before
+ * asking again, rather than start a child that waits 1 s and exits after
+ * every commit meanwhile.
+ */
+export const AUTO_COMPACT_BUSY_RETRY_MS = 30 * 1000;
+const EXIT_LOCK_BUSY = 3;
 
 /**
  * The automatic compaction of one store, shared by SessionStore and
  * JournalEventStore: at most one child at a time, started after a durable
  * commit when the journal has outgrown its snapshot, and none for
- * AUTO_COMPACT_RETRY_MS (on the store's clock) after a child failed.
+ * AUTO_COMPACT_RETRY_MS (on the store's clock) after a child failed, or
+ * AUTO_COMPACT_BUSY_RETRY_MS after one found another compaction running.
  */
 export class AutoCompactor {
   /** The running child's exit code, while one runs (tests wait for it). */
@@ -65,7 +72,8 @@ export class AutoCompactor {
     const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes)];
     this.running = runCompactionProcess(this.journal.dir, args, this.onWarning).then((code) => {
       this.running = undefined;
-      if (!succeeded(code)) this.retryAt = this.journal.now() + AUTO_COMPACT_RETRY_MS;
+      if (code === EXIT_LOCK_BUSY) this.retryAt = this.journal.now() + AUTO_COMPACT_BUSY_RETRY_MS;
+      else if (code !== 0) this.retryAt = this.journal.now() + AUTO_COMPACT_RETRY_MS;
       return code;
     });
   }
@@ -89,7 +97,7 @@ export function runCompactionProcess(dir: string, compactArgs: readonly string[]
       resolve(-1);
     });
     child.on('close', (code) => {
-      if (!succeeded(code ?? -1)) onWarning({ code: WarningCodes.AUTO_COMPACT_FAILED, message: `compaction exited ${code}: ${stderr.trim()}`, file: dir });
+      if (code !== 0 && code !== EXIT_LOCK_BUSY) onWarning({ code: WarningCodes.AUTO_COMPACT_FAILED, message: `compaction exited ${code}: ${stderr.trim()}`, file: dir });
       resolve(code ?? -1);
     });
     child.unref();

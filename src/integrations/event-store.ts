@@ -38,7 +38,8 @@ export interface JournalEventStoreOptions {
    * outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves
    * it to explicit `compact()` calls, which run in this process. After a
    * compaction child fails (an AUTO_COMPACT_FAILED warning), none is started
-   * again for 5 minutes (on `clock`).
+   * again for 5 minutes (on `clock`); after one found another compaction
+   * running, for 30 s.
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
 }

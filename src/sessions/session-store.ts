@@ -36,7 +36,8 @@ export interface SessionStoreOptions {
    * Compact in a child process when the journal outgrows its snapshot
    * (default: at 16 MiB and 100 % growth); false leaves compaction to cron.
    * After a compaction child fails (an AUTO_COMPACT_FAILED warning), none is
-   * started again for 5 minutes (on `clock`).
+   * started again for 5 minutes (on `clock`); after one found another
+   * compaction running, for 30 s.
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
   /** Chain records with sha256 hashes for `verify` (default true). */

@@ -3,7 +3,8 @@
  * (autoCompact { minBytes, growthPercent }) spawns `session-journal compact`
  * in a child process; nothing written is lost. autoCompact: false never
  * compacts. A failed child is not followed by another one for
- * AUTO_COMPACT_RETRY_MS, and the child is found when the library is
+ * AUTO_COMPACT_RETRY_MS (one that found the lock busy: for
+ * AUTO_COMPACT_BUSY_RETRY_MS), and the child is found when the library is
  * installed under a path with a space.
  */
 import test from 'ava';
@@ -12,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
-import { AUTO_COMPACT_RETRY_MS } from '../../src/compact/auto-compact.js';
+import { AUTO_COMPACT_BUSY_RETRY_MS, AUTO_COMPACT_RETRY_MS } from '../../src/compact/auto-compact.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../../src/compact/compaction-lock.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, T0, freshReplay, serializeSessions, snapshotsIn, turnOf, waitFor } from '../helpers/compaction-helpers.js';
 
@@ -151,4 +153,40 @@ test('auto-compaction: the child is found when the library is installed under a 
   await store.close();
   t.deepEqual(warnings, [], 'no AUTO_COMPACT_FAILED (Cannot find module)');
   t.is(snapshotsIn(dir).length, 1);
+});
+
+test('auto-compaction: while another compaction holds compact.lock, a child that finds it busy (exit 3) is not followed by another for AUTO_COMPACT_BUSY_RETRY_MS, and warns nothing', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const clock = new FakeClock(T0);
+  const store = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clock.read, autoCompact: { minBytes: 4 * 1024, growthPercent: 100 } });
+  // Another compaction (cron, say) holds the lock throughout.
+  const busy = new CompactionLock(dir, path.join(dir, COMPACTION_LOCK_NAME));
+  await busy.acquire(1000);
+  try {
+    const prompts = new Map(SESSIONS.map((id) => [id, [] as string[]]));
+    for (const id of SESSIONS) store.ensureSession(id);
+    await writeTurns(store, 0, 30, prompts); // ~8 KB: past minBytes
+    t.true(await waitFor(() => compactionOf(store) !== undefined, 5000), 'a child was started');
+    // Polled: the child is unref'd, so awaiting it alone would leave the event loop empty.
+    const first = compactionOf(store)!;
+    t.true(await waitFor(() => !compactionOf(store), 10_000), 'the child ended');
+    t.is(await first, 3, 'it found the lock busy');
+    for (let i = 0; i < 3; i++) {
+      clock.advance(AUTO_COMPACT_BUSY_RETRY_MS / 4);
+      await writeTurns(store, 30 + i, 1, prompts);
+      t.false(await waitFor(() => compactionOf(store) !== undefined, 200), `commit ${i + 1} starts no child`);
+    }
+    clock.advance(AUTO_COMPACT_BUSY_RETRY_MS / 2);
+    await writeTurns(store, 33, 1, prompts);
+    t.true(await waitFor(() => compactionOf(store) !== undefined, 5000), 'after the wait, the next commit asks again');
+    const second = compactionOf(store)!;
+    t.true(await waitFor(() => !compactionOf(store), 10_000), 'the second child ended');
+    t.is(await second, 3);
+  } finally {
+    await busy.releaseQuietly();
+  }
+  await store.close();
+  t.deepEqual(warnings, [], 'a busy lock is not a failure');
+  t.deepEqual(snapshotsIn(dir), []);
 });
