@@ -251,7 +251,7 @@ test('Journal.open awaits replayPace between replay steps with the segment bytes
   await opened.close();
 });
 
-test.serial('a rotation whose fdatasync fails still moves this writer to the new segment: records it commits afterwards replay', async (t) => {
+test.serial('a rotation whose fdatasync fails still moves this writer to the new segment: records it writes afterwards replay, and the failure is kept', async (t) => {
   const dir = tempStoreDir(t);
   const { journal } = openKv(dir);
   journal.append('kv.set', { key: 'before', value: 1 });
@@ -266,9 +266,11 @@ test.serial('a rotation whose fdatasync fails still moves this writer to the new
   } finally {
     fs.fdatasyncSync = original;
   }
+  // Written to the new segment, but never acknowledged: the failed sync is kept (see the next test).
   journal.append('kv.set', { key: 'after', value: 2 });
-  await journal.flush();
-  await journal.close();
+  const failure = await t.throwsAsync(journal.flush());
+  t.is((failure as { code?: string }).code, 'IO_ERROR');
+  await t.throwsAsync(journal.close(), { is: failure });
   const reopened = openKv(dir);
   t.deepEqual([...reopened.state.keys()], ['before', 'after']);
   t.deepEqual(reopened.warnings, []);
@@ -277,6 +279,8 @@ test.serial('a rotation whose fdatasync fails still moves this writer to the new
 
 test.serial('a background fdatasync failure is kept: COMMIT_FAILED once, then every flush() and close() rejects with IO_ERROR; the bytes were written and replay', async (t) => {
   const dir = tempStoreDir(t);
+  const openFds = () => fs.readdirSync('/proc/self/fd').length;
+  const fdsBefore = openFds();
   const { journal, warnings } = openKv(dir);
   journal.append('kv.set', { key: 'a', value: 1 });
   await journal.flush();
@@ -301,6 +305,11 @@ test.serial('a background fdatasync failure is kept: COMMIT_FAILED once, then ev
   journal.append('kv.set', { key: 'c', value: 3 });
   t.is(await t.throwsAsync(journal.flush()), first, 'still the same failure after more appends, although the sync works again');
   t.throws(() => journal.flushSync(), { is: first });
+  await t.throwsAsync(journal.close(), { is: first });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(warnings.map((w) => w.code), ['COMMIT_FAILED'], 'nothing ran on the closed journal (no re-read, no sequence warnings)');
+  t.is(openFds(), fdsBefore, 'no descriptor left open');
+  await t.throwsAsync(journal.flush(), { is: first });
   await t.throwsAsync(journal.close(), { is: first });
   const reopened = openKv(dir);
   t.deepEqual([...reopened.state.keys()], ['a', 'b', 'c'], 'the bytes were written; durability was what could not be promised');

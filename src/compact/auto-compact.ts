@@ -12,9 +12,9 @@ export interface AutoCompactPolicy {
   growthPercent: number;
 }
 
-export const DEFAULT_AUTO_COMPACT: AutoCompactPolicy = { minBytes: 16 * 1024 * 1024, growthPercent: 100 };
+const DEFAULT_AUTO_COMPACT: AutoCompactPolicy = { minBytes: 16 * 1024 * 1024, growthPercent: 100 };
 
-export function shouldCompact(policy: AutoCompactPolicy, growth: { journalBytes: number; snapshotBytes: number }): boolean {
+function shouldCompact(policy: AutoCompactPolicy, growth: { journalBytes: number; snapshotBytes: number }): boolean {
   return growth.journalBytes >= policy.minBytes && growth.journalBytes * 100 >= growth.snapshotBytes * policy.growthPercent;
 }
 
@@ -85,7 +85,7 @@ export class AutoCompactor {
  * protocol). The child's stdout is ignored; its diagnostics become warnings.
  * Resolves with the exit code; never rejects.
  */
-export function runCompactionProcess(dir: string, compactArgs: readonly string[], onWarning: WarningHandler): Promise<number> {
+function runCompactionProcess(dir: string, compactArgs: readonly string[], onWarning: WarningHandler): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_MAIN, 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -136,12 +136,14 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       report(w);
     };
     journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
-    if (tooLong.length > 0) {
+    const refuseTooLong = (limit: number) => {
+      if (tooLong.length === 0) return;
       const first = tooLong[0]!;
-      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `${tooLong.length} record(s) in ${options.dir} are longer than maxLineBytes (${journal.maxLineBytes}), first at ${first.file}:${first.line}; compacting would drop them, so nothing was changed (compact with the writers' maxLineBytes)`, {
-        details: { dir: options.dir, records: tooLong.length, limit: journal.maxLineBytes, file: first.file, line: first.line },
+      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `${tooLong.length} record(s) in ${options.dir} are longer than maxLineBytes (${limit}), first at ${first.file}:${first.line}; compacting would drop them, so nothing was folded (compact with the writers' maxLineBytes)`, {
+        details: { dir: options.dir, records: tooLong.length, limit, file: first.file, line: first.line },
       });
-    }
+    };
+    refuseTooLong(journal.maxLineBytes);
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
@@ -157,6 +159,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 
     const rotation = await journal.rotate();
     fold.frozen = true;
+    refuseTooLong(journal.maxLineBytes); // records read while rotating are folded too
     await step('rotated');
 
     const removed: Record<string, number> = {};

@@ -230,11 +230,11 @@ export class Journal {
 
   /** Resolves when every entry appended before the call is durable (under the fsync policy). */
   flush(): Promise<void> {
-    if (this.closed) return Promise.resolve();
     if (this.syncFailure) {
       this.kick(); // what is queued is still written, only never acknowledged
       return Promise.reject(this.syncFailure);
     }
+    if (this.closed) return Promise.resolve();
     const done = this.queue.waitForAll();
     this.kick();
     return done;
@@ -260,11 +260,15 @@ export class Journal {
 
   /** Flushes, then releases files, timers and the exit hook. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) {
+      if (this.syncFailure) throw this.syncFailure;
+      return;
+    }
     try {
       await this.flush();
-      while (this.committing) await new Promise((resolve) => setImmediate(resolve));
     } finally {
+      // Also when flush() rejected: a commit it started must end before the files go.
+      while (this.committing) await new Promise((resolve) => setImmediate(resolve));
       this.release();
     }
   }
@@ -299,7 +303,7 @@ export class Journal {
 
   private async runCommits(): Promise<void> {
     try {
-      while (this.queue.wantsCommit) {
+      while (this.queue.wantsCommit && !this.closed) {
         const commit = await this.lock.runLocked(() => this.commitLocked());
         if (!commit) break;
         await this.syncCommit(commit);
@@ -350,7 +354,13 @@ export class Journal {
    */
   async rotate(): Promise<{ closed: number; next: number; seq: number; hash: string }> {
     if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
-    return this.lock.runLocked(() => this.chain.rotateLocked(this.clock()));
+    return this.lock.runLocked(() =>
+      this.chain.rotateLocked(this.clock(), (failure) => {
+        // The marker's sync failing uses up the error a pending commit's sync on the same file would have seen.
+        this.syncFailure ??= failure;
+        this.queue.failWaiters(failure);
+      }),
+    );
   }
 
   /**

@@ -5,7 +5,7 @@ import type { QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
 import type { LinePlace } from './segment-reader.js';
 import { Segment } from './segment.js';
-import { fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { closeQuietly, fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /**
@@ -319,7 +319,14 @@ export class SegmentChain {
     const path = storePath(this.dir, segmentName(n));
     const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
     if (fd === undefined) return undefined;
-    if (create) fsyncDirSync(this.dir);
+    if (create) {
+      try {
+        fsyncDirSync(this.dir);
+      } catch (err) {
+        closeQuietly(fd); // the caller may retry: one descriptor per attempt would pile up
+        throw err;
+      }
+    }
     const segment: Segment = new Segment(n, path, fd, this.maxLineBytes, (w) => this.warn(w), (text, place) => this.applyLine(segment, text, place));
     if (this.loading && this.onReplayProgress) {
       const report = this.onReplayProgress;
@@ -408,7 +415,7 @@ export class SegmentChain {
    * a new, empty segment live. The marker is fsynced before the lock is
    * released, so no write can land in the new segment without it.
    */
-  rotateLocked(time: number): { closed: number; next: number; seq: number; hash: string } {
+  rotateLocked(time: number, onSyncFailure: (failure: SessionJournalError) => void): { closed: number; next: number; seq: number; hash: string } {
     this.follow(true);
     const segment = this.liveSegmentLocked();
     let nextNumber = segment.number + 1;
@@ -418,11 +425,19 @@ export class SegmentChain {
       next.retire();
       next = this.openSegment(++nextNumber, true)!;
     }
-    const seq = this.writeLocked(segment, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
+    let seq: number;
+    try {
+      seq = this.writeLocked(segment, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
+    } catch (err) {
+      next.retire(); // left empty: the next rotation reuses it
+      throw err;
+    }
     try {
       fs.fdatasyncSync(segment.fd);
     } catch (err) {
-      throw ioError('fdatasync', segment.path, err);
+      const failure = ioError('fdatasync', segment.path, err);
+      onSyncFailure(failure);
+      throw failure;
     } finally {
       // The marker is written: readers follow it even if its sync failed, so this
       // process moves on too (its next records after the marker would be unread).

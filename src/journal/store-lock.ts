@@ -31,14 +31,6 @@ const MIN_BACKOFF_MS = 1;
 const MAX_BACKOFF_MS = 5; // the lock is held for well under a millisecond
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-/**
- * The store's advisory lock. Acquisition is always proper-lockfile's
- * synchronous mkdir, retried here with a short jittered backoff until a
- * deadline: proper-lockfile's own retries are 0 by default, and a bare retry
- * count backs off from one second. The lock is held only around a synchronous
- * section, so no await ever happens while it is held; that is what makes a
- * flush at process exit safe.
- */
 /** True when some process holds a fresh lock at `lockPath` (checked the way StoreLock takes it). */
 function lockHeld(lockPath: string, staleMs: number): boolean {
   try {
@@ -64,6 +56,14 @@ export function journalLockHeld(dir: string, staleMs = DEFAULT_LOCK_STALE_MS): b
  */
 const keyOf = (lockPath: string): string => lockPath.replace(/\.lock$/, '');
 
+/**
+ * The store's advisory lock. Acquisition is always proper-lockfile's
+ * synchronous mkdir, retried here with a short jittered backoff until a
+ * deadline: proper-lockfile's own retries are 0 by default, and a bare retry
+ * count backs off from one second. The lock is held only around a synchronous
+ * section, so no await ever happens while it is held; that is what makes a
+ * flush at process exit safe.
+ */
 export class StoreLock {
   /** See keyOf. */
   private readonly key: string;

@@ -100,3 +100,30 @@ test('auto-compaction hands the child the store maxLineBytes: a 2 MiB turn in a 
   reopened.closeSync();
   t.deepEqual(warnings, []);
 });
+
+test('a record longer than the compaction may read, appended between its replay and its rotation, also stops it (LINE_TOO_LONG) before anything is folded', async (t) => {
+  const dir = tempStoreDir(t);
+  const { onWarning } = collectWarnings();
+  const limits = { maxLineBytes: 4 * 1024 * 1024, maxTurnBytes: 3 * 1024 * 1024 };
+  const store = SessionStore.openSync({ dir, autoCompact: false, onWarning, ...limits });
+  const id = store.createSession();
+  store.addTurn(id, { prompt: 'small', response: 'ok', timestamp: new Date() });
+  await store.flush();
+  const err = await t.throwsAsync(
+    compactSessions({
+      dir,
+      onWarning,
+      onStep: async (step) => {
+        if (step !== 'replayed') return;
+        store.addTurn(id, { prompt: 'x'.repeat(2 * 1024 * 1024), response: 'late', timestamp: new Date() });
+        await store.flush();
+      },
+    }),
+  );
+  t.is((err as { code?: string }).code, ErrorCodes.LINE_TOO_LONG);
+  await store.close();
+  t.deepEqual(snapshotsIn(dir), [], 'no snapshot was written');
+  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning, ...limits });
+  t.deepEqual(reopened.getSession(id)?.turns.map((x) => x.response), ['ok', 'late']);
+  reopened.closeSync();
+});
