@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import type { ConversationTurn, SessionStore } from '../src/index.js';
 
 export interface BenchArgs {
   quick: boolean;
@@ -217,4 +218,35 @@ export function text(random: () => number, bytes: number): string {
 
 export function between(random: () => number, lo: number, hi: number): number {
   return lo + Math.floor(random() * (hi - lo + 1));
+}
+
+/** Process CPU time (user + system) since `start`, ms. */
+export function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/**
+ * The closed-loop workload of the throughput benchmarks: one async client
+ * per id, each looping addTurn + await flush() until `durationMs` is over.
+ * Per-operation latencies go to `lat` when given.
+ */
+export async function addTurnLoop(store: SessionStore, ids: readonly string[], turns: readonly ConversationTurn[], durationMs: number, lat?: Samples): Promise<{ ops: number; ms: number; cpuMs: number }> {
+  let ops = 0;
+  const cpu0 = process.cpuUsage();
+  const start = now();
+  const end = start + durationMs;
+  await Promise.all(
+    ids.map(async (id, c) => {
+      let k = c;
+      while (now() < end) {
+        const t0 = lat ? now() : 0;
+        store.addTurn(id, turns[k++ % turns.length]!);
+        await store.flush();
+        lat?.push(now() - t0);
+        ops++;
+      }
+    }),
+  );
+  return { ops, ms: now() - start, cpuMs: cpuMsSince(cpu0) };
 }

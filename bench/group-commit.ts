@@ -18,7 +18,7 @@ import lockfile from 'proper-lockfile';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn } from '../src/index.js';
 import type { JournalWarning } from '../src/index.js';
-import { Samples, fmtMs, fmtRate, fmtRatio, runWhenMain, journalBytes, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { Samples, addTurnLoop, cpuMsSince, fmtMs, fmtRate, fmtRatio, runWhenMain, journalBytes, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
 
 const CLIENTS = 64;
 const TARGET = 25;
@@ -31,11 +31,6 @@ interface SideRun {
   /** Process CPU time (user + system) spent during the run, ms. */
   cpuMs: number;
 }
-
-const cpuMsSince = (start: NodeJS.CpuUsage): number => {
-  const d = process.cpuUsage(start);
-  return (d.user + d.system) / 1000;
-};
 
 /** Stands in for the journal's 64-hex hash-chain field, so baseline lines are as long as the journal's. */
 const HASH_PLACEHOLDER = 'c0ffee'.repeat(11).slice(0, 64);
@@ -86,24 +81,7 @@ export async function groupCommitRun(dir: string, durationMs: number, clients: n
   await store.flush();
   const sizeBefore = journalBytes(dir);
   const lat = new Samples();
-  let ops = 0;
-  const cpu0 = process.cpuUsage();
-  const start = now();
-  const end = start + durationMs;
-  await Promise.all(
-    ids.map(async (id, c) => {
-      let k = c;
-      while (now() < end) {
-        const t0 = now();
-        store.addTurn(id, turns[k++ % turns.length]!);
-        await store.flush();
-        lat.push(now() - t0);
-        ops++;
-      }
-    }),
-  );
-  const ms = now() - start;
-  const cpuMs = cpuMsSince(cpu0);
+  const { ops, ms, cpuMs } = await addTurnLoop(store, ids, turns, durationMs, lat);
   await store.close();
   return { ops, ms, bytes: journalBytes(dir) - sizeBefore, lat, cpuMs };
 }

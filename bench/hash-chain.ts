@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore, type ConversationTurn, type JournalWarning } from '../src/index.js';
 import { canonicalPayload, encodeRecord } from '../src/journal/record-codec.js';
-import { fmtRate, runWhenMain, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { addTurnLoop, fmtRate, runWhenMain, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
 
 const CLIENTS = 64;
 const MAX_COST = 0.15;
@@ -38,24 +38,9 @@ async function appendRun(dir: string, durationMs: number, hashChain: boolean, fs
   const store = SessionStore.openSync({ dir, fsync, hashChain, maxSessions: CLIENTS * 2, onWarning, autoCompact: false });
   const ids = Array.from({ length: CLIENTS }, () => store.createSession());
   await store.flush();
-  let ops = 0;
-  const cpu0 = process.cpuUsage();
-  const start = now();
-  const end = start + durationMs;
-  await Promise.all(
-    ids.map(async (id, c) => {
-      let k = c;
-      while (now() < end) {
-        store.addTurn(id, turns[k++ % turns.length]!);
-        await store.flush();
-        ops++;
-      }
-    }),
-  );
-  const ms = now() - start;
-  const cpu = process.cpuUsage(cpu0);
+  const side = await addTurnLoop(store, ids, turns, durationMs);
   await store.close();
-  return { ops, ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return side;
 }
 
 const rate = (s: Side): number => (s.ops / s.ms) * 1000;

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn, JournalWarning } from '../src/index.js';
-import { Samples, now, rng, text } from './common.js';
+import { Samples, addTurnLoop, rng, text } from './common.js';
 
 async function main(): Promise<void> {
   const [dir, clientsArg, durationArg, latencyFile] = process.argv.slice(2);
@@ -33,29 +33,12 @@ async function main(): Promise<void> {
   await waitForGo();
 
   const lat = new Samples();
-  let ops = 0;
-  const cpu0 = process.cpuUsage();
-  const start = now();
-  const end = start + durationMs;
-  await Promise.all(
-    ids.map(async (id, c) => {
-      let k = c;
-      while (now() < end) {
-        const t0 = now();
-        store.addTurn(id, turns[k++ % turns.length]!);
-        await store.flush();
-        lat.push(now() - t0);
-        ops++;
-      }
-    }),
-  );
-  const ms = now() - start;
-  const cpu = process.cpuUsage(cpu0);
+  const { ops, ms, cpuMs } = await addTurnLoop(store, ids, turns, durationMs, lat);
   const seenSessions = store.listSessions().length;
   await store.close();
   const values = lat.values();
   fs.writeFileSync(latencyFile, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-  process.stdout.write(`${JSON.stringify({ ops, ms, cpuMs: (cpu.user + cpu.system) / 1000, seenSessions, warnings })}\n`);
+  process.stdout.write(`${JSON.stringify({ ops, ms, cpuMs, seenSessions, warnings })}\n`);
 }
 
 function waitForGo(): Promise<void> {
