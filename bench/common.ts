@@ -169,6 +169,28 @@ export interface BenchResult {
   seconds: number;
 }
 
+/** The part of a result a benchmark measures itself; measured() adds the rest. */
+export type Measurement = Omit<BenchResult, 'loadBefore' | 'loadAfter' | 'seconds'>;
+
+/**
+ * What every benchmark does around its measurement: a private temp root,
+ * the load average before and after, the time taken, and publishing the
+ * result with its lines.
+ */
+export async function measured(args: BenchArgs, prefix: string, body: (root: string) => Promise<{ result: Measurement; lines: readonly string[] }>): Promise<BenchResult> {
+  const started = now();
+  const loadBefore = loadAverage();
+  const { root, cleanup } = tempRoot(prefix);
+  try {
+    const { result, lines } = await body(root);
+    const full: BenchResult = { ...result, loadBefore, loadAfter: loadAverage(), seconds: (now() - started) / 1000 };
+    publish(args, full, lines);
+    return full;
+  } finally {
+    cleanup();
+  }
+}
+
 /** Prints the result block to stdout and hands it to run-all when asked. */
 export function publish(args: BenchArgs, result: BenchResult, lines: readonly string[]): void {
   const out: string[] = [];

@@ -18,7 +18,7 @@ import lockfile from 'proper-lockfile';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn } from '../src/index.js';
 import type { JournalWarning } from '../src/index.js';
-import { Samples, addTurnLoop, cpuMsSince, fmtMs, fmtRate, fmtRatio, runWhenMain, journalBytes, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { Samples, addTurnLoop, cpuMsSince, fmtMs, fmtRate, fmtRatio, runWhenMain, journalBytes, log, median, now, rng, text, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 
 const CLIENTS = 64;
 const TARGET = 25;
@@ -86,10 +86,12 @@ export async function groupCommitRun(dir: string, durationMs: number, clients: n
   return { ops, ms, bytes: journalBytes(dir) - sizeBefore, lat, cpuMs };
 }
 
-export async function run(args: BenchArgs): Promise<BenchResult> {
-  const started = now();
-  const loadBefore = loadAverage();
-  const { root, cleanup } = tempRoot('group-commit');
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'group-commit', (root) => measureIn(args, root));
+}
+
+/** The measurement itself, in a temp root of its own (see measured()). */
+async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measurement; lines: readonly string[] }> {
   // Many short alternating rounds: on a shared machine load comes in bursts, and the
   // median of per-round ratios resists a burst that hits one side only.
   const rounds = args.quick ? 4 : 8;
@@ -103,93 +105,85 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   const freshDir = (): string => path.join(root, `s${++dirCount}`);
   const dropDir = (dir: string): void => fs.rmSync(dir, { recursive: true, force: true });
 
-  try {
-    log(`group-commit: warm-up`);
-    for (const dir of [freshDir(), freshDir()]) dropDir(dir);
-    {
-      const d1 = freshDir();
-      await naiveAppendRun(d1, 300, turns);
-      dropDir(d1);
-      const d2 = freshDir();
-      await groupCommitRun(d2, 300, CLIENTS, turns, onWarning);
-      dropDir(d2);
-    }
-
-    const base: SideRun[] = [];
-    const ours: SideRun[] = [];
-    for (let r = 0; r < rounds; r++) {
-      // Alternate the order so drift in machine load hits both sides.
-      const order = r % 2 === 0 ? (['base', 'ours'] as const) : (['ours', 'base'] as const);
-      for (const side of order) {
-        const dir = freshDir();
-        log(`group-commit: round ${r + 1}/${rounds} ${side} (${seconds} s)`);
-        if (side === 'base') base.push(await naiveAppendRun(dir, seconds * 1000, turns));
-        else ours.push(await groupCommitRun(dir, seconds * 1000, CLIENTS, turns, onWarning));
-        dropDir(dir);
-      }
-    }
-
-    const rate = (s: SideRun): number => (s.ops / s.ms) * 1000;
-    const total = (xs: SideRun[]): { rate: number; lat: Samples; lineBytes: number; cpuUsPerOp: number; cpuShare: number } => {
-      const lat = new Samples();
-      let ops = 0;
-      let ms = 0;
-      let bytes = 0;
-      let cpuMs = 0;
-      for (const s of xs) {
-        lat.pushAll(s.lat.values());
-        ops += s.ops;
-        ms += s.ms;
-        bytes += s.bytes;
-        cpuMs += s.cpuMs;
-      }
-      return { rate: (ops / ms) * 1000, lat, lineBytes: bytes / ops, cpuUsPerOp: (cpuMs / ops) * 1000, cpuShare: cpuMs / ms };
-    };
-    const b = total(base);
-    const o = total(ours);
-    const perRound = ours.map((s, i) => rate(s) / rate(base[i]!));
-    const ratio = median(perRound);
-    const bl = b.lat.summary();
-    const ol = o.lat.summary();
-    const lines = [
-      `baseline  naive lock+write+fdatasync+unlock, 1 at a time: ${fmtRate(b.rate)} mutations  (ack p50 ${fmtMs(bl.p50)}, p99 ${fmtMs(bl.p99)}; ${b.lineBytes.toFixed(0)} B/line; cpu ${b.cpuUsPerOp.toFixed(0)} µs/mutation, ${(b.cpuShare * 100).toFixed(0)}% of a core)`,
-      `candidate SessionStore fsync:true, ${CLIENTS} clients addTurn+flush: ${fmtRate(o.rate)} mutations  (ack p50 ${fmtMs(ol.p50)}, p99 ${fmtMs(ol.p99)}; ${o.lineBytes.toFixed(0)} B/line; cpu ${o.cpuUsPerOp.toFixed(0)} µs/mutation, ${(o.cpuShare * 100).toFixed(0)}% of a core)`,
-      `per-round rates: baseline ${base.map((s) => fmtRate(rate(s))).join(', ')}; candidate ${ours.map((s) => fmtRate(rate(s))).join(', ')}`,
-      `per-round ratios: ${perRound.map(fmtRatio).join(', ')}; headline = their median (pooled rates give ${fmtRatio(o.rate / b.rate)})`,
-    ];
-    if (warnings.size > 0) lines.push(`warnings: ${[...warnings].map(([c, n]) => `${c} x${n}`).join(', ')}`);
-    const result: BenchResult = {
-      name: 'group-commit',
-      title: 'durable group commit vs naive lock+append+fsync+unlock per mutation',
-      ratio,
-      target: TARGET,
-      goal: `candidate/baseline acknowledged mutations/s >= ${TARGET}x`,
-      pass: ratio >= TARGET,
-      figures: {
-        baselinePerSec: Math.round(b.rate),
-        candidatePerSec: Math.round(o.rate),
-        baselineP50Ms: bl.p50,
-        baselineP99Ms: bl.p99,
-        candidateP50Ms: ol.p50,
-        candidateP99Ms: ol.p99,
-        baselineLineBytes: Math.round(b.lineBytes),
-        candidateLineBytes: Math.round(o.lineBytes),
-        baselineCpuUsPerOp: Math.round(b.cpuUsPerOp),
-        candidateCpuUsPerOp: Math.round(o.cpuUsPerOp),
-        candidateCpuShare: Number(o.cpuShare.toFixed(2)),
-        clients: CLIENTS,
-        rounds,
-        secondsPerSide: seconds,
-      },
-      loadBefore,
-      loadAfter: loadAverage(),
-      seconds: (now() - started) / 1000,
-    };
-    publish(args, result, lines);
-    return result;
-  } finally {
-    cleanup();
+  log(`group-commit: warm-up`);
+  for (const dir of [freshDir(), freshDir()]) dropDir(dir);
+  {
+    const d1 = freshDir();
+    await naiveAppendRun(d1, 300, turns);
+    dropDir(d1);
+    const d2 = freshDir();
+    await groupCommitRun(d2, 300, CLIENTS, turns, onWarning);
+    dropDir(d2);
   }
+
+  const base: SideRun[] = [];
+  const ours: SideRun[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Alternate the order so drift in machine load hits both sides.
+    const order = r % 2 === 0 ? (['base', 'ours'] as const) : (['ours', 'base'] as const);
+    for (const side of order) {
+      const dir = freshDir();
+      log(`group-commit: round ${r + 1}/${rounds} ${side} (${seconds} s)`);
+      if (side === 'base') base.push(await naiveAppendRun(dir, seconds * 1000, turns));
+      else ours.push(await groupCommitRun(dir, seconds * 1000, CLIENTS, turns, onWarning));
+      dropDir(dir);
+    }
+  }
+
+  const rate = (s: SideRun): number => (s.ops / s.ms) * 1000;
+  const total = (xs: SideRun[]): { rate: number; lat: Samples; lineBytes: number; cpuUsPerOp: number; cpuShare: number } => {
+    const lat = new Samples();
+    let ops = 0;
+    let ms = 0;
+    let bytes = 0;
+    let cpuMs = 0;
+    for (const s of xs) {
+      lat.pushAll(s.lat.values());
+      ops += s.ops;
+      ms += s.ms;
+      bytes += s.bytes;
+      cpuMs += s.cpuMs;
+    }
+    return { rate: (ops / ms) * 1000, lat, lineBytes: bytes / ops, cpuUsPerOp: (cpuMs / ops) * 1000, cpuShare: cpuMs / ms };
+  };
+  const b = total(base);
+  const o = total(ours);
+  const perRound = ours.map((s, i) => rate(s) / rate(base[i]!));
+  const ratio = median(perRound);
+  const bl = b.lat.summary();
+  const ol = o.lat.summary();
+  const lines = [
+    `baseline  naive lock+write+fdatasync+unlock, 1 at a time: ${fmtRate(b.rate)} mutations  (ack p50 ${fmtMs(bl.p50)}, p99 ${fmtMs(bl.p99)}; ${b.lineBytes.toFixed(0)} B/line; cpu ${b.cpuUsPerOp.toFixed(0)} µs/mutation, ${(b.cpuShare * 100).toFixed(0)}% of a core)`,
+    `candidate SessionStore fsync:true, ${CLIENTS} clients addTurn+flush: ${fmtRate(o.rate)} mutations  (ack p50 ${fmtMs(ol.p50)}, p99 ${fmtMs(ol.p99)}; ${o.lineBytes.toFixed(0)} B/line; cpu ${o.cpuUsPerOp.toFixed(0)} µs/mutation, ${(o.cpuShare * 100).toFixed(0)}% of a core)`,
+    `per-round rates: baseline ${base.map((s) => fmtRate(rate(s))).join(', ')}; candidate ${ours.map((s) => fmtRate(rate(s))).join(', ')}`,
+    `per-round ratios: ${perRound.map(fmtRatio).join(', ')}; headline = their median (pooled rates give ${fmtRatio(o.rate / b.rate)})`,
+  ];
+  if (warnings.size > 0) lines.push(`warnings: ${[...warnings].map(([c, n]) => `${c} x${n}`).join(', ')}`);
+  const result: Measurement = {
+    name: 'group-commit',
+    title: 'durable group commit vs naive lock+append+fsync+unlock per mutation',
+    ratio,
+    target: TARGET,
+    goal: `candidate/baseline acknowledged mutations/s >= ${TARGET}x`,
+    pass: ratio >= TARGET,
+    figures: {
+      baselinePerSec: Math.round(b.rate),
+      candidatePerSec: Math.round(o.rate),
+      baselineP50Ms: bl.p50,
+      baselineP99Ms: bl.p99,
+      candidateP50Ms: ol.p50,
+      candidateP99Ms: ol.p99,
+      baselineLineBytes: Math.round(b.lineBytes),
+      candidateLineBytes: Math.round(o.lineBytes),
+      baselineCpuUsPerOp: Math.round(b.cpuUsPerOp),
+      candidateCpuUsPerOp: Math.round(o.cpuUsPerOp),
+      candidateCpuShare: Number(o.cpuShare.toFixed(2)),
+      clients: CLIENTS,
+      rounds,
+      secondsPerSide: seconds,
+    },
+  };
+  return { result, lines };
 }
 
 runWhenMain(import.meta.url, run);

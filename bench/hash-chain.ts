@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore, type ConversationTurn, type JournalWarning } from '../src/index.js';
 import { canonicalPayload, encodeRecord } from '../src/journal/record-codec.js';
-import { addTurnLoop, fmtRate, runWhenMain, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { addTurnLoop, fmtRate, runWhenMain, log, median, now, rng, text, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 
 const CLIENTS = 64;
 const MAX_COST = 0.15;
@@ -107,10 +107,12 @@ function encodeCost(turns: readonly ConversationTurn[], rounds: number): { withU
 
 const pct = (ratio: number): string => `${((1 - ratio) * 100).toFixed(1)} %`;
 
-export async function run(args: BenchArgs): Promise<BenchResult> {
-  const started = now();
-  const loadBefore = loadAverage();
-  const { root, cleanup } = tempRoot('hash-chain');
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'hash-chain', (root) => measureIn(args, root));
+}
+
+/** The measurement itself, in a temp root of its own (see measured()). */
+async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measurement; lines: readonly string[] }> {
   const rounds = args.quick ? 4 : 8;
   const seconds = args.quick ? 0.5 : 1.25;
   const warnings = new Map<string, number>();
@@ -118,52 +120,44 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   const turns = makeTurns(512);
   let n = 0;
   const freshDir = (): string => path.join(root, `s${++n}`);
-  try {
-    const durable = await measure('fsync:true', true, rounds, seconds, freshDir, turns, onWarning);
-    const cpu = await measure('fsync:false', false, rounds, seconds, freshDir, turns, onWarning);
-    const encode = encodeCost(turns, rounds);
-    const lines = [
-      `durable (fsync:true), ${CLIENTS} clients addTurn+flush: chain ${fmtRate(durable.on.rate)} vs no chain ${fmtRate(durable.off.rate)} acknowledged mutations; cost ${pct(durable.ratio)} (median of per-round ratios ${durable.perRound.map((r) => r.toFixed(3)).join(', ')})`,
-      `   cpu per mutation: chain ${durable.on.cpuUsPerOp.toFixed(1)} µs, no chain ${durable.off.cpuUsPerOp.toFixed(1)} µs`,
-      `cpu-bound (fsync:false): chain ${fmtRate(cpu.on.rate)} vs no chain ${fmtRate(cpu.off.rate)}; cost ${pct(cpu.ratio)} (per-round ratios ${cpu.perRound.map((r) => r.toFixed(3)).join(', ')})`,
-      `   cpu per mutation: chain ${cpu.on.cpuUsPerOp.toFixed(1)} µs, no chain ${cpu.off.cpuUsPerOp.toFixed(1)} µs`,
-      `encode alone (no I/O): ${encode.withUs.toFixed(2)} µs per record with the hash, ${encode.withoutUs.toFixed(2)} µs without (+${(encode.withUs - encode.withoutUs).toFixed(2)} µs of sha256)`,
-      `HASH CHAIN COST: durable ${pct(durable.ratio)}, cpu-bound ${pct(cpu.ratio)}   goal: durable <= ${(MAX_COST * 100).toFixed(0)} %`,
-    ];
-    if (warnings.size > 0) lines.push(`warnings: ${[...warnings].map(([c, k]) => `${c} x${k}`).join(', ')}`);
-    const target = 1 - MAX_COST;
-    const result: BenchResult = {
-      name: 'hash-chain',
-      title: 'append throughput with the sha256 hash chain vs without (SessionStore, group commit)',
-      ratio: durable.ratio,
-      target,
-      goal: `chain/no-chain durable mutations/s >= ${target} (cost <= ${(MAX_COST * 100).toFixed(0)} %)`,
-      pass: durable.ratio >= target,
-      figures: {
-        durableChainPerSec: Math.round(durable.on.rate),
-        durableNoChainPerSec: Math.round(durable.off.rate),
-        durableCostPct: Number(((1 - durable.ratio) * 100).toFixed(1)),
-        cpuBoundChainPerSec: Math.round(cpu.on.rate),
-        cpuBoundNoChainPerSec: Math.round(cpu.off.rate),
-        cpuBoundCostPct: Number(((1 - cpu.ratio) * 100).toFixed(1)),
-        durableCpuUsPerOpChain: Number(durable.on.cpuUsPerOp.toFixed(1)),
-        durableCpuUsPerOpNoChain: Number(durable.off.cpuUsPerOp.toFixed(1)),
-        encodeUsWithHash: Number(encode.withUs.toFixed(2)),
-        encodeUsWithoutHash: Number(encode.withoutUs.toFixed(2)),
-        clients: CLIENTS,
-        rounds,
-        secondsPerSide: seconds,
-      },
-      extra: [{ label: 'cpu-bound (fsync:false) chain/no-chain', ratio: cpu.ratio }],
-      loadBefore,
-      loadAfter: loadAverage(),
-      seconds: (now() - started) / 1000,
-    };
-    publish(args, result, lines);
-    return result;
-  } finally {
-    cleanup();
-  }
+  const durable = await measure('fsync:true', true, rounds, seconds, freshDir, turns, onWarning);
+  const cpu = await measure('fsync:false', false, rounds, seconds, freshDir, turns, onWarning);
+  const encode = encodeCost(turns, rounds);
+  const lines = [
+    `durable (fsync:true), ${CLIENTS} clients addTurn+flush: chain ${fmtRate(durable.on.rate)} vs no chain ${fmtRate(durable.off.rate)} acknowledged mutations; cost ${pct(durable.ratio)} (median of per-round ratios ${durable.perRound.map((r) => r.toFixed(3)).join(', ')})`,
+    `   cpu per mutation: chain ${durable.on.cpuUsPerOp.toFixed(1)} µs, no chain ${durable.off.cpuUsPerOp.toFixed(1)} µs`,
+    `cpu-bound (fsync:false): chain ${fmtRate(cpu.on.rate)} vs no chain ${fmtRate(cpu.off.rate)}; cost ${pct(cpu.ratio)} (per-round ratios ${cpu.perRound.map((r) => r.toFixed(3)).join(', ')})`,
+    `   cpu per mutation: chain ${cpu.on.cpuUsPerOp.toFixed(1)} µs, no chain ${cpu.off.cpuUsPerOp.toFixed(1)} µs`,
+    `encode alone (no I/O): ${encode.withUs.toFixed(2)} µs per record with the hash, ${encode.withoutUs.toFixed(2)} µs without (+${(encode.withUs - encode.withoutUs).toFixed(2)} µs of sha256)`,
+    `HASH CHAIN COST: durable ${pct(durable.ratio)}, cpu-bound ${pct(cpu.ratio)}   goal: durable <= ${(MAX_COST * 100).toFixed(0)} %`,
+  ];
+  if (warnings.size > 0) lines.push(`warnings: ${[...warnings].map(([c, k]) => `${c} x${k}`).join(', ')}`);
+  const target = 1 - MAX_COST;
+  const result: Measurement = {
+    name: 'hash-chain',
+    title: 'append throughput with the sha256 hash chain vs without (SessionStore, group commit)',
+    ratio: durable.ratio,
+    target,
+    goal: `chain/no-chain durable mutations/s >= ${target} (cost <= ${(MAX_COST * 100).toFixed(0)} %)`,
+    pass: durable.ratio >= target,
+    figures: {
+      durableChainPerSec: Math.round(durable.on.rate),
+      durableNoChainPerSec: Math.round(durable.off.rate),
+      durableCostPct: Number(((1 - durable.ratio) * 100).toFixed(1)),
+      cpuBoundChainPerSec: Math.round(cpu.on.rate),
+      cpuBoundNoChainPerSec: Math.round(cpu.off.rate),
+      cpuBoundCostPct: Number(((1 - cpu.ratio) * 100).toFixed(1)),
+      durableCpuUsPerOpChain: Number(durable.on.cpuUsPerOp.toFixed(1)),
+      durableCpuUsPerOpNoChain: Number(durable.off.cpuUsPerOp.toFixed(1)),
+      encodeUsWithHash: Number(encode.withUs.toFixed(2)),
+      encodeUsWithoutHash: Number(encode.withoutUs.toFixed(2)),
+      clients: CLIENTS,
+      rounds,
+      secondsPerSide: seconds,
+    },
+    extra: [{ label: 'cpu-bound (fsync:false) chain/no-chain', ratio: cpu.ratio }],
+  };
+  return { result, lines };
 }
 
 runWhenMain(import.meta.url, run);

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SessionStore } from '../src/index.js';
-import { Samples, fmtMs, fmtRate, fmtRatio, fmtUs, runWhenMain, loadAverage, log, mean, median, now, publish, tempRoot, type BenchArgs, type BenchResult } from './common.js';
+import { Samples, fmtMs, fmtRate, fmtRatio, fmtUs, runWhenMain, log, mean, median, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 
 const CLIENTS_PER_PROCESS = 16;
 const PROCESSES = 4;
@@ -101,80 +101,74 @@ async function runGroup(root: string, tag: string, processes: number, durationMs
   }
 }
 
-export async function run(args: BenchArgs): Promise<BenchResult> {
-  const started = now();
-  const loadBefore = loadAverage();
-  const { root, cleanup } = tempRoot('multi-writer');
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'multi-writer', (root) => measureIn(args, root));
+}
+
+/** The measurement itself, in a temp root of its own (see measured()). */
+async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measurement; lines: readonly string[] }> {
   const rounds = args.quick ? 3 : 6;
   const seconds = args.quick ? 1 : 2;
-  try {
-    log('multi-writer: warm-up');
-    await runGroup(root, 'warm1', 1, 300);
-    await runGroup(root, 'warm4', PROCESSES, 300);
-    const single: GroupRun[] = [];
-    const multi: GroupRun[] = [];
-    for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? [1, PROCESSES] : [PROCESSES, 1];
-      for (const n of order) {
-        log(`multi-writer: round ${r + 1}/${rounds}, ${n} process(es) (${seconds} s)`);
-        const g = await runGroup(root, `r${r}-${n}`, n, seconds * 1000);
-        (n === 1 ? single : multi).push(g);
-      }
+  log('multi-writer: warm-up');
+  await runGroup(root, 'warm1', 1, 300);
+  await runGroup(root, 'warm4', PROCESSES, 300);
+  const single: GroupRun[] = [];
+  const multi: GroupRun[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [1, PROCESSES] : [PROCESSES, 1];
+    for (const n of order) {
+      log(`multi-writer: round ${r + 1}/${rounds}, ${n} process(es) (${seconds} s)`);
+      const g = await runGroup(root, `r${r}-${n}`, n, seconds * 1000);
+      (n === 1 ? single : multi).push(g);
     }
-    const combine = (gs: GroupRun[]): { rate: number; lat: Samples; cpuMsPerOp: number } => {
-      const lat = new Samples();
-      for (const g of gs) lat.pushAll(g.lat.values());
-      return { rate: mean(gs.map((g) => g.rate)), lat, cpuMsPerOp: gs.reduce((s, g) => s + g.cpuMsPerOp * g.ops, 0) / gs.reduce((s, g) => s + g.ops, 0) };
-    };
-    const s = combine(single);
-    const m = combine(multi);
-    const sl = s.lat.summary();
-    const ml = m.lat.summary();
-    const perRound = multi.map((g, i) => g.rate / single[i]!.rate);
-    const ratio = median(perRound);
-    const expectedSessions = PROCESSES * CLIENTS_PER_PROCESS;
-    const converged = multi.every((g) => g.seenSessions.every((n) => n === expectedSessions));
-    const warnings: Record<string, number> = {};
-    for (const g of [...single, ...multi]) for (const [k, n] of Object.entries(g.warnings)) warnings[k] = (warnings[k] ?? 0) + n;
-    const lines = [
-      `workload per process: ${CLIENTS_PER_PROCESS} clients, addTurn + await flush(), fsync: true, ~330 B lines; auto-compaction off`,
-      `1 process : ${fmtRate(s.rate)} mutations  ack p50 ${fmtMs(sl.p50)}, p99 ${fmtMs(sl.p99)}, max ${fmtMs(sl.max)}; cpu ${fmtUs(s.cpuMsPerOp)}/mutation`,
-      `${PROCESSES} processes: ${fmtRate(m.rate)} mutations aggregate  ack p50 ${fmtMs(ml.p50)}, p99 ${fmtMs(ml.p99)}, max ${fmtMs(ml.max)}; cpu ${fmtUs(m.cpuMsPerOp)}/mutation (incl. catching up on the others)`,
-      `per-round aggregate rates: 1p ${single.map((g) => fmtRate(g.rate)).join(', ')}; ${PROCESSES}p ${multi.map((g) => fmtRate(g.rate)).join(', ')}`,
-      `per-round ratios: ${perRound.map(fmtRatio).join(', ')}; headline = their median (mean rates give ${fmtRatio(m.rate / s.rate)})`,
-      `every writer saw all ${expectedSessions} sessions at the end: ${converged ? 'yes' : 'NO'}`,
-    ];
-    if (Object.keys(warnings).length > 0) lines.push(`warnings: ${Object.entries(warnings).map(([c, n]) => `${c} x${n}`).join(', ')}`);
-    const result: BenchResult = {
-      name: 'multi-writer',
-      title: `${PROCESSES} writer processes vs 1 (same per-process workload, durable)`,
-      ratio,
-      target: TARGET,
-      goal: `aggregate throughput ${PROCESSES}p / 1p >= ${TARGET}x`,
-      pass: ratio >= TARGET,
-      figures: {
-        singlePerSec: Math.round(s.rate),
-        multiPerSec: Math.round(m.rate),
-        singleP50Ms: sl.p50,
-        singleP99Ms: sl.p99,
-        multiP50Ms: ml.p50,
-        multiP99Ms: ml.p99,
-        singleCpuUsPerOp: s.cpuMsPerOp * 1000,
-        multiCpuUsPerOp: m.cpuMsPerOp * 1000,
-        clientsPerProcess: CLIENTS_PER_PROCESS,
-        converged: converged ? 'yes' : 'no',
-        rounds,
-        secondsPerSide: seconds,
-      },
-      loadBefore,
-      loadAfter: loadAverage(),
-      seconds: (now() - started) / 1000,
-    };
-    publish(args, result, lines);
-    return result;
-  } finally {
-    cleanup();
   }
+  const combine = (gs: GroupRun[]): { rate: number; lat: Samples; cpuMsPerOp: number } => {
+    const lat = new Samples();
+    for (const g of gs) lat.pushAll(g.lat.values());
+    return { rate: mean(gs.map((g) => g.rate)), lat, cpuMsPerOp: gs.reduce((s, g) => s + g.cpuMsPerOp * g.ops, 0) / gs.reduce((s, g) => s + g.ops, 0) };
+  };
+  const s = combine(single);
+  const m = combine(multi);
+  const sl = s.lat.summary();
+  const ml = m.lat.summary();
+  const perRound = multi.map((g, i) => g.rate / single[i]!.rate);
+  const ratio = median(perRound);
+  const expectedSessions = PROCESSES * CLIENTS_PER_PROCESS;
+  const converged = multi.every((g) => g.seenSessions.every((n) => n === expectedSessions));
+  const warnings: Record<string, number> = {};
+  for (const g of [...single, ...multi]) for (const [k, n] of Object.entries(g.warnings)) warnings[k] = (warnings[k] ?? 0) + n;
+  const lines = [
+    `workload per process: ${CLIENTS_PER_PROCESS} clients, addTurn + await flush(), fsync: true, ~330 B lines; auto-compaction off`,
+    `1 process : ${fmtRate(s.rate)} mutations  ack p50 ${fmtMs(sl.p50)}, p99 ${fmtMs(sl.p99)}, max ${fmtMs(sl.max)}; cpu ${fmtUs(s.cpuMsPerOp)}/mutation`,
+    `${PROCESSES} processes: ${fmtRate(m.rate)} mutations aggregate  ack p50 ${fmtMs(ml.p50)}, p99 ${fmtMs(ml.p99)}, max ${fmtMs(ml.max)}; cpu ${fmtUs(m.cpuMsPerOp)}/mutation (incl. catching up on the others)`,
+    `per-round aggregate rates: 1p ${single.map((g) => fmtRate(g.rate)).join(', ')}; ${PROCESSES}p ${multi.map((g) => fmtRate(g.rate)).join(', ')}`,
+    `per-round ratios: ${perRound.map(fmtRatio).join(', ')}; headline = their median (mean rates give ${fmtRatio(m.rate / s.rate)})`,
+    `every writer saw all ${expectedSessions} sessions at the end: ${converged ? 'yes' : 'NO'}`,
+  ];
+  if (Object.keys(warnings).length > 0) lines.push(`warnings: ${Object.entries(warnings).map(([c, n]) => `${c} x${n}`).join(', ')}`);
+  const result: Measurement = {
+    name: 'multi-writer',
+    title: `${PROCESSES} writer processes vs 1 (same per-process workload, durable)`,
+    ratio,
+    target: TARGET,
+    goal: `aggregate throughput ${PROCESSES}p / 1p >= ${TARGET}x`,
+    pass: ratio >= TARGET,
+    figures: {
+      singlePerSec: Math.round(s.rate),
+      multiPerSec: Math.round(m.rate),
+      singleP50Ms: sl.p50,
+      singleP99Ms: sl.p99,
+      multiP50Ms: ml.p50,
+      multiP99Ms: ml.p99,
+      singleCpuUsPerOp: s.cpuMsPerOp * 1000,
+      multiCpuUsPerOp: m.cpuMsPerOp * 1000,
+      clientsPerProcess: CLIENTS_PER_PROCESS,
+      converged: converged ? 'yes' : 'no',
+      rounds,
+      secondsPerSide: seconds,
+    },
+  };
+  return { result, lines };
 }
 
 runWhenMain(import.meta.url, run);

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Journal, SessionStore } from '../src/index.js';
 import type { JournalWarning } from '../src/index.js';
-import { between, fmtRate, fmtRatio, runWhenMain, loadAverage, log, mean, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { between, fmtRate, fmtRatio, runWhenMain, log, mean, median, now, rng, text, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 
 const TARGET = 0.6;
 const CHUNK = 1024 * 1024;
@@ -137,121 +137,115 @@ export function plainParse(file: string): { lines: number; bytes: number } {
   return { lines, bytes };
 }
 
-export async function run(args: BenchArgs): Promise<BenchResult> {
-  const started = now();
-  const loadBefore = loadAverage();
-  const { root, cleanup } = tempRoot('replay');
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'replay', (root) => measureIn(args, root));
+}
+
+/** The measurement itself, in a temp root of its own (see measured()). */
+async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measurement; lines: readonly string[] }> {
   const records = args.quick ? 300_000 : 400_000;
   const pairs = args.quick ? 3 : 5;
-  try {
-    const dir = path.join(root, 'store');
-    log(`replay: writing ${records.toLocaleString('en-US')} records with the real engine (Journal.append, fsync: false)`);
-    const g0 = now();
-    const mix = await generate(dir, records);
-    const segments = fs.readdirSync(dir).filter((n) => n.startsWith('journal-'));
-    if (segments.length !== 1) throw new Error(`expected one segment, found ${segments.join(', ')}`);
-    const file = path.join(dir, segments[0]!);
-    const bytes = fs.statSync(file).size;
-    const lines = plainParse(file).lines;
-    if (lines !== records) throw new Error(`wrote ${records} records, read back ${lines}`);
-    log(`replay: ${lines.toLocaleString('en-US')} records, ${(bytes / 1e6).toFixed(1)} MB, generated in ${((now() - g0) / 1000).toFixed(1)} s`);
+  const dir = path.join(root, 'store');
+  log(`replay: writing ${records.toLocaleString('en-US')} records with the real engine (Journal.append, fsync: false)`);
+  const g0 = now();
+  const mix = await generate(dir, records);
+  const segments = fs.readdirSync(dir).filter((n) => n.startsWith('journal-'));
+  if (segments.length !== 1) throw new Error(`expected one segment, found ${segments.join(', ')}`);
+  const file = path.join(dir, segments[0]!);
+  const bytes = fs.statSync(file).size;
+  const lines = plainParse(file).lines;
+  if (lines !== records) throw new Error(`wrote ${records} records, read back ${lines}`);
+  log(`replay: ${lines.toLocaleString('en-US')} records, ${(bytes / 1e6).toFixed(1)} MB, generated in ${((now() - g0) / 1000).toFixed(1)} s`);
 
-    let warnings = 0;
-    const onWarning = (w: JournalWarning): void => {
-      if (warnings++ < 5) log(`replay warning: ${w.code} ${w.message}`);
-    };
-    let liveSessions = 0;
-    let liveTurns = 0;
-    // CPU time of each pass too: on a loaded machine it is steadier than wall time.
-    const baseCpu: number[] = [];
-    const oursCpu: number[] = [];
-    const cpuMs = (c: NodeJS.CpuUsage): number => (c.user + c.system) / 1000;
-    const openOnce = (): number => {
-      const c0 = process.cpuUsage();
-      const t0 = now();
-      const store = SessionStore.openSync({ dir, fsync: false, onWarning, autoCompact: false });
-      const ms = now() - t0;
-      oursCpu.push(cpuMs(process.cpuUsage(c0)));
-      const sessions = store.listSessions();
-      liveSessions = sessions.length;
-      liveTurns = sessions.reduce((s, x) => s + x.turns.length, 0);
-      store.closeSync();
-      return ms;
-    };
-    const plainOnce = (): number => {
-      const c0 = process.cpuUsage();
-      const t0 = now();
-      plainParse(file);
-      const ms = now() - t0;
-      baseCpu.push(cpuMs(process.cpuUsage(c0)));
-      return ms;
-    };
+  let warnings = 0;
+  const onWarning = (w: JournalWarning): void => {
+    if (warnings++ < 5) log(`replay warning: ${w.code} ${w.message}`);
+  };
+  let liveSessions = 0;
+  let liveTurns = 0;
+  // CPU time of each pass too: on a loaded machine it is steadier than wall time.
+  const baseCpu: number[] = [];
+  const oursCpu: number[] = [];
+  const cpuMs = (c: NodeJS.CpuUsage): number => (c.user + c.system) / 1000;
+  const openOnce = (): number => {
+    const c0 = process.cpuUsage();
+    const t0 = now();
+    const store = SessionStore.openSync({ dir, fsync: false, onWarning, autoCompact: false });
+    const ms = now() - t0;
+    oursCpu.push(cpuMs(process.cpuUsage(c0)));
+    const sessions = store.listSessions();
+    liveSessions = sessions.length;
+    liveTurns = sessions.reduce((s, x) => s + x.turns.length, 0);
+    store.closeSync();
+    return ms;
+  };
+  const plainOnce = (): number => {
+    const c0 = process.cpuUsage();
+    const t0 = now();
+    plainParse(file);
+    const ms = now() - t0;
+    baseCpu.push(cpuMs(process.cpuUsage(c0)));
+    return ms;
+  };
 
-    log('replay: warm-up');
-    plainOnce();
-    openOnce();
-    baseCpu.length = 0;
-    oursCpu.length = 0;
-    const base: number[] = [];
-    const ours: number[] = [];
-    for (let p = 0; p < pairs; p++) {
-      log(`replay: pair ${p + 1}/${pairs}`);
-      if (p % 2 === 0) {
-        base.push(plainOnce());
-        ours.push(openOnce());
-      } else {
-        ours.push(openOnce());
-        base.push(plainOnce());
-      }
+  log('replay: warm-up');
+  plainOnce();
+  openOnce();
+  baseCpu.length = 0;
+  oursCpu.length = 0;
+  const base: number[] = [];
+  const ours: number[] = [];
+  for (let p = 0; p < pairs; p++) {
+    log(`replay: pair ${p + 1}/${pairs}`);
+    if (p % 2 === 0) {
+      base.push(plainOnce());
+      ours.push(openOnce());
+    } else {
+      ours.push(openOnce());
+      base.push(plainOnce());
     }
-    const rate = (ms: number): number => (lines / ms) * 1000;
-    const mbps = (ms: number): number => bytes / 1e6 / (ms / 1000);
-    const baseMs = mean(base);
-    const oursMs = mean(ours);
-    const perPair = ours.map((ms, i) => base[i]! / ms);
-    const ratio = median(perPair);
-    const mixText = [...mix]
-      .sort((a, b) => b[1] - a[1])
-      .map(([t, n]) => `${t.replace('session.', '')} ${((n / lines) * 100).toFixed(1)}%`)
-      .join(', ');
-    const out = [
-      `journal: ${lines.toLocaleString('en-US')} records, ${(bytes / 1e6).toFixed(1)} MB (${(bytes / lines).toFixed(0)} B/record); mix: ${mixText}`,
-      `baseline  1 MiB chunks + split + JSON.parse: ${fmtRate(rate(baseMs))} records, ${mbps(baseMs).toFixed(0)} MB/s (${baseMs.toFixed(0)} ms per pass)`,
-      `candidate SessionStore.openSync (replay)   : ${fmtRate(rate(oursMs))} records, ${mbps(oursMs).toFixed(0)} MB/s (${oursMs.toFixed(0)} ms per open)`,
-      `per-pass ms: baseline ${base.map((x) => x.toFixed(0)).join(', ')}; candidate ${ours.map((x) => x.toFixed(0)).join(', ')}; per-pair ratios ${perPair.map(fmtRatio).join(', ')}; headline = their median (mean times give ${fmtRatio(baseMs / oursMs)})`,
-      `state after replay: ${liveSessions} sessions, ${liveTurns} turns; replay warnings: ${warnings}`,
-    ];
-    const cpuRatio = median(oursCpu.map((c, i) => baseCpu[i]! / c));
-    out.push(`CPU time per pass (steadier under load): baseline ${median(baseCpu).toFixed(0)} ms, candidate ${median(oursCpu).toFixed(0)} ms (median)`);
-    const result: BenchResult = {
-      name: 'replay',
-      title: 'SessionStore.openSync replay rate vs plain chunked JSON.parse of the same file',
-      ratio,
-      target: TARGET,
-      goal: `candidate/baseline records/s >= ${TARGET}x`,
-      pass: ratio >= TARGET,
-      extra: [{ label: 'by CPU time instead of wall time', ratio: cpuRatio }],
-      figures: {
-        records: lines,
-        baselineCpuMs: Math.round(median(baseCpu)),
-        candidateCpuMs: Math.round(median(oursCpu)),
-        megabytes: Number((bytes / 1e6).toFixed(1)),
-        baselineRecordsPerSec: Math.round(rate(baseMs)),
-        candidateRecordsPerSec: Math.round(rate(oursMs)),
-        baselineMBps: Number(mbps(baseMs).toFixed(1)),
-        candidateMBps: Number(mbps(oursMs).toFixed(1)),
-        warnings,
-        pairs,
-      },
-      loadBefore,
-      loadAfter: loadAverage(),
-      seconds: (now() - started) / 1000,
-    };
-    publish(args, result, out);
-    return result;
-  } finally {
-    cleanup();
   }
+  const rate = (ms: number): number => (lines / ms) * 1000;
+  const mbps = (ms: number): number => bytes / 1e6 / (ms / 1000);
+  const baseMs = mean(base);
+  const oursMs = mean(ours);
+  const perPair = ours.map((ms, i) => base[i]! / ms);
+  const ratio = median(perPair);
+  const mixText = [...mix]
+    .sort((a, b) => b[1] - a[1])
+    .map(([t, n]) => `${t.replace('session.', '')} ${((n / lines) * 100).toFixed(1)}%`)
+    .join(', ');
+  const out = [
+    `journal: ${lines.toLocaleString('en-US')} records, ${(bytes / 1e6).toFixed(1)} MB (${(bytes / lines).toFixed(0)} B/record); mix: ${mixText}`,
+    `baseline  1 MiB chunks + split + JSON.parse: ${fmtRate(rate(baseMs))} records, ${mbps(baseMs).toFixed(0)} MB/s (${baseMs.toFixed(0)} ms per pass)`,
+    `candidate SessionStore.openSync (replay)   : ${fmtRate(rate(oursMs))} records, ${mbps(oursMs).toFixed(0)} MB/s (${oursMs.toFixed(0)} ms per open)`,
+    `per-pass ms: baseline ${base.map((x) => x.toFixed(0)).join(', ')}; candidate ${ours.map((x) => x.toFixed(0)).join(', ')}; per-pair ratios ${perPair.map(fmtRatio).join(', ')}; headline = their median (mean times give ${fmtRatio(baseMs / oursMs)})`,
+    `state after replay: ${liveSessions} sessions, ${liveTurns} turns; replay warnings: ${warnings}`,
+  ];
+  const cpuRatio = median(oursCpu.map((c, i) => baseCpu[i]! / c));
+  out.push(`CPU time per pass (steadier under load): baseline ${median(baseCpu).toFixed(0)} ms, candidate ${median(oursCpu).toFixed(0)} ms (median)`);
+  const result: Measurement = {
+    name: 'replay',
+    title: 'SessionStore.openSync replay rate vs plain chunked JSON.parse of the same file',
+    ratio,
+    target: TARGET,
+    goal: `candidate/baseline records/s >= ${TARGET}x`,
+    pass: ratio >= TARGET,
+    extra: [{ label: 'by CPU time instead of wall time', ratio: cpuRatio }],
+    figures: {
+      records: lines,
+      baselineCpuMs: Math.round(median(baseCpu)),
+      candidateCpuMs: Math.round(median(oursCpu)),
+      megabytes: Number((bytes / 1e6).toFixed(1)),
+      baselineRecordsPerSec: Math.round(rate(baseMs)),
+      candidateRecordsPerSec: Math.round(rate(oursMs)),
+      baselineMBps: Number(mbps(baseMs).toFixed(1)),
+      candidateMBps: Number(mbps(oursMs).toFixed(1)),
+      warnings,
+      pairs,
+    },
+  };
+  return { result, lines: out };
 }
 
 runWhenMain(import.meta.url, run);

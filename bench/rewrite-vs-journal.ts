@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn, JournalWarning, SessionData } from '../src/index.js';
-import { between, fmtRatio, fmtUs, runWhenMain, journalBytes, loadAverage, log, median, now, publish, rng, tempRoot, text, type BenchArgs, type BenchResult } from './common.js';
+import { between, fmtRatio, fmtUs, runWhenMain, journalBytes, log, median, now, rng, text, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 
 const SESSIONS = 100;
 const TURNS = 20;
@@ -205,10 +205,12 @@ async function journalRun(template: string, dir: string, ms: number, turns: Conv
   return { ops, ms: elapsed, bytesPerOp: (journalBytes(dir) - size0) / ops };
 }
 
-export async function run(args: BenchArgs): Promise<BenchResult> {
-  const started = now();
-  const loadBefore = loadAverage();
-  const { root, cleanup } = tempRoot('rewrite');
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'rewrite', (root) => measureIn(args, root));
+}
+
+/** The measurement itself, in a temp root of its own (see measured()). */
+async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measurement; lines: readonly string[] }> {
   const rounds = args.quick ? 3 : 5;
   const seconds = args.quick ? 1 : 1.5;
   const ms = seconds * 1000;
@@ -216,103 +218,95 @@ export async function run(args: BenchArgs): Promise<BenchResult> {
   const onWarning = (w: JournalWarning): void => {
     warnings.set(w.code, (warnings.get(w.code) ?? 0) + 1);
   };
-  try {
-    const template = path.join(root, 'template');
-    const initial = await prefill(template);
-    const turns = makeTurns(2, 512);
-    let n = 0;
-    const dir = (): string => path.join(root, `run${++n}`);
-    const drop = (d: string): void => fs.rmSync(d, { recursive: true, force: true });
-    type Kind = 'naiveSeq' | 'oursSeq' | 'naiveConc' | 'oursConc' | 'coalescedConc';
-    const runs: Record<Kind, Run[]> = { naiveSeq: [], oursSeq: [], naiveConc: [], oursConc: [], coalescedConc: [] };
-    const once = async (kind: Kind, duration: number): Promise<Run> => {
-      const d = dir();
-      try {
-        switch (kind) {
-          case 'naiveSeq':
-            return await naiveSequential(d, initial, duration, turns);
-          case 'naiveConc':
-            return await naiveConcurrent(d, initial, duration, turns, false);
-          case 'coalescedConc':
-            return await naiveConcurrent(d, initial, duration, turns, true);
-          case 'oursSeq':
-            return await journalRun(template, d, duration, turns, 1, onWarning);
-          case 'oursConc':
-            return await journalRun(template, d, duration, turns, CLIENTS, onWarning);
-        }
-      } finally {
-        drop(d);
+  const template = path.join(root, 'template');
+  const initial = await prefill(template);
+  const turns = makeTurns(2, 512);
+  let n = 0;
+  const dir = (): string => path.join(root, `run${++n}`);
+  const drop = (d: string): void => fs.rmSync(d, { recursive: true, force: true });
+  type Kind = 'naiveSeq' | 'oursSeq' | 'naiveConc' | 'oursConc' | 'coalescedConc';
+  const runs: Record<Kind, Run[]> = { naiveSeq: [], oursSeq: [], naiveConc: [], oursConc: [], coalescedConc: [] };
+  const once = async (kind: Kind, duration: number): Promise<Run> => {
+    const d = dir();
+    try {
+      switch (kind) {
+        case 'naiveSeq':
+          return await naiveSequential(d, initial, duration, turns);
+        case 'naiveConc':
+          return await naiveConcurrent(d, initial, duration, turns, false);
+        case 'coalescedConc':
+          return await naiveConcurrent(d, initial, duration, turns, true);
+        case 'oursSeq':
+          return await journalRun(template, d, duration, turns, 1, onWarning);
+        case 'oursConc':
+          return await journalRun(template, d, duration, turns, CLIENTS, onWarning);
       }
-    };
-    log('rewrite-vs-journal: warm-up');
-    for (const kind of ['naiveSeq', 'oursSeq', 'naiveConc', 'oursConc', 'coalescedConc'] as const) await once(kind, 250);
-    for (let r = 0; r < rounds; r++) {
-      const order: Kind[] = r % 2 === 0 ? ['naiveSeq', 'oursSeq', 'naiveConc', 'oursConc', 'coalescedConc'] : ['coalescedConc', 'oursConc', 'naiveConc', 'oursSeq', 'naiveSeq'];
-      for (const kind of order) {
-        log(`rewrite-vs-journal: round ${r + 1}/${rounds} ${kind} (${seconds} s)`);
-        runs[kind].push(await once(kind, ms));
-      }
+    } finally {
+      drop(d);
     }
-    const pooled = (rs: Run[]): Run => {
-      const ops = rs.reduce((s, r) => s + r.ops, 0);
-      return { ops, ms: rs.reduce((s, r) => s + r.ms, 0), bytesPerOp: rs.reduce((s, r) => s + r.bytesPerOp * r.ops, 0) / ops };
-    };
-    const p = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, pooled(v)])) as Record<Kind, Run>;
-    // Headline ratios: the median over rounds of the per-round ratio (robust to load bursts).
-    const perRound = (a: Kind, b: Kind): number[] => runs[a].map((r, i) => costMs(r) / costMs(runs[b][i]!));
-    const seqRounds = perRound('naiveSeq', 'oursSeq');
-    const concRounds = perRound('naiveConc', 'oursConc');
-    const seqRatio = median(seqRounds);
-    const concRatio = median(concRounds);
-    const coalescedRatio = median(perRound('coalescedConc', 'oursConc'));
-    const row = (label: string, r: Run, unit: string): string =>
-      `${label.padEnd(44)} ${fmtUs(costMs(r)).padStart(9)}/mutation  (${Math.round((r.ops / r.ms) * 1000).toLocaleString('en-US')}/s; ${(r.bytesPerOp / 1024).toFixed(r.bytesPerOp > 10_240 ? 0 : 2)} KiB ${unit})`;
-    const lines = [
-      `state: ${SESSIONS} sessions x ${TURNS} turns (prompt/response 200-400 B each); mutation = addTurn; ${rounds} rounds x ${seconds} s per mode`,
-      `(i) sequential: one mutation, then wait for durability`,
-      `    ${row('baseline rewrite+fsync+rename', p.naiveSeq, 'written per rewrite')}`,
-      `    ${row('candidate SessionStore fsync:true', p.oursSeq, 'appended per mutation')}`,
-      `(ii) concurrent: ${CLIENTS} clients, mutation + await durability`,
-      `    ${row('baseline rewrite+fsync+rename per mutation', p.naiveConc, 'written per rewrite')}`,
-      `    ${row('candidate SessionStore fsync:true', p.oursConc, 'appended per mutation')}`,
-      `    ${row('context: coalesced rewrite (group-committed)', p.coalescedConc, 'written per rewrite')}  -> journal is ${fmtRatio(coalescedRatio)} cheaper`,
-      `per-round ratios: sequential ${seqRounds.map(fmtRatio).join(', ')}; concurrent ${concRounds.map(fmtRatio).join(', ')} (headline: medians; costs above are pooled)`,
-      `goal check: sequential ${fmtRatio(seqRatio)} ${seqRatio >= TARGET ? 'PASS' : 'MISS'}; concurrent ${fmtRatio(concRatio)} ${concRatio >= TARGET ? 'PASS' : 'MISS'} (goal >= ${TARGET}x lower cost)`,
-    ];
-    if (warnings.size > 0) lines.push(`warnings: ${[...warnings].map(([c, k]) => `${c} x${k}`).join(', ')}`);
-    const result: BenchResult = {
-      name: 'rewrite-vs-journal',
-      title: 'durable cost per mutation, whole-file rewrite vs journal (100 sessions x 20 turns)',
-      ratio: concRatio,
-      target: TARGET,
-      goal: `baseline cost / candidate cost >= ${TARGET}x (headline: concurrent, group-committed)`,
-      pass: concRatio >= TARGET,
-      extra: [
-        { label: 'sequential (one mutation at a time)', ratio: seqRatio, target: TARGET, pass: seqRatio >= TARGET },
-        { label: 'concurrent vs coalesced rewrite', ratio: coalescedRatio },
-      ],
-      figures: {
-        naiveSeqUs: costMs(p.naiveSeq) * 1000,
-        oursSeqUs: costMs(p.oursSeq) * 1000,
-        naiveConcUs: costMs(p.naiveConc) * 1000,
-        oursConcUs: costMs(p.oursConc) * 1000,
-        coalescedConcUs: costMs(p.coalescedConc) * 1000,
-        rewriteKiB: Math.round(p.naiveSeq.bytesPerOp / 1024),
-        journalBytesPerMutation: Math.round(p.oursSeq.bytesPerOp),
-        seqRatio,
-        concRatio,
-        rounds,
-        secondsPerMode: seconds,
-      },
-      loadBefore,
-      loadAfter: loadAverage(),
-      seconds: (now() - started) / 1000,
-    };
-    publish(args, result, lines);
-    return result;
-  } finally {
-    cleanup();
+  };
+  log('rewrite-vs-journal: warm-up');
+  for (const kind of ['naiveSeq', 'oursSeq', 'naiveConc', 'oursConc', 'coalescedConc'] as const) await once(kind, 250);
+  for (let r = 0; r < rounds; r++) {
+    const order: Kind[] = r % 2 === 0 ? ['naiveSeq', 'oursSeq', 'naiveConc', 'oursConc', 'coalescedConc'] : ['coalescedConc', 'oursConc', 'naiveConc', 'oursSeq', 'naiveSeq'];
+    for (const kind of order) {
+      log(`rewrite-vs-journal: round ${r + 1}/${rounds} ${kind} (${seconds} s)`);
+      runs[kind].push(await once(kind, ms));
+    }
   }
+  const pooled = (rs: Run[]): Run => {
+    const ops = rs.reduce((s, r) => s + r.ops, 0);
+    return { ops, ms: rs.reduce((s, r) => s + r.ms, 0), bytesPerOp: rs.reduce((s, r) => s + r.bytesPerOp * r.ops, 0) / ops };
+  };
+  const p = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, pooled(v)])) as Record<Kind, Run>;
+  // Headline ratios: the median over rounds of the per-round ratio (robust to load bursts).
+  const perRound = (a: Kind, b: Kind): number[] => runs[a].map((r, i) => costMs(r) / costMs(runs[b][i]!));
+  const seqRounds = perRound('naiveSeq', 'oursSeq');
+  const concRounds = perRound('naiveConc', 'oursConc');
+  const seqRatio = median(seqRounds);
+  const concRatio = median(concRounds);
+  const coalescedRatio = median(perRound('coalescedConc', 'oursConc'));
+  const row = (label: string, r: Run, unit: string): string =>
+    `${label.padEnd(44)} ${fmtUs(costMs(r)).padStart(9)}/mutation  (${Math.round((r.ops / r.ms) * 1000).toLocaleString('en-US')}/s; ${(r.bytesPerOp / 1024).toFixed(r.bytesPerOp > 10_240 ? 0 : 2)} KiB ${unit})`;
+  const lines = [
+    `state: ${SESSIONS} sessions x ${TURNS} turns (prompt/response 200-400 B each); mutation = addTurn; ${rounds} rounds x ${seconds} s per mode`,
+    `(i) sequential: one mutation, then wait for durability`,
+    `    ${row('baseline rewrite+fsync+rename', p.naiveSeq, 'written per rewrite')}`,
+    `    ${row('candidate SessionStore fsync:true', p.oursSeq, 'appended per mutation')}`,
+    `(ii) concurrent: ${CLIENTS} clients, mutation + await durability`,
+    `    ${row('baseline rewrite+fsync+rename per mutation', p.naiveConc, 'written per rewrite')}`,
+    `    ${row('candidate SessionStore fsync:true', p.oursConc, 'appended per mutation')}`,
+    `    ${row('context: coalesced rewrite (group-committed)', p.coalescedConc, 'written per rewrite')}  -> journal is ${fmtRatio(coalescedRatio)} cheaper`,
+    `per-round ratios: sequential ${seqRounds.map(fmtRatio).join(', ')}; concurrent ${concRounds.map(fmtRatio).join(', ')} (headline: medians; costs above are pooled)`,
+    `goal check: sequential ${fmtRatio(seqRatio)} ${seqRatio >= TARGET ? 'PASS' : 'MISS'}; concurrent ${fmtRatio(concRatio)} ${concRatio >= TARGET ? 'PASS' : 'MISS'} (goal >= ${TARGET}x lower cost)`,
+  ];
+  if (warnings.size > 0) lines.push(`warnings: ${[...warnings].map(([c, k]) => `${c} x${k}`).join(', ')}`);
+  const result: Measurement = {
+    name: 'rewrite-vs-journal',
+    title: 'durable cost per mutation, whole-file rewrite vs journal (100 sessions x 20 turns)',
+    ratio: concRatio,
+    target: TARGET,
+    goal: `baseline cost / candidate cost >= ${TARGET}x (headline: concurrent, group-committed)`,
+    pass: concRatio >= TARGET,
+    extra: [
+      { label: 'sequential (one mutation at a time)', ratio: seqRatio, target: TARGET, pass: seqRatio >= TARGET },
+      { label: 'concurrent vs coalesced rewrite', ratio: coalescedRatio },
+    ],
+    figures: {
+      naiveSeqUs: costMs(p.naiveSeq) * 1000,
+      oursSeqUs: costMs(p.oursSeq) * 1000,
+      naiveConcUs: costMs(p.naiveConc) * 1000,
+      oursConcUs: costMs(p.oursConc) * 1000,
+      coalescedConcUs: costMs(p.coalescedConc) * 1000,
+      rewriteKiB: Math.round(p.naiveSeq.bytesPerOp / 1024),
+      journalBytesPerMutation: Math.round(p.oursSeq.bytesPerOp),
+      seqRatio,
+      concRatio,
+      rounds,
+      secondsPerMode: seconds,
+    },
+  };
+  return { result, lines };
 }
 
 runWhenMain(import.meta.url, run);
