@@ -14,7 +14,8 @@ import { isDeepStrictEqual } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { InMemorySessionStorage } from 'codex-mcp-server/dist/session/storage.js';
 import { SessionJournalError, SessionStore, type ConversationTurn, type SessionData } from '../src/index.js';
-import { FakeClock, mulberry32, withFakeDate } from './helpers/fake-clock.js';
+import { seededRandom } from './helpers/child-protocol.js';
+import { FakeClock, withFakeDate } from './helpers/fake-clock.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
 
 const TTL_MS = 10_000;
@@ -239,7 +240,7 @@ function makeHarness(t: ExecutionContext, seed: number, storeCount: number, opti
   const h: Harness = {
     t,
     seed,
-    rng: mulberry32(seed),
+    rng: seededRandom(seed),
     clock: new FakeClock(START),
     mem,
     stores: [],

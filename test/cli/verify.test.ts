@@ -14,7 +14,7 @@ import { SessionStore } from '../../src/index.js';
 import { compactSessions } from '../../src/index.js';
 import { fixturePath, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, HOUR, T0, fingerprint, openStore, randomHistory, runCli } from '../helpers/compaction-helpers.js';
-import { mulberry32 } from '../helpers/fake-clock.js';
+import { seededRandom } from '../helpers/child-protocol.js';
 
 interface Report {
   ok: boolean;
@@ -280,7 +280,7 @@ test('stores written and compacted by the library verify clean (random histories
     const dir = tempStoreDir(t);
     const clock = new FakeClock(T0);
     const store = openStore(dir, () => undefined, { clock: clock.read });
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     for (let round = 0; round < 3; round++) {
       await randomHistory(store, clock, rnd, 150);
       clock.advance(30 * HOUR);
