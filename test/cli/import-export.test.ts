@@ -11,6 +11,8 @@ import path from 'node:path';
 import { exportSessions, importSessions } from '../../src/index.js';
 import { seededRandom, readJournalLines } from '../helpers/child-protocol.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { copyFixtureStore } from '../helpers/fixture-store.js';
+import { matchesGoldenJson } from '../helpers/golden.js';
 import { FakeClock, T0, freshReplay, openStore, randomHistory, runCli as runCliWithin, withoutStoreEnv } from '../helpers/compaction-helpers.js';
 import { spawn } from 'node:child_process';
 import { CLI_MAIN } from '../helpers/compaction-helpers.js';
@@ -33,16 +35,7 @@ interface ImportDoc {
   skippedItems: { index: number; key?: string; id?: string; code: string; reason: string }[];
 }
 
-function golden(t: ExecutionContext, name: string, actual: unknown): void {
-  const file = path.join(GOLDEN, name);
-  const text = JSON.stringify(actual, null, 2) + '\n';
-  if (process.env.UPDATE_GOLDEN === '1') {
-    fs.mkdirSync(GOLDEN, { recursive: true });
-    fs.writeFileSync(file, text);
-  }
-  t.true(fs.existsSync(file), `golden file ${file} (UPDATE_GOLDEN=1 writes it)`);
-  t.deepEqual(JSON.parse(text), JSON.parse(fs.readFileSync(file, 'utf8')), `matches ${name}`);
-}
+const golden = (t: ExecutionContext, name: string, actual: unknown): void => matchesGoldenJson(t, path.join(GOLDEN, name), actual);
 
 /** The import fixture's path with the repository's location replaced, for golden files. */
 const normalizeFile = (doc: ImportDoc): ImportDoc => ({ ...doc, file: doc.file.replace(IMPORTS, '<fixtures/imports>') });
@@ -229,9 +222,7 @@ test('export prints the v1 document, sessions by id (golden), read-only', async 
 });
 
 test('export of a committed store (fixtures/stores/repair-torn-mid-file): golden, damaged line warned on stderr', async (t) => {
-  const dir = tempStoreDir(t);
-  fs.cpSync(fixturePath('stores', 'repair-torn-mid-file'), dir, { recursive: true });
-  fs.chmodSync(dir, 0o700);
+  const dir = copyFixtureStore(t, 'repair-torn-mid-file', 'stores');
   const run = await runCli(['export', '--dir', dir]);
   t.is(run.code, 0);
   t.regex(run.stderr, /^session-journal: warning UNPARSABLE_LINE .*journal-00000001\.ndjson:4 /);

@@ -12,6 +12,8 @@ import { chainHashOf, decodeRecord } from '../../src/journal/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../../src/index.js';
 import { openChildren, killAll } from '../helpers/child-protocol.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { copyFixtureStore } from '../helpers/fixture-store.js';
+import { matchesGoldenJson } from '../helpers/golden.js';
 import { fingerprint, freshReplay, runCli as runCliWithin, type PlainSession } from '../helpers/compaction-helpers.js';
 
 /** The binary, with a generous kill timeout: these tests spawn many processes on a possibly busy machine. */
@@ -52,20 +54,7 @@ interface RepairDoc {
 }
 
 /** Copies a committed store (fixtures/<kind>/<name>) into a private temp dir, 0700 / 0600. */
-function copyStore(t: ExecutionContext, kind: 'stores' | 'journals', name: string): string {
-  const dir = tempStoreDir(t);
-  fs.cpSync(fixturePath(kind, name), dir, { recursive: true });
-  const fix = (d: string) => {
-    fs.chmodSync(d, 0o700);
-    for (const n of fs.readdirSync(d)) {
-      const p = path.join(d, n);
-      if (fs.lstatSync(p).isDirectory()) fix(p);
-      else fs.chmodSync(p, 0o600);
-    }
-  };
-  fix(dir);
-  return dir;
-}
+const copyStore = (t: ExecutionContext, kind: 'stores' | 'journals', name: string): string => copyFixtureStore(t, name, kind);
 
 /** Holds a lock directory as a live process would: created, and its mtime kept fresh (under load a test can outlive `stale`). */
 function holdLock(t: ExecutionContext, dir: string, name: 'journal.lock' | 'compact.lock'): () => void {
@@ -183,16 +172,7 @@ function normalize(doc: RepairDoc): unknown {
   return out;
 }
 
-function golden(t: ExecutionContext, name: string, actual: unknown): void {
-  const file = path.join(GOLDEN, name);
-  const text = JSON.stringify(actual, null, 2) + '\n';
-  if (process.env.UPDATE_GOLDEN === '1') {
-    fs.mkdirSync(GOLDEN, { recursive: true });
-    fs.writeFileSync(file, text);
-  }
-  t.true(fs.existsSync(file), `golden file ${file} (UPDATE_GOLDEN=1 writes it)`);
-  t.deepEqual(JSON.parse(text), JSON.parse(fs.readFileSync(file, 'utf8')), `matches ${name}`);
-}
+const golden = (t: ExecutionContext, name: string, actual: unknown): void => matchesGoldenJson(t, path.join(GOLDEN, name), actual);
 
 for (const name of STORE_FIXTURES) {
   test(`repair ${name}: quarantine holds exactly the bad bytes, the journal is clean, every record kept, the chain intact`, async (t) => {

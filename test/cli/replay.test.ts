@@ -14,7 +14,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { compactSessions } from '../../src/index.js';
 import { CLI_MAIN, FakeClock, HOUR, NO_TTL, openStore, runCli, serializeSessions, waitFor, withoutStoreEnv, type PlainSession } from '../helpers/compaction-helpers.js';
-import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { copyFixtureStore } from '../helpers/fixture-store.js';
 
 const FIXTURE = 'audit-basic';
 const GOLDEN_DIR = new URL('../../../test/golden/replay/', import.meta.url).pathname;
@@ -22,17 +23,7 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const DAMAGED = /^session-journal: warning UNPARSABLE_LINE (.*)\/journal-00000003\.ndjson:3 \(byte 476\): not valid JSON/;
 
 /** A private copy of a committed fixture store (dirs 0700, files 0600, as the store requires). */
-function copyStore(t: ExecutionContext, name = FIXTURE): string {
-  const dir = tempStoreDir(t);
-  fs.cpSync(fixturePath('stores', name), dir, { recursive: true });
-  const fix = (p: string) => {
-    const st = fs.statSync(p);
-    fs.chmodSync(p, st.isDirectory() ? 0o700 : 0o600);
-    if (st.isDirectory()) for (const n of fs.readdirSync(p)) fix(path.join(p, n));
-  };
-  fix(dir);
-  return dir;
-}
+const copyStore = (t: ExecutionContext, name = FIXTURE): string => copyFixtureStore(t, name, 'stores');
 
 /** Compares with test/golden/replay/<name>, after replacing the temp store path by STORE. */
 function golden(t: ExecutionContext, name: string, actual: string, dir?: string): void {

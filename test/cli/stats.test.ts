@@ -6,7 +6,9 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { tempStoreDir } from '../helpers/temp-store.js';
+import { copyFixtureStore } from '../helpers/fixture-store.js';
+import { matchesGoldenJson } from '../helpers/golden.js';
 import { fingerprint, runCli } from '../helpers/compaction-helpers.js';
 import { SessionStore } from '../../src/index.js';
 
@@ -15,27 +17,12 @@ const GOLDEN = new URL('../../../test/golden/stats/', import.meta.url).pathname;
 const COMPACTED_AT = new Date('2026-01-03T17:02:00.000Z');
 
 function copyStore(t: ExecutionContext, name: string): string {
-  const dir = tempStoreDir(t);
-  fs.cpSync(fixturePath('stores', name), dir, { recursive: true });
-  const fix = (p: string) => {
-    if (fs.lstatSync(p).isDirectory()) {
-      fs.chmodSync(p, 0o700);
-      for (const n of fs.readdirSync(p)) fix(path.join(p, n));
-    } else fs.chmodSync(p, 0o600);
-  };
-  fix(dir);
+  const dir = copyFixtureStore(t, name, 'stores');
   fs.utimesSync(path.join(dir, 'snapshot-00000003.ndjson'), COMPACTED_AT, COMPACTED_AT);
   return dir;
 }
 
-function golden(t: ExecutionContext, name: string, actual: unknown): void {
-  const file = path.join(GOLDEN, `${name}.json`);
-  if (process.env.UPDATE_GOLDEN) {
-    fs.mkdirSync(GOLDEN, { recursive: true });
-    fs.writeFileSync(file, `${JSON.stringify(actual, null, 2)}\n`);
-  }
-  t.deepEqual(actual, JSON.parse(fs.readFileSync(file, 'utf8')), `golden ${file}`);
-}
+const golden = (t: ExecutionContext, name: string, actual: unknown): void => matchesGoldenJson(t, path.join(GOLDEN, `${name}.json`), actual);
 
 interface Stats {
   sessions: { total: number; live: number; expired: number };

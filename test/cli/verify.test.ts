@@ -12,7 +12,9 @@ import zlib from 'node:zlib';
 import { chainHashOf } from '../../src/journal/record-codec.js';
 import { SessionStore } from '../../src/index.js';
 import { compactSessions } from '../../src/index.js';
-import { fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { tempStoreDir } from '../helpers/temp-store.js';
+import { copyFixtureStore } from '../helpers/fixture-store.js';
+import { matchesGoldenJson } from '../helpers/golden.js';
 import { FakeClock, HOUR, T0, fingerprint, openStore, randomHistory, runCli } from '../helpers/compaction-helpers.js';
 import { seededRandom } from '../helpers/child-protocol.js';
 
@@ -29,19 +31,7 @@ interface Report {
 const GOLDEN = new URL('../../../test/golden/verify/', import.meta.url).pathname;
 
 /** Copies fixtures/stores/<name> to a private temp store (0700 directories, 0600 files). */
-function copyStore(t: ExecutionContext, name: string): string {
-  const dir = tempStoreDir(t);
-  fs.cpSync(fixturePath('stores', name), dir, { recursive: true });
-  const fix = (p: string) => {
-    const st = fs.lstatSync(p);
-    if (st.isDirectory()) {
-      fs.chmodSync(p, 0o700);
-      for (const n of fs.readdirSync(p)) fix(path.join(p, n));
-    } else fs.chmodSync(p, 0o600);
-  };
-  fix(dir);
-  return dir;
-}
+const copyStore = (t: ExecutionContext, name: string): string => copyFixtureStore(t, name, 'stores');
 
 async function verifyJson(dir: string, extra: string[] = []): Promise<{ code: number | null; report: Report; stderr: string }> {
   const run = await runCli(['verify', '--dir', dir, '--json', ...extra]);
@@ -54,14 +44,7 @@ async function verifyJson(dir: string, extra: string[] = []): Promise<{ code: nu
   return { code: run.code, report, stderr: run.stderr };
 }
 
-function golden(t: ExecutionContext, name: string, actual: unknown): void {
-  const file = path.join(GOLDEN, `${name}.json`);
-  if (process.env.UPDATE_GOLDEN) {
-    fs.mkdirSync(GOLDEN, { recursive: true });
-    fs.writeFileSync(file, `${JSON.stringify(actual, null, 2)}\n`);
-  }
-  t.deepEqual(actual, JSON.parse(fs.readFileSync(file, 'utf8')), `golden ${file}`);
-}
+const golden = (t: ExecutionContext, name: string, actual: unknown): void => matchesGoldenJson(t, path.join(GOLDEN, `${name}.json`), actual);
 
 const HEAD = { seq: 31, h: '48675b553dc51e6ffa9765bc4b94999539d510c13b7e9d9953ec0c7b238fe2bf' };
 const LIVE = 'journal-00000003.ndjson';

@@ -7,10 +7,10 @@
  * compaction never folds away a record longer than it may read.
  */
 import test from 'ava';
-import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
-import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
+import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { fingerprint, freshReplay, runCli, snapshotsIn, waitFor } from '../helpers/compaction-helpers.js';
 
 test('a session of 1.5 MiB (six 250 KiB turns) survives compaction with default options, and so do the others', async (t) => {
@@ -37,10 +37,7 @@ test('a session of 1.5 MiB (six 250 KiB turns) survives compaction with default 
 });
 
 test('a snapshot header with a fractional seq is refused as SNAPSHOT_UNREADABLE, and records written afterwards stay readable (fixtures/stores/snapshot-fractional-seq)', async (t) => {
-  const dir = tempStoreDir(t);
-  fs.cpSync(fixturePath('stores', 'snapshot-fractional-seq'), dir, { recursive: true });
-  fs.chmodSync(dir, 0o700);
-  for (const n of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, n), 0o600);
+  const dir = copyFixtureStore(t, 'snapshot-fractional-seq', 'stores');
   const { warnings, onWarning } = collectWarnings();
   const store = SessionStore.openSync({ dir, autoCompact: false, onWarning });
   t.deepEqual(

@@ -4,18 +4,26 @@ import type { ExecutionContext } from 'ava';
 import { fixturePath, tempStoreDir } from './temp-store.js';
 
 /**
- * Copies fixtures/journals/<name>/ into a fresh private temp directory (mode
- * 0700: the store refuses group- or world-writable directories) and returns
- * the store path. The committed fixture itself is never opened or modified.
+ * Copies fixtures/<kind>/<name>/ to `to`, directories 0700 and files 0600 as
+ * the store requires (git keeps neither mode). The committed fixture itself
+ * is never opened or modified.
  */
-export function copyFixtureStore(t: ExecutionContext, name: string): string {
-  const source = fixturePath('journals', name);
+export function copyFixtureTo(kind: 'journals' | 'stores', name: string, to: string): string {
+  const source = fixturePath(kind, name);
   if (!fs.existsSync(source)) throw new Error(`no fixture ${source}`);
-  const dir = tempStoreDir(t);
-  fs.cpSync(source, dir, { recursive: true });
-  fs.chmodSync(dir, 0o700);
-  for (const name of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, name), 0o600);
-  return dir;
+  fs.cpSync(source, to, { recursive: true });
+  const restrict = (p: string): void => {
+    if (!fs.lstatSync(p).isDirectory()) return fs.chmodSync(p, 0o600);
+    fs.chmodSync(p, 0o700);
+    for (const n of fs.readdirSync(p)) restrict(path.join(p, n));
+  };
+  restrict(to);
+  return to;
+}
+
+/** The same into a fresh private temp directory; returns the store path. */
+export function copyFixtureStore(t: ExecutionContext, name: string, kind: 'journals' | 'stores' = 'journals'): string {
+  return copyFixtureTo(kind, name, tempStoreDir(t));
 }
 
 /** Byte offset at which 1-based line `line` of `file` starts (counting LF bytes only). */

@@ -23,7 +23,7 @@ const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sj-repair-fa
 installFsHook(root);
 const { repairStore, SessionJournalError, ErrorCodes } = await import('../../src/index.js');
 const { freshReplay } = await import('../helpers/compaction-helpers.js');
-const { fixturePath } = await import('../helpers/temp-store.js');
+const { copyFixtureTo } = await import('../helpers/fixture-store.js');
 test.after.always(() => fs.rmSync(root, { recursive: true, force: true }));
 
 type Code = 'ENOSPC' | 'EIO' | 'EACCES';
@@ -41,11 +41,7 @@ const TOLERABLE = new Set(['closeSync', 'close', 'lstatSync', 'statSync', 'readd
 const HANG_MS = 3000;
 const options = (dir: string) => ({ dir, lockTimeoutMs: 300, now: () => Date.UTC(2026, 10, 22) });
 
-function copyFixture(to: string): void {
-  fs.cpSync(fixturePath('stores', 'repair-garbage'), to, { recursive: true });
-  fs.chmodSync(to, 0o700);
-  for (const n of fs.readdirSync(to)) fs.chmodSync(path.join(to, n), 0o600);
-}
+const copyFixture = (to: string): string => copyFixtureTo('stores', 'repair-garbage', to);
 
 const replayOf = async (dir: string) => {
   const warnings: string[] = [];
