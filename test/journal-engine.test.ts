@@ -66,7 +66,9 @@ test('sequence numbers are gapless and records carry the envelope', async (t) =>
   await journal.close();
   const lines = fs.readFileSync(segment1(dir), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.deepEqual(lines.map((l) => l.seq), [1, 2]);
-  t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 't', 'p', 'h']);
+  // Every commit's first record carries its framing: `c`, the commit id (and `n` when it holds more than one record).
+  t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 'c', 't', 'p', 'h']);
+  t.regex(lines[0].c, /^[0-9a-f]{8}$/);
   t.is(lines[0].w, `${process.pid}@${(await import('node:os')).hostname()}`);
 });
 

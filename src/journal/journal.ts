@@ -4,10 +4,10 @@ import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../er
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from './record-codec.js';
-import { SegmentChain, type JournalConsumer } from './segment-chain.js';
+import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segment-chain.js';
 import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
-import { DEFAULT_LOCK_STALE_MS, StoreLock } from './store-lock.js';
+import { DEFAULT_LOCK_STALE_MS, StoreLock, type LockLease } from './store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
 
 export type { JournalConsumer } from './segment-chain.js';
@@ -65,11 +65,11 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const RETRY_AFTER_FAILURE_MS = 1000;
+/** Fenced attempts in a row that may fail to prove a commit before waiters get LOCK_COMPROMISED. */
+const MAX_UNPROVEN_ATTEMPTS = 20;
 
-interface Commit {
-  segment: Segment;
-  batch: QueuedEntry[];
-}
+/** What one locked section did: a commit to sync and acknowledge, or another attempt needed. */
+type Commit = { kind: 'written'; segment: Segment; batch: QueuedEntry[] } | { kind: 'again' };
 
 /**
  * The engine: an append-only NDJSON journal in segments, replayed at open,
@@ -92,6 +92,10 @@ export class Journal {
   private readonly chain: SegmentChain;
   private committing = false;
   private closed = false;
+  /** Why entries were still unwritten when the journal closed: every later flush() and close() rejects with it. */
+  private closedWithPending: SessionJournalError | undefined;
+  /** Fenced attempts in a row that did not prove a commit (see MAX_UNPROVEN_ATTEMPTS). */
+  private unproven = 0;
   /**
    * A failed fdatasync, kept: the bytes it covered are in the file but may
    * never reach the disk, and a retried sync can report success for pages
@@ -101,7 +105,7 @@ export class Journal {
   private syncFailure: SessionJournalError | undefined;
   private deferredTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private lastCommit: Commit | undefined;
+  private lastCommit: { segment: Segment; batch: QueuedEntry[] } | undefined;
 
   private constructor(options: JournalOptions) {
     this.dir = options.dir;
@@ -234,6 +238,7 @@ export class Journal {
       this.kick(); // what is queued is still written, only never acknowledged
       return Promise.reject(this.syncFailure);
     }
+    if (this.closedWithPending) return Promise.reject(this.closedWithPending);
     if (this.closed) return Promise.resolve();
     const done = this.queue.waitForAll();
     this.kick();
@@ -242,9 +247,11 @@ export class Journal {
 
   /** Writes and syncs everything queued, blocking; for exit paths and synchronous callers. */
   flushSync(): void {
-    while (this.queue.size > 0) {
-      const commit = this.lock.runLockedSync(() => this.commitLocked());
+    if (this.closedWithPending) throw this.closedWithPending;
+    while (this.queue.size > 0 || this.chain.hasDoubt) {
+      const commit = this.lock.runLockedSync((lease) => this.commitLocked(lease));
       if (!commit) break;
+      if (commit.kind === 'again') continue;
       const last = commit.batch[commit.batch.length - 1]!.ticket;
       try {
         if (this.fsync) fs.fdatasyncSync(commit.segment.fd);
@@ -262,6 +269,7 @@ export class Journal {
   async close(): Promise<void> {
     if (this.closed) {
       if (this.syncFailure) throw this.syncFailure;
+      if (this.closedWithPending) throw this.closedWithPending;
       return;
     }
     try {
@@ -274,7 +282,11 @@ export class Journal {
   }
 
   closeSync(): void {
-    if (this.closed) return;
+    if (this.closed) {
+      if (this.syncFailure) throw this.syncFailure;
+      if (this.closedWithPending) throw this.closedWithPending;
+      return;
+    }
     try {
       this.flushSync();
     } finally {
@@ -284,7 +296,7 @@ export class Journal {
 
   /** Called by the exit hook: write what is queued, or say loudly what was not. */
   flushAtExit(): void {
-    if (this.queue.size === 0) return;
+    if (this.queue.size === 0 && !this.chain.hasDoubt) return;
     const count = this.queue.size;
     try {
       this.flushSync();
@@ -295,17 +307,22 @@ export class Journal {
 
   // ---- writing -----------------------------------------------------------
 
+  private get wantsCommit(): boolean {
+    return this.queue.wantsCommit || this.chain.hasDoubt;
+  }
+
   private kick(): void {
-    if (this.committing || this.closed || !this.queue.wantsCommit) return;
+    if (this.committing || this.closed || !this.wantsCommit) return;
     this.committing = true;
     setImmediate(() => void this.runCommits());
   }
 
   private async runCommits(): Promise<void> {
     try {
-      while (this.queue.wantsCommit && !this.closed) {
-        const commit = await this.lock.runLocked(() => this.commitLocked());
+      while (this.wantsCommit && !this.closed) {
+        const commit = await this.lock.runLocked((lease) => this.commitLocked(lease));
         if (!commit) break;
+        if (commit.kind === 'again') continue;
         await this.syncCommit(commit);
         this.onDurable?.();
       }
@@ -317,33 +334,72 @@ export class Journal {
   }
 
   /**
-   * Runs under the lock: catch up, let `decide` queue entries that depend on
-   * the caught-up state, then write one batch in one O_APPEND write.
+   * Runs under the lock: catch up, seal a torn tail, settle a commit left in
+   * doubt, let `decide` queue entries that depend on the caught-up state,
+   * then write one batch in one fenced O_APPEND write (docs/FORMAT.md,
+   * "Writing"). Nothing is acknowledged that was not proved in place.
    */
-  private commitLocked(decide?: () => void): Commit | undefined {
+  private commitLocked(lease: LockLease, decide?: () => void): Commit | undefined {
     const seenSize = this.chain.follow(true);
+    // Creating the first segment can fail too (a symlink in its place, EACCES): nothing is taken yet.
+    const segment = this.chain.liveSegmentLocked();
+    const size = this.chain.sealTornTailLocked(segment, seenSize ?? segment.reader.size());
+    const doubt = this.chain.resolveDoubtLocked();
+    if (doubt) this.settleDoubt(doubt);
     decide?.();
     const batch = this.queue.take(MAX_BATCH_BYTES);
     if (batch.length === 0) return undefined;
-    let segment: Segment;
-    let firstSeq: number;
+    let outcome;
     try {
-      // Creating the first segment can fail too (a symlink in its place, EACCES): the batch goes back.
-      segment = this.chain.liveSegmentLocked();
-      firstSeq = this.chain.writeLocked(segment, batch, seenSize);
+      outcome = this.chain.writeLocked(segment, size, batch, lease, batch);
     } catch (err) {
-      this.queue.restore(batch);
+      // A failed write leaves the batch in doubt (part of it may be in the file); no write, and it goes back.
+      if (!this.chain.hasDoubt) this.queue.restore(batch);
       throw err;
     }
+    if (outcome.kind !== 'written') {
+      if (outcome.kind === 'not-written') this.queue.restore(batch);
+      if (++this.unproven >= MAX_UNPROVEN_ATTEMPTS) {
+        this.unproven = 0;
+        throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `${MAX_UNPROVEN_ATTEMPTS} commits in a row could not be proved in place in ${segment.path} (the lock keeps being taken over, or the segment keeps changing); nothing of them was acknowledged`, { details: { dir: this.dir } });
+      }
+      return { kind: 'again' };
+    }
+    this.unproven = 0;
+    const firstSeq = outcome.firstSeq;
     batch.forEach((entry, i) => (entry.seq = firstSeq + i));
     segment.expectSync();
     this.lastCommit = { segment, batch };
+    this.tellCommitted(batch, segment);
+    return { kind: 'written', segment, batch };
+  }
+
+  /**
+   * A commit left in doubt, read back under the lock: what readers apply is
+   * this process's, synced and acknowledged; the rest goes back to the front
+   * of the queue, so the commit being prepared writes it again.
+   */
+  private settleDoubt(doubt: DoubtResolution): void {
+    if (doubt.requeue.length > 0) this.queue.restore(doubt.requeue);
+    if (doubt.landed.length === 0) return;
+    const segment = doubt.landedIn!;
     try {
-      this.consumer.committed?.(batch);
+      if (this.fsync) fs.fdatasyncSync(segment.fd);
+    } catch (err) {
+      throw this.syncFailed(doubt.landed[doubt.landed.length - 1]!.ticket, ioError('fdatasync', segment.path, err));
+    }
+    this.tellCommitted(doubt.landed, segment);
+    const lastLanded = Math.max(...doubt.landed.map((e) => e.ticket));
+    // Acknowledged now only if nothing older is still to be written; otherwise the next commit's acknowledgement covers them.
+    if (doubt.requeue.every((e) => e.ticket > lastLanded)) this.queue.markDurable(lastLanded);
+  }
+
+  private tellCommitted(entries: readonly QueuedEntry[], segment: Segment): void {
+    try {
+      this.consumer.committed?.(entries);
     } catch (err) {
       this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed on own commit: ${(err as Error).message}`, file: segment.path });
     }
-    return this.lastCommit;
   }
 
   /**
@@ -354,8 +410,8 @@ export class Journal {
    */
   async rotate(): Promise<{ closed: number; next: number; seq: number; hash: string }> {
     if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
-    return this.lock.runLocked(() =>
-      this.chain.rotateLocked(this.clock(), (failure) => {
+    return this.lock.runLocked((lease) =>
+      this.chain.rotateLocked(this.clock(), lease, (failure) => {
         // The marker's sync failing uses up the error a pending commit's sync on the same file would have seen.
         this.syncFailure ??= failure;
         this.queue.failWaiters(failure);
@@ -372,15 +428,15 @@ export class Journal {
     // Before the lock: a read-only journal must not even create journal.lock.
     if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
     let count = 0;
-    const commit = await this.lock.runLocked(() =>
-      this.commitLocked(() => {
+    const commit = await this.lock.runLocked((lease) =>
+      this.commitLocked(lease, () => {
         for (const e of decide()) {
           this.append(e.type, e.payload, { time: e.time, deferred: true });
           count++;
         }
       }),
     );
-    if (commit) await this.syncCommit(commit);
+    if (commit?.kind === 'written') await this.syncCommit(commit);
     await this.flush();
     return count;
   }
@@ -390,7 +446,7 @@ export class Journal {
    * bytes are in the file and must not be queued again, but they are not
    * known durable: whoever waits for them gets the error instead.
    */
-  private async syncCommit(commit: Commit): Promise<void> {
+  private async syncCommit(commit: { segment: Segment; batch: QueuedEntry[] }): Promise<void> {
     const last = commit.batch[commit.batch.length - 1]!.ticket;
     try {
       if (this.fsync) await fdatasync(commit.segment.fd);
@@ -417,7 +473,7 @@ export class Journal {
     } else {
       this.warn({ code: WarningCodes.COMMIT_FAILED, message: `background commit failed, will retry: ${(err as Error).message}`, file: this.dir });
     }
-    if (this.queue.size > 0 && !this.retryTimer && !this.closed) {
+    if ((this.queue.size > 0 || this.chain.hasDoubt) && !this.retryTimer && !this.closed) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         this.kick();
@@ -444,6 +500,10 @@ export class Journal {
   }
 
   private release(): void {
+    const pending = this.queue.size + (this.chain.hasDoubt ? 1 : 0);
+    if (pending > 0 && !this.syncFailure) {
+      this.closedWithPending = new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} was closed with entries not written (a commit failed before close); they are not in the journal`, { details: { dir: this.dir } });
+    }
     this.closed = true;
     clearTimeout(this.deferredTimer);
     clearTimeout(this.retryTimer);

@@ -23,7 +23,26 @@ export interface JournalRecord {
   payload: unknown;
   /** The record's link in the hash chain (`h`), when it has a well-formed one. */
   hash?: string;
+  /**
+   * Commit framing (docs/FORMAT.md, "Commits"): set on the first record of
+   * every commit this protocol writes (`c`, the commit's id, and `n`, its
+   * number of records); absent on the commit's other records and on records
+   * of older writers, each of which is a commit of its own.
+   */
+  commit?: CommitHeader;
 }
+
+/** What the first record of a commit says about the commit. */
+export interface CommitHeader {
+  /** Random id, unique per commit: how a writer in doubt finds its own bytes. */
+  id: string;
+  /** Records in the commit, this one included (`n`; 1 when absent). */
+  count: number;
+}
+
+const COMMIT_ID_RE = /^[0-9a-f]{8,32}$/;
+/** Largest `n` a reader believes: a damaged digit must not make it wait for ever (a batch is at most 8 MiB). */
+export const MAX_COMMIT_RECORDS = 1 << 20;
 
 /** The hash a chain starts from: before the first record, and after a record without one. */
 export const CHAIN_START = '';
@@ -44,14 +63,15 @@ export function canonicalPayload(payload: unknown): string | undefined {
  * template below is exactly stableStringify({p, prev, seq, t, ts, v, w}) for a
  * canonical payload, so writing costs one hash and no second stringify.
  */
-export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION): string {
-  const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
+export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION, commit?: CommitHeader): string {
+  const framing = commit ? `"c":"${commit.id}",${commit.count > 1 ? `"n":${commit.count},` : ''}` : '';
+  const canonical = `{${framing}"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
   return crypto.hash('sha256', canonical, 'hex');
 }
 
 /** The same hash computed from a parsed line, for verification. */
 export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>>): string {
-  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
+  const canonical = stableStringify({ c: line.c, n: line.n, p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
   return crypto.hash('sha256', canonical, 'hex');
 }
 
@@ -67,16 +87,17 @@ export type DecodeResult = { ok: true; record: JournalRecord } | { ok: false; re
  * canonical form (it was serialized and sized when appended), so a commit
  * only concatenates strings and hashes.
  */
-export function encodeRecord(seq: number, time: number, writerJson: string, type: string, payloadCanonical: string, prev: string | undefined): { line: string; hash: string } {
+export function encodeRecord(seq: number, time: number, writerJson: string, type: string, payloadCanonical: string, prev: string | undefined, commit?: CommitHeader): { line: string; hash: string } {
   const ts = new Date(time).toISOString();
-  const head = `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${ts}","w":${writerJson},"t":${JSON.stringify(type)},"p":${payloadCanonical}`;
+  const framing = commit ? `,"c":"${commit.id}"${commit.count > 1 ? `,"n":${commit.count}` : ''}` : '';
+  const head = `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${ts}","w":${writerJson}${framing},"t":${JSON.stringify(type)},"p":${payloadCanonical}`;
   if (prev === undefined) return { line: `${head}}\n`, hash: CHAIN_START };
-  const hash = chainHash(prev, seq, ts, writerJson, type, payloadCanonical);
+  const hash = chainHash(prev, seq, ts, writerJson, type, payloadCanonical, FORMAT_VERSION, commit);
   return { line: `${head},"h":"${hash}"}\n`, hash };
 }
 
-/** Bytes the envelope adds around a payload, generously (seq up to 16 digits, a 64-char writer, the hash). */
-export const ENVELOPE_OVERHEAD_BYTES = 240;
+/** Bytes the envelope adds around a payload, generously (seq up to 16 digits, a 64-char writer, the commit framing, the hash). */
+export const ENVELOPE_OVERHEAD_BYTES = 272;
 
 function reject(code: WarningCode, message: string): DecodeResult {
   return { ok: false, rejection: { code, message } };
@@ -104,7 +125,35 @@ export function decodeRecord(line: string): DecodeResult {
   const time = parseIsoInstant(o.ts);
   if (time === undefined) return reject(WarningCodes.INVALID_DATE, `invalid or missing timestamp "ts": ${JSON.stringify(o.ts) ?? 'undefined'}`);
   const record: JournalRecord = { seq: o.seq, time, writer: o.w, type: o.t, payload: o.p };
+  if (o.c !== undefined || o.n !== undefined) {
+    if (typeof o.c !== 'string' || !COMMIT_ID_RE.test(o.c)) return reject(WarningCodes.INVALID_ENVELOPE, 'invalid commit id "c"');
+    const count = o.n ?? 1;
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > MAX_COMMIT_RECORDS) return reject(WarningCodes.INVALID_ENVELOPE, 'invalid commit record count "n"');
+    record.commit = { id: o.c, count };
+  }
   // A missing or malformed hash does not cost the record: replay keeps it, verify reports it.
   if (isChainHash(o.h)) record.hash = o.h;
   return { ok: true, record };
 }
+
+/**
+ * The segment a rotation marker leads to, or undefined when the record is
+ * not a valid marker of segment `segment`: the one rule every reader,
+ * verify and repair apply. A marker must name a later segment; `{"next":0}`
+ * or a damaged number closes nothing, and readers continue in the segment.
+ */
+export function rotationTarget(record: Pick<JournalRecord, 'type' | 'payload'>, segment: number): number | undefined {
+  if (record.type !== ROTATE_EVENT) return undefined;
+  const next = (record.payload as { next?: unknown } | null)?.next;
+  return typeof next === 'number' && Number.isSafeInteger(next) && next > segment ? next : undefined;
+}
+
+/**
+ * What a writer appends, under the lock, to end a torn last line (a write
+ * that failed half-way, or a writer killed inside one) before its own
+ * commit: a record separator and a newline. A line that ends so is a
+ * sealed torn write, told apart from damage: the commit it belonged to is
+ * incomplete (docs/FORMAT.md, "Commits").
+ */
+export const TORN_SEAL = '\x1e\n';
+export const isSealedTornLine = (text: string): boolean => text.charCodeAt(text.length - 1) === 0x1e;

@@ -1,9 +1,12 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { readSnapshotSync } from '../snapshot/snapshot-file.js';
+import { CommitAssembler } from './commit-framing.js';
 import type { QueuedEntry } from './commit-queue.js';
-import { CHAIN_START, ROTATE_EVENT, canonicalPayload, decodeRecord, encodeRecord, type JournalRecord, type Rejection } from './record-codec.js';
+import { CHAIN_START, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeRecord, encodeRecord, isSealedTornLine, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
 import type { LinePlace } from './segment-reader.js';
+import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
 import { closeQuietly, fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
@@ -54,6 +57,50 @@ function runSteps<T>(steps: Generator<void, T>): T {
 /** A listed file vanished between readdir and open: a compaction moved it. */
 class StoreChanged extends Error {}
 
+/** A record with where it was read, as the framing rule carries it. */
+interface PlacedRecord {
+  seq: number;
+  commit?: CommitHeader;
+  record: JournalRecord;
+  place: LinePlace;
+}
+
+/**
+ * A commit this process wrote but could not prove in place (the fence
+ * failed, or the write failed part-way): not acknowledged, not re-queued,
+ * until reading the store under the lock shows what readers made of it.
+ */
+interface InDoubtCommit {
+  id: string;
+  firstSeq: number;
+  entries: QueuedEntry[];
+  /** The segment written to: its descriptor stays open until the doubt is resolved. */
+  segment: Segment;
+  /** Entries whose records readers applied (set once the commit was read back). */
+  landed: QueuedEntry[];
+  /** Where the applied records were read: synced before they are acknowledged. */
+  landedIn?: Segment;
+  outcome: 'unknown' | 'applied' | 'rejected';
+}
+
+/** What reading the store back decided about an in-doubt commit. */
+export interface DoubtResolution {
+  /** Entries readers apply: acknowledged once `landedIn` is synced. */
+  landed: QueuedEntry[];
+  landedIn?: Segment;
+  /** Entries no reader applies: written again, by the commit that follows. */
+  requeue: QueuedEntry[];
+}
+
+/** How a fenced write ended. */
+export type WriteOutcome =
+  /** Proved whole at the end of the live segment under the lock: acknowledge after the sync. */
+  | { kind: 'written'; firstSeq: number }
+  /** Nothing written: the segment or the lock changed before the write (re-read, then try again). */
+  | { kind: 'not-written' }
+  /** Written, but not proved where readers apply it: resolved by the next locked section. */
+  | { kind: 'in-doubt' };
+
 /**
  * The store's chain of segments as one process sees it: replayed at open
  * (newest snapshot, then segments, following rotation markers), caught up by
@@ -71,12 +118,19 @@ export class SegmentChain {
   private readonly warn: (w: JournalWarning) => void;
   private readonly isLockHeld: () => boolean;
   private readonly writerJson: string;
+  private readonly writer: string;
   private readonly hashChain: boolean;
   private readonly onReplayProgress: ((done: number, total: number) => void) | undefined;
   /** While loading: bytes of the segments to replay, and of those finished. */
   private replayBytes = { total: 0, finished: 0 };
   private firstSegmentNumber = 1;
-  private seq = 0;
+  /** The commit framing rule (commit-framing.ts): which records readers apply. Its lastSeq is the chain's. */
+  private readonly framing: CommitAssembler<PlacedRecord>;
+  /** Set while a segment's lines are read: where applied records come from. */
+  private reading: Segment | undefined;
+  /** A rotation marker was applied: the read stops right after it. */
+  private stopReading = false;
+  private inDoubt: InDoubtCommit | undefined;
   /** Hash of the last record applied or written: the next record's `prev`. */
   private chainHead = CHAIN_START;
   private recordsRead = 0;
@@ -96,12 +150,25 @@ export class SegmentChain {
     this.warn = options.warn;
     this.isLockHeld = options.isLockHeld;
     this.writerJson = options.writerJson;
+    this.writer = JSON.parse(options.writerJson) as string;
     this.hashChain = options.hashChain;
     this.onReplayProgress = options.onReplayProgress;
+    this.framing = new CommitAssembler<PlacedRecord>(0, {
+      applied: (records, header) => this.applyCommit(records, header),
+      rejected: (_records, header) => {
+        if (this.inDoubt?.id === header.id) this.inDoubt.outcome = 'rejected';
+      },
+      warn: (w) => this.warnAt(w),
+    });
   }
 
   get lastSeq(): number {
-    return this.seq;
+    return this.framing.lastSeq;
+  }
+
+  /** True while a commit of this process waits to be proved or written again. */
+  get hasDoubt(): boolean {
+    return this.inDoubt !== undefined;
   }
 
   get lastHash(): string {
@@ -150,7 +217,8 @@ export class SegmentChain {
     this.loading = true;
     try {
       for (let attempt = 1; ; attempt++) {
-        this.seq = 0;
+        this.framing.lastSeq = 0;
+        this.framing.dropOpen();
         this.chainHead = CHAIN_START;
         this.recordsRead = 0;
         this.bytesBeforeCurrent = 0;
@@ -212,7 +280,7 @@ export class SegmentChain {
         const rejection = this.guard(() => this.consumer.restore(entry.value));
         if (rejection) this.warn({ ...rejection, ...entry.place });
       }
-      this.seq = result.header.seq;
+      this.framing.lastSeq = result.header.seq;
       this.chainHead = result.header.h ?? CHAIN_START;
       this.snapshotBytes = result.bytes;
       return result.header.segment;
@@ -273,6 +341,10 @@ export class SegmentChain {
       const segment: Segment = this.current;
       if (segment.rotatesTo === undefined) {
         const size = segment.reader.size();
+        if (size < segment.reader.offset && !this.rewindAfterShrink(segment, size)) {
+          this.reload();
+          return undefined;
+        }
         while (segment.rotatesTo === undefined && size > segment.reader.offset) {
           const before = segment.reader.offset;
           const stepEnd = this.loading ? Math.min(size, before + this.loadStepBytes) : size;
@@ -308,6 +380,27 @@ export class SegmentChain {
     }
   }
 
+  /**
+   * The segment is shorter than what was read of it: something outside the
+   * protocol truncated it (writers never take bytes back). If only bytes of
+   * a commit not yet applied are gone, read again from where it began; if
+   * applied bytes are gone, this view holds what the file no longer does:
+   * false, and the caller replays the store again.
+   */
+  private rewindAfterShrink(segment: Segment, size: number): boolean {
+    const open = this.framing.openSince;
+    const canRewind = open !== undefined && open.file === segment.path && open.offset <= size;
+    this.warn({
+      code: WarningCodes.SEGMENT_SHRANK,
+      message: `segment is now ${size} bytes, shorter than the ${segment.reader.offset} already read (truncated outside the protocol); ${canRewind ? 'reading again from the unfinished commit' : 'replaying the store again'}`,
+      file: segment.path,
+    });
+    if (!canRewind) return false;
+    segment.reader.rewindTo(open.offset, open.line - 1);
+    this.framing.dropOpen();
+    return true;
+  }
+
   /** True when a snapshot or segment numbered above `n` exists: segment n is history. */
   private storeMovedPast(n: number): boolean {
     if (this.loading) return false;
@@ -336,31 +429,58 @@ export class SegmentChain {
   }
 
   private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
+    this.reading = segment;
     const decoded = decodeRecord(text);
     if (!decoded.ok) {
       if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
+      this.framing.unreadableLine(place, isSealedTornLine(text));
       return 'continue';
     }
-    const record = decoded.record;
     this.recordsRead++;
-    this.chainHead = record.hash ?? CHAIN_START;
-    if (record.seq <= this.seq) {
-      this.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${record.seq} follows seq ${this.seq} (a duplicated line, or two writers under a lost lock); applied`, ...place });
-    } else {
-      this.seq = record.seq;
-    }
-    if (record.type === ROTATE_EVENT) {
-      const next = (record.payload as { next?: unknown } | null)?.next;
-      if (typeof next === 'number' && Number.isSafeInteger(next) && next > segment.number) {
-        segment.rotatesTo = next;
-        return 'stop';
+    this.framing.record({ seq: decoded.record.seq, commit: decoded.record.commit, record: decoded.record, place }, place);
+    if (!this.stopReading) return 'continue';
+    this.stopReading = false;
+    return 'stop';
+  }
+
+  /** The framing rule decided that readers apply these records (one commit). */
+  private applyCommit(records: PlacedRecord[], header: CommitHeader | undefined): void {
+    const segment = this.reading!;
+    const own = header && this.inDoubt?.id === header.id && records[0]?.record.writer === this.writer ? this.inDoubt : undefined;
+    for (const { record, place } of records) {
+      this.chainHead = record.hash ?? CHAIN_START;
+      if (own) {
+        // Our own commit, read back after a doubt: it is in the journal for every reader.
+        const entry = own.entries[record.seq - own.firstSeq];
+        if (entry) {
+          entry.seq = record.seq;
+          own.landed.push(entry);
+        }
+        continue;
       }
-      this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
-      return 'continue';
+      if (record.type === ROTATE_EVENT) {
+        const next = rotationTarget(record, segment.number);
+        if (next === undefined) {
+          this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
+        } else {
+          segment.rotatesTo = next;
+          this.stopReading = true;
+        }
+        continue;
+      }
+      const rejection = this.guard(() => this.consumer.apply(record));
+      if (rejection) this.warn({ ...rejection, ...place });
     }
-    const rejection = this.guard(() => this.consumer.apply(record));
-    if (rejection) this.warn({ ...rejection, ...place });
-    return 'continue';
+    if (own) {
+      own.outcome = 'applied';
+      own.landedIn = segment;
+    }
+  }
+
+  /** A warning the framing rule gives at a line: once per line, like every other. */
+  private warnAt(w: JournalWarning): void {
+    if (this.reading && this.reading.reader.tailReportedAt === w.offset && w.file === this.reading.path) return;
+    this.warn(w);
   }
 
   /** A consumer that throws is a bug; it must still not break replay. */
@@ -379,35 +499,81 @@ export class SegmentChain {
   }
 
   /**
-   * Writes records at the end of `segment` under the lock, never glued onto
-   * a torn line; returns the first sequence number used.
+   * Under the lock, after catching up: ends a torn last line with TORN_SEAL
+   * (nobody is appending, so it is a failed write's remains) and reads it,
+   * so the next commit starts on a line of its own and every reader knows
+   * the torn commit never finished. Returns the segment's size after.
    */
-  writeLocked(segment: Segment, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, knownSize?: number): number {
-    let size = knownSize ?? segment.reader.size();
-    if (segment.reader.hasIncompleteTail(size)) {
-      // Under the lock nobody is appending, so an unfinished last line is
-      // torn: end it with its own newline and apply it (if it happens to be a
-      // whole record, its sequence number counts) before numbering ours.
-      segment.append(Buffer.from('\n'), size);
-      segment.reader.readTo(++size, segment.onLine);
-    }
+  sealTornTailLocked(segment: Segment, size: number): number {
+    if (!segment.reader.hasIncompleteTail(size)) return size;
+    segment.append(Buffer.from(TORN_SEAL, 'latin1'));
+    const sealed = size + TORN_SEAL.length;
+    segment.reader.readTo(sealed, segment.onLine);
+    return sealed;
+  }
+
+  /**
+   * Under the lock, after catching up and sealing: what readers made of the
+   * commit left in doubt, if any. Its records that readers apply are
+   * acknowledged; the rest are written again by the next commit, whose
+   * header (numbered from the last applied record) also ends an unfinished
+   * copy for every reader. So each entry is applied exactly once.
+   */
+  resolveDoubtLocked(): DoubtResolution | undefined {
+    const doubt = this.inDoubt;
+    if (!doubt) return undefined;
+    this.inDoubt = undefined;
+    doubt.segment.settle();
+    const landed = doubt.outcome === 'applied' ? doubt.landed : [];
+    const requeue = doubt.entries.filter((e) => !landed.includes(e));
+    for (const e of requeue) e.seq = 0;
+    return { landed, landedIn: doubt.landedIn, requeue };
+  }
+
+  /**
+   * Writes one commit at the end of `segment` (caught up and sealed to
+   * `size` under the lock) in one O_APPEND write, fenced: it counts as
+   * written only if, before and after the write, the segment is still the
+   * store's, its size is exactly what this process read (then that plus the
+   * commit) and the lock is still this holder's. Anything else leaves the
+   * commit in doubt (or, before the write, unwritten).
+   */
+  writeLocked(segment: Segment, size: number, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, lease: LockLease, entries?: QueuedEntry[]): WriteOutcome {
+    const header: CommitHeader = { id: crypto.randomBytes(4).toString('hex'), count: records.length };
+    const firstSeq = this.framing.lastSeq + 1;
     let text = '';
-    const firstSeq = this.seq + 1;
     let head = this.chainHead;
     records.forEach((r, i) => {
-      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, this.hashChain ? head : undefined);
+      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, this.hashChain ? head : undefined, i === 0 ? header : undefined);
       text += encoded.line;
       head = encoded.hash;
     });
     const bytes = Buffer.from(text, 'utf8');
-    segment.append(bytes, size);
+    const before = segment.place();
+    if (!before.current || before.size !== size || !lease.stillHeld()) return { kind: 'not-written' };
+    const doubt = (): void => {
+      if (!entries) return;
+      this.inDoubt = { id: header.id, firstSeq, entries, segment, landed: [], outcome: 'unknown' };
+      segment.expectSync(); // keeps the descriptor until the doubt is resolved
+    };
+    try {
+      segment.append(bytes);
+    } catch (err) {
+      doubt(); // part of it may be in the file
+      throw err;
+    }
+    const after = segment.place();
+    if (!after.current || after.size !== size + bytes.length || !lease.stillHeld()) {
+      doubt();
+      return { kind: 'in-doubt' };
+    }
+    this.framing.ownCommit(firstSeq, records.length, { file: segment.path, line: segment.reader.line + 1, offset: size });
     segment.reader.skip(bytes.length, records.length);
-    this.seq = firstSeq + records.length - 1;
     this.chainHead = head;
     this.counters.commits++;
     this.counters.recordsWritten += records.length;
     this.counters.bytesWritten += bytes.length;
-    return firstSeq;
+    return { kind: 'written', firstSeq };
   }
 
   /**
@@ -415,9 +581,10 @@ export class SegmentChain {
    * a new, empty segment live. The marker is fsynced before the lock is
    * released, so no write can land in the new segment without it.
    */
-  rotateLocked(time: number, onSyncFailure: (failure: SessionJournalError) => void): { closed: number; next: number; seq: number; hash: string } {
-    this.follow(true);
+  rotateLocked(time: number, lease: LockLease, onSyncFailure: (failure: SessionJournalError) => void): { closed: number; next: number; seq: number; hash: string } {
+    const seen = this.follow(true);
     const segment = this.liveSegmentLocked();
+    const size = this.sealTornTailLocked(segment, seen ?? segment.reader.size());
     let nextNumber = segment.number + 1;
     let next = this.openSegment(nextNumber, true)!;
     while (next.reader.size() > 0) {
@@ -425,12 +592,17 @@ export class SegmentChain {
       next.retire();
       next = this.openSegment(++nextNumber, true)!;
     }
-    let seq: number;
+    let outcome: WriteOutcome;
     try {
-      seq = this.writeLocked(segment, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }]);
+      outcome = this.writeLocked(segment, size, [{ time, type: ROTATE_EVENT, payloadJson: canonicalPayload({ next: nextNumber })! }], lease);
     } catch (err) {
       next.retire(); // left empty: the next rotation reuses it
       throw err;
+    }
+    if (outcome.kind !== 'written') {
+      next.retire();
+      // Readers may or may not follow the marker; either is a store as a compaction that stopped after its rotation leaves it.
+      throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the rotation marker of ${segment.path} could not be proved in place (the lock was lost or the segment changed); nothing was compacted`, { details: { dir: this.dir } });
     }
     try {
       fs.fdatasyncSync(segment.fd);
@@ -445,7 +617,7 @@ export class SegmentChain {
       segment.retire();
       this.current = next;
     }
-    return { closed: segment.number, next: nextNumber, seq, hash: this.chainHead };
+    return { closed: segment.number, next: nextNumber, seq: outcome.firstSeq, hash: this.chainHead };
   }
 
   /** Closes the live segment now, or when the fsync pending on it settles. */

@@ -117,6 +117,14 @@ export class SegmentReader {
     this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${bytes} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
   }
 
+  /** Goes back to a line start already read (the file became shorter than what was read past it). */
+  rewindTo(offset: number, line: number): void {
+    this.offset = offset;
+    this.line = line;
+    this.oversize = undefined;
+    this.tailReportedAt = undefined;
+  }
+
   /** Moves past bytes this process just wrote itself (its own committed lines). */
   skip(bytes: number, lines: number): void {
     this.offset += bytes;

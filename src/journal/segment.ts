@@ -29,18 +29,39 @@ export class Segment {
     this.reader = new SegmentReader(fd, path, maxLineBytes, warn);
   }
 
-  /** One O_APPEND write (completed if short); on failure our partial bytes are cut back to `size`. */
-  append(bytes: Buffer, size: number): void {
+  /**
+   * One O_APPEND write (completed if short). A failed write may leave part
+   * of the bytes in the file: they are never taken back (another process may
+   * already have read them), the commit framing makes readers ignore them.
+   */
+  append(bytes: Buffer): void {
     try {
       writeFully(this.fd, bytes);
     } catch (err) {
-      try {
-        fs.ftruncateSync(this.fd, size); // only our own partial bytes, under the lock
-      } catch {
-        // The next writer's newline check isolates whatever remains.
-      }
       throw ioError('write', this.path, err);
     }
+  }
+
+  /**
+   * The file as the commit fence checks it: its size, and whether it is still
+   * the store's file of that name (linked, and the name not given to another
+   * file: a compaction archives a folded segment, a repair rewrites one).
+   */
+  place(): { size: number; current: boolean } {
+    let st: fs.Stats;
+    try {
+      st = fs.fstatSync(this.fd);
+    } catch (err) {
+      throw ioError('fstat', this.path, err);
+    }
+    let named = false;
+    try {
+      const byName = fs.lstatSync(this.path);
+      named = byName.ino === st.ino && byName.dev === st.dev;
+    } catch {
+      // gone: not current
+    }
+    return { size: st.size, current: st.nlink > 0 && named };
   }
 
   /** A commit was written here; its fsync follows, then settle(). */

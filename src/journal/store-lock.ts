@@ -57,6 +57,41 @@ export function journalLockHeld(dir: string, staleMs = DEFAULT_LOCK_STALE_MS): b
 const keyOf = (lockPath: string): string => lockPath.replace(/\.lock$/, '');
 
 /**
+ * One holding of the lock, as a commit's fence sees it: the lock directory
+ * it created (inode and change time: a takeover removes it and makes
+ * another) and when, on the monotonic clock (immune to wall-clock jumps and
+ * skew; it runs on while the process is stopped). Another process takes a
+ * lock over once it looks `stale`; a holder stopped that long may no longer
+ * be the only writer, however its own section looks to it.
+ */
+export class LockLease {
+  private readonly startedNs = process.hrtime.bigint();
+  private readonly identity: string | undefined;
+
+  constructor(
+    private readonly lockPath: string,
+    private readonly staleMs: number,
+  ) {
+    this.identity = lockIdentity(lockPath);
+  }
+
+  /** True when the lock is certainly still this holder's: its directory unchanged, and held for well under `stale`. */
+  stillHeld(): boolean {
+    const heldMs = Number(process.hrtime.bigint() - this.startedNs) / 1e6;
+    return heldMs < this.staleMs / 2 && this.identity !== undefined && lockIdentity(this.lockPath) === this.identity;
+  }
+}
+
+function lockIdentity(lockPath: string): string | undefined {
+  try {
+    const st = fs.statSync(lockPath, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The store's advisory lock. Acquisition is always proper-lockfile's
  * synchronous mkdir, retried here with a short jittered backoff until a
  * deadline: proper-lockfile's own retries are 0 by default, and a bare retry
@@ -73,7 +108,7 @@ export class StoreLock {
   }
 
   /** Runs `section` under the lock, waiting asynchronously for it. */
-  async runLocked<T>(section: () => T): Promise<T> {
+  async runLocked<T>(section: (lease: LockLease) => T): Promise<T> {
     const deadline = Date.now() + this.options.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const release = this.tryAcquire(deadline);
@@ -83,7 +118,7 @@ export class StoreLock {
   }
 
   /** Runs `section` under the lock, blocking the thread while waiting for it. */
-  runLockedSync<T>(section: () => T): T {
+  runLockedSync<T>(section: (lease: LockLease) => T): T {
     const deadline = Date.now() + this.options.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const release = this.tryAcquire(deadline);
@@ -128,10 +163,10 @@ export class StoreLock {
     return release;
   }
 
-  private runAndRelease<T>(section: () => T, release: () => void): T {
-    const started = Date.now();
+  private runAndRelease<T>(section: (lease: LockLease) => T, release: () => void): T {
+    const started = process.hrtime.bigint();
     try {
-      return section();
+      return section(new LockLease(this.options.lockPath, this.options.staleMs));
     } finally {
       try {
         release();
@@ -144,8 +179,9 @@ export class StoreLock {
       }
       // proper-lockfile's mtime refresh cannot run during a synchronous section;
       // one that outlives `stale` may have been overlapped by a takeover.
-      if (Date.now() - started >= this.options.staleMs) {
-        this.options.onCompromised(new Error(`lock held ${Date.now() - started} ms, past the ${this.options.staleMs} ms stale limit`));
+      const heldMs = Number(process.hrtime.bigint() - started) / 1e6;
+      if (heldMs >= this.options.staleMs) {
+        this.options.onCompromised(new Error(`lock held ${Math.round(heldMs)} ms, past the ${this.options.staleMs} ms stale limit`));
       }
     }
   }

@@ -31,6 +31,26 @@ export const WarningCodes = {
   SNAPSHOT_UNREADABLE: 'SNAPSHOT_UNREADABLE',
   /** A segment no rotation marker leads to (a rotation died half-way); left in place, not applied. */
   ORPHAN_SEGMENT: 'ORPHAN_SEGMENT',
+  /**
+   * A commit whose records did not all reach the file (a write that failed
+   * half-way, on a full disk, or a writer killed inside its write), replaced
+   * by a later commit: none of its records is applied. Its writer
+   * acknowledged none of them, and writes again what it still holds.
+   */
+  INCOMPLETE_COMMIT: 'INCOMPLETE_COMMIT',
+  /**
+   * A commit numbered from an out-of-date view of the store: a writer that
+   * was stopped past the lock's stale time while another took the lock. Not
+   * applied; its writer found that out before acknowledging, and wrote it
+   * again at the end of the journal.
+   */
+  STALE_COMMIT: 'STALE_COMMIT',
+  /**
+   * A segment became shorter than what this process had already read (it was
+   * truncated by something outside the protocol): the store is replayed
+   * again from its snapshot.
+   */
+  SEGMENT_SHRANK: 'SEGMENT_SHRANK',
   /** The lock was lost while a commit held it; the commit's range is given. */
   LOCK_COMPROMISED: 'LOCK_COMPROMISED',
   /** Entries could not be written during process exit. */

@@ -89,7 +89,8 @@ export class SessionView {
       this.byTicket.delete(entry.ticket);
       const id = local.event.id;
       const queued = this.local.get(id)!;
-      queued.shift();
+      // In order, except after a doubt whose commit landed only in part (journal.ts, settleDoubt).
+      queued.splice(queued.indexOf(local), 1);
       if (queued.length === 0) {
         this.local.delete(id);
         this.shadows.delete(id);
