@@ -68,7 +68,7 @@ test('sequence numbers are gapless and records carry the envelope', async (t) =>
   t.deepEqual(lines.map((l) => l.seq), [1, 2]);
   // Every commit's first record carries its framing: `c`, the commit id (and `n` when it holds more than one record).
   t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 'c', 't', 'p', 'h']);
-  t.regex(lines[0].c, /^[0-9a-f]{8}$/);
+  t.regex(lines[0].c, /^[0-9a-f]{16}$/);
   t.is(lines[0].w, `${process.pid}@${(await import('node:os')).hostname()}`);
 });
 

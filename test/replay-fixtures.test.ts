@@ -282,8 +282,8 @@ test('fixture torn-last-line: a writer never glues its line onto a torn tail', a
 
   const bytes = fs.readFileSync(file);
   t.deepEqual(bytes.subarray(0, original.length), original, 'the existing bytes are untouched');
-  t.is(bytes[original.length], 0x0a, 'the torn line is terminated before the new records');
-  const appended = bytes.subarray(original.length + 1).toString('utf8').split('\n');
+  t.deepEqual([...bytes.subarray(original.length, original.length + 2)], [0x1e, 0x0a], 'the torn line is sealed (record separator, newline) before the new records');
+  const appended = bytes.subarray(original.length + 2).toString('utf8').split('\n');
   t.is(appended.pop(), '', 'the new records end in a newline');
   t.true(appended.length >= 2);
   for (const line of appended) t.is((JSON.parse(line) as { v: unknown }).v, 1, 'each new record is a whole line of its own');
@@ -365,7 +365,7 @@ test('LINE_TOO_LONG: a line over maxLineBytes is skipped whatever the limit (not
   t.deepEqual(summarize(store), [s('s1', 0), s('s2', 0)]);
 });
 
-test('fixture missing-final-newline: terminating a whole-record tail does not reuse its sequence number', async (t) => {
+test('fixture missing-final-newline: a whole record without its newline never finished its write; sealed, not applied, and the writer and a fresh replay agree', async (t) => {
   const dir = copyFixtureStore(t, 'missing-final-newline');
   const file = path.join(dir, SEGMENT_1);
   const first = openStore(t, dir);
@@ -375,15 +375,14 @@ test('fixture missing-final-newline: terminating a whole-record tail does not re
   await first.store.close();
   t.deepEqual(places(first.warnings), [{ code: WarningCodes.INCOMPLETE_TAIL, file, line: 5, offset: lineStart(file, 5) }]);
 
-  const seqs = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => (JSON.parse(line) as { seq: number }).seq);
-  t.deepEqual(seqs, seqs.map((_, i) => i + 1), 'sequence numbers stay gapless and increasing in file order');
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((line) => line !== '');
+  t.true(lines[4]!.endsWith('\x1e'), 'the unfinished record is sealed where it was');
+  const seqs = lines.filter((line) => !line.endsWith('\x1e')).map((line) => (JSON.parse(line) as { seq: number }).seq);
+  t.deepEqual(seqs, seqs.map((_, i) => i + 1), 'the sequence numbers readers apply stay gapless and increasing in file order');
 
   const { store, warnings } = openStore(t, dir);
-  t.deepEqual(places(warnings), [], 'no SEQUENCE_REGRESSION on replay');
+  t.deepEqual(places(warnings), [{ code: WarningCodes.INCOMPLETE_TAIL, file, line: 5, offset: lineStart(file, 5) }], 'reported as the unfinished write it was; no SEQUENCE_REGRESSION');
   t.deepEqual(summarize(store), writerView, 'the writer and a fresh replay agree');
   t.is(store.getSession('s1')!.turns.length, 2);
+  t.is(store.getSession('s2')!.turns.length, 0, 'the unfinished turn was never acknowledged, and is not applied');
 });

@@ -4,7 +4,8 @@ import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { archiveDir } from '../compact/archive.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
-import { decodeRecord, type JournalRecord } from '../journal/record-codec.js';
+import { CommitAssembler } from '../journal/commit-framing.js';
+import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
 import { journalLockHeld } from '../journal/store-lock.js';
 import { listStore, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
@@ -62,25 +63,44 @@ function openSegmentStream(segment: HistorySegment): Readable {
   return file.pipe(gunzip);
 }
 
+/** A readable record on its way through the commit framing rule. */
+interface FramedItem {
+  seq: number;
+  commit?: CommitHeader;
+  item: Extract<HistoryItem, { kind: 'record' }>;
+}
+
 /**
- * The audit trail: every record of the store in commit order, across the
- * archive and the live segments, with the exact place of each and every
- * unreadable line as a problem. Read-only and lockless; an unfinished last
- * line of the live segment is a problem only when no writer holds the lock.
+ * The audit trail: every record of the store that readers apply, in commit
+ * order, across the archive and the live segments, with the exact place of
+ * each; every unreadable line, and every commit readers do not apply
+ * (commit-framing.ts: incomplete, stale), as a problem. Read-only and
+ * lockless; an unfinished last line or commit of the live segment is a
+ * problem only when no writer holds the lock.
  */
 export async function* readHistory(dir: string, options: { maxLineBytes?: number; segments?: HistorySegment[] } = {}): AsyncGenerator<HistoryItem> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const segments = options.segments ?? listHistorySegments(dir);
-  for (const [i, segment] of segments.entries()) {
+  let segment: HistorySegment = segments[0]!;
+  const ready: HistoryItem[] = [];
+  const framing = new CommitAssembler<FramedItem>(0, {
+    applied: (records) => ready.push(...records.map((r) => r.item)),
+    rejected: () => undefined, // its warning says it all
+    // Regressions are the chain checker's to explain (verify-chain.ts); the rest are the framing's own findings.
+    warn: (warning) => warning.code !== WarningCodes.SEQUENCE_REGRESSION && ready.push({ kind: 'problem', warning, segment }),
+  });
+  for (const [i, current] of segments.entries()) {
+    segment = current;
     yield { kind: 'segment', segment };
     const lines = splitLines(openSegmentStream(segment), segment.file, maxLineBytes);
     let step = await lines.next();
     while (!step.done) {
       const item = step.value;
       if (item.kind === 'problem') {
-        yield { kind: 'problem', warning: item.warning, segment };
+        ready.push({ kind: 'problem', warning: item.warning, segment });
+        if (item.warning.code === WarningCodes.LINE_TOO_LONG) framing.unreadableLine(item.warning as LinePlace, false);
       } else {
-        const decoded = decodeRecord(item.text);
+        const decoded = decodeLine(item.text);
         if (decoded.ok) {
           let raw: Record<string, unknown>;
           try {
@@ -88,25 +108,29 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
           } catch {
             raw = {};
           }
-          yield { kind: 'record', record: decoded.record, raw, place: item.place, segment };
+          const record = decoded.record;
+          framing.record({ seq: record.seq, commit: record.commit, item: { kind: 'record', record, raw, place: item.place, segment } }, item.place);
         } else {
-          yield { kind: 'problem', warning: { ...decoded.rejection, ...item.place }, segment };
+          ready.push({ kind: 'problem', warning: { ...decoded.rejection, ...item.place }, segment });
+          framing.unreadableLine(item.place, 'sealed' in decoded);
         }
       }
+      yield* ready.splice(0);
       step = await lines.next();
     }
     const tail = step.value;
-    if (tail.tailBytes > 0) {
-      const isLiveEnd = i === segments.length - 1 && !segment.archived;
-      if (!isLiveEnd || !journalLockHeld(dir)) {
-        yield {
-          kind: 'problem',
-          segment,
-          warning: { code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.tailBytes} bytes have no newline (a torn write)`, file: segment.file, line: tail.lines + 1, offset: tail.tailOffset },
-        };
-      }
+    const isLiveEnd = i === segments.length - 1 && !segment.archived;
+    const settled = !isLiveEnd || !journalLockHeld(dir);
+    if (tail.tailBytes > 0 && settled) {
+      yield {
+        kind: 'problem',
+        segment,
+        warning: { code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.tailBytes} bytes have no newline (a torn write)`, file: segment.file, line: tail.lines + 1, offset: tail.tailOffset },
+      };
+    }
+    const open = framing.openSince;
+    if (open && isLiveEnd && settled) {
+      yield { kind: 'problem', segment, warning: { code: WarningCodes.INCOMPLETE_COMMIT, message: 'the last commit of the journal is unfinished (a write that failed or was cut short, and no writer holds the lock): not applied; the next writer replaces it', ...open } };
     }
   }
 }
-
-

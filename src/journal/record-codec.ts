@@ -63,15 +63,14 @@ export function canonicalPayload(payload: unknown): string | undefined {
  * template below is exactly stableStringify({p, prev, seq, t, ts, v, w}) for a
  * canonical payload, so writing costs one hash and no second stringify.
  */
-export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION, commit?: CommitHeader): string {
-  const framing = commit ? `"c":"${commit.id}",${commit.count > 1 ? `"n":${commit.count},` : ''}` : '';
-  const canonical = `{${framing}"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
+export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION): string {
+  const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
   return crypto.hash('sha256', canonical, 'hex');
 }
 
 /** The same hash computed from a parsed line, for verification. */
 export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>>): string {
-  const canonical = stableStringify({ c: line.c, n: line.n, p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
+  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
   return crypto.hash('sha256', canonical, 'hex');
 }
 
@@ -92,7 +91,8 @@ export function encodeRecord(seq: number, time: number, writerJson: string, type
   const framing = commit ? `,"c":"${commit.id}"${commit.count > 1 ? `,"n":${commit.count}` : ''}` : '';
   const head = `{"v":${FORMAT_VERSION},"seq":${seq},"ts":"${ts}","w":${writerJson}${framing},"t":${JSON.stringify(type)},"p":${payloadCanonical}`;
   if (prev === undefined) return { line: `${head}}\n`, hash: CHAIN_START };
-  const hash = chainHash(prev, seq, ts, writerJson, type, payloadCanonical, FORMAT_VERSION, commit);
+  // The framing (`c`, `n`) is not hashed: the chain covers what a record says, so the same mutations give the same chain (and snapshots).
+  const hash = chainHash(prev, seq, ts, writerJson, type, payloadCanonical);
   return { line: `${head},"h":"${hash}"}\n`, hash };
 }
 
@@ -156,4 +156,21 @@ export function rotationTarget(record: Pick<JournalRecord, 'type' | 'payload'>, 
  * incomplete (docs/FORMAT.md, "Commits").
  */
 export const TORN_SEAL = '\x1e\n';
-export const isSealedTornLine = (text: string): boolean => text.charCodeAt(text.length - 1) === 0x1e;
+const isSealedTornLine = (text: string): boolean => text.charCodeAt(text.length - 1) === 0x1e;
+
+export type LineResult = DecodeResult | { ok: false; rejection: Rejection; sealed: true };
+
+/**
+ * What one line of a segment is: a record, or why not. A sealed torn line
+ * is never a record, even when its bytes hold a whole one: the write it
+ * came from never finished, so its commit was never acknowledged. Every
+ * reader classifies lines with this. Never throws.
+ */
+export function decodeLine(text: string): LineResult {
+  if (!isSealedTornLine(text)) return decodeRecord(text);
+  const inner = decodeRecord(text.slice(0, -1));
+  const rejection: Rejection = inner.ok
+    ? { code: WarningCodes.INCOMPLETE_TAIL, message: 'a whole record whose write never finished (it had no newline), sealed by a later writer; not applied' }
+    : { code: inner.rejection.code, message: `${inner.rejection.message} (a torn write, sealed by a later writer)` };
+  return { ok: false, rejection, sealed: true };
+}

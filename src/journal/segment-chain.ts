@@ -4,7 +4,7 @@ import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { readSnapshotSync } from '../snapshot/snapshot-file.js';
 import { CommitAssembler } from './commit-framing.js';
 import type { QueuedEntry } from './commit-queue.js';
-import { CHAIN_START, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeRecord, encodeRecord, isSealedTornLine, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
+import { CHAIN_START, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeLine, encodeRecord, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
 import type { LinePlace } from './segment-reader.js';
 import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
@@ -53,6 +53,11 @@ function runSteps<T>(steps: Generator<void, T>): T {
     if (step.done) return step.value;
   }
 }
+
+/** Commit ids: random per process, then counted, so no two commits of this process share one and other processes' differ. */
+const commitIdPrefix = crypto.randomBytes(4).toString('hex');
+let commitCounter = 0;
+const nextCommitId = (): string => `${commitIdPrefix}${(commitCounter++ & 0xffffffff).toString(16).padStart(8, '0')}`;
 
 /** A listed file vanished between readdir and open: a compaction moved it. */
 class StoreChanged extends Error {}
@@ -421,6 +426,7 @@ export class SegmentChain {
       }
     }
     const segment: Segment = new Segment(n, path, fd, this.maxLineBytes, (w) => this.warn(w), (text, place) => this.applyLine(segment, text, place));
+    segment.reader.onSkippedLine = (place) => this.framing.unreadableLine(place, false);
     if (this.loading && this.onReplayProgress) {
       const report = this.onReplayProgress;
       segment.reader.onChunk = (offset) => report(this.replayBytes.finished + offset, this.replayBytes.total);
@@ -430,10 +436,10 @@ export class SegmentChain {
 
   private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
     this.reading = segment;
-    const decoded = decodeRecord(text);
+    const decoded = decodeLine(text);
     if (!decoded.ok) {
       if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
-      this.framing.unreadableLine(place, isSealedTornLine(text));
+      this.framing.unreadableLine(place, 'sealed' in decoded);
       return 'continue';
     }
     this.recordsRead++;
@@ -539,7 +545,7 @@ export class SegmentChain {
    * commit in doubt (or, before the write, unwritten).
    */
   writeLocked(segment: Segment, size: number, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, lease: LockLease, entries?: QueuedEntry[]): WriteOutcome {
-    const header: CommitHeader = { id: crypto.randomBytes(4).toString('hex'), count: records.length };
+    const header: CommitHeader = { id: nextCommitId(), count: records.length };
     const firstSeq = this.framing.lastSeq + 1;
     let text = '';
     let head = this.chainHead;

@@ -33,6 +33,8 @@ export class SegmentReader {
   private oversize: { place: LinePlace; scannedTo: number } | undefined;
   /** Told the offset after each chunk (progress of a long replay). */
   onChunk: ((offset: number) => void) | undefined;
+  /** Told of each line skipped for its length, before it is reported: it is still a line of its commit (commit-framing.ts). */
+  onSkippedLine: ((place: LinePlace) => void) | undefined;
   /** Told of each line over maxLineBytes (with the offset past its newline) instead of a LINE_TOO_LONG warning. */
   onTooLong: ((place: LinePlace, end: number) => void) | undefined;
 
@@ -112,6 +114,7 @@ export class SegmentReader {
   }
 
   private reportTooLong(place: LinePlace, bytes: number, end: number): void {
+    this.onSkippedLine?.(place);
     if (this.onTooLong) return this.onTooLong(place, end);
     if (place.offset === this.tailReportedAt) return;
     this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${bytes} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });

@@ -11,6 +11,12 @@ const SNAPSHOT_RE = /^snapshot-(\d{8,})\.ndjson$/;
 
 export const LOCK_NAME = 'journal.lock';
 
+/** The number in a segment's file name (`journal-00000007.ndjson` is 7), or undefined for any other name. */
+export function segmentNumberOf(file: string): number | undefined {
+  const m = SEGMENT_RE.exec(path.basename(file));
+  return m ? Number(m[1]) : undefined;
+}
+
 export const segmentName = (n: number): string => `journal-${String(n).padStart(8, '0')}.ndjson`;
 export const snapshotName = (n: number): string => `snapshot-${String(n).padStart(8, '0')}.ndjson`;
 

@@ -1,6 +1,6 @@
-import { ROTATE_EVENT, decodeRecord } from '../journal/record-codec.js';
+import { decodeLine, decodeRecord, rotationTarget } from '../journal/record-codec.js';
 import { SegmentReader } from '../journal/segment-reader.js';
-import { fdSize, readFully } from '../journal/store-files.js';
+import { fdSize, readFully, segmentNumberOf } from '../journal/store-files.js';
 import { WarningCodes, type WarningCode } from '../journal/warnings.js';
 
 /** A run of bytes that no reader can use: one line with its newline, a BOM, or an unfinished tail. */
@@ -58,11 +58,11 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
     if (allNul(fd, file, place.offset, content)) scan.bad.push({ line: place.line, offset: place.offset, length: end - place.offset, reason: WarningCodes.ZERO_FILLED, message: `line of ${content} NUL bytes` });
     else scan.kept.push({ line: place.line, offset: place.offset, reason: WarningCodes.LINE_TOO_LONG, message: `line of ${content} bytes exceeds maxLineBytes (${maxLineBytes}); left in place` });
   };
+  const number = segmentNumberOf(file) ?? 0;
   reader.readTo(size, (text, place, end) => {
-    const decoded = decodeRecord(text);
+    const decoded = decodeLine(text);
     if (decoded.ok) {
-      const next = (decoded.record.payload as { next?: unknown } | null)?.next;
-      if (decoded.record.type === ROTATE_EVENT && typeof next === 'number' && Number.isSafeInteger(next)) scan.closed = true;
+      if (rotationTarget(decoded.record, number) !== undefined) scan.closed = true;
     } else if (decoded.rejection.code === WarningCodes.UNSUPPORTED_VERSION) {
       scan.kept.push({ ...place, reason: decoded.rejection.code, message: `${decoded.rejection.message}; left in place` });
     } else {

@@ -201,8 +201,8 @@ test('writers that append after a torn last line are not glued to it', async (t)
 
   // In the file: the torn line ended by a newline, then a whole record.
   const raw = readJournalLines(dir);
-  const at = raw.findIndex((l) => l.text === torn);
-  t.true(at >= 0, 'the torn bytes are a line of their own');
+  const at = raw.findIndex((l) => l.text === `${torn}\x1e`);
+  t.true(at >= 0, 'the torn bytes are a line of their own, sealed (record separator before the newline)');
   t.truthy(raw[at + 1]?.record, 'a whole record follows the torn line');
   t.true(
     raw.every((l, i) => i === at || l.record !== undefined),
