@@ -20,8 +20,8 @@ export interface FsCall {
   target: string;
 }
 
-/** What to do at a call: let it run, fail it with an error, or SIGKILL the process before it runs. */
-export type FsAction = undefined | Error | 'kill';
+/** What to do at a call: let it run, fail it with an error, SIGKILL the process before it runs, or SIGSTOP it there (it runs once the parent sends SIGCONT). */
+export type FsAction = undefined | Error | 'kill' | 'stop';
 export type FsHook = (call: FsCall) => FsAction;
 
 const PATH_SYNC = ['openSync', 'renameSync', 'unlinkSync', 'mkdirSync', 'rmdirSync', 'readdirSync', 'lstatSync', 'statSync', 'utimesSync'] as const;
@@ -46,6 +46,10 @@ function decide(name: string, target: string | undefined): FsAction {
   if (action === 'kill') {
     process.kill(process.pid, 'SIGKILL');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+  }
+  if (action === 'stop') {
+    process.kill(process.pid, 'SIGSTOP'); // delivered at once: the call below runs after SIGCONT
+    return undefined;
   }
   return action;
 }
