@@ -48,6 +48,12 @@ export const ErrorCodes = {
    */
   NOT_A_FILE: 'NOT_A_FILE',
   /**
+   * compact: a snapshot cannot be read (SNAPSHOT_UNREADABLE warning) and the
+   * segments it folded are no longer in the store, so a fold from an older
+   * base would publish a state without them; nothing was changed.
+   */
+  SNAPSHOT_UNREADABLE: 'SNAPSHOT_UNREADABLE',
+  /**
    * A snapshot to write has a line (one session) over 128 MiB or is over
    * 1 GiB in all: readers would refuse it, so it is not published and the
    * compaction fails with the store unchanged.

@@ -99,7 +99,7 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
       stream = openSegmentStream(segment);
     } catch (err) {
       if (!(err instanceof SessionJournalError && err.code === ErrorCodes.NOT_A_FILE)) throw err;
-      yield { kind: 'problem', segment, warning: { code: WarningCodes.NOT_A_FILE, message: `${err.message}; not read`, file: segment.file } };
+      yield { kind: 'problem', segment, warning: { code: WarningCodes.NOT_A_FILE, message: `it is ${String(err.details.kind)}, not a regular file; not read (move it out of the store)`, file: segment.file } };
       continue;
     }
     const lines = splitLines(stream, segment.file, maxLineBytes);

@@ -108,7 +108,7 @@ const tooLargeReason = (bytes: number | string, limits: SnapshotLimits) => `the 
 
 /** Why a store file was not opened (not a regular file), or the error rethrown. */
 function unopenedReason(err: unknown): string {
-  if (err instanceof SessionJournalError && err.code === ErrorCodes.NOT_A_FILE) return err.message;
+  if (err instanceof SessionJournalError && err.code === ErrorCodes.NOT_A_FILE) return `it is ${String(err.details.kind)}, not a regular file (not opened)`;
   throw err;
 }
 
