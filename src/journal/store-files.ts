@@ -135,7 +135,8 @@ export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-cr
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('lstat', file, err);
     if (mode !== 'append-create') return undefined;
   }
-  if (existing) refuseUnlessRegular(file, existing);
+  // A symlink is left to O_NOFOLLOW (ELOOP, kept as the cause): opening one never blocks.
+  if (existing && !existing.isSymbolicLink()) refuseUnlessRegular(file, existing);
   const flags = mode === 'read' ? O_RDONLY : O_RDWR | O_APPEND | (mode === 'append-create' ? O_CREAT : 0);
   let fd: number;
   try {
