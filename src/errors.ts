@@ -42,7 +42,23 @@ export const ErrorCodes = {
   INVALID_IMPORT_FILE: 'INVALID_IMPORT_FILE',
   /** A store path exists but is not of the expected kind (file vs directory). */
   NOT_A_DIRECTORY: 'NOT_A_DIRECTORY',
+  /**
+   * A store file is a FIFO, a directory, a socket or a device: it is never
+   * opened (a FIFO would block forever). Move it out of the store.
+   */
   NOT_A_FILE: 'NOT_A_FILE',
+  /**
+   * compact: a snapshot cannot be read (SNAPSHOT_UNREADABLE warning) and the
+   * segments it folded are no longer in the store, so a fold from an older
+   * base would publish a state without them; nothing was changed.
+   */
+  SNAPSHOT_UNREADABLE: 'SNAPSHOT_UNREADABLE',
+  /**
+   * A snapshot to write has a line (one session) over 128 MiB or is over
+   * 1 GiB in all: readers would refuse it, so it is not published and the
+   * compaction fails with the store unchanged.
+   */
+  SNAPSHOT_TOO_LARGE: 'SNAPSHOT_TOO_LARGE',
   /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */
   IO_ERROR: 'IO_ERROR',
 } as const;

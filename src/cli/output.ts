@@ -56,6 +56,12 @@ function hintFor(err: SessionJournalError): string {
       return 'check --dir (or SESSION_JOURNAL_DIR)';
     case ErrorCodes.LINE_TOO_LONG:
       return 'pass --max-line-bytes with the maxLineBytes the store is written with';
+    case ErrorCodes.NOT_A_FILE:
+      return 'a FIFO, directory or device is in the place of a store file; move it out of the store (see "Files that are not regular files" in docs/OPERATIONS.md)';
+    case ErrorCodes.SNAPSHOT_UNREADABLE:
+      return 'the newest snapshot is damaged or not a regular file and the history it folded is archived; restore it from a backup before compacting (docs/OPERATIONS.md)';
+    case ErrorCodes.SNAPSHOT_TOO_LARGE:
+      return 'a session is too large for a snapshot; delete or shorten it, then compact again (docs/OPERATIONS.md)';
     case ErrorCodes.IO_ERROR:
       return 'check free disk space and permissions; the store is unchanged and the command can be run again';
     default:

@@ -63,7 +63,10 @@ export function pruneArchive(dir: string, policy: ArchivePolicy, now: number): n
   const names = readStoreSubdir(target).filter((n) => n.endsWith('.ndjson.gz'));
   try {
     const files = names
-      .map((name) => ({ name, mtime: fs.lstatSync(path.join(target, name)).mtimeMs }))
+      .map((name) => ({ name, st: fs.lstatSync(path.join(target, name)) }))
+      // Only what archiveFile writes: a directory or FIFO of that name is not ours to delete (and unlink would fail on every run).
+      .filter((f) => f.st.isFile())
+      .map((f) => ({ name: f.name, mtime: f.st.mtimeMs }))
       .sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name));
     let deleted = 0;
     files.forEach((f, i) => {

@@ -130,9 +130,11 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     }
     // A record longer than this reader's limit is skipped by replay; folding would then drop it from the state for good.
     const tooLong: JournalWarning[] = [];
+    const unreadableSnapshots: JournalWarning[] = [];
     const report = options.onWarning ?? writeWarningToStderr;
     const onWarning = (w: JournalWarning) => {
       if (w.code === WarningCodes.LINE_TOO_LONG) tooLong.push(w);
+      if (w.code === WarningCodes.SNAPSHOT_UNREADABLE) unreadableSnapshots.push(w);
       report(w);
     };
     journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
@@ -144,6 +146,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       });
     };
     refuseTooLong(journal.maxLineBytes);
+    refuseIncompleteBase(options.dir, unreadableSnapshots);
     if (fold.foreign.size > 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
@@ -209,6 +212,28 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     }
     if (failure !== undefined) throw failure;
   }
+}
+
+/**
+ * The replay skipped an unreadable snapshot (a damaged file, a FIFO or a
+ * directory in its place) and fell back to an older base. That is lossless
+ * while the segments between that base and the skipped snapshot are still
+ * live; once they are archived, the fold lacks them, and publishing it would
+ * drop every session they hold. Then nothing is folded.
+ */
+function refuseIncompleteBase(dir: string, unreadable: readonly JournalWarning[]): void {
+  if (unreadable.length === 0) return;
+  const skipped = new Set(unreadable.map((w) => path.basename(w.file ?? '')));
+  const { segments, snapshots } = listStore(dir);
+  const base = Math.max(0, ...snapshots.filter((n) => !skipped.has(snapshotName(n))));
+  const first = segments.find((n) => n >= base);
+  if (first === undefined || first <= Math.max(base, 1)) return;
+  const w = unreadable[0]!;
+  throw new SessionJournalError(
+    ErrorCodes.SNAPSHOT_UNREADABLE,
+    `${w.file} cannot be read (see its SNAPSHOT_UNREADABLE warning) and segments ${Math.max(base, 1)} to ${first - 1} it folded are no longer in the store; compacting would drop the sessions it holds, so nothing was folded (restore the snapshot from a backup)`,
+    { details: { dir, file: w.file, base, firstSegment: first } },
+  );
 }
 
 /** Bytes of the live store files (segments and snapshots; not the archive). */

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
 import zlib from 'node:zlib';
-import { closeQuietly, writeFully } from '../journal/store-files.js';
+import { ioError } from '../errors.js';
+import { closeQuietly, openStoreFile, writeFully } from '../journal/store-files.js';
 
 /**
  * Bytes read per step of a gzip, into one buffer reused for the whole file.
@@ -37,8 +38,10 @@ export interface GzipRangeOptions {
  */
 export async function gzipRange(source: string, target: string, options: GzipRangeOptions = {}): Promise<void> {
   const { start = 0, end, append = false, signal, onProgress } = options;
-  const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const input = fs.openSync(source, O_RDONLY | O_NOFOLLOW);
+  const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  // Through openStoreFile: a FIFO in the source's place must not block the compactor.
+  const input = openStoreFile(source, 'read');
+  if (input === undefined) throw ioError('open', source, Object.assign(new Error(`ENOENT: ${source}`), { code: 'ENOENT', path: source }));
   let output: number | undefined;
   const gzip = zlib.createGzip({ level: 1, chunkSize: GZIP_OUTPUT_BYTES });
   // The first failure of reading, compressing or writing; zlib's own errors also reach the callbacks below.

@@ -8,7 +8,8 @@ import { CommitAssembler } from '../journal/commit-framing.js';
 import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
 import { journalLockHeld } from '../journal/store-lock.js';
-import { listStore, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
+import { listStore, openStoreFile, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { splitLines } from './line-stream.js';
 
@@ -55,8 +56,18 @@ export function listHistorySegments(dir: string): HistorySegment[] {
   return listStoreFiles(dir, 'journal');
 }
 
+/**
+ * One segment as a byte stream (gunzipped when archived), opened through
+ * openStoreFile: what is not a regular file is refused before it is opened
+ * (a FIFO would block the read forever), and a segment gone since it was
+ * listed is an IO_ERROR whose cause is ENOENT (auditTrail lists again).
+ */
 function openSegmentStream(segment: HistorySegment): Readable {
-  const file = fs.createReadStream(segment.file, { flags: (fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW) as unknown as string, highWaterMark: 1024 * 1024 });
+  const fd = openStoreFile(segment.file, 'read');
+  if (fd === undefined) {
+    throw ioError('open', segment.file, Object.assign(new Error(`ENOENT: ${segment.file} is gone`), { code: 'ENOENT', path: segment.file }));
+  }
+  const file = fs.createReadStream(segment.file, { fd, highWaterMark: 1024 * 1024 });
   if (!segment.archived) return file;
   const gunzip = zlib.createGunzip();
   file.on('error', (err) => gunzip.destroy(err));
@@ -70,13 +81,23 @@ interface FramedItem {
   item: Extract<HistoryItem, { kind: 'record' }>;
 }
 
+/** zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR...): the archived file is damaged, not the disk. */
+const isGzipError = (err: unknown): boolean => {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('Z_');
+};
+
 /**
  * The audit trail: every record of the store that readers apply, in commit
  * order, across the archive and the live segments, with the exact place of
  * each; every unreadable line, and every commit readers do not apply
  * (commit-framing.ts: incomplete, stale), as a problem. Read-only and
  * lockless; an unfinished last line or commit of the live segment is a
- * problem only when no writer holds the lock.
+ * problem only when no writer holds the lock. A segment that is not a
+ * regular file (NOT_A_FILE) and the rest of an archived segment that is not
+ * valid gzip (UNPARSABLE_LINE) are problems too, and the history goes on
+ * with the next segment; other failures to read are thrown as
+ * SessionJournalErrors.
  */
 export async function* readHistory(dir: string, options: { maxLineBytes?: number; segments?: HistorySegment[] } = {}): AsyncGenerator<HistoryItem> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
@@ -92,45 +113,81 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
   for (const [i, current] of segments.entries()) {
     segment = current;
     yield { kind: 'segment', segment };
-    const lines = splitLines(openSegmentStream(segment), segment.file, maxLineBytes);
-    let step = await lines.next();
-    while (!step.done) {
-      const item = step.value;
-      if (item.kind === 'problem') {
-        ready.push({ kind: 'problem', warning: item.warning, segment });
-        if (item.warning.code === WarningCodes.LINE_TOO_LONG) framing.unreadableLine(item.warning as LinePlace, false);
-      } else {
-        const decoded = decodeLine(item.text);
-        if (decoded.ok) {
-          let raw: Record<string, unknown>;
-          try {
-            raw = JSON.parse(item.text) as Record<string, unknown>;
-          } catch {
-            raw = {};
-          }
-          const record = decoded.record;
-          framing.record({ seq: record.seq, commit: record.commit, item: { kind: 'record', record, raw, place: item.place, segment } }, item.place);
-        } else {
-          ready.push({ kind: 'problem', warning: { ...decoded.rejection, ...item.place }, segment });
-          framing.unreadableLine(item.place, 'sealed' in decoded);
+    let stream: Readable;
+    try {
+      stream = openSegmentStream(segment);
+    } catch (err) {
+      if (!(err instanceof SessionJournalError && err.code === ErrorCodes.NOT_A_FILE)) throw err;
+      yield { kind: 'problem', segment, warning: { code: WarningCodes.NOT_A_FILE, message: `it is ${String(err.details.kind)}, not a regular file; not read (move it out of the store)`, file: segment.file } };
+      continue;
+    }
+    const lines = splitLines(stream, segment.file, maxLineBytes);
+    let lastLine = 0;
+    let gzipError: Error | undefined;
+    const next = async () => {
+      try {
+        return await lines.next();
+      } catch (err) {
+        if (segment.archived && isGzipError(err)) {
+          gzipError = err as Error;
+          return undefined;
         }
+        throw ioError('read', segment.file, err);
       }
-      yield* ready.splice(0);
-      step = await lines.next();
-    }
-    const tail = step.value;
-    const isLiveEnd = i === segments.length - 1 && !segment.archived;
-    const settled = !isLiveEnd || !journalLockHeld(dir);
-    if (tail.tailBytes > 0 && settled) {
-      yield {
-        kind: 'problem',
-        segment,
-        warning: { code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.tailBytes} bytes have no newline (a torn write)`, file: segment.file, line: tail.lines + 1, offset: tail.tailOffset },
-      };
-    }
-    const open = framing.openSince;
-    if (open && isLiveEnd && settled) {
-      yield { kind: 'problem', segment, warning: { code: WarningCodes.INCOMPLETE_COMMIT, message: 'the last commit of the journal is unfinished (a write that failed or was cut short, and no writer holds the lock): not applied; the next writer replaces it', ...open } };
+    };
+    try {
+      let step = await next();
+      while (step && !step.done) {
+        const item = step.value;
+        if (item.kind === 'problem') {
+          lastLine = item.warning.line ?? lastLine;
+          ready.push({ kind: 'problem', warning: item.warning, segment });
+          if (item.warning.code === WarningCodes.LINE_TOO_LONG) framing.unreadableLine(item.warning as LinePlace, false);
+        } else {
+          lastLine = item.place.line;
+          const decoded = decodeLine(item.text);
+          if (decoded.ok) {
+            let raw: Record<string, unknown>;
+            try {
+              raw = JSON.parse(item.text) as Record<string, unknown>;
+            } catch {
+              raw = {};
+            }
+            const record = decoded.record;
+            framing.record({ seq: record.seq, commit: record.commit, item: { kind: 'record', record, raw, place: item.place, segment } }, item.place);
+          } else {
+            ready.push({ kind: 'problem', warning: { ...decoded.rejection, ...item.place }, segment });
+            framing.unreadableLine(item.place, 'sealed' in decoded);
+          }
+        }
+        yield* ready.splice(0);
+        step = await next();
+      }
+      if (!step) {
+        yield {
+          kind: 'problem',
+          segment,
+          warning: { code: WarningCodes.UNPARSABLE_LINE, message: `archived segment is not valid gzip after this point (${gzipError?.message}); the rest of it is skipped`, file: segment.file, line: lastLine + 1 },
+        };
+        continue;
+      }
+      const tail = step.value;
+      const isLiveEnd = i === segments.length - 1 && !segment.archived;
+      const settled = !isLiveEnd || !journalLockHeld(dir);
+      if (tail.tailBytes > 0 && settled) {
+        yield {
+          kind: 'problem',
+          segment,
+          warning: { code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.tailBytes} bytes have no newline (a torn write)`, file: segment.file, line: tail.lines + 1, offset: tail.tailOffset },
+        };
+      }
+      const open = framing.openSince;
+      if (open && isLiveEnd && settled) {
+        yield { kind: 'problem', segment, warning: { code: WarningCodes.INCOMPLETE_COMMIT, message: 'the last commit of the journal is unfinished (a write that failed or was cut short, and no writer holds the lock): not applied; the next writer replaces it', ...open } };
+      }
+    } finally {
+      await lines.return(undefined as never); // a consumer that stops early: the stream and its descriptor are closed
     }
   }
 }
+

@@ -1,14 +1,10 @@
 import { SessionJournalError, ioError } from '../errors.js';
-import { WarningCodes } from '../journal/warnings.js';
 import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';
 
 const RETRIES = 5;
 
-const isMissingFile = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-const isGzipError = (err: unknown): boolean => {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' && code.startsWith('Z_');
-};
+/** A segment listed and gone when opened: readHistory's IO_ERROR with an ENOENT cause. */
+const isMissingFile = (err: unknown): boolean => err instanceof SessionJournalError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 
 /**
  * readHistory, made robust for a tool that runs beside live writers and
@@ -16,8 +12,9 @@ const isGzipError = (err: unknown): boolean => {
  * - a segment listed and then moved into the archive by a compaction (ENOENT)
  *   makes it list again and resume from that segment number, skipping the
  *   records (by seq) and problems (by file and line) it already gave;
- * - an archived segment that is not valid gzip (damaged, truncated) becomes
- *   a problem and the history continues with the next segment.
+ * - what readHistory makes a problem (a segment that is not a regular file,
+ *   an archived segment that is not valid gzip) stays one, and the history
+ *   continues with the next segment.
  * Other I/O failures are thrown as IO_ERROR.
  */
 export async function* auditTrail(dir: string, options: { maxLineBytes?: number } = {}): AsyncGenerator<HistoryItem> {
@@ -26,7 +23,6 @@ export async function* auditTrail(dir: string, options: { maxLineBytes?: number 
   let lastSeq = 0;
   let resumeAfterSeq: number | undefined;
   let current: HistorySegment | undefined;
-  let lastLine = 0;
   let retries = 0;
   const problems = new Set<string>();
   while (start < segments.length) {
@@ -34,10 +30,8 @@ export async function* auditTrail(dir: string, options: { maxLineBytes?: number 
       for await (const item of readHistory(dir, { ...options, segments: segments.slice(start) })) {
         if (item.kind === 'segment') {
           current = item.segment;
-          lastLine = 0;
           yield item;
         } else if (item.kind === 'record') {
-          lastLine = item.place.line;
           if (resumeAfterSeq !== undefined) {
             if (item.record.seq <= resumeAfterSeq) continue;
             resumeAfterSeq = undefined;
@@ -45,7 +39,6 @@ export async function* auditTrail(dir: string, options: { maxLineBytes?: number 
           lastSeq = Math.max(lastSeq, item.record.seq);
           yield item;
         } else {
-          lastLine = item.warning.line ?? lastLine;
           const key = `${item.warning.code}|${item.warning.file ?? ''}|${item.warning.line ?? ''}`;
           if (problems.has(key)) continue;
           problems.add(key);
@@ -61,15 +54,6 @@ export async function* auditTrail(dir: string, options: { maxLineBytes?: number 
         const next = segments.findIndex((s) => s.number >= from);
         start = next === -1 ? segments.length : next;
         resumeAfterSeq = lastSeq;
-        continue;
-      }
-      if (current?.archived && isGzipError(err)) {
-        yield {
-          kind: 'problem',
-          segment: current,
-          warning: { code: WarningCodes.UNPARSABLE_LINE, message: `archived segment is not valid gzip after this point (${(err as Error).message}); the rest of it is skipped`, file: current.file, line: lastLine + 1 },
-        };
-        start = segments.indexOf(current) + 1;
         continue;
       }
       if (err instanceof SessionJournalError) throw err;

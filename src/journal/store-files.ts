@@ -122,35 +122,66 @@ export function requireStoreDir(dir: string): void {
 }
 
 /**
- * Opens a store file without following symlinks (O_NOFOLLOW), creating it 0600
- * when `create`. Returns undefined when it does not exist and was not created.
+ * Opens a store file without following symlinks, creating it 0600 when
+ * `create`. Returns undefined when it does not exist and was not created.
+ *
+ * Only a regular file is ever opened: a FIFO would block the open (and a
+ * read) forever, a device could be anything. So the name is lstat'ed first
+ * and anything else is refused (NOT_A_FILE, SYMLINK_REFUSED) without being
+ * opened; O_NOFOLLOW | O_NONBLOCK and an fstat of what was opened guard the
+ * race where the name is replaced in between (on a regular file O_NONBLOCK
+ * changes nothing).
  */
 export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-create'): number | undefined {
-  const { O_RDONLY, O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
+  const { O_RDONLY, O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('lstat', file, err);
+    if (mode !== 'append-create') return undefined;
+  }
+  // A symlink is left to O_NOFOLLOW (ELOOP, kept as the cause): opening one never blocks.
+  if (existing && !existing.isSymbolicLink()) refuseUnlessRegular(file, existing);
   const flags = mode === 'read' ? O_RDONLY : O_RDWR | O_APPEND | (mode === 'append-create' ? O_CREAT : 0);
   let fd: number;
   try {
-    fd = fs.openSync(file, flags | O_NOFOLLOW, 0o600);
+    fd = fs.openSync(file, flags | O_NOFOLLOW | O_NONBLOCK, 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') {
-      throw new SessionJournalError(ErrorCodes.SYMLINK_REFUSED, `store file ${file} is a symbolic link; refusing to follow it`, { cause: err, details: { path: file } });
-    }
+    if (code === 'ELOOP') refuseUnlessRegular(file, { isSymbolicLink: () => true, isFile: () => false }, err);
+    if (code === 'EISDIR' || code === 'ENXIO') refuseUnlessRegular(file, { isSymbolicLink: () => false, isFile: () => false }, err);
     throw ioError('open', file, err);
   }
-  let st: fs.Stats;
   try {
-    st = fs.fstatSync(fd);
+    refuseUnlessRegular(file, fs.fstatSync(fd));
   } catch (err) {
     closeQuietly(fd);
     throw ioError('fstat', file, err);
   }
-  if (!st.isFile()) {
-    closeQuietly(fd);
-    throw new SessionJournalError(ErrorCodes.NOT_A_FILE, `store file ${file} is not a regular file`, { details: { path: file } });
-  }
   return fd;
+}
+
+/** SYMLINK_REFUSED or NOT_A_FILE unless `st` is a regular file. */
+type FileType = Pick<fs.Stats, 'isSymbolicLink' | 'isFile'> & Partial<Pick<fs.Stats, 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>>;
+
+function refuseUnlessRegular(file: string, st: FileType, cause?: unknown): void {
+  if (st.isSymbolicLink()) {
+    throw new SessionJournalError(ErrorCodes.SYMLINK_REFUSED, `store file ${file} is a symbolic link; refusing to follow it`, { cause, details: { path: file } });
+  }
+  if (!st.isFile()) {
+    throw new SessionJournalError(ErrorCodes.NOT_A_FILE, `store file ${file} is not a regular file (${fileKind(st)}); move it out of the store`, { cause, details: { path: file, kind: fileKind(st) } });
+  }
+}
+
+/** What a non-regular file is, for messages. */
+function fileKind(st: FileType): string {
+  if (st.isDirectory?.()) return 'a directory';
+  if (st.isFIFO?.()) return 'a FIFO';
+  if (st.isSocket?.()) return 'a socket';
+  if (st.isCharacterDevice?.() || st.isBlockDevice?.()) return 'a device';
+  return 'another kind of file';
 }
 
 /**

@@ -29,6 +29,12 @@ export const WarningCodes = {
   SEQUENCE_REGRESSION: 'SEQUENCE_REGRESSION',
   /** A snapshot file that cannot be read; an older base is used instead. */
   SNAPSHOT_UNREADABLE: 'SNAPSHOT_UNREADABLE',
+  /**
+   * A store file that is not a regular file (a FIFO, a directory, a socket):
+   * never opened. verify and replay skip such a segment and go on; the
+   * engine refuses it with the error NOT_A_FILE.
+   */
+  NOT_A_FILE: 'NOT_A_FILE',
   /** A segment no rotation marker leads to (a rotation died half-way); left in place, not applied. */
   ORPHAN_SEGMENT: 'ORPHAN_SEGMENT',
   /**

@@ -4,6 +4,7 @@ import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { closeQuietly, fdSize, openStoreFile } from '../journal/store-files.js';
 import { CHAIN_START, FORMAT_VERSION, isChainHash } from '../journal/record-codec.js';
 import type { JournalWarning } from '../journal/warnings.js';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
 
 /**
  * A snapshot is NDJSON too: a header line, one line per state entry (the
@@ -43,6 +44,7 @@ class SnapshotParser {
 
   /** Takes one line; 'stop' once the snapshot is known to be bad. */
   push(text: string, place: LinePlace): 'continue' | 'stop' {
+    if (this.problem) return 'stop';
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -76,25 +78,60 @@ class SnapshotParser {
     return { ok: true, header: this.header, entries: this.entries, bytes };
   }
 
-  private fail(reason: string): 'stop' {
-    this.problem = reason;
+  /** Marks the snapshot bad (the first reason is kept). */
+  fail(reason: string): 'stop' {
+    this.problem ??= reason;
     return 'stop';
   }
 }
 
 /**
- * Reads and checks a live snapshot file (symlinks refused). A line holds one
- * whole state entry (a session with all its turns), which the journal's limit
- * on one record does not bound: the only bound is the file itself, whose
- * entries are live state the reader must hold anyway.
+ * What a snapshot reader holds at most, so that a damaged or planted file
+ * cannot exhaust memory or end in ERR_STRING_TOO_LONG. The state is held
+ * whole anyway, so the file's bound is generous; a line (one whole session)
+ * is bounded at a quarter of what a V8 string can hold, so that decoding it
+ * and JSON.parse's copies always fit. writeSnapshotSync refuses to write
+ * past the same bounds (SNAPSHOT_TOO_LARGE): a compaction never publishes a
+ * snapshot that readers would skip.
  */
-export function readSnapshotSync(file: string, warn: (w: JournalWarning) => void): SnapshotReadResult {
-  const fd = openStoreFile(file, 'read');
+export interface SnapshotLimits {
+  /** Bytes of the whole snapshot, uncompressed (default 1 GiB). */
+  maxSnapshotBytes: number;
+  /** Bytes of one line (default 128 MiB). */
+  maxSnapshotLineBytes: number;
+}
+
+export const DEFAULT_SNAPSHOT_LIMITS: Readonly<SnapshotLimits> = Object.freeze({ maxSnapshotBytes: 1024 * 1024 * 1024, maxSnapshotLineBytes: 128 * 1024 * 1024 });
+
+const tooLongReason = (line: number, bytes: number, limits: SnapshotLimits) => `line ${line} is ${bytes} bytes, over maxSnapshotLineBytes (${limits.maxSnapshotLineBytes})`;
+const tooLargeReason = (bytes: number | string, limits: SnapshotLimits) => `the snapshot is ${bytes} bytes, over maxSnapshotBytes (${limits.maxSnapshotBytes})`;
+
+/** Why a store file was not opened (not a regular file), or the error rethrown. */
+function unopenedReason(err: unknown): string {
+  if (err instanceof SessionJournalError && err.code === ErrorCodes.NOT_A_FILE) return `it is ${String(err.details.kind)}, not a regular file (not opened)`;
+  throw err;
+}
+
+/**
+ * Reads and checks a live snapshot file (symlinks refused: SYMLINK_REFUSED
+ * is thrown). A file that is not a regular file (a FIFO, a directory) is not
+ * opened and one over `limits` is not read: both are { ok: false } with the
+ * reason, like any other snapshot that fails its checks.
+ */
+export function readSnapshotSync(file: string, warn: (w: JournalWarning) => void, limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS): SnapshotReadResult {
+  let fd: number | undefined;
+  try {
+    fd = openStoreFile(file, 'read');
+  } catch (err) {
+    return { ok: false, reason: unopenedReason(err) };
+  }
   if (fd === undefined) return { ok: false, reason: 'file disappeared' };
   try {
     const bytes = fdSize(fd, file);
-    const reader = new SegmentReader(fd, file, Math.max(bytes, 1), warn);
+    if (bytes > limits.maxSnapshotBytes) return { ok: false, reason: tooLargeReason(bytes, limits) };
+    const reader = new SegmentReader(fd, file, Math.max(Math.min(bytes, limits.maxSnapshotLineBytes), 1), warn);
     const parser = new SnapshotParser();
+    reader.onTooLong = (place, end) => parser.fail(tooLongReason(place.line, end - 1 - place.offset, limits));
     reader.readTo(bytes, (text, place) => parser.push(text, place));
     return parser.result(bytes);
   } finally {
@@ -102,23 +139,33 @@ export function readSnapshotSync(file: string, warn: (w: JournalWarning) => void
   }
 }
 
-/** Reads and checks an archived (gzipped) snapshot; places count uncompressed bytes. */
-export function readArchivedSnapshotSync(file: string): SnapshotReadResult {
+/** Reads and checks an archived (gzipped) snapshot within `limits`; places count uncompressed bytes. */
+export function readArchivedSnapshotSync(file: string, limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS): SnapshotReadResult {
   let bytes: Buffer;
   try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const fd = openStoreFile(file, 'read');
+    if (fd === undefined) return { ok: false, reason: 'file disappeared' };
     try {
-      bytes = zlib.gunzipSync(fs.readFileSync(fd));
+      // Compressed bigger than the bound: surely bigger uncompressed (and not read into memory).
+      const size = fdSize(fd, file);
+      if (size > limits.maxSnapshotBytes) return { ok: false, reason: tooLargeReason(`over ${size}`, limits) };
+      bytes = zlib.gunzipSync(fs.readFileSync(fd), { maxOutputLength: limits.maxSnapshotBytes });
     } finally {
       closeQuietly(fd);
     }
   } catch (err) {
+    if (err instanceof SessionJournalError) return { ok: false, reason: unopenedReason(err) };
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, reason: tooLargeReason('more than that', limits) };
     return { ok: false, reason: `cannot be read or decompressed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
   const parser = new SnapshotParser();
   let start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   for (let line = 1, nl = bytes.indexOf(0x0a, start); nl !== -1; line++, start = nl + 1, nl = bytes.indexOf(0x0a, start)) {
     const end = nl > start && bytes[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (end - start > limits.maxSnapshotLineBytes) {
+      parser.fail(tooLongReason(line, end - start, limits));
+      break;
+    }
     if (end > start && parser.push(bytes.toString('utf8', start, end), { file, line, offset: start }) === 'stop') break;
   }
   return parser.result(bytes.length);

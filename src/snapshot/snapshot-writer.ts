@@ -3,15 +3,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import stableStringify from 'fast-json-stable-stringify';
-import { ioError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
 import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from '../journal/store-files.js';
+import { DEFAULT_SNAPSHOT_LIMITS, type SnapshotLimits } from './snapshot-file.js';
 
 const WRITE_CHUNK_CHARS = 1024 * 1024;
 
 /** A name no other writer can pick: final name + host + pid + random. Leftovers are recognised by it. */
 export function tempNameFor(finalPath: string): string {
   return `${finalPath}.tmp-${os.hostname()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+function tooLarge(message: string, details: Record<string, unknown>, cause?: unknown): SessionJournalError {
+  return new SessionJournalError(ErrorCodes.SNAPSHOT_TOO_LARGE, `${message}; readers would refuse it, so it is not written (the store is unchanged)`, { cause, details });
 }
 
 export interface SnapshotWriteResult {
@@ -23,9 +28,10 @@ export interface SnapshotWriteResult {
 /**
  * Writes snapshot `segment` atomically: a unique temporary file, fsync, rename,
  * fsync of the directory. Entries are streamed in the order given, with sorted
- * keys, so the same state always gives the same bytes.
+ * keys, so the same state always gives the same bytes. A snapshot past the
+ * limits readers apply is never published: SNAPSHOT_TOO_LARGE.
  */
-export function writeSnapshotSync(dir: string, segment: number, seq: number, hash: string, entries: Iterable<unknown>): SnapshotWriteResult {
+export function writeSnapshotSync(dir: string, segment: number, seq: number, hash: string, entries: Iterable<unknown>, limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS): SnapshotWriteResult {
   const finalPath = path.join(dir, snapshotName(segment));
   const tempPath = tempNameFor(finalPath);
   let fd: number | undefined;
@@ -37,12 +43,18 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
     const drain = (force: boolean) => {
       if (pending.length < WRITE_CHUNK_CHARS && !force) return;
       const buf = Buffer.from(pending, 'utf8');
-      writeFully(fd!, buf);
       bytes += buf.length;
+      if (bytes > limits.maxSnapshotBytes) throw tooLarge(`the snapshot would be over ${limits.maxSnapshotBytes} bytes (maxSnapshotBytes)`, { maxSnapshotBytes: limits.maxSnapshotBytes });
+      writeFully(fd!, buf);
       pending = '';
     };
     for (const entry of entries) {
-      pending += stableStringify(entry) + '\n';
+      const line = stableStringify(entry);
+      // A UTF-8 byte is at most 3 per UTF-16 unit: only a long line needs counting.
+      if (line.length * 3 > limits.maxSnapshotLineBytes && Buffer.byteLength(line) > limits.maxSnapshotLineBytes) {
+        throw tooLarge(`entry ${count + 1} would be a line of ${Buffer.byteLength(line)} bytes, over maxSnapshotLineBytes (${limits.maxSnapshotLineBytes})`, { entry: count + 1, maxSnapshotLineBytes: limits.maxSnapshotLineBytes });
+      }
+      pending += line + '\n';
       count++;
       drain(false);
     }
@@ -62,6 +74,8 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
       }
     }
     removeQuietly(tempPath);
+    // An entry too big for a string at all (Invalid string length) is too large a snapshot, not an I/O failure.
+    if (err instanceof RangeError) throw tooLarge(`an entry is too large to encode (${err.message})`, {}, err);
     throw ioError('snapshot write', finalPath, err);
   }
   return { path: finalPath, bytes, entries: count };

@@ -83,8 +83,10 @@ if (config.mode === 'write') {
       send({ type: 'acked', upTo: i });
     }
   }
+  const view: Record<string, string[]> = {};
+  for (const s of store.listSessions()) view[s.id] = s.turns.map((t) => t.prompt);
   await store.close();
-  send({ type: 'done' });
+  send({ type: 'done', view });
 } else {
   let stop = false;
   readline.createInterface({ input: process.stdin }).on('line', () => (stop = true));
