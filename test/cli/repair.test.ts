@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chainHashOf, decodeRecord } from '../../src/journal/record-codec.js';
+import { TORN_SEAL, chainHashOf, decodeRecord } from '../../src/journal/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../../src/index.js';
 import { openChildren, killAll } from '../helpers/child-protocol.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
@@ -137,7 +137,7 @@ function checkQuarantine(t: ExecutionContext, dir: string, before: Map<string, B
     t.deepEqual(index.items, f.items, 'the index lists the items of the report');
     t.is(bad.length, f.items.reduce((n, i) => n + i.length, 0), 'nothing else in the quarantine file');
     let appended = Buffer.alloc(0);
-    if (doc.rotated?.closed === f.file && original[original.length - 1] !== 0x0a) appended = Buffer.from('\n'); // the rotation ended the torn tail
+    if (doc.rotated?.closed === f.file && original[original.length - 1] !== 0x0a) appended = Buffer.from(TORN_SEAL, 'latin1'); // the rotation sealed the torn tail
     const closedOriginal = Buffer.concat([original, appended]);
     for (const item of f.items) {
       t.deepEqual(bad.subarray(item.quarantineOffset, item.quarantineOffset + item.length), closedOriginal.subarray(item.offset, item.offset + item.length), `${f.file}:${item.line} quarantined byte for byte`);
@@ -266,12 +266,12 @@ for (const name of JOURNAL_FIXTURES) {
   test(`repair fixtures/journals/${name}: same state, no damage left, quarantine exact`, async (t) => {
     const dir = copyStore(t, 'journals', name);
     const expectedDir = copyStore(t, 'journals', name);
-    // What every writer does before appending: end an unfinished last line with a newline.
+    // What every writer does before appending: seal an unfinished last line (record separator, newline).
     const segs = [...segmentBytes(expectedDir).keys()].sort();
     const live = segs[segs.length - 1];
     if (live) {
       const bytes = fs.readFileSync(path.join(expectedDir, live));
-      if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) fs.appendFileSync(path.join(expectedDir, live), '\n');
+      if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) fs.appendFileSync(path.join(expectedDir, live), Buffer.from(TORN_SEAL, 'latin1'));
     }
     const expected = await replayWarnings(expectedDir);
     const before = segmentBytes(dir);
