@@ -43,6 +43,12 @@ export const ErrorCodes = {
   /** A store path exists but is not of the expected kind (file vs directory). */
   NOT_A_DIRECTORY: 'NOT_A_DIRECTORY',
   NOT_A_FILE: 'NOT_A_FILE',
+  /**
+   * Compaction refused to run: its clock is ahead of the file system holding
+   * the store by more than the allowed skew, so its TTL and archive ages
+   * cannot be trusted. Nothing was changed.
+   */
+  CLOCK_SKEW: 'CLOCK_SKEW',
   /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */
   IO_ERROR: 'IO_ERROR',
 } as const;
