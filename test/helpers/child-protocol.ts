@@ -46,6 +46,10 @@ export interface OpenCommand {
   dir: string;
   fsync: boolean;
   lockTimeoutMs?: number;
+  /** The store's `clock` reads this fixed instant (epoch ms; moved by the `clock` op) instead of the real clock; turn timestamps too. */
+  clockMs?: number;
+  ttlMs?: number;
+  maxSessions?: number;
 }
 
 /**
@@ -76,7 +80,9 @@ export type Op =
   | { k: 'yield' }
   /** Busy-waits `ms` without yielding (a slow synchronous caller): peers commit while our entries stay queued. */
   | { k: 'stall'; ms: number }
-  | { k: 'flush' };
+  | { k: 'flush' }
+  /** Sets the child's store clock (opened with `clockMs`) to this instant. */
+  | { k: 'clock'; ms: number };
 
 /** Applies `ops` in order, then flushes and answers `flushed`. */
 export interface OpsCommand {
