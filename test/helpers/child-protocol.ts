@@ -149,8 +149,13 @@ export class StoreChild {
   private error: string | undefined;
   private stderr = '';
 
-  constructor(readonly name: string) {
-    this.proc = fork(helperScript('child-store.js'), [name], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+  /** `wrapper` runs node as its command (e.g. `['faketime', '-f', '+3650d']`: a child on a real clock 10 years ahead). */
+  constructor(
+    readonly name: string,
+    options: { wrapper?: string[] } = {},
+  ) {
+    const [execPath, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+    this.proc = fork(helperScript('child-store.js'), [name], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json', execPath, execArgv: [...prefix, ...(options.wrapper ? [] : process.execArgv)] });
     this.proc.stderr!.setEncoding('utf8');
     this.proc.stderr!.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-4000);
