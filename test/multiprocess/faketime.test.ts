@@ -80,3 +80,30 @@ realClockTest('compact on a real clock 10 years ahead exits 5 (CLOCK_SKEW) and c
   t.deepEqual((await freshReplay(dir, onWarning)).map((s) => s.id), ['live']);
   t.deepEqual(warnings, []);
 });
+
+realClockTest('compact 10 years ahead with --max-clock-skew raised past it: runs, yet expires nothing in use and prunes no young archive file', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const store = SessionStore.openSync({ dir, fsync: false, autoCompact: false, onWarning });
+  store.ensureSession('live');
+  await store.close();
+  t.is((await runCli(['compact', '--dir', dir])).code, 0); // on this machine's clock: archive/ gets a young file
+  const writer = SessionStore.openSync({ dir, fsync: false, autoCompact: false, onWarning });
+  writer.ensureSession('also-live');
+  await writer.close();
+  const run = await runCli(['compact', '--dir', dir, '--max-clock-skew', '4000d', '--json'], { wrapper: TEN_YEARS_AHEAD });
+  t.is(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout) as { status: string; removed: Record<string, number>; archiveFilesPruned: number };
+  t.is(result.status, 'compacted');
+  t.deepEqual(result.removed, {});
+  t.is(result.archiveFilesPruned, 0);
+  t.deepEqual((await freshReplay(dir, onWarning)).map((s) => s.id), ['also-live', 'live']);
+  t.deepEqual(warnings, []);
+});
+
+test('compact --max-clock-skew takes a duration; anything else is a usage error (exit 2)', async (t) => {
+  const dir = tempStoreDir(t);
+  const run = await runCli(['compact', '--dir', dir, '--max-clock-skew', 'soon']);
+  t.is(run.code, 2);
+  t.is(run.stdout, '');
+});
