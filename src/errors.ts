@@ -59,6 +59,12 @@ export const ErrorCodes = {
    * compaction fails with the store unchanged.
    */
   SNAPSHOT_TOO_LARGE: 'SNAPSHOT_TOO_LARGE',
+  /**
+   * Compaction refused to run: its clock is ahead of the file system holding
+   * the store by more than the allowed skew, so its TTL and archive ages
+   * cannot be trusted. Nothing was changed.
+   */
+  CLOCK_SKEW: 'CLOCK_SKEW',
   /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */
   IO_ERROR: 'IO_ERROR',
 } as const;

@@ -218,7 +218,7 @@ test('deleteSession returns true for a present session, false otherwise', async 
   await store.close();
 });
 
-test('TTL expiry is journaled as session.delete reason expired and survives reopen', async (t) => {
+test('TTL: listSessions hides an expired session but journals nothing; expireNow() journals the expiry, which survives reopen', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
   const { store } = open(t, dir, clock, { ttlMs: 10_000 });
@@ -230,24 +230,51 @@ test('TTL expiry is journaled as session.delete reason expired and survives reop
     store.listSessions().map((s) => s.id),
     ['young'],
   );
+  store.createSession();
   await store.flush();
+  t.deepEqual(ofType(dir, 'session.delete'), [], 'a reader decides nothing for the others: no delete is journaled');
+  await store.close();
+
+  // Another process whose clock is back at the start still sees 'old'.
+  const { store: behind } = open(t, dir, new FakeClock(T0 + 5_000), { ttlMs: 10_000 });
+  t.true(behind.listSessions().some((s) => s.id === 'old'));
+  await behind.close();
+
+  // The explicit call journals what this clock finds expired.
+  const { store: owner } = open(t, dir, clock, { ttlMs: 10_000 });
+  t.deepEqual(await owner.expireNow(), { expired: 1, evicted: 0 });
+  t.is(owner.getSession('old'), undefined);
   const deletes = ofType(dir, 'session.delete');
   t.deepEqual(
     deletes.map((l) => l.p),
     [{ id: 'old', reason: 'expired' }],
   );
   t.is(Date.parse(deletes[0]!.ts), T0 + 10_001);
-  await store.close();
+  await owner.close();
   // Reopened with the clock back at the start, the session would not be expired by
   // computation: it is gone because the expiry is in the journal.
   const { store: reopened, warnings } = open(t, dir, new FakeClock(T0), { ttlMs: 10_000 });
   t.is(reopened.getSession('old'), undefined);
-  t.deepEqual(
-    reopened.listSessions().map((s) => s.id),
-    ['young'],
-  );
+  t.true(reopened.listSessions().every((s) => s.id !== 'old'));
   await reopened.close();
   t.deepEqual(warnings, []);
+});
+
+test('a hidden (expired by this clock, not yet compacted) session comes back, turns and all, when named again', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store } = open(t, dir, clock, { ttlMs: 10_000 });
+  store.ensureSession('s');
+  store.addTurn('s', { prompt: 'p', response: 'r', timestamp: new Date(T0) });
+  clock.advance(20_000);
+  t.deepEqual(store.listSessions(), []);
+  store.ensureSession('s'); // codex-mcp-server would start a fresh session here; expiry is not journaled, so this is an access
+  const [listed] = store.listSessions();
+  t.is(listed?.id, 's');
+  t.is(listed?.turns.length, 1);
+  t.is(listed?.lastAccessedAt.getTime(), T0 + 20_000);
+  t.is(listed?.createdAt.getTime(), T0);
+  await store.close();
 });
 
 test('exactly ttlMs idle is not expired; one millisecond more is', async (t) => {
@@ -262,7 +289,7 @@ test('exactly ttlMs idle is not expired; one millisecond more is', async (t) => 
   await store.close();
 });
 
-test('LRU eviction is journaled as session.delete reason evicted and survives reopen', async (t) => {
+test('LRU: over maxSessions, listSessions hides the least recently accessed, journals nothing; expireNow() evicts them for good', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
   const { store } = open(t, dir, clock, { maxSessions: 2 });
@@ -272,12 +299,14 @@ test('LRU eviction is journaled as session.delete reason evicted and survives re
   clock.advance(1);
   store.getSession('a'); // 'a' is now more recent than 'b'
   clock.advance(1);
-  store.ensureSession('c'); // one too many: the least recently accessed, 'b', goes
+  store.ensureSession('c'); // one too many: the least recently accessed, 'b', is hidden
   t.deepEqual(
     store.listSessions().map((s) => s.id),
     ['c', 'a'],
   );
   await store.flush();
+  t.deepEqual(ofType(dir, 'session.delete'), []);
+  t.deepEqual(await store.expireNow(), { expired: 0, evicted: 1 });
   t.deepEqual(
     ofType(dir, 'session.delete').map((l) => l.p),
     [{ id: 'b', reason: 'evicted' }],

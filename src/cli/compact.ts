@@ -27,6 +27,8 @@ Options:
   --max-line-bytes N   the longest record the store's writers accept (their
                        maxLineBytes; default 1048576); a longer record stops
                        the compaction (exit 4) rather than being folded away
+  --max-clock-skew D   refuse to run (exit 5) when this host's clock is ahead
+                       of the store's file system by more (default 1h)
   --no-archive         delete folded segments instead of archiving them
   --archive-max-age D  delete archived files older than this (default 30d)
   --archive-max-files N  keep at most N archived files (default 1000)
@@ -35,12 +37,13 @@ Options:
 
 Durations take ms, s, m, h or d: 90s, 15m, 24h, 7d.
 Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
-4 store error (I/O, permissions), 70 internal error.
+4 store error (I/O, permissions), 5 clock skew (nothing changed),
+70 internal error.
 `;
 
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'kind', 'ttl', 'max-sessions', 'lock-timeout', 'max-line-bytes', 'archive-max-age', 'archive-max-files'],
+    values: ['dir', 'kind', 'ttl', 'max-sessions', 'lock-timeout', 'max-line-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
@@ -52,6 +55,7 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   const options = {
     dir: storeDir(args, io.env),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
+    ...(args.values.has('max-clock-skew') && { maxClockSkewMs: parseDuration('max-clock-skew', args.values.get('max-clock-skew')!) }),
     ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),
     archive: {
       keep: !args.switches.has('no-archive'),

@@ -14,6 +14,8 @@ export const ExitCodes = {
   LOCK_BUSY: 3,
   /** The store could not be read or written (I/O, permissions, a symlink). */
   STORE_ERROR: 4,
+  /** Compaction refused: its clock runs ahead of the store's file system (CLOCK_SKEW); nothing changed. */
+  CLOCK_SKEW: 5,
   /** A bug: an unexpected exception. */
   INTERNAL: 70,
 } as const;
@@ -34,7 +36,8 @@ export function reportError(err: unknown, io: CliIO, command: string): number {
     const busy = err.code === ErrorCodes.LOCK_TIMEOUT;
     const hint = busy ? 'another process holds the lock; retry later or raise --lock-timeout' : hintFor(err);
     io.stderr.write(`session-journal ${command}: ${err.code}: ${err.message}\nhint: ${hint}\n`);
-    return busy ? ExitCodes.LOCK_BUSY : ExitCodes.STORE_ERROR;
+    if (busy) return ExitCodes.LOCK_BUSY;
+    return err.code === ErrorCodes.CLOCK_SKEW ? ExitCodes.CLOCK_SKEW : ExitCodes.STORE_ERROR;
   }
   io.stderr.write(`session-journal ${command}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
   return ExitCodes.INTERNAL;
@@ -62,6 +65,8 @@ function hintFor(err: SessionJournalError): string {
       return 'the newest snapshot is damaged or not a regular file and the history it folded is archived; restore it from a backup before compacting (docs/OPERATIONS.md)';
     case ErrorCodes.SNAPSHOT_TOO_LARGE:
       return 'a session is too large for a snapshot; delete or shorten it, then compact again (docs/OPERATIONS.md)';
+    case ErrorCodes.CLOCK_SKEW:
+      return "fix this host's clock (NTP), or pass --max-clock-skew if the file system's clock is the wrong one; see Clocks in docs/OPERATIONS.md";
     case ErrorCodes.IO_ERROR:
       return 'check free disk space and permissions; the store is unchanged and the command can be run again';
     default:

@@ -10,6 +10,7 @@ import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type Arc
 import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
 import { removeAbandonedTempFiles } from './leftovers.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS, fileSystemNow, refuseFastClock, retentionReference } from './clock-guard.js';
 
 /** A record that retention wants journaled (it removes one key). */
 export interface RetentionDecision {
@@ -28,8 +29,10 @@ export interface FoldState extends JournalConsumer {
   readonly recordNamespace: string;
   /** The state as snapshot entries, in a deterministic order. */
   entries(): Iterable<unknown>;
-  /** Which keys retention removes now, each with the record that journals it. */
+  /** Which keys retention removes at time `now`, each with the record that journals it. */
   retention(now: number): RetentionDecision[];
+  /** The newest activity time the state holds (epoch ms), undefined when empty: bounds retention's clock. */
+  newestTime(): number | undefined;
   /** The key a record concerns; a key touched after the rotation is spared. */
   keyOf(record: JournalRecord): string | undefined;
   /** Removes a key from the folded state. */
@@ -44,8 +47,14 @@ export interface CompactOptions {
   dir: string;
   /** Wait this long for another compaction, and for the journal lock (default 30 s). */
   lockTimeoutMs?: number;
-  /** Clock for retention (default Date.now). */
+  /** Clock for retention (default Date.now); guarded, see docs/OPERATIONS.md "Clocks". */
   now?: () => number;
+  /**
+   * Refuse (CLOCK_SKEW) when `now` is ahead of the file system's clock by
+   * more than this, and warn when it lags the store's newest activity by
+   * more (default 1 h).
+   */
+  maxClockSkewMs?: number;
   onWarning?: WarningHandler;
   archive?: Partial<ArchivePolicy>;
   /** Called after each protocol step (progress, tests that stop at a step). */
@@ -116,11 +125,22 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   const bytesBefore = storeBytes(options.dir);
   const lock = new CompactionLock(options.dir, path.join(options.dir, COMPACTION_LOCK_NAME));
   await lock.acquire(timeoutMs);
+  const maxSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+  /** Retention's clock: `now`, capped by the store's newest activity (clock-guard.ts). */
+  let skewReported = false; // retention is decided twice (before and after the rotation): one warning
+  const reportSkewOnce = (w: JournalWarning) => {
+    if (!skewReported) (options.onWarning ?? writeWarningToStderr)(w);
+    skewReported = true;
+  };
+  const retentionNow = () => retentionReference(options.dir, now(), state.newestTime(), maxSkewMs, reportSkewOnce);
+  /** Archive ages are file-system times: counted to the file system's clock, capped by `now`. */
+  const pruneNow = () => Math.min(now(), fileSystemNow(options.dir));
   const fold = new FoldConsumer(state);
   let journal: Journal | undefined;
   let prefixes: PrefixArchiver | undefined;
   let failure: unknown;
   try {
+    refuseFastClock(options.dir, now(), fileSystemNow(options.dir), maxSkewMs);
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
     // The archive's gzip overlaps the fold: what the segments hold now is compressed while they are replayed.
@@ -155,9 +175,9 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     }
     await step('replayed');
     const base = listStore(options.dir);
-    const pending = state.retention(now());
+    const pending = state.retention(retentionNow());
     if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1) {
-      return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, archiveFilesPruned: pruneArchive(options.dir, policy, now()), durationMs: Date.now() - started };
+      return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, archiveFilesPruned: pruneArchive(options.dir, policy, pruneNow()), durationMs: Date.now() - started };
     }
 
     const rotation = await journal.rotate();
@@ -167,7 +187,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 
     const removed: Record<string, number> = {};
     await journal.appendDecided(() => {
-      const decisions = state.retention(now()).filter((d) => !fold.touchedAfterRotation.has(d.key));
+      const decisions = state.retention(retentionNow()).filter((d) => !fold.touchedAfterRotation.has(d.key));
       for (const d of decisions) {
         state.drop(d.key);
         removed[d.reason] = (removed[d.reason] ?? 0) + 1;
@@ -182,7 +202,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     const folded = listStore(options.dir);
     const names = [...folded.segments.filter((n) => n < rotation.next).map(segmentName), ...folded.snapshots.filter((n) => n < rotation.next).map(snapshotName)];
     for (const name of names) await archiveFile(options.dir, name, policy, await prefixes?.take(name));
-    const archiveFilesPruned = pruneArchive(options.dir, policy, now());
+    const archiveFilesPruned = pruneArchive(options.dir, policy, pruneNow());
     await step('archived');
 
     return {

@@ -107,6 +107,13 @@ export class EventStreams implements FoldState {
     }
   }
 
+  /** The newest event's time: the store's own newest activity (the compactor's clock guard). */
+  newestTime(): number | undefined {
+    let newest: number | undefined;
+    for (const s of this.streams.values()) if (newest === undefined || s.lastTime > newest) newest = s.lastTime;
+    return newest;
+  }
+
   retention(now: number): RetentionDecision[] {
     const decisions: RetentionDecision[] = [];
     for (const s of this.streams.values()) {

@@ -64,6 +64,12 @@ export const WarningCodes = {
   /** An automatic compaction process failed; the store is unchanged. */
   AUTO_COMPACT_FAILED: 'AUTO_COMPACT_FAILED',
   /**
+   * Compaction found the store's newest activity later than its own clock by
+   * more than the allowed skew (a slow compactor, or a writer running ahead);
+   * it went on, expiring only what is idle by its own clock.
+   */
+  CLOCK_SKEW: 'CLOCK_SKEW',
+  /**
    * A background commit failed and no flush() was waiting for it (a waiting
    * flush() rejects with the error instead, and then no warning is given).
    * If the failure came before the batch was written (lock timeout, catch-up

@@ -156,18 +156,20 @@ export function cloneSession(s: SessionData): SessionData {
 }
 
 /**
- * The session reducer: applies one event to a map of sessions, exactly as
- * codex-mcp-server's InMemorySessionStorage mutates its map. Each event
- * touches only the session it names, which is what makes per-session rebase
- * (and so multi-process convergence) exact.
+ * The session reducer: applies one event to a map of sessions, as
+ * codex-mcp-server's InMemorySessionStorage mutates its map, except that
+ * lastAccessedAt never moves back: every event sets it to the later of its
+ * current value and the event's time. Writers' clocks differ, and a lagging
+ * writer's turn must not make a live session look idle (docs/FORMAT.md,
+ * "Time"). Each event touches only the session it names, which is what makes
+ * per-session rebase (and so multi-process convergence) exact.
  */
 export function applySessionEvent(sessions: Map<string, SessionData>, event: SessionEvent): void {
   const session = sessions.get(event.id);
-  const at = new Date(event.time);
   switch (event.kind) {
     case 'create':
-      if (!session) sessions.set(event.id, { id: event.id, createdAt: at, lastAccessedAt: new Date(event.time), turns: [] });
-      else if (event.time > session.lastAccessedAt.getTime()) session.lastAccessedAt = at;
+      if (!session) sessions.set(event.id, { id: event.id, createdAt: new Date(event.time), lastAccessedAt: new Date(event.time), turns: [] });
+      else accessedAt(session, session.lastAccessedAt, event.time);
       return;
     case 'delete':
       sessions.delete(event.id);
@@ -177,11 +179,11 @@ export function applySessionEvent(sessions: Map<string, SessionData>, event: Ses
       return;
   }
   if (!session) return; // mutators ignore unknown ids
+  // As in the original, an update's own lastAccessedAt is overwritten by the access it is.
+  const before = session.lastAccessedAt;
   switch (event.kind) {
     case 'touch':
-      // Touches are coalesced and written late, so they never move time backwards.
-      if (event.time > session.lastAccessedAt.getTime()) session.lastAccessedAt = at;
-      return;
+      break;
     case 'update':
       for (const key of Object.keys(event.data)) {
         if (FORBIDDEN_KEYS.has(key)) continue;
@@ -203,5 +205,10 @@ export function applySessionEvent(sessions: Map<string, SessionData>, event: Ses
       session.codexConversationId = event.conversationId;
       break;
   }
-  session.lastAccessedAt = at;
+  accessedAt(session, before, event.time);
+}
+
+/** lastAccessedAt = max(before, time), always a Date object of the session's own. */
+function accessedAt(session: SessionData, before: Date, time: number): void {
+  session.lastAccessedAt = new Date(Math.max(before.getTime(), time));
 }

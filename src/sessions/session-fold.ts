@@ -1,6 +1,7 @@
 import type { FoldState, RetentionDecision } from '../compact/compactor.js';
 import type { JournalRecord, Rejection } from '../journal/record-codec.js';
 import { SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession } from './session-events.js';
+import { partitionSessions } from './session-retention.js';
 import type { SessionData } from './session-types.js';
 
 /**
@@ -52,16 +53,19 @@ export class SessionFold implements FoldState {
     yield* this.sessions.values();
   }
 
-  retention(now: number): RetentionDecision[] {
-    const decisions: RetentionDecision[] = [];
-    const live: SessionData[] = [];
+  /** The latest access in the state: the store's own newest activity (the compactor's clock guard). */
+  newestTime(): number | undefined {
+    let newest: number | undefined;
     for (const s of this.sessions.values()) {
-      if (now - s.lastAccessedAt.getTime() > this.ttlMs) decisions.push(deletion(s.id, 'expired'));
-      else live.push(s);
+      const t = s.lastAccessedAt.getTime();
+      if (newest === undefined || t > newest) newest = t;
     }
-    live.sort((a, b) => b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime());
-    for (const s of live.slice(this.maxSessions)) decisions.push(deletion(s.id, 'evicted'));
-    return decisions;
+    return newest;
+  }
+
+  retention(now: number): RetentionDecision[] {
+    const { expired, evicted } = partitionSessions(this.sessions.values(), now, this.ttlMs, this.maxSessions);
+    return [...expired.map((s) => deletion(s.id, 'expired')), ...evicted.map((s) => deletion(s.id, 'evicted'))];
   }
 }
 

@@ -6,15 +6,20 @@ import type { JournalRecord, Rejection } from '../journal/record-codec.js';
 import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
+import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 
 export interface SessionStoreOptions {
   /** Store directory (created 0700 when missing). */
   dir: string;
-  /** Sessions not accessed for this long are dropped (default 24 h). */
+  /**
+   * Sessions not accessed for this long (by this process's clock) are left
+   * out of listSessions (default 24 h); compaction, which passes the same
+   * value, journals their removal.
+   */
   ttlMs?: number;
-  /** At most this many sessions, a positive integer; the least recently accessed go first (default 100). */
+  /** listSessions shows at most this many, a positive integer, most recently accessed first (default 100); compaction evicts the rest. */
   maxSessions?: number;
   /** fsync each group commit before acknowledging it (default true). */
   fsync?: boolean;
@@ -102,18 +107,16 @@ export class SessionStore implements SessionStorage {
 
   // ---- the SessionStorage contract ---------------------------------------
 
+  /** Over maxSessions, the least recently used are hidden from listSessions, not deleted (see expireNow). */
   createSession(): string {
     this.journal.catchUp();
-    this.dropExpired();
     const id = randomUUID();
     this.record({ kind: 'create', id, time: this.journal.now() });
-    this.enforceMaxSessions();
     return id;
   }
 
   ensureSession(sessionId: string): void {
     this.journal.catchUp();
-    this.dropExpired();
     if (!isValidSessionId(sessionId)) {
       throw new SessionJournalError(ErrorCodes.INVALID_SESSION_ID, 'Session ID must be 1-256 characters and contain only letters, numbers, hyphens, and underscores', {
         details: { sessionId: String(sessionId).slice(0, 300) },
@@ -122,7 +125,6 @@ export class SessionStore implements SessionStorage {
     const exists = this.view.sessions.has(sessionId);
     // On an existing session this only refreshes its access time, so it waits for the next commit.
     this.record({ kind: 'create', id: sessionId, time: this.journal.now() }, exists);
-    if (!exists) this.enforceMaxSessions();
   }
 
   getSession(sessionId: string): SessionData | undefined {
@@ -145,9 +147,15 @@ export class SessionStore implements SessionStorage {
     return true;
   }
 
+  /**
+   * Newest access first, without the sessions this process's clock finds
+   * expired or beyond maxSessions. They are only hidden: nothing is
+   * journaled, so a process with a fast clock deletes nothing for the
+   * others; compaction (or expireNow) journals their removal.
+   */
   listSessions(): SessionData[] {
     this.journal.catchUp();
-    return this.sortedLiveSessions();
+    return partitionSessions(this.view.sessions.values(), this.journal.now(), this.ttlMs, this.maxSessions).live;
   }
 
   addTurn(sessionId: string, turn: ConversationTurn): void {
@@ -172,6 +180,31 @@ export class SessionStore implements SessionStorage {
   getCodexConversationId(sessionId: string): string | undefined {
     this.journal.catchUp();
     return this.view.sessions.get(sessionId)?.codexConversationId;
+  }
+
+  // ---- expiry ------------------------------------------------------------
+
+  /**
+   * Journals, as `session.delete` records, the removal of every session this
+   * process's clock finds expired (TTL) and then of the least recently used
+   * beyond maxSessions (LRU), deciding under the store lock after catching up
+   * with every other writer. Resolves, once they are durable, with the
+   * counts. Unlike compaction this trusts the local clock: a process whose
+   * clock runs ahead deletes sessions other processes still use. Call it
+   * only where the clock is known good (docs/OPERATIONS.md, "Clocks").
+   */
+  async expireNow(): Promise<{ expired: number; evicted: number }> {
+    const counts = { expired: 0, evicted: 0 };
+    await this.journal.appendDecided(() => {
+      const now = this.journal.now();
+      const { expired, evicted } = partitionSessions(this.view.sessions.values(), now, this.ttlMs, this.maxSessions);
+      for (const [list, reason] of [[expired, 'expired'], [evicted, 'evicted']] as const) {
+        for (const s of list) this.record({ kind: 'delete', id: s.id, time: now, reason });
+        counts[reason] = list.length;
+      }
+      return []; // recorded above, so the view applies them too
+    });
+    return counts;
   }
 
   // ---- durability --------------------------------------------------------
@@ -211,27 +244,6 @@ export class SessionStore implements SessionStorage {
     const time = this.journal.now();
     if (this.view.extendQueuedTouch(sessionId, time)) return;
     this.record({ kind: 'touch', id: sessionId, time }, true);
-  }
-
-  private sortedLiveSessions(): SessionData[] {
-    this.dropExpired();
-    return Array.from(this.view.sessions.values()).sort((a, b) => b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime());
-  }
-
-  /** Expiry is journaled, so every process and every replay agree on it. */
-  private dropExpired(): void {
-    const now = this.journal.now();
-    for (const [id, session] of this.view.sessions) {
-      if (now - session.lastAccessedAt.getTime() > this.ttlMs) this.record({ kind: 'delete', id, time: now, reason: 'expired' });
-    }
-  }
-
-  private enforceMaxSessions(): void {
-    if (this.view.sessions.size <= this.maxSessions) return;
-    const now = this.journal.now();
-    for (const session of this.sortedLiveSessions().slice(this.maxSessions)) {
-      this.record({ kind: 'delete', id: session.id, time: now, reason: 'evicted' });
-    }
   }
 
   private checkTurn(turn: ConversationTurn): ConversationTurn {

@@ -29,9 +29,11 @@ test('TTL: sessions not accessed within ttl are dropped (exactly ttl old is kept
   await writeAgedSessions(store, clock, ['old-a', 'old-b'], MINUTE); // T0, T0+1m
   clock.now = T0 + HOUR;
   await writeAgedSessions(store, clock, ['edge', 'fresh-0', 'fresh-1'], MINUTE); // T0+1h, +1h1m, +1h2m
+  const now = T0 + HOUR + 2 * HOUR; // 'edge' is exactly 2 h old
+  clock.now = now;
+  store.getSession('fresh-1'); // the store is in use at `now` (TTL never counts past its newest activity)
   await store.close();
 
-  const now = T0 + HOUR + 2 * HOUR; // 'edge' is exactly 2 h old
   const result = await compactSessions({ dir, onWarning, ttlMs: 2 * HOUR, maxSessions: 100, now: () => now });
 
   t.is(result.status, 'compacted');

@@ -46,6 +46,10 @@ export interface OpenCommand {
   dir: string;
   fsync: boolean;
   lockTimeoutMs?: number;
+  /** The store's `clock` reads this fixed instant (epoch ms; moved by the `clock` op) instead of the real clock; turn timestamps too. */
+  clockMs?: number;
+  ttlMs?: number;
+  maxSessions?: number;
 }
 
 /**
@@ -76,7 +80,9 @@ export type Op =
   | { k: 'yield' }
   /** Busy-waits `ms` without yielding (a slow synchronous caller): peers commit while our entries stay queued. */
   | { k: 'stall'; ms: number }
-  | { k: 'flush' };
+  | { k: 'flush' }
+  /** Sets the child's store clock (opened with `clockMs`) to this instant. */
+  | { k: 'clock'; ms: number };
 
 /** Applies `ops` in order, then flushes and answers `flushed`. */
 export interface OpsCommand {
@@ -143,8 +149,13 @@ export class StoreChild {
   private error: string | undefined;
   private stderr = '';
 
-  constructor(readonly name: string) {
-    this.proc = fork(helperScript('child-store.js'), [name], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+  /** `wrapper` runs node as its command (e.g. `['faketime', '-f', '+3650d']`: a child on a real clock 10 years ahead). */
+  constructor(
+    readonly name: string,
+    options: { wrapper?: string[] } = {},
+  ) {
+    const [execPath, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+    this.proc = fork(helperScript('child-store.js'), [name], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json', execPath, execArgv: [...prefix, ...(options.wrapper ? [] : process.execArgv)] });
     this.proc.stderr!.setEncoding('utf8');
     this.proc.stderr!.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-4000);

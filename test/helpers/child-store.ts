@@ -12,6 +12,8 @@ import { reviveUpdate, serializeSessions, type Command, type Op, type Reply } fr
 
 const name = process.argv[2] ?? `child-${process.pid}`;
 let store: SessionStore | undefined;
+/** The store's clock when the parent fixed one (OpenCommand.clockMs), else undefined: the real clock. */
+let fixedClock: number | undefined;
 
 function reply(message: Reply): void {
   if (process.connected) process.send!(message);
@@ -22,16 +24,20 @@ function opened(): SessionStore {
   return store;
 }
 
-const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date() });
+const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: fixedClock === undefined ? new Date() : new Date(fixedClock) });
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function run(command: Command): Promise<void> {
   switch (command.op) {
     case 'open':
+      fixedClock = command.clockMs;
       store = SessionStore.openSync({
         dir: command.dir,
         fsync: command.fsync,
         lockTimeoutMs: command.lockTimeoutMs ?? 30_000,
+        ...(command.ttlMs !== undefined && { ttlMs: command.ttlMs }),
+        ...(command.maxSessions !== undefined && { maxSessions: command.maxSessions }),
+        ...(command.clockMs !== undefined && { clock: () => fixedClock! }),
         onWarning: (w) => reply({ type: 'warning', code: w.code, message: w.message }),
       });
       reply({ type: 'opened', pid: process.pid });
@@ -113,6 +119,10 @@ async function applyOp(s: SessionStore, op: Op): Promise<void> {
     }
     case 'flush':
       return s.flush();
+    case 'clock':
+      if (fixedClock === undefined) throw new Error(`${name}: the clock op needs a store opened with clockMs`);
+      fixedClock = op.ms;
+      return;
   }
 }
 

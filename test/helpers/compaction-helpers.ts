@@ -124,9 +124,11 @@ export function withoutStoreEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEn
 }
 
 /** Runs the real binary with `args`; never rejects. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; execArgv?: string[]; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; execArgv?: string[]; timeoutMs?: number; wrapper?: string[] } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.execArgv ?? []), CLI_MAIN, ...args], {
+    // A wrapper (e.g. faketime -f +3650d) runs node as its command.
+    const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, ...(options.execArgv ?? []), CLI_MAIN, ...args], {
       env: options.env ?? withoutStoreEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { closeQuietly, removeQuietly } from '../journal/store-files.js';
+import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
+
+/**
+ * How far the compactor's clock may run ahead of the file system's, and lag
+ * behind the store's newest activity, before the guard acts (default 1 h: far
+ * above NTP-kept drift and coarse mtimes, small beside a 24 h TTL).
+ */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 60 * 60 * 1000;
+
+/**
+ * The clock of the file system that holds the store: the mtime of a probe
+ * file written in `dir` just now. The kernel (or the NFS server) stamps it,
+ * so a process whose own clock is wrong (a bad `now`, faketime, a
+ * container's offset) cannot move it. Archive file ages are measured on this
+ * clock too. The probe's name is fixed per process and matches the temporary
+ * file pattern, so if removing it fails, the next compaction of this process
+ * reuses and removes it, and after the process is gone any compaction does.
+ */
+export function fileSystemNow(dir: string): number {
+  const probe = path.join(dir, `clock-probe.tmp-${os.hostname()}-${process.pid}-00000000`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600);
+    fs.writeSync(fd, '\n'); // a write always sets mtime, on a new file or a reused one
+    const mtime = fs.fstatSync(fd).mtimeMs;
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.unlinkSync(probe);
+    return mtime;
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fd);
+    removeQuietly(probe);
+    throw ioError('clock probe', probe, err);
+  }
+}
+
+/**
+ * Refuses, before anything changes, a compaction whose clock is ahead of the
+ * file system's by more than `maxSkewMs`: its TTL and archive ages would
+ * delete what other processes still use (CLOCK_SKEW, `compact` exit 5).
+ */
+export function refuseFastClock(dir: string, now: number, fsNow: number, maxSkewMs: number): void {
+  if (now - fsNow <= maxSkewMs) return;
+  const aheadMs = Math.round(now - fsNow);
+  throw new SessionJournalError(
+    ErrorCodes.CLOCK_SKEW,
+    `this compaction's clock (${iso(now)}) is ${aheadMs} ms ahead of the file system holding ${dir} (${iso(fsNow)}), more than the ${maxSkewMs} ms allowed; nothing was changed`,
+    { details: { dir, now, fileSystemNow: fsNow, aheadMs, maxSkewMs } },
+  );
+}
+
+/**
+ * The time TTL counts idleness to: the compactor's clock, but never later
+ * than the store's own newest activity. A compactor running ahead therefore
+ * cannot expire what the store shows as recently used; the price is that a
+ * store idle since its last activity keeps the sessions of its last TTL
+ * window until something is written again (readers hide them meanwhile).
+ * A clock behind that activity by more than `maxSkewMs` (a slow compactor,
+ * or a writer running ahead) only expires less, and is reported.
+ */
+export function retentionReference(dir: string, now: number, storeNewest: number | undefined, maxSkewMs: number, onWarning: WarningHandler): number {
+  if (storeNewest === undefined) return now;
+  if (storeNewest - now > maxSkewMs) {
+    onWarning({
+      code: WarningCodes.CLOCK_SKEW,
+      message: `the newest activity in the store (${iso(storeNewest)}) is ${Math.round(storeNewest - now)} ms after this compaction's clock (${iso(now)}): a clock is wrong here (this one, or a writer's); TTL counts from this clock, so only sessions idle by it expire`,
+      file: dir,
+    });
+  }
+  return Math.min(now, storeNewest);
+}
+
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
