@@ -83,13 +83,28 @@ export class LockLease {
 }
 
 function lockIdentity(lockPath: string): string | undefined {
+  return lockLook(lockPath)?.identity;
+}
+
+/** The lock directory as it is now: who made it (inode, change time) and the mtime its holder set. */
+function lockLook(lockPath: string): { identity: string; mtimeMs: number } | undefined {
   try {
     const st = fs.statSync(lockPath, { bigint: true });
-    return `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`;
+    return { identity: `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
   } catch {
     return undefined;
   }
 }
+
+const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+
+/**
+ * A lock whose mtime says it is stale by this process's clock is taken over
+ * only after it has also looked the same for this long (or for `stale`,
+ * whichever is less): a clock running ahead must not take a lock someone is
+ * using right now (sections last well under a millisecond).
+ */
+const TAKEOVER_GRACE_MS = 1000;
 
 /**
  * The store's advisory lock. Acquisition is always proper-lockfile's
@@ -102,6 +117,8 @@ function lockIdentity(lockPath: string): string | undefined {
 export class StoreLock {
   /** See keyOf. */
   private readonly key: string;
+  /** The held lock this process has been waiting on, and since when (monotonic ms) it has looked exactly so. */
+  private watched: { identity: string; since: number } | undefined;
 
   constructor(private readonly options: StoreLockOptions) {
     this.key = keyOf(options.lockPath);
@@ -109,7 +126,7 @@ export class StoreLock {
 
   /** Runs `section` under the lock, waiting asynchronously for it. */
   async runLocked<T>(section: (lease: LockLease) => T): Promise<T> {
-    const deadline = Date.now() + this.options.timeoutMs;
+    const deadline = monotonicMs() + this.options.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const release = this.tryAcquire(deadline);
       if (release) return this.runAndRelease(section, release);
@@ -119,7 +136,7 @@ export class StoreLock {
 
   /** Runs `section` under the lock, blocking the thread while waiting for it. */
   runLockedSync<T>(section: (lease: LockLease) => T): T {
-    const deadline = Date.now() + this.options.timeoutMs;
+    const deadline = monotonicMs() + this.options.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const release = this.tryAcquire(deadline);
       if (release) return this.runAndRelease(section, release);
@@ -143,15 +160,19 @@ export class StoreLock {
     }
     let release: () => void;
     try {
+      // proper-lockfile's own stale check compares the lock's mtime with this
+      // process's clock; takeOverIfStale below decides instead.
       release = lockfile.lockSync(this.key, {
         lockfilePath: this.options.lockPath,
         realpath: false,
-        stale: this.options.staleMs,
+        stale: Number.MAX_SAFE_INTEGER,
+        update: this.options.staleMs / 2,
         onCompromised: this.options.onCompromised,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError('lock', this.options.lockPath, err);
-      if (Date.now() >= deadline) {
+      if (this.takeOverIfStale()) return undefined;
+      if (monotonicMs() >= deadline) {
         throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `store ${this.options.dir} stayed locked for ${this.options.timeoutMs} ms`, {
           cause: err,
           details: { dir: this.options.dir, timeoutMs: this.options.timeoutMs },
@@ -161,6 +182,36 @@ export class StoreLock {
     }
     restrictLockDir(this.options.lockPath, release);
     return release;
+  }
+
+  /**
+   * Removes a held lock that is stale, so the next attempt can take it; true
+   * when it did. Stale means: the same lock directory (the same holding) for
+   * `stale` ms of this process's monotonic clock, or for TAKEOVER_GRACE_MS
+   * when its mtime is also older than `stale` by this process's clock. The
+   * first rule alone holds whatever the clocks of the holder and the waiter
+   * say; the second takes a dead holder's lock over at once. A takeover is a
+   * race at worst (two holders for a moment): the commit fence catches it.
+   */
+  private takeOverIfStale(): boolean {
+    const look = lockLook(this.options.lockPath);
+    if (!look) return false; // gone already: the next attempt takes it
+    const now = monotonicMs();
+    if (this.watched?.identity !== look.identity) {
+      this.watched = { identity: look.identity, since: now };
+      return false;
+    }
+    const watchedMs = now - this.watched.since;
+    const oldByMtime = look.mtimeMs < Date.now() - this.options.staleMs;
+    if (watchedMs < this.options.staleMs && !(oldByMtime && watchedMs >= Math.min(TAKEOVER_GRACE_MS, this.options.staleMs))) return false;
+    if (lockIdentity(this.options.lockPath) !== look.identity) return false; // taken and released meanwhile
+    try {
+      fs.rmdirSync(this.options.lockPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('unlock', this.options.lockPath, err);
+    }
+    this.watched = undefined;
+    return true;
   }
 
   private runAndRelease<T>(section: (lease: LockLease) => T, release: () => void): T {

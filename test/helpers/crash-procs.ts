@@ -30,8 +30,11 @@ export class LineChild {
     readonly name: string,
     script: string,
     args: string[] = [],
+    /** A command that runs node (e.g. `['faketime', '-f', '+2d']`: a child whose real clock is 2 days ahead). */
+    wrapper: string[] = [],
   ) {
-    this.proc = spawn(process.execPath, [helperScript(script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [command, ...prefix] = [...wrapper, process.execPath];
+    this.proc = spawn(command!, [...prefix, helperScript(script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (this.partial + chunk).split('\n');
       this.partial = lines.pop()!;
