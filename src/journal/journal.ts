@@ -494,7 +494,7 @@ export class Journal {
     const range = commit ? `seq ${commit.batch[0]!.seq}-${commit.batch[commit.batch.length - 1]!.seq} in ${commit.segment.path}` : 'no commit';
     this.warn({
       code: WarningCodes.LOCK_COMPROMISED,
-      message: `store lock lost around ${range} (${err.message}); the lines were written whole, but another writer may have written at the same time`,
+      message: `store lock lost around ${range} (${err.message}); a commit that was not proved in place is read back and written again, never acknowledged unproved`,
       file: this.dir,
     });
   }

@@ -9,21 +9,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { SessionStore } from '../../src/index.js';
 import { runCli, waitFor } from '../helpers/compaction-helpers.js';
-import { LineChild } from '../helpers/crash-procs.js';
-import type { FaultWriterConfig } from '../helpers/fault-writer.js';
+import { KEEP_ALL_ARGS, ackedUpTo as acked, expectedPrompts, replayPrompts, spawnFaultChild } from '../helpers/fault-children.js';
 import { fillDisk, mountSmallExt4 } from '../helpers/small-fs.js';
 
 /** The fixtures' "now" for this family: the writers' clocks start here. */
 const NOW = Date.UTC(2026, 10, 21, 9, 0, 0);
 const WRITERS = ['w1', 'w2', 'w3'];
 const COUNT = 260;
-/** Retention that removes nothing: this test is about the disk, not about time. */
-const KEEP_ALL = ['--ttl', `${365 * 24 * 3_600_000}ms`, '--max-sessions', '10000'];
 
-const spawnFaultChild = (config: FaultWriterConfig) => new LineChild(config.name, 'fault-writer.js', [JSON.stringify(config)]);
-const acked = (child: LineChild): number => Math.max(-1, ...child.messages.filter((m) => m.type === 'acked').map((m) => m.upTo as number));
 
 test('a full disk under writers, a lock-free reader and compactions: every acknowledged turn survives exactly once, and the reader converges', async (t) => {
   const mount = mountSmallExt4(t, 6);
@@ -36,26 +30,23 @@ test('a full disk under writers, a lock-free reader and compactions: every ackno
   t.true(await waitFor(() => writers.every((w) => acked(w) >= 40), 60_000), 'the writers got going');
   const filler = fillDisk(mount);
   t.true(await waitFor(() => writers.filter((w) => w.messages.some((m) => m.type === 'flush-failed')).length >= 2, 60_000), 'the full disk failed flushes');
-  const onFullDisk = await runCli(['compact', '--dir', dir, ...KEEP_ALL], { timeoutMs: 60_000 });
+  const onFullDisk = await runCli(['compact', '--dir', dir, ...KEEP_ALL_ARGS], { timeoutMs: 60_000 });
   t.not(onFullDisk.code, 70, `compaction on a full disk fails with a coded error: ${onFullDisk.stderr}`);
   fs.unlinkSync(filler);
-  const afterFreeing = await runCli(['compact', '--dir', dir, '--no-archive', ...KEEP_ALL], { timeoutMs: 60_000 });
+  const afterFreeing = await runCli(['compact', '--dir', dir, '--no-archive', ...KEEP_ALL_ARGS], { timeoutMs: 60_000 });
   t.is(afterFreeing.code, 0, afterFreeing.stderr);
 
   await Promise.all(writers.map((w) => w.next('done', 120_000)));
   reader.send({ op: 'stop' });
   const { view } = (await reader.next('view', 30_000)) as unknown as { view: Record<string, string[]> };
 
-  const replayed = SessionStore.openSync({ dir, ttlMs: 365 * 24 * 3_600_000, maxSessions: 10_000, autoCompact: false, onWarning: () => undefined, clock: () => NOW });
-  const fresh: Record<string, string[]> = {};
-  for (const s of replayed.listSessions()) fresh[s.id] = s.turns.map((turn) => turn.prompt);
-  await replayed.close();
+  const fresh = await replayPrompts(dir, NOW);
   const failures = writers.map((w) => w.messages.filter((m) => m.type === 'flush-failed').length);
   t.log(`flushes failed on the full disk: ${failures.join(', ')}`);
   for (const w of writers) {
     const prompts = fresh[`${w.name}-session`] ?? [];
     t.is(acked(w), COUNT - 1, `${w.name} finished`);
-    t.deepEqual(prompts, Array.from({ length: COUNT }, (_, i) => `${w.name}:${i}`), `${w.name}: every acknowledged turn once, in order`);
+    t.deepEqual(prompts, expectedPrompts(w.name, COUNT), `${w.name}: every acknowledged turn once, in order`);
   }
   t.deepEqual(view, fresh, 'the lock-free reader converged on a fresh replay');
   const verify = await runCli(['verify', '--dir', dir, '--json'], { timeoutMs: 60_000 });

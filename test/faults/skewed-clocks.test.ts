@@ -9,9 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import test from 'ava';
-import { SessionStore } from '../../src/index.js';
-import { LineChild } from '../helpers/crash-procs.js';
-import type { FaultWriterConfig } from '../helpers/fault-writer.js';
+import { expectedPrompts, replayPrompts, spawnFaultChild } from '../helpers/fault-children.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 
 /** The fixtures' "now" for this family: the writers' record clocks start here. */
@@ -31,18 +29,13 @@ test('writers on real clocks from 2 days behind to 10 years ahead share one lock
 
   const dir = tempStoreDir(t);
   fs.mkdirSync(dir, { mode: 0o700 });
-  const writers = SKEWS.map(({ name, wrapper }, i) => {
-    const config: FaultWriterConfig = { dir, name, mode: 'write', count: COUNT, payloadBytes: 200, flushEvery: 1, clockStart: NOW + i * 1_000_000, lockStaleMs: 2000 };
-    return new LineChild(name, 'fault-writer.js', [JSON.stringify(config)], wrapper);
-  });
+  const writers = SKEWS.map(({ name, wrapper }, i) => spawnFaultChild({ dir, name, mode: 'write', count: COUNT, payloadBytes: 200, flushEvery: 1, clockStart: NOW + i * 1_000_000, lockStaleMs: 2000 }, wrapper));
   t.teardown(() => writers.forEach((w) => w.kill()));
   await Promise.all(writers.map((w) => w.next('done', 180_000)));
 
-  const replayed = SessionStore.openSync({ dir, ttlMs: 365 * 24 * 3_600_000, maxSessions: 10_000, autoCompact: false, onWarning: () => undefined, clock: () => NOW });
-  const fresh = new Map(replayed.listSessions().map((s) => [s.id, s.turns.map((turn) => turn.prompt)]));
-  await replayed.close();
+  const fresh = await replayPrompts(dir, NOW);
   for (const w of writers) {
-    t.deepEqual(fresh.get(`${w.name}-session`), Array.from({ length: COUNT }, (_, i) => `${w.name}:${i}`), `${w.name}: every acknowledged turn once, in order`);
+    t.deepEqual(fresh[`${w.name}-session`], expectedPrompts(w.name, COUNT), `${w.name}: every acknowledged turn once, in order`);
   }
   const compromised = writers.map((w) => `${w.name}: ${w.messages.filter((m) => m.type === 'warning' && m.code === 'LOCK_COMPROMISED').length}`);
   t.log(`LOCK_COMPROMISED warnings per writer: ${compromised.join(', ')}`);

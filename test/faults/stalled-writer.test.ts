@@ -9,20 +9,15 @@
  */
 import fs from 'node:fs';
 import test from 'ava';
-import { SessionStore } from '../../src/index.js';
 import { runCli, waitFor } from '../helpers/compaction-helpers.js';
-import { LineChild } from '../helpers/crash-procs.js';
-import type { FaultWriterConfig } from '../helpers/fault-writer.js';
+import { KEEP_ALL_ARGS, ackedUpTo as acked, expectedPrompts, replayPrompts, spawnFaultChild } from '../helpers/fault-children.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 
 /** The fixtures' "now" for this family: the writers' clocks start here. */
 const NOW = Date.UTC(2026, 10, 21, 9, 0, 0);
 const COUNT = 300;
 const STALE_MS = 2000;
-const KEEP_ALL = ['--ttl', `${365 * 24 * 3_600_000}ms`, '--max-sessions', '10000'];
 
-const spawnFaultChild = (config: FaultWriterConfig) => new LineChild(config.name, 'fault-writer.js', [JSON.stringify(config)]);
-const acked = (child: LineChild): number => Math.max(-1, ...child.messages.filter((m) => m.type === 'acked').map((m) => m.upTo as number));
 /** The kernel's word on whether a process is stopped (state T in /proc/PID/stat). */
 const isStopped = (pid: number): boolean => {
   try {
@@ -49,20 +44,17 @@ for (const withCompaction of [false, true]) {
     // The peer can only go on once it took the stale lock over.
     t.true(await waitFor(() => acked(peer) >= peerAtStop + 20 || peer.messages.some((m) => m.type === 'done'), 60_000), `the peer took the lock over (acked ${peerAtStop} -> ${acked(peer)})`);
     if (withCompaction) {
-      const compacted = await runCli(['compact', '--dir', dir, ...KEEP_ALL], { timeoutMs: 60_000 });
+      const compacted = await runCli(['compact', '--dir', dir, ...KEEP_ALL_ARGS], { timeoutMs: 60_000 });
       t.is(compacted.code, 0, compacted.stderr);
     }
     t.true(isStopped(stalled.proc.pid!), 'still stopped: its write has not happened yet');
     stalled.proc.kill('SIGCONT');
 
     const [stalledDone, peerDone] = (await Promise.all([stalled.next('done', 120_000), peer.next('done', 120_000)])) as unknown as Array<{ view: Record<string, string[]> }>;
-    const replayed = SessionStore.openSync({ dir, ttlMs: 365 * 24 * 3_600_000, maxSessions: 10_000, autoCompact: false, onWarning: () => undefined, clock: () => NOW });
-    const fresh: Record<string, string[]> = {};
-    for (const s of replayed.listSessions()) fresh[s.id] = s.turns.map((turn) => turn.prompt);
-    await replayed.close();
+    const fresh = await replayPrompts(dir, NOW);
     for (const w of [stalled, peer]) {
       t.is(acked(w), COUNT - 1, `${w.name} finished`);
-      t.deepEqual(fresh[`${w.name}-session`], Array.from({ length: COUNT }, (_, i) => `${w.name}:${i}`), `${w.name}: every acknowledged turn once, in order`);
+      t.deepEqual(fresh[`${w.name}-session`], expectedPrompts(w.name, COUNT), `${w.name}: every acknowledged turn once, in order`);
     }
     // Each writer's last view was taken after its own last flush; the other may have written more since.
     t.deepEqual(stalledDone!.view['stalled-session'], fresh['stalled-session'], "the stalled writer's view of its own session equals a fresh replay");
