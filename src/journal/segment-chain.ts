@@ -556,7 +556,8 @@ export class SegmentChain {
     });
     const bytes = Buffer.from(text, 'utf8');
     const before = segment.place();
-    if (!before.current || before.size !== size || !lease.stillHeld()) return { kind: 'not-written' };
+    // Everything before the write must have been read: the framing continues from it, and this process's offset moves past its own bytes.
+    if (!before.current || before.size !== size || segment.reader.offset !== size || !lease.stillHeld()) return { kind: 'not-written' };
     const doubt = (): void => {
       if (!entries) return;
       this.inDoubt = { id: header.id, firstSeq, entries, segment, landed: [], outcome: 'unknown' };
