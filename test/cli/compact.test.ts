@@ -10,6 +10,7 @@ import path from 'node:path';
 import { JournalEventStore } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { CLI_MAIN, DAY, FakeClock, HOUR, freshReplay, openStore, runCli, snapshotsIn, withoutStoreEnv, writeAgedSessions } from '../helpers/compaction-helpers.js';
+import { makeFreshLock } from '../helpers/held-lock.js';
 
 /** A store with sessions last accessed the given number of ms ago (real time). */
 async function storeAged(t: import('ava').ExecutionContext, ages: Record<string, number>): Promise<string> {
@@ -124,7 +125,7 @@ test('compact on a missing store: exit 4 with STORE_NOT_FOUND, and no directory 
 
 test('compact while another compaction holds compact.lock: exit 3 after --lock-timeout', async (t) => {
   const dir = await storeAged(t, { a: 1000 });
-  fs.mkdirSync(path.join(dir, 'compact.lock')); // fresh mtime: not stale
+  makeFreshLock(dir, 'compact.lock'); // not stale
   const started = Date.now();
   const run = await runCli(['compact', '--dir', dir, '--lock-timeout', '300ms']);
   t.is(run.code, 3, run.stderr);

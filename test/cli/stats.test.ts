@@ -10,6 +10,7 @@ import { tempStoreDir } from '../helpers/temp-store.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { matchesGoldenJson } from '../helpers/golden.js';
 import { fingerprint, runCli } from '../helpers/compaction-helpers.js';
+import { makeFreshLock } from '../helpers/held-lock.js';
 import { SessionStore } from '../../src/index.js';
 
 const GOLDEN = new URL('../../../test/golden/stats/', import.meta.url).pathname;
@@ -112,7 +113,7 @@ test('stats: missing store exit 4, bad --now or --ttl exit 2, a held lock does n
   const dir = copyStore(t, 'verify-clean');
   t.is((await runCli(['stats', '--dir', dir, '--now', 'yesterday'])).code, 2);
   t.is((await runCli(['stats', '--dir', dir, '--ttl', '3x'])).code, 2);
-  fs.mkdirSync(path.join(dir, 'journal.lock'));
+  makeFreshLock(dir, 'journal.lock');
   t.is((await runCli(['stats', '--dir', dir])).code, 0);
   t.true(fs.existsSync(path.join(dir, 'journal.lock')));
 });

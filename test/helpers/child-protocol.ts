@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SessionData } from '../../src/index.js';
+import type { ChildClock } from './child-clock.js';
 import { helperScript } from './temp-store.js';
 
 // ---- serialized sessions (what views are compared as) ---------------------
@@ -46,6 +47,8 @@ export interface OpenCommand {
   dir: string;
   fsync: boolean;
   lockTimeoutMs?: number;
+  /** The store's clock (and the turns' timestamps): a documented "now", never the wall clock. */
+  clock: ChildClock;
 }
 
 /**

@@ -6,12 +6,18 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import lockfile from 'proper-lockfile';
 import { SessionStore } from '../../src/index.js';
+import { childClock } from './child-clock.js';
 import { reviveUpdate, serializeSessions, type Command, type Op, type Reply } from './child-protocol.js';
 
 const name = process.argv[2] ?? `child-${process.pid}`;
 let store: SessionStore | undefined;
+/** The open store's clock (child-clock.ts): turn timestamps come from it too. */
+let now: () => number = () => {
+  throw new Error(`${name}: store not opened`);
+};
 
 function reply(message: Reply): void {
   if (process.connected) process.send!(message);
@@ -22,14 +28,16 @@ function opened(): SessionStore {
   return store;
 }
 
-const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date() });
+const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(now()) });
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function run(command: Command): Promise<void> {
   switch (command.op) {
     case 'open':
+      now = childClock(command.clock);
       store = SessionStore.openSync({
         dir: command.dir,
+        clock: now,
         fsync: command.fsync,
         lockTimeoutMs: command.lockTimeoutMs ?? 30_000,
         onWarning: (w) => reply({ type: 'warning', code: w.code, message: w.message }),
@@ -105,8 +113,8 @@ async function applyOp(s: SessionStore, op: Op): Promise<void> {
     case 'yield':
       return tick();
     case 'stall': {
-      const until = Date.now() + op.ms;
-      while (Date.now() < until) {
+      const until = performance.now() + op.ms;
+      while (performance.now() < until) {
         // spin: no event-loop turn, so no commit of ours can start
       }
       return;
