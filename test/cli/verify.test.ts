@@ -224,11 +224,9 @@ test('verify takes no lock: it runs while journal.lock is held and leaves it', a
   makeFreshLock(dir, 'journal.lock');
   makeFreshLock(dir, 'compact.lock');
   const before = fingerprint(dir);
-  const started = Date.now();
   const { code, report } = await verifyJson(dir);
   t.is(code, 0);
   t.true(report.ok);
-  t.true(Date.now() - started < 10_000);
   t.deepEqual(fingerprint(dir), before);
   // With a writer holding the lock, an unfinished last line may be an append in progress: not a problem.
   const torn = copyStore(t, 'verify-torn-line');
