@@ -15,6 +15,7 @@ import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-stor
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { matchesGoldenJson } from '../helpers/golden.js';
 import { STORES_NOW } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 import { holdLock } from '../helpers/held-lock.js';
 import { fingerprint, freshReplay, runCli as runCliWithin, type PlainSession } from '../helpers/compaction-helpers.js';
 
@@ -352,7 +353,7 @@ test('repair beside a live writer process appending all the time: every acknowle
   const dir = copyStore(t, 'stores', 'repair-garbage');
   const damaged = await replayWarnings(dir);
   // The writer runs at the fixture's now: on the wall clock its 24 h TTL would expire the fixture's sessions.
-  const [writer] = await openChildren(1, 'repair-writer', { dir, fsync: false, clock: { startMs: STORES_NOW.repair } });
+  const [writer] = await openChildren(1, 'repair-writer', { dir, fsync: false, clock: timeline(STORES_NOW.repair) });
   t.teardown(() => killAll([writer!]));
   const count = 400;
   writer!.send({ op: 'write', writer: 'w', sessions: ['live-a', 'live-b'], count, flushEvery: 1, pauseMs: 2 });

@@ -47,6 +47,7 @@ import {
 import type { CrashCompactorConfig } from '../helpers/crash-compactor.js';
 import type { CompactionStep } from '../../src/index.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
 const STEPS: CompactionStep[] = ['replayed', 'rotated', 'retained', 'snapshot-written', 'archived'];
 const TRIALS = 100;
@@ -54,7 +55,7 @@ const WEEK = 7 * 24 * 3600 * 1000;
 /** The seed of (a)'s batch sizes, pauses and kill delays unless CRASH_SEED gives another (to explore, or to replay a CI failure). */
 const DEFAULT_CRASH_SEED = 0x5eed_c0;
 /** The clock every child and every in-process compaction here reads. */
-const CLOCK = { startMs: TEST_T0 };
+const CLOCK = timeline(TEST_T0);
 const atT0 = () => TEST_T0;
 
 function tempRoot(t: { teardown: (fn: () => void) => void }): string {

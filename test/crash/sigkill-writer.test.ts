@@ -16,9 +16,10 @@ import { SessionStore, type JournalWarning } from '../../src/index.js';
 import { journalSeqs, killAll, openChildren, readJournalLines, seededRandom, type StoreChild } from '../helpers/child-protocol.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
-/** The writers' clock: anchored at TEST_T0 (child-clock.ts); the replay reads at TEST_T0 too. */
-const CLOCK = { startMs: TEST_T0 };
+/** The writers' time line, from TEST_T0 (child-clock.ts); the replay reads at TEST_T0. */
+const CLOCK = timeline(TEST_T0);
 
 const SHARED = ['shared-1', 'shared-2'];
 const sessionsOf = (writer: string) => [...SHARED, `own-${writer}`];

@@ -1,25 +1,30 @@
 /**
- * The clock of a child process's store in the multi-process tests. A parent
- * cannot share its FakeClock with a child, so it sends where the child's
- * clock starts (a documented fixture or test "now", never Date.now()); the
- * child's clock then advances with its own monotonic time, so time still
- * moves forward during a run as it would in production, but no calendar date
- * leaks in. Used by every child helper (child-store.ts, crash-writer.ts), and
- * by a parent whose own store shares the children's time line.
+ * The clock of the stores in the multi-process tests. A parent cannot share
+ * its FakeClock with a child, so it sends a time line: the documented "now"
+ * it starts at (a fixture or test now, never Date.now()) and the moment of
+ * the system-wide monotonic clock it started. Every process reading it, the
+ * parent included, reads the same time: startMs plus the monotonic time
+ * since. So time still moves forward during a run as in production, processes
+ * agree on it, and no calendar date leaks in. Used by every child helper
+ * (child-store.ts, crash-writer.ts).
  */
-import { performance } from 'node:perf_hooks';
 
-/** What a parent sends: the epoch ms the child's clock reads when the child builds it. */
+/** What a parent sends: where the time line starts, in epoch ms and on the monotonic clock. */
 export interface ChildClock {
   startMs: number;
+  /** process.hrtime (CLOCK_MONOTONIC: one clock for every process of the machine) at startMs, in ms. */
+  originMs: number;
 }
 
-/** A store `clock` reading startMs now, and later startMs plus the monotonic time elapsed since this call. */
-export function anchoredClock(startMs: number): () => number {
-  if (!Number.isFinite(startMs)) throw new TypeError(`an anchored clock needs a finite startMs (got ${startMs})`);
-  const origin = performance.now();
-  return () => startMs + Math.floor(performance.now() - origin);
+const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+
+/** A time line starting now (by the monotonic clock) at the documented instant `startMs`. */
+export function timeline(startMs: number): ChildClock {
+  if (!Number.isFinite(startMs)) throw new TypeError(`a time line needs a finite startMs (got ${startMs})`);
+  return { startMs, originMs: monotonicMs() };
 }
 
-/** The store `clock` a child builds from its parent's `spec`. */
-export const childClock = (spec: ChildClock): (() => number) => anchoredClock(spec.startMs);
+/** The store `clock` reading `spec`'s time line. */
+export function clockOf(spec: ChildClock): () => number {
+  return () => spec.startMs + (monotonicMs() - spec.originMs);
+}

@@ -47,7 +47,7 @@ export interface OpenCommand {
   dir: string;
   fsync: boolean;
   lockTimeoutMs?: number;
-  /** The store's clock (and the turns' timestamps): a documented "now", never the wall clock. */
+  /** The store's clock (and the turns' timestamps): a time line from a documented "now" (child-clock.ts), never the wall clock. */
   clock: ChildClock;
 }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import lockfile from 'proper-lockfile';
 import { SessionStore } from '../../src/index.js';
-import { childClock } from './child-clock.js';
+import { clockOf } from './child-clock.js';
 import { reviveUpdate, serializeSessions, type Command, type Op, type Reply } from './child-protocol.js';
 
 const name = process.argv[2] ?? `child-${process.pid}`;
@@ -34,7 +34,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 async function run(command: Command): Promise<void> {
   switch (command.op) {
     case 'open':
-      now = childClock(command.clock);
+      now = clockOf(command.clock);
       store = SessionStore.openSync({
         dir: command.dir,
         clock: now,

@@ -3,9 +3,9 @@
  * Commands arrive on stdin and replies leave on stdout, one JSON document a
  * line each (stderr is free for diagnostics):
  *
- *   {"op":"open","dir":D,"fsync":F,"lockTimeoutMs":N,"clock":{"startMs":T}}  -> {"type":"opened","pid":P}
+ *   {"op":"open","dir":D,"fsync":F,"lockTimeoutMs":N,"clock":{"startMs":T,"originMs":M}}  -> {"type":"opened","pid":P}
  *       (closes the store it had open, if any; autoCompact is always false;
- *       the store and the turn timestamps run on childClock(clock))
+ *       the store and the turn timestamps run on clockOf(clock))
  *   {"op":"run","writer":W,"shared":[...],"own":ID,"batch":B,"pauseMs":P}
  *       ensureSession(shared and own), then addTurn forever: turn i goes to
  *       sessionFor(i), prompt `${W}:${i}`; after every B turns `await flush()`
@@ -17,7 +17,7 @@
 import readline from 'node:readline';
 import { SessionStore } from '../../src/index.js';
 import { serializeSessions } from './child-protocol.js';
-import { childClock, type ChildClock } from './child-clock.js';
+import { clockOf, type ChildClock } from './child-clock.js';
 
 export interface CrashWriterRun {
   op: 'run';
@@ -79,7 +79,7 @@ if (isMain) {
         await store?.close();
         stopRequested = false;
         running = undefined;
-        now = childClock(command.clock);
+        now = clockOf(command.clock);
         store = SessionStore.openSync({
           dir: command.dir,
           clock: now,

@@ -12,6 +12,7 @@ import { SessionStore } from '../../src/index.js';
 import { journalSeqs, killAll, readJournalLines, openChildren, type StoreChild } from '../helpers/child-protocol.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
 const WRITERS = 4;
 const MUTATIONS = 200;
@@ -23,7 +24,7 @@ test('4 processes x 200 mutations on shared and private sessions: nothing lost, 
   const dir = tempStoreDir(t);
   let children: StoreChild[] = [];
   t.teardown(() => killAll(children));
-  children = await openChildren(WRITERS, 'writer-', { dir, fsync: true, clock: { startMs: TEST_T0 } });
+  children = await openChildren(WRITERS, 'writer-', { dir, fsync: true, clock: timeline(TEST_T0) });
   const started = Date.now();
 
   // All children are open and idle ('opened' is their ready message); the 'go' is the write command itself.
