@@ -19,8 +19,11 @@ import { makeFreshLock } from '../helpers/held-lock.js';
 const NOW = T0;
 const NOW_ISO = new Date(NOW).toISOString();
 
+/** The binary, with a generous kill timeout: the tests of this file run at once, each spawning compactions (which restart once). */
+const runBinary = (args: string[], options: Parameters<typeof runCli>[1] = {}) => runCli(args, { timeoutMs: 120_000, ...options });
+
 /** `session-journal compact ARGS --now NOW`. */
-const compact = (args: string[], options?: Parameters<typeof runCli>[1]) => runCli(['compact', ...args, '--now', NOW_ISO], options);
+const compact = (args: string[], options?: Parameters<typeof runCli>[1]) => runBinary(['compact', ...args, '--now', NOW_ISO], options);
 
 /** A store with sessions last accessed the given number of ms before NOW. */
 async function storeAged(t: import('ava').ExecutionContext, ages: Record<string, number>): Promise<string> {
@@ -203,7 +206,7 @@ test('compact refuses a store of another kind (STORE_KIND_MISMATCH, exit 4) and 
 test('compact --now decides what is expired: an ISO instant or epoch ms', async (t) => {
   const dir = await storeAged(t, { fresh: 1000, twoDays: 2 * DAY });
   const removedAt = async (now: string) => {
-    const run = await runCli(['compact', '--dir', dir, '--json', '--ttl', '36h', '--now', now]);
+    const run = await runBinary(['compact', '--dir', dir, '--json', '--ttl', '36h', '--now', now]);
     t.is(run.code, 0, `--now ${now}: ${run.stderr}`);
     return (JSON.parse(run.stdout) as { removed: Record<string, number> }).removed;
   };
@@ -218,7 +221,7 @@ test('compact --now with something not an instant: exit 2, one line naming --now
   const dir = await storeAged(t, { a: 1000 });
   const before = fingerprintOf(dir);
   for (const bad of ['yesterday', '2026-02-30T00:00:00Z', '2026-11-22', '-5', '1.5', '1e12', '99999999999999999999']) {
-    const run = await runCli(['compact', '--dir', dir, '--now', bad]);
+    const run = await runBinary(['compact', '--dir', dir, '--now', bad]);
     t.is(run.code, 2, `--now ${bad}`);
     t.is(run.stdout, '');
     const err = lines(run.stderr);

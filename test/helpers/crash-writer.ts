@@ -44,7 +44,10 @@ const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`fil
 
 if (isMain) {
   let store: SessionStore | undefined;
-  let now: () => number = () => Number.NaN;
+  /** The open store's clock (child-clock.ts): turn timestamps come from it too. */
+  let now: () => number = () => {
+    throw new Error('crash-writer: store not opened');
+  };
   let running: Promise<number> | undefined;
   let stopRequested = false;
 
