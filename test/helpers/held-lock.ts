@@ -4,10 +4,11 @@
  *
  * proper-lockfile calls a lock stale when its mtime is older than `stale`
  * by the wall clock (Date.now), so here, and only here, a test stamps a lock
- * with the wall clock: that is the lock library's clock, not the store's. A
- * bare mkdir is not enough: under libfaketime (the CI runs the suite a year
- * ahead) the kernel stamps the directory with the real time while Date.now
- * reads a year later, and the lock would look a year stale.
+ * with the wall clock: that is the lock library's clock, not the store's.
+ * Stamped explicitly rather than left to mkdir: the kernel stamps a new
+ * directory with its own time, which a test environment can move apart from
+ * the process's clock (libfaketime does; CI runs the suite a year ahead and
+ * .ci/file-times-ahead.mjs reconciles the two for Node).
  */
 import fs from 'node:fs';
 import path from 'node:path';
