@@ -3,6 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import { Journal, type JournalConsumer, type JournalRecord } from '../src/index.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
+import { makeFreshLock, makeStaleLock } from './helpers/held-lock.js';
 
 /** The smallest useful reducer: a key-value map. The engine needs nothing more. */
 function keyValueConsumer() {
@@ -93,8 +94,7 @@ test('a writer ends a torn tail with a newline instead of gluing onto it', async
 test('a lock held by another process makes flush wait, then fail with LOCK_TIMEOUT; nothing is dropped', async (t) => {
   const dir = tempStoreDir(t);
   const { journal } = openKv(dir, { lockTimeoutMs: 150 });
-  const lockDir = path.join(dir, 'journal.lock');
-  fs.mkdirSync(lockDir);
+  const lockDir = makeFreshLock(dir, 'journal.lock');
   journal.append('kv.set', { key: 'waiting', value: 1 });
   const err = await t.throwsAsync(journal.flush());
   t.is((err as { code?: string }).code, 'LOCK_TIMEOUT');
@@ -107,10 +107,7 @@ test('a lock held by another process makes flush wait, then fail with LOCK_TIMEO
 test('a stale lock left by a dead process is taken over', async (t) => {
   const dir = tempStoreDir(t);
   const { journal } = openKv(dir, { lockTimeoutMs: 2000 });
-  const lockDir = path.join(dir, 'journal.lock');
-  fs.mkdirSync(lockDir);
-  const old = new Date(Date.now() - 60_000);
-  fs.utimesSync(lockDir, old, old);
+  makeStaleLock(dir, 'journal.lock', 60_000);
   journal.append('kv.set', { key: 'k', value: 1 });
   await journal.close();
   t.true(openKv(dir).state.has('k'));

@@ -4,6 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { SessionStore, WarningCodes, type JournalWarning, type SessionStoreOptions, type WarningCode } from '../src/index.js';
 import { copyFixtureStore, lineStart } from './helpers/fixture-store.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
+import { JOURNALS_NOW } from './helpers/fixture-now.js';
 
 /**
  * Every fixture under fixtures/journals/ is a real store, damaged the way real
@@ -14,7 +15,8 @@ import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
  */
 
 /** Fixture records are from 2026-11-21 09:00-09:02Z; a clock just after keeps them inside the 24 h TTL. */
-const NOW = Date.parse('2026-11-21T12:00:00.000Z');
+/** The journals' documented now (fixtures/README.md). */
+const NOW = JOURNALS_NOW;
 const SEGMENT_1 = 'journal-00000001.ndjson';
 
 interface SessionSummary {

@@ -8,6 +8,7 @@ import { COMPACTION_LOCK_NAME, CompactionLock } from '../src/compact/compaction-
 import { LOCK_NAME } from '../src/journal/store-files.js';
 import { StoreLock } from '../src/journal/store-lock.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
+import { makeFreshLock } from './helpers/held-lock.js';
 
 const SEGMENT_1 = 'journal-00000001.ndjson';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -206,7 +207,7 @@ test('a file-system failure is an IO_ERROR with the system error kept as cause',
 
 test('a lock that is never released gives LOCK_TIMEOUT with the lock error as cause', async (t) => {
   const dir = makeDir(t);
-  fs.mkdirSync(path.join(dir, 'journal.lock')); // held by "someone", and fresh
+  makeFreshLock(dir, 'journal.lock'); // held by "someone"
   const store = openTracked(t, { dir, lockTimeoutMs: 200 });
   store.ensureSession('s');
   const err = await t.throwsAsync(store.flush(), { instanceOf: SessionJournalError });

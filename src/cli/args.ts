@@ -1,4 +1,6 @@
-/** Command-line parsing shared by every subcommand: flags, durations, the store directory. */
+/** Command-line parsing shared by every subcommand: flags, durations, instants, the store directory. */
+import { parseIsoInstant } from '../journal/dates.js';
+
 export class UsageError extends Error {}
 
 export interface FlagSpec {
@@ -57,6 +59,22 @@ export function parsePositiveInt(flag: string, text: string): number {
   }
   return Number(text);
 }
+
+/**
+ * Parses a `--now` value: an ISO-8601 instant (2026-11-22T10:00:00Z, or with
+ * an offset) or epoch milliseconds (a whole number), into epoch milliseconds.
+ */
+export function parseInstant(flag: string, text: string): number {
+  const trimmed = text.trim();
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) : parseIsoInstant(trimmed);
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms > MAX_DATE_MS) {
+    throw new UsageError(`--${flag} takes an ISO instant such as 2026-11-22T10:00:00Z or epoch milliseconds (got ${JSON.stringify(text)})`);
+  }
+  return ms;
+}
+
+/** The largest time a Date holds (ECMAScript: 8.64e15 ms after 1970). */
+const MAX_DATE_MS = 8.64e15;
 
 /** The environment variable that names the store when --dir is not given. */
 export const DIR_ENV = 'SESSION_JOURNAL_DIR';

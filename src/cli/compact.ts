@@ -2,7 +2,7 @@ import { compactSessions } from '../sessions/compact-sessions.js';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { compactEventStore, DEFAULT_EVENT_TTL_MS } from '../integrations/event-store.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
-import { UsageError, parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parseInstant, parsePositiveInt, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { progressBar, type Progress } from './terminal.js';
 import type { CompactionStep } from '../compact/compactor.js';
@@ -23,6 +23,10 @@ Options:
   --ttl DURATION       drop sessions not accessed for this long (default 24h;
                        for events: streams whose newest event is older, default 1h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
+  --now TIME           evaluate the TTL and the archive's age at this instant
+                       (ISO 2026-11-22T10:00:00Z, or epoch ms) instead of the
+                       current time; a store passes its clock to the
+                       compaction it starts by itself
   --lock-timeout DUR   wait this long for a running compaction or writer (default 30s)
   --max-line-bytes N   the longest record the store's writers accept (their
                        maxLineBytes; default 1048576); a longer record stops
@@ -41,9 +45,11 @@ Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
 70 internal error.
 `;
 
+const constant = (ms: number) => (): number => ms;
+
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'kind', 'ttl', 'max-sessions', 'lock-timeout', 'max-line-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
+    values: ['dir', 'kind', 'ttl', 'max-sessions', 'now', 'lock-timeout', 'max-line-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
@@ -54,6 +60,8 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   let bar: Progress | undefined;
   const options = {
     dir: storeDir(args, io.env),
+    // One instant for the whole compaction: TTL and archive age are judged at the same "now".
+    ...(args.values.has('now') && { now: constant(parseInstant('now', args.values.get('now')!)) }),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
     ...(args.values.has('max-clock-skew') && { maxClockSkewMs: parseDuration('max-clock-skew', args.values.get('max-clock-skew')!) }),
     ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),

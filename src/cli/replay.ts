@@ -7,7 +7,7 @@ import { recordMatcher, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
 import { auditTrail } from '../history/replay-source.js';
 import { stateAt } from '../history/replay-state.js';
-import { DIR_ENV, UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { DIR_ENV, UsageError, parseDuration, parseFlags, parseInstant, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { followJournal } from './replay-follow.js';
 import { ReplayProgress } from './replay-progress.js';
@@ -43,6 +43,8 @@ Options:
   --state            print the sessions as they were at --at as one JSON
                      document {"at","sessions"} (dates as ISO strings)
   --at TIME          the instant for --state (default: now)
+  --now TIME         what "now" is for the defaults and durations above (ISO
+                     instant or epoch ms; default: the current time)
   -h, --help         this help
 
 TIME is an ISO-8601 instant (2026-11-21T09:00:00Z, 2026-11-21T10:00+01:00),
@@ -100,11 +102,11 @@ const note = (io: CliIO, text: string) => io.stderr.write(`session-journal repla
 
 export async function replayCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'session', 'type', 'writer', 'since', 'until', 'at'],
+    values: ['dir', 'session', 'type', 'writer', 'since', 'until', 'at', 'now'],
     switches: ['ndjson', 'follow', 'state', 'json'],
   });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
-  const now = Date.now();
+  const now = args.values.has('now') ? parseInstant('now', args.values.get('now')!) : Date.now();
   const dir = storeDir(args, io.env);
   const state = args.switches.has('state');
   if (state) {

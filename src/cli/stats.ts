@@ -1,7 +1,6 @@
-import { parseIsoInstant } from '../journal/dates.js';
 import { storeStats, type StoreStats } from '../history/store-stats.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parseInstant, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
 export const statsHelp = `Usage: session-journal stats --dir DIR [options]
@@ -16,7 +15,8 @@ Options:
   --dir DIR          the store (default: $SESSION_JOURNAL_DIR)
   --ttl DURATION     count sessions not accessed for this long as expired (default 24h;
                      use your servers' ttl)
-  --now TIME         evaluate expiry at this ISO instant instead of the current time
+  --now TIME         evaluate expiry at this instant (ISO, or epoch ms) instead of
+                     the current time
   --json             print one JSON document
   -h, --help         this help
 
@@ -28,12 +28,7 @@ export async function statsCommand(argv: readonly string[], io: CliIO): Promise<
   const args = parseFlags(argv, { values: ['dir', 'ttl', 'now'], switches: ['json'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const ttlMs = args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS;
-  let now = Date.now();
-  if (args.values.has('now')) {
-    const at = parseIsoInstant(args.values.get('now'));
-    if (at === undefined) throw new UsageError(`--now takes an ISO instant such as 2026-11-22T10:00:00Z (got ${JSON.stringify(args.values.get('now'))})`);
-    now = at;
-  }
+  const now = args.values.has('now') ? parseInstant('now', args.values.get('now')!) : Date.now();
   const stats = storeStats(storeDir(args, io.env), { ttlMs, now });
   if (stats.warnings > 0) io.stderr.write(`session-journal stats: ${stats.warnings} replay warning${stats.warnings === 1 ? '' : 's'}; run session-journal verify for details\n`);
   io.stdout.write(args.switches.has('json') ? `${JSON.stringify(stats)}\n` : formatStats(stats));

@@ -68,8 +68,9 @@ export class AutoCompactor {
     const { snapshots } = listStore(this.journal.dir);
     const newest = snapshots.length > 0 ? fileSizeOrZero(path.join(this.journal.dir, snapshotName(snapshots[snapshots.length - 1]!))) : 0;
     if (!shouldCompact(this.policy, { journalBytes: growth.journalBytes, snapshotBytes: Math.max(growth.snapshotBytes, newest) })) return;
-    // The child must read lines as long as this store writes, or it would fold them away (see compactStore).
-    const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes)];
+    // The child must read lines as long as this store writes, or it would fold them away (see compactStore);
+    // and it judges TTL at this store's clock (its `clock` option), not at its own.
+    const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes), '--now', String(Math.floor(this.journal.now()))];
     this.running = runCompactionProcess(this.journal.dir, args, this.onWarning).then((code) => {
       this.running = undefined;
       if (code === EXIT_LOCK_BUSY) this.retryAt = this.journal.now() + AUTO_COMPACT_BUSY_RETRY_MS;

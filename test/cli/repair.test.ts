@@ -14,6 +14,9 @@ import { openChildren, killAll } from '../helpers/child-protocol.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { matchesGoldenJson } from '../helpers/golden.js';
+import { STORES_NOW } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
+import { holdLock } from '../helpers/held-lock.js';
 import { fingerprint, freshReplay, runCli as runCliWithin, type PlainSession } from '../helpers/compaction-helpers.js';
 
 /** The binary, with a generous kill timeout: these tests spawn many processes on a possibly busy machine. */
@@ -55,22 +58,6 @@ interface RepairDoc {
 
 /** Copies a committed store (fixtures/<kind>/<name>) into a private temp dir, 0700 / 0600. */
 const copyStore = (t: ExecutionContext, kind: 'stores' | 'journals', name: string): string => copyFixtureStore(t, name, kind);
-
-/** Holds a lock directory as a live process would: created, and its mtime kept fresh (under load a test can outlive `stale`). */
-function holdLock(t: ExecutionContext, dir: string, name: 'journal.lock' | 'compact.lock'): () => void {
-  const lock = path.join(dir, name);
-  fs.mkdirSync(lock);
-  const timer = setInterval(() => {
-    const now = new Date();
-    fs.utimesSync(lock, now, now);
-  }, 500);
-  const release = () => {
-    clearInterval(timer);
-    fs.rmSync(lock, { recursive: true, force: true });
-  };
-  t.teardown(() => clearInterval(timer));
-  return release;
-}
 
 function segmentBytes(dir: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
@@ -365,7 +352,8 @@ test('repair: usage errors exit 2, a missing store exits 4, --help exits 0', asy
 test('repair beside a live writer process appending all the time: every acknowledged turn survives', async (t) => {
   const dir = copyStore(t, 'stores', 'repair-garbage');
   const damaged = await replayWarnings(dir);
-  const [writer] = await openChildren(1, 'repair-writer', { dir, fsync: false });
+  // The writer runs at the fixture's now: on the wall clock its 24 h TTL would expire the fixture's sessions.
+  const [writer] = await openChildren(1, 'repair-writer', { dir, fsync: false, clock: timeline(STORES_NOW.repair) });
   t.teardown(() => killAll([writer!]));
   const count = 400;
   writer!.send({ op: 'write', writer: 'w', sessions: ['live-a', 'live-b'], count, flushEvery: 1, pauseMs: 2 });

@@ -16,6 +16,7 @@ import { compactSessions } from '../../src/index.js';
 import { CLI_MAIN, FakeClock, HOUR, NO_TTL, openStore, runCli, serializeSessions, waitFor, withoutStoreEnv, type PlainSession } from '../helpers/compaction-helpers.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
+import { STORES_NOW, TEST_T0 } from '../helpers/fixture-now.js';
 
 const FIXTURE = 'audit-basic';
 const GOLDEN_DIR = new URL('../../../test/golden/replay/', import.meta.url).pathname;
@@ -225,22 +226,23 @@ test('--since and --until with ISO instants and dates (inclusive)', async (t) =>
   );
 });
 
-test('--since 2h and --until 30m mean that long before now', async (t) => {
+test('--since 2h and --until 30m mean that long before --now', async (t) => {
   const dir = tempStoreDir(t);
   const { onWarning, warnings } = collectWarnings();
-  const clock = new FakeClock(Date.now() - 3 * HOUR);
+  const NOW = TEST_T0;
+  const clock = new FakeClock(NOW - 3 * HOUR);
   const store = openStore(dir, onWarning, { clock: clock.read });
   store.ensureSession('three-hours-ago');
   await store.flush();
-  clock.now = Date.now() - 90 * 60_000;
+  clock.now = NOW - 90 * 60_000;
   store.ensureSession('ninety-minutes-ago');
   await store.flush();
-  clock.now = Date.now() - 10 * 60_000;
+  clock.now = NOW - 10 * 60_000;
   store.ensureSession('ten-minutes-ago');
   await store.close();
   t.deepEqual(warnings, []);
   const sessions = async (...args: string[]) => {
-    const run = await replay(dir, '--ndjson', ...args);
+    const run = await replay(dir, '--ndjson', ...args, '--now', String(NOW));
     t.is(run.code, 0, run.stderr);
     return events(run.stdout).map((e) => e.session);
   };
@@ -286,18 +288,19 @@ test('--state --at T reconstructs the sessions at several times, as an independe
   t.is(at2300.sessions[0]!.turns.length, 2);
 });
 
-test('--state without --at is the state now; --session narrows it; --json is accepted', async (t) => {
+test('--state without --at is the state at --now (the fixture\'s documented now); --session narrows it; --json is accepted', async (t) => {
   const dir = copyStore(t);
-  const run = await replay(dir, '--state', '--json');
-  t.is(run.code, 0);
+  const now = new Date(STORES_NOW.audit).toISOString();
+  const run = await replay(dir, '--state', '--json', '--now', now);
+  t.is(run.code, 0, run.stderr);
   const doc = JSON.parse(run.stdout) as { at: string; sessions: PlainSession[] };
-  t.true(Math.abs(Date.parse(doc.at) - Date.now()) < 60_000);
-  t.deepEqual(doc.sessions, await independentState(t, rawHistory(dir), Date.now()));
+  t.is(doc.at, now);
+  t.deepEqual(doc.sessions, await independentState(t, rawHistory(dir), STORES_NOW.audit));
   t.deepEqual(
     doc.sessions.map((s) => s.id),
     ['alpha', 'delta', 'zeta'],
   );
-  const one = JSON.parse((await replay(dir, '--state', '--session', 'delta')).stdout) as { sessions: PlainSession[] };
+  const one = JSON.parse((await replay(dir, '--state', '--session', 'delta', '--now', now)).stdout) as { sessions: PlainSession[] };
   t.deepEqual(one.sessions, doc.sessions.filter((s) => s.id === 'delta'));
   t.is(one.sessions[0]!.note, 'cleared');
   t.false('codexConversationId' in one.sessions[0]!);
@@ -480,6 +483,7 @@ test('usage errors exit 2 with one line and a hint; a missing store exits 4', as
     ['--bogus'],
     ['extra'],
     ['--since', '2026-03-11', '--until', '2026-03-10'],
+    ['--state', '--now', 'yesterday'],
   ]) {
     const run = await replay(dir, ...args);
     t.is(run.code, 2, args.join(' '));

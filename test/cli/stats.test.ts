@@ -10,11 +10,15 @@ import { tempStoreDir } from '../helpers/temp-store.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { matchesGoldenJson } from '../helpers/golden.js';
 import { fingerprint, runCli } from '../helpers/compaction-helpers.js';
+import { makeFreshLock } from '../helpers/held-lock.js';
+import { STORES_NOW } from '../helpers/fixture-now.js';
 import { SessionStore } from '../../src/index.js';
 
 const GOLDEN = new URL('../../../test/golden/stats/', import.meta.url).pathname;
 /** The fixture's snapshot gets this mtime, so "last compaction" is fixed (git does not keep mtimes). */
 const COMPACTED_AT = new Date('2026-01-03T17:02:00.000Z');
+/** The verify-* stores' documented now (fixtures/README.md). */
+const AT_NOW = new Date(STORES_NOW.verify).toISOString();
 
 function copyStore(t: ExecutionContext, name: string): string {
   const dir = copyFixtureStore(t, name, 'stores');
@@ -38,7 +42,7 @@ interface Stats {
 test('stats --json on the clean fixture: the golden document, nothing on stderr, nothing changed', async (t) => {
   const dir = copyStore(t, 'verify-clean');
   const before = fingerprint(dir);
-  const run = await runCli(['stats', '--dir', dir, '--json', '--now', '2026-01-03T18:00:00Z']);
+  const run = await runCli(['stats', '--dir', dir, '--json', '--now', AT_NOW]);
   t.is(run.code, 0, run.stderr);
   t.is(run.stderr, '');
   const stats = JSON.parse(run.stdout) as Stats;
@@ -71,12 +75,12 @@ test('stats counts sessions older than --ttl as expired', async (t) => {
   // Last access: alpha 17:11, gamma 17:09, epsilon 17:08 on 2026-01-03.
   t.deepEqual(await at('2026-01-04T17:09:30Z'), { total: 3, live: 1, expired: 2 });
   t.deepEqual(await at('2026-01-03T17:10:30Z', '1m'), { total: 3, live: 1, expired: 2 });
-  t.deepEqual(await at('2026-01-03T18:00:00Z', '10m'), { total: 3, live: 0, expired: 3 });
+  t.deepEqual(await at(AT_NOW, '10m'), { total: 3, live: 0, expired: 3 });
 });
 
 test('stats prints aligned key/value lines on a terminal-less stdout', async (t) => {
   const dir = copyStore(t, 'verify-clean');
-  const run = await runCli(['stats', '--dir', dir, '--now', '2026-01-03T18:00:00Z']);
+  const run = await runCli(['stats', '--dir', dir, '--now', AT_NOW]);
   t.is(run.code, 0);
   const lines = run.stdout.trimEnd().split('\n');
   const column = lines[0]!.search(/ {2}\S/) + 2;
@@ -112,7 +116,7 @@ test('stats: missing store exit 4, bad --now or --ttl exit 2, a held lock does n
   const dir = copyStore(t, 'verify-clean');
   t.is((await runCli(['stats', '--dir', dir, '--now', 'yesterday'])).code, 2);
   t.is((await runCli(['stats', '--dir', dir, '--ttl', '3x'])).code, 2);
-  fs.mkdirSync(path.join(dir, 'journal.lock'));
+  makeFreshLock(dir, 'journal.lock');
   t.is((await runCli(['stats', '--dir', dir])).code, 0);
   t.true(fs.existsSync(path.join(dir, 'journal.lock')));
 });

@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { installFsHook, setFsHook, systemError, type FsCall } from '../helpers/crash-fs-hook.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
 
 // The hook must be in place before the library loads (see crash-fs-hook.ts).
 const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sj-fault-')));
@@ -61,10 +62,11 @@ let seedPromise: Promise<Seed> | undefined;
 function seed(): Promise<Seed> {
   seedPromise ??= (async () => {
     const dir = path.join(root, 'seed');
-    await buildSeedStore(dir, Date.now() - 3600_000, (d) => compactSessions({ dir: d, maxSessions: 1000 }));
+    // The seed store's time line: an hour of history before TEST_T0, retention evaluated at TEST_T0.
+    await buildSeedStore(dir, TEST_T0 - 3600_000, (d) => compactSessions({ dir: d, maxSessions: 1000, now: () => TEST_T0 }));
     const pre = replay(dir).sessions;
     const evicted = evictedBy(pre, SEED_MAX_SESSIONS);
-    const nowMs = Date.now();
+    const nowMs = TEST_T0;
     const reference = path.join(root, 'reference');
     copyStore(dir, reference);
     await compactSessions(options(reference, nowMs));

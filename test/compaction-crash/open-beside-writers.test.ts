@@ -11,13 +11,15 @@ import test from 'ava';
 import fs from 'node:fs';
 import { CrashWriter, replay } from '../helpers/crash-procs.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
 test('opening beside live writers reports no torn line when none is torn', async (t) => {
   const dir = tempStoreDir(t);
   fs.mkdirSync(dir, { mode: 0o700 });
   const writers = Array.from({ length: 3 }, (_, i) => new CrashWriter(`w${i}`));
   t.teardown(() => writers.forEach((w) => w.kill()));
-  await Promise.all(writers.map((w) => w.open(dir, false)));
+  await Promise.all(writers.map((w) => w.open(dir, false, timeline(TEST_T0))));
   writers.forEach((w) => w.start({ writer: w.name, shared: ['s1'], own: `own-${w.name}`, batch: 2, pauseMs: 1 }));
   while (writers.some((w) => w.acked < 10)) await new Promise((resolve) => setTimeout(resolve, 2));
   const codes: string[] = [];

@@ -19,6 +19,10 @@
  * stays unchanged for 300 ms (live writers hold it for a few ms), in (b)
  * unconditionally (no other process runs). That stands in for the 10 s
  * stale takeover, which sigkill-writer.test.ts and the lock tests cover.
+ *
+ * Time: every store, writer and compactor here runs at TEST_T0 (writers on a
+ * clock anchored there, compactors fixed there), and (a)'s kill times come
+ * from a fixed seed, DEFAULT_CRASH_SEED; CRASH_SEED=n explores another one.
  */
 import test from 'ava';
 import fs from 'node:fs';
@@ -42,10 +46,17 @@ import {
 } from '../helpers/crash-procs.js';
 import type { CrashCompactorConfig } from '../helpers/crash-compactor.js';
 import type { CompactionStep } from '../../src/index.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
 const STEPS: CompactionStep[] = ['replayed', 'rotated', 'retained', 'snapshot-written', 'archived'];
 const TRIALS = 100;
 const WEEK = 7 * 24 * 3600 * 1000;
+/** The seed of (a)'s batch sizes, pauses and kill delays unless CRASH_SEED gives another (to explore, or to replay a CI failure). */
+const DEFAULT_CRASH_SEED = 0x5eed_c0;
+/** The clock every child and every in-process compaction here reads. */
+const CLOCK = timeline(TEST_T0);
+const atT0 = () => TEST_T0;
 
 function tempRoot(t: { teardown: (fn: () => void) => void }): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sj-crash-'));
@@ -58,7 +69,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test.serial(`(a) ${TRIALS} compactors SIGKILLed at random moments while 3 writers append`, async (t) => {
   const root = tempRoot(t);
-  const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
+  const seed = Number(process.env.CRASH_SEED ?? DEFAULT_CRASH_SEED);
   const random = seededRandom(seed);
   t.log(`seed ${seed} (CRASH_SEED=${seed} replays the kill times)`);
   const writers = Array.from({ length: 3 }, (_, i) => new CrashWriter(`w${i}`));
@@ -68,7 +79,7 @@ test.serial(`(a) ${TRIALS} compactors SIGKILLed at random moments while 3 writer
     compactors.forEach((c) => c.kill());
   });
   const dirOf = (trial: number) => path.join(root, `t${trial}`);
-  const configOf = (trial: number): CrashCompactorConfig => ({ dir: dirOf(trial), ttlMs: WEEK, maxSessions: 1000, waitForGo: true });
+  const configOf = (trial: number): CrashCompactorConfig => ({ dir: dirOf(trial), ttlMs: WEEK, maxSessions: 1000, nowMs: TEST_T0, waitForGo: true });
   // Two compactors ahead: Node's start-up (~0.3 s here) overlaps the previous trials.
   const pool = new Map<number, CrashCompactor>();
   const prewarm = (trial: number) => {
@@ -83,10 +94,10 @@ test.serial(`(a) ${TRIALS} compactors SIGKILLed at random moments while 3 writer
   {
     const dir = path.join(root, 'calibrate');
     fs.mkdirSync(dir, { mode: 0o700 });
-    await Promise.all(writers.map((w) => w.open(dir, false)));
+    await Promise.all(writers.map((w) => w.open(dir, false, CLOCK)));
     writers.forEach((w) => w.start({ writer: w.name, shared: ['s1', 's2'], own: `own-${w.name}`, batch: 3, pauseMs: 2 }));
     for (let i = 0; i < 4; i++) {
-      const c = new CrashCompactor({ dir, ttlMs: WEEK, maxSessions: 1000, waitForGo: true });
+      const c = new CrashCompactor({ dir, ttlMs: WEEK, maxSessions: 1000, nowMs: TEST_T0, waitForGo: true });
       compactors.push(c);
       await c.next('ready');
       const started = Date.now();
@@ -116,12 +127,12 @@ test.serial(`(a) ${TRIALS} compactors SIGKILLed at random moments while 3 writer
     debug(label);
     const dir = dirOf(trial);
     fs.mkdirSync(dir, { mode: 0o700 });
-    await Promise.all(writers.map((w) => w.open(dir, false)));
+    await Promise.all(writers.map((w) => w.open(dir, false, CLOCK)));
     writers.forEach((w) => w.start({ writer: w.name, shared: ['s1', 's2'], own: `own-${w.name}`, batch: 1 + Math.floor(random() * 4), pauseMs: 1 + Math.floor(random() * 3) }));
     while (writers.some((w) => w.acked < 6)) await sleep(2);
     // Half the trials start from a store that already has a snapshot and an archive.
     if (trial % 2 === 1) {
-      await compactSessions({ dir, ttlMs: WEEK, maxSessions: 1000, lockTimeoutMs: 10_000 });
+      await compactSessions({ dir, ttlMs: WEEK, maxSessions: 1000, lockTimeoutMs: 10_000, now: atT0 });
       while (writers.some((w) => w.acked < 12)) await sleep(2);
     }
 
@@ -165,7 +176,7 @@ test.serial(`(a) ${TRIALS} compactors SIGKILLed at random moments while 3 writer
 
     // A follow-up compaction succeeds, writers still appending.
     try {
-      const result = await compactSessions({ dir, ttlMs: WEEK, maxSessions: 1000, lockTimeoutMs: 10_000 });
+      const result = await compactSessions({ dir, ttlMs: WEEK, maxSessions: 1000, lockTimeoutMs: 10_000, now: atT0 });
       if (result.status !== 'compacted') problems.push(`${label} (${phase}): follow-up compaction: ${result.status}`);
     } catch (err) {
       problems.push(`${label} (${phase}): follow-up compaction failed: ${(err as Error).message}`);
@@ -211,11 +222,11 @@ const EXTRA_TURN = { prompt: 'after the crash', response: 'appended by a fresh w
 
 async function buildSeed(root: string): Promise<Seed> {
   const dir = path.join(root, 'seed');
-  const base = Date.now() - 3600_000;
-  await buildSeedStore(dir, base, (d) => compactSessions({ dir: d, maxSessions: 1000 }));
+  const base = TEST_T0 - 3600_000;
+  await buildSeedStore(dir, base, (d) => compactSessions({ dir: d, maxSessions: 1000, now: atT0 }));
   const pre = replay(dir).sessions;
   const evicted = evictedBy(pre, SEED_MAX_SESSIONS);
-  const nowMs = Date.now();
+  const nowMs = TEST_T0;
   const reference = path.join(root, 'reference');
   copyStore(dir, reference);
   await compactSessions({ dir: reference, ttlMs: SEED_TTL_MS, maxSessions: SEED_MAX_SESSIONS, now: () => nowMs });

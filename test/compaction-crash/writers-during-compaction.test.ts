@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { checkAcked, checkCompactedLayout, CrashWriter, replay } from '../helpers/crash-procs.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const WRITERS = 8;
@@ -37,7 +39,7 @@ interface CliRun {
 function runCli(dir: string): Promise<CliRun> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'compact', '--dir', dir, '--max-sessions', '1000', '--ttl', '7d', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'compact', '--dir', dir, '--max-sessions', '1000', '--ttl', '7d', '--now', new Date(TEST_T0).toISOString(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -51,7 +53,7 @@ test('8 writers append while the CLI compacts every 200 ms: nothing lost, nothin
   fs.mkdirSync(dir, { mode: 0o700 });
   const writers = Array.from({ length: WRITERS }, (_, i) => new CrashWriter(`w${i}`));
   t.teardown(() => writers.forEach((w) => w.kill()));
-  await Promise.all(writers.map((w) => w.open(dir, true)));
+  await Promise.all(writers.map((w) => w.open(dir, true, timeline(TEST_T0))));
   writers.forEach((w, i) => w.start({ writer: w.name, shared: SHARED, own: `own-${w.name}`, batch: 1 + (i % 4), pauseMs: 10 + (i % 3) * 5 }));
 
   const runs: CliRun[] = [];

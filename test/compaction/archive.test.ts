@@ -80,7 +80,13 @@ test('archive: { keep: false } deletes folded files instead of archiving them', 
   t.deepEqual(warnings, []);
 });
 
-/** Seeds archive/ with gzip files whose mtimes are `agesDays` days before now. */
+/**
+ * Seeds archive/ with gzip files whose mtimes are `agesDays` days before T0:
+ * the compactions that prune them run at `now: atT0`. (What a compaction
+ * archives itself is stamped by the file system, later than T0: the newest.)
+ */
+const atT0 = () => T0;
+
 function seedArchive(dir: string, agesDays: number[]): string[] {
   const archive = path.join(dir, 'archive');
   fs.mkdirSync(archive, { recursive: true, mode: 0o700 });
@@ -88,7 +94,7 @@ function seedArchive(dir: string, agesDays: number[]): string[] {
     const name = `journal-${String(90 + i).padStart(8, '0')}.ndjson.gz`;
     const file = path.join(archive, name);
     fs.writeFileSync(file, zlib.gzipSync(`old ${i}\n`), { mode: 0o600 });
-    const when = (Date.now() - age * DAY) / 1000;
+    const when = (T0 - age * DAY) / 1000;
     fs.utimesSync(file, when, when);
     return name;
   });
@@ -100,7 +106,7 @@ test('pruneArchive by age: archived files older than maxAgeMs are deleted, young
   await writeSome(dir, onWarning, new FakeClock(T0), ['a']);
   const seeded = seedArchive(dir, [45, 31, 29, 2]);
   fs.writeFileSync(path.join(dir, 'archive', 'NOTES.txt'), 'kept: not an archive name\n');
-  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive: { maxAgeMs: 30 * DAY } });
+  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, now: atT0, archive: { maxAgeMs: 30 * DAY } });
   t.is(result.archiveFilesPruned, 2);
   t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['NOTES.txt', 'journal-00000001.ndjson.gz', seeded[2]!, seeded[3]!].sort());
   t.deepEqual(warnings, []);
@@ -111,7 +117,7 @@ test('pruneArchive by count: only the maxFiles newest archived files are kept', 
   const { warnings, onWarning } = collectWarnings();
   await writeSome(dir, onWarning, new FakeClock(T0), ['a']);
   const seeded = seedArchive(dir, [5, 1, 4, 2, 3]);
-  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive: { maxFiles: 3 } });
+  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, now: atT0, archive: { maxFiles: 3 } });
   t.is(result.archiveFilesPruned, 3, 'five seeded + one new, three kept');
   // Newest: the segment just archived (now), then 1 and 2 days old.
   t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['journal-00000001.ndjson.gz', seeded[1]!, seeded[3]!].sort());
@@ -126,7 +132,7 @@ test('archive/ symlinked to another directory: compaction refuses with SYMLINK_R
   fs.mkdirSync(elsewhere, { mode: 0o700 });
   const old = path.join(elsewhere, 'journal-00000090.ndjson.gz');
   fs.writeFileSync(old, zlib.gzipSync('not the store\'s\n'), { mode: 0o600 });
-  const when = (Date.now() - 45 * DAY) / 1000;
+  const when = (T0 - 45 * DAY) / 1000;
   fs.utimesSync(old, when, when);
   fs.writeFileSync(path.join(elsewhere, `journal-00000091.ndjson.gz.tmp-${os.hostname()}-${await deadPid()}-deadbeef`), 'partial', { mode: 0o600 });
   fs.symlinkSync(elsewhere, path.join(dir, 'archive'));
@@ -150,7 +156,7 @@ test('pruneArchive also runs when there is nothing to compact', async (t) => {
   await writeSome(dir, onWarning, new FakeClock(T0), ['a']);
   await compactSessions({ dir, onWarning, ttlMs: NO_TTL });
   const seeded = seedArchive(dir, [10, 1]);
-  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, archive: { maxAgeMs: 5 * DAY } });
+  const result = await compactSessions({ dir, onWarning, ttlMs: NO_TTL, now: atT0, archive: { maxAgeMs: 5 * DAY } });
   t.is(result.status, 'nothing-to-do');
   t.is(result.archiveFilesPruned, 1);
   t.deepEqual(fs.readdirSync(path.join(dir, 'archive')).sort(), ['journal-00000001.ndjson.gz', seeded[1]!].sort());

@@ -21,12 +21,12 @@ import { FakeClock, T0, freshReplay, serializeSessions, snapshotsIn, turnOf, wai
 const SESSIONS = Array.from({ length: 8 }, (_, i) => `auto-${i}`);
 const filler = 'y'.repeat(200);
 
-/** Writes `count` turns round-robin over SESSIONS, flushing every 10; returns the prompts per session. */
-async function writeTurns(store: SessionStore, from: number, count: number, prompts: Map<string, string[]>): Promise<void> {
+/** Writes `count` turns round-robin over SESSIONS (timestamped by `clock` when given), flushing every 10; returns the prompts per session. */
+async function writeTurns(store: SessionStore, from: number, count: number, prompts: Map<string, string[]>, clock?: FakeClock): Promise<void> {
   for (let i = from; i < from + count; i++) {
     const id = SESSIONS[i % SESSIONS.length]!;
     const prompt = `turn ${i} ${filler}`;
-    store.addTurn(id, turnOf(prompt));
+    store.addTurn(id, turnOf(prompt, clock));
     prompts.get(id)!.push(prompt);
     if (i % 10 === 9) await store.flush();
   }
@@ -189,4 +189,25 @@ test('auto-compaction: while another compaction holds compact.lock, a child that
   await store.close();
   t.deepEqual(warnings, [], 'a busy lock is not a failure');
   t.deepEqual(snapshotsIn(dir), []);
+});
+
+test("auto-compaction: the child judges TTL at the store's clock (compact --now), not at its own", async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  // Every session is accessed at T0 and the clock stays there: by the wall clock (months
+  // or years later) a 24 h TTL would expire them all, by the store's clock none.
+  const clock = new FakeClock(T0);
+  const store = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clock.read, autoCompact: { minBytes: 16 * 1024, growthPercent: 100 } });
+  t.is(store.ttlMs, 24 * 3600 * 1000);
+  const prompts = new Map(SESSIONS.map((id) => [id, [] as string[]]));
+  for (const id of SESSIONS) store.ensureSession(id);
+  await writeTurns(store, 0, 150, prompts, clock); // ~50 KB of journal
+  t.true(await waitFor(() => snapshotsIn(dir).length > 0, 10_000, 50), 'a snapshot appears');
+  t.true(await waitFor(() => !compactionOf(store), 10_000), 'the child ended');
+  await store.close();
+
+  const replay = await freshReplay(dir, onWarning);
+  t.deepEqual(replay.map((s) => s.id), [...SESSIONS].sort(), 'no session expired');
+  for (const s of replay) t.is(s.lastAccessedAt, new Date(T0).toISOString());
+  t.deepEqual(warnings, []);
 });

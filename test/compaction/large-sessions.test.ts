@@ -12,6 +12,7 @@ import { ErrorCodes, SessionStore, WarningCodes, compactSessions } from '../../s
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { fingerprint, freshReplay, runCli, snapshotsIn, waitFor } from '../helpers/compaction-helpers.js';
+import { STORES_NOW } from '../helpers/fixture-now.js';
 
 test('a session of 1.5 MiB (six 250 KiB turns) survives compaction with default options, and so do the others', async (t) => {
   const dir = tempStoreDir(t);
@@ -39,7 +40,8 @@ test('a session of 1.5 MiB (six 250 KiB turns) survives compaction with default 
 test('a snapshot header with a fractional seq is refused as SNAPSHOT_UNREADABLE, and records written afterwards stay readable (fixtures/stores/snapshot-fractional-seq)', async (t) => {
   const dir = copyFixtureStore(t, 'snapshot-fractional-seq', 'stores');
   const { warnings, onWarning } = collectWarnings();
-  const store = SessionStore.openSync({ dir, autoCompact: false, onWarning });
+  const clock = () => STORES_NOW.snapshotFractionalSeq;
+  const store = SessionStore.openSync({ dir, autoCompact: false, onWarning, clock });
   t.deepEqual(
     warnings.map((w) => [w.code, path.basename(w.file ?? ''), /seq 3\.5/.test(w.message)]),
     [[WarningCodes.SNAPSHOT_UNREADABLE, 'snapshot-00000002.ndjson', true]],
@@ -47,7 +49,7 @@ test('a snapshot header with a fractional seq is refused as SNAPSHOT_UNREADABLE,
   store.ensureSession('written-after');
   await store.close();
   const again = collectWarnings();
-  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning: again.onWarning });
+  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning: again.onWarning, clock });
   t.truthy(reopened.getSession('written-after'), 'the record written after the refused snapshot replays');
   reopened.closeSync();
   t.deepEqual(again.warnings.map((w) => w.code), [WarningCodes.SNAPSHOT_UNREADABLE], 'only the snapshot, never the new record');

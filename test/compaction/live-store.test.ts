@@ -8,6 +8,7 @@ import test from 'ava';
 import os from 'node:os';
 import { compactSessions } from '../../src/index.js';
 import { StoreChild, killAll, serializeSessions } from '../helpers/child-protocol.js';
+import { timeline } from '../helpers/child-clock.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, HOUR, NO_TTL, T0, freshReplay, liveSegment, openStore, recordsOf, segmentsIn, snapshotsIn, turnOf, writeAgedSessions } from '../helpers/compaction-helpers.js';
 
@@ -72,12 +73,12 @@ test('a live store in a child process keeps working across a compaction and sees
   const { warnings, onWarning } = collectWarnings();
   const child = new StoreChild('live-child');
   t.teardown(() => killAll([child]));
-  await child.request({ op: 'open', dir, fsync: false }, 'opened');
+  await child.request({ op: 'open', dir, fsync: false, clock: timeline(T0) }, 'opened');
   // Six sessions with distinct access times (c0 oldest).
   const ops = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].flatMap((id) => [{ k: 'ensure' as const, id }, { k: 'turn' as const, id, prompt: `first ${id}` }, { k: 'stall' as const, ms: 3 }]);
   await child.request({ op: 'ops', ops }, 'flushed');
 
-  const result = await compactSessions({ dir, onWarning, maxSessions: 3 });
+  const result = await compactSessions({ dir, onWarning, maxSessions: 3, ttlMs: NO_TTL, now: () => T0 });
   t.deepEqual(result.removed, { evicted: 3 });
 
   // Without reopening, the child's next read drops the evicted sessions.

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
-import { freshReplay, runCli, snapshotsIn } from '../helpers/compaction-helpers.js';
+import { T0, freshReplay, runCli, snapshotsIn } from '../helpers/compaction-helpers.js';
 
 const RECORDS = 200_000;
 const SESSIONS = 100;
@@ -22,7 +22,7 @@ test('streaming: a 200k-record journal bigger than the heap compacts in a child 
   fs.mkdirSync(dir, { mode: 0o700 });
   const fd = fs.openSync(path.join(dir, 'journal-00000001.ndjson'), 'wx', 0o600);
   const writer = JSON.stringify(`${process.pid}@${os.hostname()}`);
-  const base = Date.now() - 3_600_000;
+  const base = T0 - 3_600_000; // an hour of history before T0, compacted at T0 (--now)
   const pad = 'lorem ipsum dolor sit amet '.repeat(18); // ~490 bytes a turn
   const turnsSinceReset = new Array<number>(SESSIONS).fill(0);
   let chunk = '';
@@ -51,7 +51,7 @@ test('streaming: a 200k-record journal bigger than the heap compacts in a child 
   fs.closeSync(fd);
   t.true(bytes > 96 * 1024 * 1024, `the journal (${bytes} bytes) is larger than the child's heap limit`);
 
-  const run = await runCli(['compact', '--dir', dir, '--json', '--max-sessions', '1000'], { execArgv: ['--max-old-space-size=96'], timeoutMs: 60_000 });
+  const run = await runCli(['compact', '--dir', dir, '--json', '--max-sessions', '1000', '--now', String(T0)], { execArgv: ['--max-old-space-size=96'], timeoutMs: 60_000 });
   t.is(run.stderr, '');
   t.is(run.code, 0);
   const result = JSON.parse(run.stdout) as { kept: number; bytesBefore: number; bytesAfter: number; segmentsArchived: number };

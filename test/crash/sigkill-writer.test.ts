@@ -15,6 +15,11 @@ import path from 'node:path';
 import { SessionStore, type JournalWarning } from '../../src/index.js';
 import { journalSeqs, killAll, openChildren, readJournalLines, seededRandom, type StoreChild } from '../helpers/child-protocol.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
+
+/** The writers' time line, from TEST_T0 (child-clock.ts); the replay reads at TEST_T0. */
+const CLOCK = timeline(TEST_T0);
 
 const SHARED = ['shared-1', 'shared-2'];
 const sessionsOf = (writer: string) => [...SHARED, `own-${writer}`];
@@ -36,7 +41,7 @@ function checkStore(t: ExecutionContext, dir: string, label: string, expectation
   const { warnings, onWarning } = collectWarnings();
   let store: SessionStore | undefined;
   t.notThrows(() => {
-    store = SessionStore.openSync({ dir, fsync: false, onWarning });
+    store = SessionStore.openSync({ dir, fsync: false, onWarning, clock: () => TEST_T0 });
   }, `${label}: the store opens`);
   if (!store) return warnings;
   const sessions = store.listSessions();
@@ -137,7 +142,7 @@ test(`SIGKILL of one writer at a random moment (${TRIALS} trials): every acknowl
   for (let trial = 0; trial < TRIALS; trial++) {
     const label = `trial ${trial}`;
     const dir = tempStoreDir(t);
-    children = await openChildren(SURVIVORS + 1, `t${trial}-`, { dir, fsync: false });
+    children = await openChildren(SURVIVORS + 1, `t${trial}-`, { dir, fsync: false, clock: CLOCK });
     const [victim, ...survivors] = children as [StoreChild, ...StoreChild[]];
     const names = children.map((_, i) => `w${i}`);
     const runs = children.map((c, i) =>
@@ -177,7 +182,7 @@ test('writers that append after a torn last line are not glued to it', async (t)
   const dir = tempStoreDir(t);
   let children: StoreChild[] = [];
   t.teardown(() => killAll(children));
-  children = await openChildren(3, 'torn-', { dir, fsync: false });
+  children = await openChildren(3, 'torn-', { dir, fsync: false, clock: CLOCK });
   const [victim, ...survivors] = children as [StoreChild, ...StoreChild[]];
   const names = ['v', 's1', 's2'];
   const SURVIVOR_COUNT = 150;

@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SessionData } from '../../src/index.js';
+import type { ChildClock } from './child-clock.js';
 import { helperScript } from './temp-store.js';
 
 // ---- serialized sessions (what views are compared as) ---------------------
@@ -46,7 +47,10 @@ export interface OpenCommand {
   dir: string;
   fsync: boolean;
   lockTimeoutMs?: number;
-  /** The store's `clock` reads this fixed instant (epoch ms; moved by the `clock` op) instead of the real clock; turn timestamps too. */
+  /** The store's clock (and the turns' timestamps): a time line from a documented "now" (child-clock.ts), never the wall clock. */
+  /** 'system': the process's own clock, for the tests that skew it for real (libfaketime). */
+  clock: ChildClock | 'system';
+  /** When set, the store's clock reads this fixed instant instead of `clock`'s time line (epoch ms; moved by the `clock` op); turn timestamps too. */
   clockMs?: number;
   ttlMs?: number;
   maxSessions?: number;

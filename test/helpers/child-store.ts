@@ -6,14 +6,20 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import lockfile from 'proper-lockfile';
 import { SessionStore } from '../../src/index.js';
+import { clockOf } from './child-clock.js';
 import { reviveUpdate, serializeSessions, type Command, type Op, type Reply } from './child-protocol.js';
 
 const name = process.argv[2] ?? `child-${process.pid}`;
 let store: SessionStore | undefined;
-/** The store's clock when the parent fixed one (OpenCommand.clockMs), else undefined: the real clock. */
+/** The instant the parent fixed (OpenCommand.clockMs, moved by the `clock` op), if it did. */
 let fixedClock: number | undefined;
+/** The open store's clock (child-clock.ts, or the fixed instant): turn timestamps come from it too. */
+let now: () => number = () => {
+  throw new Error(`${name}: store not opened`);
+};
 
 function reply(message: Reply): void {
   if (process.connected) process.send!(message);
@@ -24,20 +30,21 @@ function opened(): SessionStore {
   return store;
 }
 
-const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: fixedClock === undefined ? new Date() : new Date(fixedClock) });
+const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(now()) });
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function run(command: Command): Promise<void> {
   switch (command.op) {
     case 'open':
       fixedClock = command.clockMs;
+      now = fixedClock !== undefined ? () => fixedClock! : command.clock === 'system' ? Date.now : clockOf(command.clock);
       store = SessionStore.openSync({
         dir: command.dir,
+        clock: now,
         fsync: command.fsync,
         lockTimeoutMs: command.lockTimeoutMs ?? 30_000,
         ...(command.ttlMs !== undefined && { ttlMs: command.ttlMs }),
         ...(command.maxSessions !== undefined && { maxSessions: command.maxSessions }),
-        ...(command.clockMs !== undefined && { clock: () => fixedClock! }),
         onWarning: (w) => reply({ type: 'warning', code: w.code, message: w.message }),
       });
       reply({ type: 'opened', pid: process.pid });
@@ -111,8 +118,8 @@ async function applyOp(s: SessionStore, op: Op): Promise<void> {
     case 'yield':
       return tick();
     case 'stall': {
-      const until = Date.now() + op.ms;
-      while (Date.now() < until) {
+      const until = performance.now() + op.ms;
+      while (performance.now() < until) {
         // spin: no event-loop turn, so no commit of ours can start
       }
       return;

@@ -8,12 +8,14 @@ import path from 'node:path';
 import { SessionStore, type JournalWarning, type SessionStoreOptions } from '../../src/index.js';
 import { serializeSessions, type PlainSession } from './child-protocol.js';
 import { FakeClock } from './fake-clock.js';
+import { TEST_T0 } from './fixture-now.js';
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 /** A TTL no test reaches: the store itself never expires anything. */
 export const NO_TTL = 1000 * DAY * 365;
-export const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+/** Where the tests' own stores start (fixture-now.ts). */
+export const T0 = TEST_T0;
 
 /** Opens a store that never compacts by itself and never expires (unless told otherwise). */
 export function openStore(dir: string, onWarning: (w: JournalWarning) => void, options: Partial<SessionStoreOptions> = {}): SessionStore {

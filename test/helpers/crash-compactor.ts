@@ -19,8 +19,8 @@ export interface CrashCompactorConfig {
   dir: string;
   ttlMs: number;
   maxSessions: number;
-  /** Retention clock (default Date.now). */
-  nowMs?: number;
+  /** Retention clock: a documented "now" (fixed for the whole compaction), never the wall clock. */
+  nowMs: number;
   lockTimeoutMs?: number;
   killAtStep?: string;
   killAtCall?: number;
@@ -58,7 +58,7 @@ try {
     ttlMs: config.ttlMs,
     maxSessions: config.maxSessions,
     lockTimeoutMs: config.lockTimeoutMs ?? 30_000,
-    ...(config.nowMs !== undefined && { now: () => config.nowMs! }),
+    now: () => config.nowMs,
     onWarning: (w) => reply({ type: 'warning', code: w.code, message: w.message }),
     onStep: (step) => {
       reply({ type: 'step', step });

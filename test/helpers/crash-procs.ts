@@ -9,9 +9,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { SessionStore, type JournalWarning } from '../../src/index.js';
 import { serializeSessions, type PlainSession } from './child-protocol.js';
+import type { ChildClock } from './child-clock.js';
 import type { CrashCompactorConfig } from './crash-compactor.js';
 import { sessionFor, type CrashWriterCommand, type CrashWriterRun } from './crash-writer.js';
 import { helperScript } from './temp-store.js';
+import { TEST_T0 } from './fixture-now.js';
 
 export type Message = Record<string, unknown> & { type: string };
 
@@ -114,8 +116,9 @@ export class CrashWriter extends LineChild {
     this.send(c);
   }
 
-  async open(dir: string, fsync: boolean, lockTimeoutMs = 30_000): Promise<void> {
-    this.command({ op: 'open', dir, fsync, lockTimeoutMs });
+  /** Opens the store on `clock` (a documented "now", see child-clock.ts). */
+  async open(dir: string, fsync: boolean, clock: ChildClock, lockTimeoutMs = 30_000): Promise<void> {
+    this.command({ op: 'open', dir, fsync, lockTimeoutMs, clock });
     await this.next('opened');
   }
 
@@ -216,10 +219,10 @@ export interface Replay {
   warnings: JournalWarning[];
 }
 
-/** A fresh process's view: open, list, close (ttl/max-sessions large enough to change nothing). */
+/** A fresh process's view: open, list, close (at TEST_T0, ttl/max-sessions large enough to change nothing). */
 export function replay(dir: string): Replay {
   const warnings: JournalWarning[] = [];
-  const store = SessionStore.openSync({ dir, fsync: false, autoCompact: false, ttlMs: 365 * 24 * 3600 * 1000, maxSessions: 1_000_000, onWarning: (w) => warnings.push(w) });
+  const store = SessionStore.openSync({ dir, fsync: false, autoCompact: false, clock: () => TEST_T0, ttlMs: 1000 * 365 * 24 * 3600 * 1000, maxSessions: 1_000_000, onWarning: (w) => warnings.push(w) });
   try {
     return { sessions: serializeSessions(store.listSessions()), warnings };
   } finally {

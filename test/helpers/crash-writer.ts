@@ -3,8 +3,9 @@
  * Commands arrive on stdin and replies leave on stdout, one JSON document a
  * line each (stderr is free for diagnostics):
  *
- *   {"op":"open","dir":D,"fsync":F,"lockTimeoutMs":N}  -> {"type":"opened","pid":P}
- *       (closes the store it had open, if any; autoCompact is always false)
+ *   {"op":"open","dir":D,"fsync":F,"lockTimeoutMs":N,"clock":{"startMs":T,"originMs":M}}  -> {"type":"opened","pid":P}
+ *       (closes the store it had open, if any; autoCompact is always false;
+ *       the store and the turn timestamps run on clockOf(clock))
  *   {"op":"run","writer":W,"shared":[...],"own":ID,"batch":B,"pauseMs":P}
  *       ensureSession(shared and own), then addTurn forever: turn i goes to
  *       sessionFor(i), prompt `${W}:${i}`; after every B turns `await flush()`
@@ -16,6 +17,7 @@
 import readline from 'node:readline';
 import { SessionStore } from '../../src/index.js';
 import { serializeSessions } from './child-protocol.js';
+import { clockOf, type ChildClock } from './child-clock.js';
 
 export interface CrashWriterRun {
   op: 'run';
@@ -27,7 +29,7 @@ export interface CrashWriterRun {
 }
 
 export type CrashWriterCommand =
-  | { op: 'open'; dir: string; fsync: boolean; lockTimeoutMs: number }
+  | { op: 'open'; dir: string; fsync: boolean; lockTimeoutMs: number; clock: ChildClock }
   | CrashWriterRun
   | { op: 'stop' }
   | { op: 'view' }
@@ -42,6 +44,10 @@ const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`fil
 
 if (isMain) {
   let store: SessionStore | undefined;
+  /** The open store's clock (child-clock.ts): turn timestamps come from it too. */
+  let now: () => number = () => {
+    throw new Error('crash-writer: store not opened');
+  };
   let running: Promise<number> | undefined;
   let stopRequested = false;
 
@@ -60,7 +66,7 @@ if (isMain) {
     let i = 0;
     while (!stopRequested) {
       for (let b = 0; b < run.batch; b++, i++) {
-        s.addTurn(sessionFor(run, i), { prompt: `${run.writer}:${i}`, response: `re ${run.writer}:${i}`, timestamp: new Date() });
+        s.addTurn(sessionFor(run, i), { prompt: `${run.writer}:${i}`, response: `re ${run.writer}:${i}`, timestamp: new Date(now()) });
       }
       await s.flush();
       reply({ type: 'acked', upTo: i - 1 });
@@ -76,8 +82,10 @@ if (isMain) {
         await store?.close();
         stopRequested = false;
         running = undefined;
+        now = clockOf(command.clock);
         store = SessionStore.openSync({
           dir: command.dir,
+          clock: now,
           fsync: command.fsync,
           lockTimeoutMs: command.lockTimeoutMs,
           autoCompact: false,

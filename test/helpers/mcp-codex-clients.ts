@@ -47,6 +47,13 @@ export interface McpServerConnection {
 
 let serial = 0;
 
+/** Variables that set this process's clock (.ci/run runs the suite a year ahead with libfaketime): the servers run on the same clock. */
+const CLOCK_VARIABLES = /^(FAKETIME.*|LD_PRELOAD|NODE_OPTIONS|SJ_FILE_TIME_SHIFT_MS)$/;
+
+function clockEnvironment(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => CLOCK_VARIABLES.test(e[0]) && e[1] !== undefined));
+}
+
 /**
  * Spawns `node <script> ...args` behind the stdout tee, with the fake codex
  * first on PATH, and connects a real MCP client to it over stdio.
@@ -56,7 +63,7 @@ export async function connectStdioServer(t: ExecutionContext, root: string, fake
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [helperScript('mcp-stdout-tee.js'), capture, process.execPath, ...commandArgs],
-    env: { PATH: `${fake.bin}${path.delimiter}${process.env.PATH ?? ''}`, FAKE_CODEX_LOG: fake.log, HOME: root, ...env },
+    env: { ...clockEnvironment(), PATH: `${fake.bin}${path.delimiter}${process.env.PATH ?? ''}`, FAKE_CODEX_LOG: fake.log, HOME: root, ...env },
     stderr: 'pipe',
   });
   let stderr = '';

@@ -10,6 +10,10 @@ import test, { type ExecutionContext } from 'ava';
 import { SessionStore } from '../../src/index.js';
 import { CLI_MAIN, connectStdioServer, installFakeCodex, waitFor, type FakeCodex, type McpServerConnection } from '../helpers/mcp-codex-clients.js';
 import { helperScript, tempStoreDir } from '../helpers/temp-store.js';
+import { NO_TTL } from '../helpers/compaction-helpers.js';
+
+/** The store as a fresh process sees it, whatever the date: the servers ran on the system clock, so no TTL applies here. */
+const openReplay = (dir: string) => SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false, ttlMs: NO_TTL });
 
 function setup(t: ExecutionContext): { root: string; dir: string; fake: FakeCodex } {
   const dir = tempStoreDir(t);
@@ -77,7 +81,7 @@ test('turns and the codex conversation id survive a restart; a damaged journal l
   t.notRegex(second.stdoutLines().join('\n'), /UNPARSABLE_LINE|warning/);
   await closeCleanly(t, second);
 
-  const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
+  const store = openReplay(dir);
   t.teardown(() => store.close());
   const session = store.getSession('restart-me')!;
   t.deepEqual(
@@ -116,7 +120,7 @@ test('two server processes on one store, adding turns to shared and own sessions
   await Promise.all([closeCleanly(t, a!), closeCleanly(t, b!)]);
 
   // And a fresh replay of the store holds every turn, each exactly once.
-  const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
+  const store = openReplay(dir);
   t.teardown(() => store.close());
   const prompts = store
     .listSessions()
@@ -188,7 +192,7 @@ test('SESSION_JOURNAL_DIR names the store when --dir is absent; SIGTERM closes t
   await waitFor(() => conn.exitCode() !== undefined, 30_000, 'the server to stop on SIGTERM');
   t.is(conn.exitCode(), '0');
   await waitFor(() => /stopped \(SIGTERM\), store closed/.test(conn.stderr()), 30_000, 'the stop message on stderr');
-  const store = SessionStore.openSync({ dir, onWarning: () => undefined, autoCompact: false });
+  const store = openReplay(dir);
   t.teardown(() => store.close());
   t.is(store.getSession('env-dir')?.turns.length, 1);
 });

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { installFsHook, setFsHook, systemError, type FsCall } from '../helpers/crash-fs-hook.js';
+import { STORES_NOW } from '../helpers/fixture-now.js';
 
 // The hook must be in place before the library loads (see crash-fs-hook.ts).
 const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sj-repair-fault-')));
@@ -39,7 +40,8 @@ function codesFor(name: string): Code[] {
 /** Best-effort calls: closing a descriptor already read or fsynced, listings for cleanup, lock mtime updates and releases. */
 const TOLERABLE = new Set(['closeSync', 'close', 'lstatSync', 'statSync', 'readdirSync', 'utimes', 'utimesSync', 'rmdir', 'rmdirSync']);
 const HANG_MS = 3000;
-const options = (dir: string) => ({ dir, lockTimeoutMs: 300, now: () => Date.UTC(2026, 10, 22) });
+/** The quarantine's names carry the repair's time: the fixture's documented now, STORES_NOW.repair. */
+const options = (dir: string) => ({ dir, lockTimeoutMs: 300, now: () => STORES_NOW.repair });
 
 const copyFixture = (to: string): string => copyFixtureTo('stores', 'repair-garbage', to);
 

@@ -12,6 +12,7 @@ import test from 'ava';
 import { compactSessions } from '../../src/index.js';
 import { DAY, HOUR, T0, freshReplay } from '../helpers/compaction-helpers.js';
 import { StoreChild, killAll, readJournalLines, type Op, type PlainSession } from '../helpers/child-protocol.js';
+import { timeline } from '../helpers/child-clock.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 
 const TTL = DAY;
@@ -20,7 +21,7 @@ const YEAR = 365 * DAY;
 async function child(t: import('ava').ExecutionContext, children: StoreChild[], name: string, dir: string, clockMs: number, extra: { maxSessions?: number } = {}): Promise<StoreChild> {
   const c = new StoreChild(name);
   children.push(c);
-  await c.request({ op: 'open', dir, fsync: false, clockMs, ttlMs: TTL, ...extra }, 'opened');
+  await c.request({ op: 'open', dir, fsync: false, clock: timeline(clockMs), clockMs, ttlMs: TTL, ...extra }, 'opened');
   return c;
 }
 

@@ -11,6 +11,8 @@ import test from 'ava';
 import { SessionStore } from '../../src/index.js';
 import { journalSeqs, killAll, readJournalLines, openChildren, type StoreChild } from '../helpers/child-protocol.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
+import { timeline } from '../helpers/child-clock.js';
 
 const WRITERS = 4;
 const MUTATIONS = 200;
@@ -22,7 +24,7 @@ test('4 processes x 200 mutations on shared and private sessions: nothing lost, 
   const dir = tempStoreDir(t);
   let children: StoreChild[] = [];
   t.teardown(() => killAll(children));
-  children = await openChildren(WRITERS, 'writer-', { dir, fsync: true });
+  children = await openChildren(WRITERS, 'writer-', { dir, fsync: true, clock: timeline(TEST_T0) });
   const started = Date.now();
 
   // All children are open and idle ('opened' is their ready message); the 'go' is the write command itself.
@@ -38,7 +40,7 @@ test('4 processes x 200 mutations on shared and private sessions: nothing lost, 
   );
 
   const { warnings, onWarning } = collectWarnings();
-  const store = SessionStore.openSync({ dir, fsync: false, onWarning });
+  const store = SessionStore.openSync({ dir, fsync: false, onWarning, clock: () => TEST_T0 });
   const sessions = store.listSessions();
   await store.close();
   t.deepEqual(warnings, [], 'a clean replay');

@@ -43,7 +43,7 @@ realClockTest('a writer on a real clock 10 years ahead hides the others\' sessio
   t.teardown(() => killAll(children));
   const fast = new StoreChild('faketime-10y', { wrapper: TEN_YEARS_AHEAD });
   children.push(fast);
-  await fast.request({ op: 'open', dir, fsync: false }, 'opened');
+  await fast.request({ op: 'open', dir, fsync: false, clock: 'system' }, 'opened'); // its own clock, 10 years ahead for real
   t.deepEqual((await fast.request({ op: 'list' }, 'list')).sessions, [], 'by its clock every session is 10 years idle');
   await fast.request({ op: 'ops', ops: [{ k: 'ensure', id: 'f1' }, { k: 'turn', id: 'f1', prompt: 'later' }, { k: 'list' }, { k: 'get', id: 'a1' }] }, 'flushed');
   await fast.close();

@@ -14,8 +14,12 @@ import test from 'ava';
 import { SessionStore } from '../../src/index.js';
 import { killAll, openChildren, seededRandom, serializeSessions, type Op, type PlainSession, type StoreChild } from '../helpers/child-protocol.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { clockOf, timeline } from '../helpers/child-clock.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
 
-const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date() });
+const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(TEST_T0) });
+/** Every store here, in this process and in the children, runs on one time line from TEST_T0. */
+const CLOCK = timeline(TEST_T0);
 /** Turns as one string each, so a failed comparison shows which turn differs. */
 const forDiff = (sessions: readonly PlainSession[]) =>
   sessions.map((s) => ({ ...s, turns: s.turns.map((turn) => `${turn.prompt} | ${turn.response} | ${turn.timestamp}`) }));
@@ -24,10 +28,10 @@ const lastPrompt = (s: PlainSession | null | undefined) => s?.turns[s.turns.leng
 test('a flushed write of another process is seen by the next read, every direction, no reopen', async (t) => {
   const dir = tempStoreDir(t);
   const { warnings, onWarning } = collectWarnings();
-  const parent = SessionStore.openSync({ dir, fsync: false, onWarning });
+  const parent = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clockOf(CLOCK) });
   let children: StoreChild[] = [];
   t.teardown(() => killAll(children));
-  children = await openChildren(2, 'peer-', { dir, fsync: false });
+  children = await openChildren(2, 'peer-', { dir, fsync: false, clock: CLOCK });
   const [a, b] = children as [StoreChild, StoreChild];
 
   parent.ensureSession('peer');
@@ -71,7 +75,7 @@ test('a flushed write of another process is seen by the next read, every directi
   const parentView = serializeSessions(parent.listSessions());
   await parent.close();
   await Promise.all(children.map((c) => c.close()));
-  const fresh = SessionStore.openSync({ dir, fsync: false, onWarning });
+  const fresh = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clockOf(CLOCK) });
   const replay = serializeSessions(fresh.listSessions());
   await fresh.close();
   t.deepEqual(forDiff(parentView), forDiff(replay), "the parent's view equals a fresh replay");
@@ -133,14 +137,14 @@ test('processes mutating the same sessions at once converge on the fresh replay 
   for (const seed of SEEDS) {
     const dir = tempStoreDir(t);
     const rnd = seededRandom(seed);
-    children = await openChildren(PROCESSES, `conv-${seed.toString(16)}-`, { dir, fsync: false });
+    children = await openChildren(PROCESSES, `conv-${seed.toString(16)}-`, { dir, fsync: false, clock: CLOCK });
     const scripts = children.map((c) => randomOps(rnd, c.name, OPS_PER_PROCESS));
     // All start together; each flushes at the end.
     await Promise.all(children.map((c, i) => c.request({ op: 'ops', ops: scripts[i]! }, 'flushed')));
     // Everybody has flushed: one more read each, then compare.
     const views = await Promise.all(children.map((c) => c.request({ op: 'list' }, 'list')));
     const { warnings, onWarning } = collectWarnings();
-    const fresh = SessionStore.openSync({ dir, fsync: false, onWarning });
+    const fresh = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clockOf(CLOCK) });
     const replay = serializeSessions(fresh.listSessions());
     await fresh.close();
     children.forEach((c, i) => t.deepEqual(forDiff(views[i]!.sessions), forDiff(replay), `seed 0x${seed.toString(16)}: ${c.name}'s view equals a fresh replay`));
@@ -159,8 +163,8 @@ test('processes mutating the same sessions at once converge on the fresh replay 
 test('a queued updateSession({turns}) followed by addTurn survives a rebase on a peer record', async (t) => {
   const dir = tempStoreDir(t);
   const { warnings, onWarning } = collectWarnings();
-  const a = SessionStore.openSync({ dir, fsync: false, onWarning });
-  const b = SessionStore.openSync({ dir, fsync: false, onWarning });
+  const a = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clockOf(CLOCK) });
+  const b = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clockOf(CLOCK) });
   a.ensureSession('s');
   a.flushSync();
   b.listSessions();
@@ -175,7 +179,7 @@ test('a queued updateSession({turns}) followed by addTurn survives a rebase on a
   b.closeSync();
   a.closeSync();
 
-  const fresh = SessionStore.openSync({ dir, fsync: false, onWarning });
+  const fresh = SessionStore.openSync({ dir, fsync: false, onWarning, clock: clockOf(CLOCK) });
   const replay = fresh.getSession('s')!.turns.map((x) => x.prompt);
   fresh.closeSync();
   t.deepEqual(replay, ['a-replaced', 'a-after'], 'the file: the update replaced b-between, then a-after');
