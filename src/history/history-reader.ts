@@ -105,7 +105,9 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
   let segment: HistorySegment = segments[0]!;
   const ready: HistoryItem[] = [];
   const framing = new CommitAssembler<FramedItem>(0, {
-    applied: (records) => ready.push(...records.map((r) => r.item)),
+    applied: (records) => {
+      for (const r of records) ready.push(r.item);
+    },
     rejected: () => undefined, // its warning says it all
     // Regressions are the chain checker's to explain (verify-chain.ts); the rest are the framing's own findings.
     warn: (warning) => warning.code !== WarningCodes.SEQUENCE_REGRESSION && ready.push({ kind: 'problem', warning, segment }),

@@ -10,8 +10,12 @@ export interface FramedRecord {
 
 /** Where the framing rule reports its decisions. */
 export interface CommitSink<R extends FramedRecord> {
-  /** A commit every reader applies: its readable records, in file order. */
-  applied(records: R[], commit: CommitHeader | undefined): void;
+  /**
+   * A commit every reader applies: its readable records, in file order, and
+   * where each was read. Both arrays are only lent for the call (a commit of
+   * one record reuses them): copy what must be kept.
+   */
+  applied(records: readonly R[], places: readonly LinePlace[], commit: CommitHeader | undefined): void;
   /** A commit no reader applies (an incomplete one replaced by a later commit, or a stale writer's). */
   rejected(records: R[], commit: CommitHeader, why: 'incomplete' | 'stale'): void;
   warn(warning: JournalWarning): void;
@@ -23,6 +27,7 @@ interface OpenCommit<R> {
   /** Highest seq among the records seen so far. */
   lastSeen: number;
   records: R[];
+  places: LinePlace[];
   /** Lines read since the commit began, its first included, readable or not. */
   lines: number;
   /** Where its first record starts: a reader that finds the file shorter rewinds here. */
@@ -56,6 +61,9 @@ interface OpenCommit<R> {
  */
 export class CommitAssembler<R extends FramedRecord> {
   private open: OpenCommit<R> | undefined;
+  /** Lent to the sink for every commit of one record (the common case at replay): no allocation per record. */
+  private readonly single: R[] = [];
+  private readonly singlePlace: LinePlace[] = [];
 
   constructor(
     /** Seq of the last applied record (the snapshot's, before any). */
@@ -75,6 +83,7 @@ export class CommitAssembler<R extends FramedRecord> {
       const end = open.first + open.header.count - 1;
       if (!r.commit && r.seq > open.lastSeen && r.seq <= end) {
         open.records.push(r);
+        open.places.push(place);
         open.lastSeen = r.seq;
         this.countLine(open);
         return;
@@ -94,11 +103,15 @@ export class CommitAssembler<R extends FramedRecord> {
       if (r.seq <= this.lastSeq) {
         this.sink.warn({ code: WarningCodes.SEQUENCE_REGRESSION, message: `seq ${r.seq} follows seq ${this.lastSeq} (a duplicated line, or writers of an older version under a lost lock); applied`, ...place });
       }
-      this.applyCommit([r], undefined);
+      this.applySingle(r, place, undefined);
       return;
     }
     const stale = r.seq <= this.lastSeq;
-    const opened: OpenCommit<R> = { header: r.commit, first: r.seq, lastSeen: r.seq, records: [r], lines: 0, place, stale };
+    if (r.commit.count === 1 && !stale) {
+      this.applySingle(r, place, r.commit);
+      return;
+    }
+    const opened: OpenCommit<R> = { header: r.commit, first: r.seq, lastSeen: r.seq, records: [r], places: [place], lines: 0, place, stale };
     this.open = opened;
     this.countLine(opened);
   }
@@ -146,11 +159,17 @@ export class CommitAssembler<R extends FramedRecord> {
       this.sink.rejected(open.records, open.header, 'incomplete');
       return;
     }
-    this.applyCommit(open.records, open.header);
+    this.applyCommit(open.records, open.places, open.header);
   }
 
-  private applyCommit(records: R[], header: CommitHeader | undefined): void {
+  private applySingle(r: R, place: LinePlace, header: CommitHeader | undefined): void {
+    this.single[0] = r;
+    this.singlePlace[0] = place;
+    this.applyCommit(this.single, this.singlePlace, header);
+  }
+
+  private applyCommit(records: R[], places: LinePlace[], header: CommitHeader | undefined): void {
     for (const r of records) if (r.seq > this.lastSeq) this.lastSeq = r.seq;
-    this.sink.applied(records, header);
+    this.sink.applied(records, places, header);
   }
 }

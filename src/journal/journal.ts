@@ -63,7 +63,7 @@ export interface JournalOptions {
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 /** Stale after 10 s (+ up to 1 s of mtime rounding); waiting writers hold on for 20 s. */
 const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
-const MAX_BATCH_BYTES = 256 * 1024;
+const MAX_BATCH_BYTES = 64 * 1024;
 const RETRY_AFTER_FAILURE_MS = 1000;
 /** Fenced attempts in a row that may fail to prove a commit before waiters get LOCK_COMPROMISED. */
 const MAX_UNPROVEN_ATTEMPTS = 20;

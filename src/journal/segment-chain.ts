@@ -62,14 +62,6 @@ const nextCommitId = (): string => `${commitIdPrefix}${(commitCounter++ & 0xffff
 /** A listed file vanished between readdir and open: a compaction moved it. */
 class StoreChanged extends Error {}
 
-/** A record with where it was read, as the framing rule carries it. */
-interface PlacedRecord {
-  seq: number;
-  commit?: CommitHeader;
-  record: JournalRecord;
-  place: LinePlace;
-}
-
 /**
  * A commit this process wrote but could not prove in place (the fence
  * failed, or the write failed part-way): not acknowledged, not re-queued,
@@ -130,7 +122,7 @@ export class SegmentChain {
   private replayBytes = { total: 0, finished: 0 };
   private firstSegmentNumber = 1;
   /** The commit framing rule (commit-framing.ts): which records readers apply. Its lastSeq is the chain's. */
-  private readonly framing: CommitAssembler<PlacedRecord>;
+  private readonly framing: CommitAssembler<JournalRecord>;
   /** Set while a segment's lines are read: where applied records come from. */
   private reading: Segment | undefined;
   /** A rotation marker was applied: the read stops right after it. */
@@ -158,8 +150,8 @@ export class SegmentChain {
     this.writer = JSON.parse(options.writerJson) as string;
     this.hashChain = options.hashChain;
     this.onReplayProgress = options.onReplayProgress;
-    this.framing = new CommitAssembler<PlacedRecord>(0, {
-      applied: (records, header) => this.applyCommit(records, header),
+    this.framing = new CommitAssembler<JournalRecord>(0, {
+      applied: (records, places, header) => this.applyCommit(records, places, header),
       rejected: (_records, header) => {
         if (this.inDoubt?.id === header.id) this.inDoubt.outcome = 'rejected';
       },
@@ -443,17 +435,19 @@ export class SegmentChain {
       return 'continue';
     }
     this.recordsRead++;
-    this.framing.record({ seq: decoded.record.seq, commit: decoded.record.commit, record: decoded.record, place }, place);
+    this.framing.record(decoded.record, place);
     if (!this.stopReading) return 'continue';
     this.stopReading = false;
     return 'stop';
   }
 
   /** The framing rule decided that readers apply these records (one commit). */
-  private applyCommit(records: PlacedRecord[], header: CommitHeader | undefined): void {
+  private applyCommit(records: readonly JournalRecord[], places: readonly LinePlace[], header: CommitHeader | undefined): void {
     const segment = this.reading!;
-    const own = header && this.inDoubt?.id === header.id && records[0]?.record.writer === this.writer ? this.inDoubt : undefined;
-    for (const { record, place } of records) {
+    const own = header && this.inDoubt?.id === header.id && records[0]?.writer === this.writer ? this.inDoubt : undefined;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const place = places[i]!;
       this.chainHead = record.hash ?? CHAIN_START;
       if (own) {
         // Our own commit, read back after a doubt: it is in the journal for every reader.

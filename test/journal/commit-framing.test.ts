@@ -26,7 +26,7 @@ function run(lines: Line[], lastSeq = 0) {
   const rejected: Array<[string, string[]]> = [];
   const warnings: string[] = [];
   const framing = new CommitAssembler<R>(lastSeq, {
-    applied: (records) => applied.push(records.map((r) => r.name)),
+    applied: (records) => void applied.push(records.map((r) => r.name)),
     rejected: (records, header, why) => rejected.push([`${header.id}:${why}`, records.map((r) => r.name)]),
     warn: (w) => warnings.push(w.code),
   });
