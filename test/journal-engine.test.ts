@@ -35,7 +35,8 @@ test('a burst of appends goes out in a few group commits, not one per append', a
   const { journal } = openKv(dir);
   for (let i = 0; i < 1000; i++) journal.append('kv.set', { key: `k${i}`, value: i });
   await journal.flush();
-  t.true(journal.stats.commits <= 2, `commits: ${journal.stats.commits}`);
+  // About 190 KB in all: a few commits of at most 64 KiB each (journal.ts, MAX_BATCH_BYTES), never one per append.
+  t.true(journal.stats.commits <= 6, `commits: ${journal.stats.commits}`);
   t.is(journal.stats.recordsWritten, 1000);
   await journal.close();
   const { state } = openKv(dir);
