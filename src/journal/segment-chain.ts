@@ -603,7 +603,7 @@ export class SegmentChain {
     if (outcome.kind !== 'written') {
       next.retire();
       // Readers may or may not follow the marker; either is a store as a compaction that stopped after its rotation leaves it.
-      throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the rotation marker of ${segment.path} could not be proved in place (the lock was lost or the segment changed); nothing was compacted`, { details: { dir: this.dir } });
+      throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the rotation marker of ${segment.path} could not be proved in place (the lock was lost or the segment changed); the rotation is abandoned`, { details: { dir: this.dir } });
     }
     try {
       fs.fdatasyncSync(segment.fd);

@@ -58,8 +58,9 @@ export class Segment {
     try {
       const byName = fs.lstatSync(this.path);
       named = byName.ino === st.ino && byName.dev === st.dev;
-    } catch {
-      // gone: not current
+    } catch (err) {
+      // Gone (archived): not current. Anything else is a failing disk, not a moved segment.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('lstat', this.path, err);
     }
     return { size: st.size, current: st.nlink > 0 && named };
   }

@@ -88,12 +88,14 @@ function lockIdentity(lockPath: string): string | undefined {
 
 /** The lock directory as it is now: who made it (inode, change time) and the mtime its holder set. */
 function lockLook(lockPath: string): { identity: string; mtimeMs: number } | undefined {
+  let st: fs.BigIntStats;
   try {
-    const st = fs.statSync(lockPath, { bigint: true });
-    return { identity: `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
-  } catch {
-    return undefined;
+    st = fs.statSync(lockPath, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // released, or taken over and released
+    throw ioError('stat', lockPath, err); // EIO...: not a lost lock, a failing disk
   }
+  return { identity: `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
 }
 
 const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
