@@ -138,6 +138,7 @@ async function verifyOnce(dir: string, options: VerifyOptions): Promise<VerifyRe
   const segments = listHistorySegments(dir);
   const walk = new HistoryWalk(usable, findings, options.expectHead?.seq);
   await walkHistory(walk, readHistory(dir, { maxLineBytes, segments }), new SegmentProgress(segments, options.onProgress));
+  findings.explainGaps(walk.repairGaps);
   checkSnapshotsAgainstHistory(usable, walk, findings);
   const last = walk.last;
   const head: ChainHead = last ? { seq: last.seq, h: last.h ?? CHAIN_START } : headFromSnapshots(usable);
