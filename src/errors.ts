@@ -65,6 +65,12 @@ export const ErrorCodes = {
    * cannot be trusted. Nothing was changed.
    */
   CLOCK_SKEW: 'CLOCK_SKEW',
+  /**
+   * verify: the store kept changing under the check (compactions archived
+   * segments while they were being read), attempt after attempt. Nothing is
+   * wrong with the store; run verify again later.
+   */
+  STORE_CHANGING: 'STORE_CHANGING',
   /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */
   IO_ERROR: 'IO_ERROR',
 } as const;

@@ -16,7 +16,10 @@ live segment by a rotation first (writers move on to a new segment), then
 rewrites closed segments by an atomic rename. An unfinished last line is
 repaired only when no writer holds the journal lock (it may be an append in
 progress). Records of a newer format version and lines longer than the
-limit are left in place and listed.
+limit are left in place and listed. Records of commits no reader applies
+(INCOMPLETE_COMMIT, STALE_COMMIT) are moved too. Where the damage was a
+committed record, the gap it leaves in the hash chain is journaled in a
+journal.repair record, which verify accepts.
 
 Options:
   --dir DIR            the store (default: $SESSION_JOURNAL_DIR)

@@ -1,12 +1,13 @@
 import { readChainHead, verifyStore, type VerifyReport } from '../history/verify-store.js';
-import { UsageError, parseFlags, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour } from './terminal.js';
 
 export const verifyHelp = `Usage: session-journal verify --dir DIR [options]
 
 Checks a store without changing it and without taking any lock (safe beside
-live writers and a running compaction): every line of every segment, live
+live writers and a running compaction: a check that a compaction moved files
+under is thrown away, and verify checks again once it has ended): every line of every segment, live
 and archived; the hash chain across all of them (an entry edited, deleted,
 inserted or moved, or without a hash); rotation markers; and every snapshot
 against the segments it folds (its header's seq and hash, and its sessions).
@@ -18,13 +19,16 @@ Options:
   --expect-head SEQ:HASH
                        also prove that nothing up to that recorded head changed: the record
                        with seq SEQ must still have hash HASH and the chain up to it must be intact
+  --lock-timeout DUR   when a compaction moved files during a check, wait this long for
+                       it to end before checking again (default 30s)
   --json               print one JSON document: {ok, problems:[{code,file,line,offset,message}],
                        notes, records, segments, archivedSegments, snapshots, head:{seq,h}}
   -h, --help           this help
 
 File names are relative to the store directory; byte offsets in archived
 (gzipped) segments count uncompressed bytes.
-Exit codes: 0 clean, 1 problems found, 2 usage, 4 store error (missing,
+Exit codes: 0 clean, 1 problems found, 2 usage, 3 the store kept changing
+under 5 checks (STORE_CHANGING: retry later), 4 store error (missing,
 unsafe permissions, I/O), 70 internal error.
 `;
 
@@ -38,7 +42,7 @@ export function parseExpectedHead(text: string): { seq: number; h: string } {
 }
 
 export async function verifyCommand(argv: readonly string[], io: CliIO): Promise<number> {
-  const args = parseFlags(argv, { values: ['dir', 'expect-head'], switches: ['json', 'head'] });
+  const args = parseFlags(argv, { values: ['dir', 'expect-head', 'lock-timeout'], switches: ['json', 'head'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const json = args.switches.has('json');
   const dir = storeDir(args, io.env);
@@ -53,6 +57,7 @@ export async function verifyCommand(argv: readonly string[], io: CliIO): Promise
   let bar: ReturnType<typeof progressBar> | undefined;
   const report = await verifyStore(dir, {
     ...(expectHead && { expectHead }),
+    ...(args.values.has('lock-timeout') && { lockTimeoutMs: parseDuration('lock-timeout', args.values.get('lock-timeout')!) }),
     onProgress: (done, total) => {
       // Only long work gets a bar: none for a store verified in a blink.
       if (!bar && Date.now() - started > 300) bar = progressBar(io.stderr, 'verify', total, !json);

@@ -10,6 +10,7 @@ import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type Arc
 import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
 import { removeAbandonedTempFiles } from './leftovers.js';
+import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../maintenance/kept-aside.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, fileSystemNow, refuseFastClock, retentionReference } from './clock-guard.js';
 
 /** A record that retention wants journaled (it removes one key). */
@@ -74,31 +75,49 @@ export interface CompactResult {
   removed: Record<string, number>;
   segmentsArchived: number;
   archiveFilesPruned: number;
+  /**
+   * Lines of the folded segments the fold could not take (garbage, records of
+   * another namespace or version, records the reducer rejects), copied to the
+   * quarantine before their segment was archived: how many, and where.
+   */
+  keptAside: { lines: number; files: Array<Pick<KeptFile, 'file' | 'quarantine' | 'index'>> };
   snapshot?: string;
   durationMs: number;
 }
 
 /**
  * Replays into the state until the rotation; after it, only notes which keys
- * are touched. Counts records of other kinds: folding a store of another kind
- * would drop them all from the state.
+ * are touched. A record of another namespace is rejected (so the replay
+ * reports it at its line, and it is kept aside); records of each kind are
+ * counted, to tell a store of the other kind from a store with a few foreign
+ * records in it.
  */
 class FoldConsumer implements JournalConsumer {
   frozen = false;
   readonly touchedAfterRotation = new Set<string>();
   readonly foreign = new Map<string, number>();
+  /** Snapshot entries restored and records of the fold's own namespace read. */
+  own = 0;
   constructor(private readonly state: FoldState) {}
   reset(): void {
     this.state.reset();
     this.touchedAfterRotation.clear();
     this.foreign.clear();
+    this.own = 0;
   }
   restore(entry: unknown) {
-    return this.state.restore(entry);
+    const rejection = this.state.restore(entry);
+    if (!rejection) this.own++;
+    return rejection;
   }
   apply(record: JournalRecord) {
     const namespace = record.type.slice(0, record.type.indexOf('.'));
-    if (namespace !== this.state.recordNamespace && namespace !== 'journal') this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
+    if (namespace !== this.state.recordNamespace && namespace !== 'journal') {
+      this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
+      if (!this.frozen) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `a ${record.type} record is not a ${this.state.recordNamespace}.* record: not folded (compaction keeps it aside)` };
+      return undefined;
+    }
+    if (namespace === this.state.recordNamespace) this.own++;
     if (!this.frozen) return this.state.apply(record);
     const key = this.state.keyOf(record);
     if (key !== undefined) this.touchedAfterRotation.add(key);
@@ -151,9 +170,12 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     // A record longer than this reader's limit is skipped by replay; folding would then drop it from the state for good.
     const tooLong: JournalWarning[] = [];
     const unreadableSnapshots: JournalWarning[] = [];
+    const unfolded = new UnfoldedLines();
     const report = options.onWarning ?? writeWarningToStderr;
     const onWarning = (w: JournalWarning) => {
-      if (w.code === WarningCodes.LINE_TOO_LONG) tooLong.push(w);
+      // An over-long line that is no record (garbage) is only kept aside; one that begins like a record stops the compaction.
+      if (w.code === WarningCodes.LINE_TOO_LONG && w.file !== undefined && w.offset !== undefined && looksLikeRecord(w.file, w.offset)) tooLong.push(w);
+      unfolded.note(w);
       if (w.code === WarningCodes.SNAPSHOT_UNREADABLE) unreadableSnapshots.push(w);
       report(w);
     };
@@ -167,9 +189,10 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     };
     refuseTooLong(journal.maxLineBytes);
     refuseIncompleteBase(options.dir, unreadableSnapshots);
-    if (fold.foreign.size > 0) {
+    // Only foreign records and no state of its own: the store is of the other kind, and folding it would empty it.
+    if (fold.foreign.size > 0 && fold.own === 0) {
       const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
-      throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found}; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
+      throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found} and no ${state.recordNamespace}.* record; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
         details: { dir: options.dir, expected: state.recordNamespace, found: Object.fromEntries(fold.foreign) },
       });
     }
@@ -177,7 +200,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     const base = listStore(options.dir);
     const pending = state.retention(retentionNow());
     if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1) {
-      return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, archiveFilesPruned: pruneArchive(options.dir, policy, pruneNow()), durationMs: Date.now() - started };
+      return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, keptAside: { lines: 0, files: [] }, archiveFilesPruned: pruneArchive(options.dir, policy, pruneNow()), durationMs: Date.now() - started };
     }
 
     const rotation = await journal.rotate();
@@ -194,6 +217,13 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       }
       return decisions.map((d) => ({ type: d.type, payload: d.payload }));
     });
+    // Before the switch: once the snapshot is published, the folded segments are never replayed again.
+    const keptFiles = unfolded.keepAside(options.dir, rotation.next, journal.maxLineBytes, new Date(now()).toISOString());
+    for (const k of keptFiles.filter((f) => f.written)) {
+      report({ code: WarningCodes.KEPT_ASIDE, message: `${k.items.length} line(s) of ${k.file} that compaction cannot fold were copied to ${k.quarantine} (index ${k.index}); the segment is archived as it was`, file: path.join(options.dir, k.file) });
+    }
+    const keptAside = { lines: keptFiles.reduce((n, k) => n + k.items.length, 0), files: keptFiles.map(({ file, quarantine, index }) => ({ file, quarantine, index })) };
+
     await step('retained');
 
     const snapshot = writeSnapshotSync(options.dir, rotation.next, rotation.seq, rotation.hash, state.entries());
@@ -212,6 +242,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       kept: state.size,
       removed,
       segmentsArchived: names.filter((n) => n.startsWith('journal-')).length,
+      keptAside,
       archiveFilesPruned,
       snapshot: path.basename(snapshot.path),
       durationMs: Date.now() - started,

@@ -74,7 +74,15 @@ interface Pending {
   snapshot: string | undefined;
 }
 
-export type ProblemSink = (problem: VerifyProblem, ordinal: number) => void;
+/** Where a RECORD_MISSING break lies: the record before it and the record the chain resumes at (a `journal.repair` record may explain it). */
+export interface ChainBreak {
+  afterSeq: number;
+  afterHash: string;
+  seq: number;
+  h: string;
+}
+
+export type ProblemSink = (problem: VerifyProblem, ordinal: number, at?: ChainBreak) => void;
 
 export const shortHash = (h: string | undefined): string => (h ? `${h.slice(0, 12)}…` : '(none)');
 const at = (p: Place): string => `${p.file}:${p.line}`;
@@ -253,7 +261,7 @@ export class ChainChecker {
     } else if (rec.seq > expected) {
       const range = rec.seq - 1 === expected ? `seq ${expected} is` : `seq ${expected}-${rec.seq - 1} are`;
       const problem = problemAt(VerifyCodes.RECORD_MISSING, rec.place, `${range} missing before seq ${rec.seq}: deleted (or moved elsewhere); the hash chain breaks here`);
-      this.report(problem, rec.ordinal);
+      this.report(problem, rec.ordinal, rec.h === undefined ? undefined : { afterSeq: p.prevSeq, afterHash: p.prev, seq: rec.seq, h: rec.h });
       for (let s = expected; s < rec.seq && s < expected + 1000; s++) this.missing.set(s, { problem, place: rec.place });
     } else if (rec.seq < expected) {
       const gap = this.missing.get(rec.seq);

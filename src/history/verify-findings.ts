@@ -1,6 +1,17 @@
 import path from 'node:path';
 import type { JournalWarning } from '../journal/warnings.js';
-import type { VerifyProblem } from './verify-chain.js';
+import { VerifyCodes, type ChainBreak, type VerifyProblem } from './verify-chain.js';
+
+/** A gap `repair` journaled (a `journal.repair` record's payload item), with where that record is. */
+export interface RecordedGap {
+  file: string;
+  quarantine: string;
+  after: { seq: number; h: string } | null;
+  resume: { seq: number; h: string };
+  missing: [number, number];
+  /** The journal.repair record that names it. */
+  recordedAt: { file: string; line: number };
+}
 
 /** Something verify could not check, which is not a problem (history pruned from the archive, records of another reducer). */
 export interface VerifyNote {
@@ -20,7 +31,7 @@ const AFTER_HISTORY = Number.MAX_SAFE_INTEGER;
  * `--expect-head` asks whether any problem lies at or before a record.
  */
 export class Findings {
-  private readonly located: Array<{ problem: VerifyProblem; ordinal: number }> = [];
+  private located: Array<{ problem: VerifyProblem; ordinal: number; at?: ChainBreak }> = [];
   /** About the store as a whole: listed after all the others, in the order found. */
   private readonly overall: VerifyProblem[] = [];
   readonly notes: VerifyNote[] = [];
@@ -32,8 +43,26 @@ export class Findings {
     return path.relative(this.dir, file) || file;
   }
 
-  add(problem: VerifyProblem, ordinal = AFTER_HISTORY): void {
-    this.located.push({ problem, ordinal });
+  add(problem: VerifyProblem, ordinal = AFTER_HISTORY, at?: ChainBreak): void {
+    this.located.push({ problem, ordinal, ...(at && { at }) });
+  }
+
+  /**
+   * A chain break that a `journal.repair` record names exactly (the seqs
+   * missing, the record the chain resumes at with its hash, and the one
+   * before with its hash) is what repair did, not tampering: a note, not a
+   * problem. Any other break stays a problem.
+   */
+  explainGaps(gaps: readonly RecordedGap[]): void {
+    const explains = (at: ChainBreak, g: RecordedGap) =>
+      g.resume.seq === at.seq && g.resume.h === at.h && g.missing[0] === at.afterSeq + 1 && g.missing[1] === at.seq - 1 && (g.after === null || (g.after.seq === at.afterSeq && g.after.h === at.afterHash));
+    this.located = this.located.filter(({ problem, at }) => {
+      const gap = at && problem.code === VerifyCodes.RECORD_MISSING ? gaps.find((g) => explains(at, g)) : undefined;
+      if (!gap) return true;
+      const range = gap.missing[0] === gap.missing[1] ? `seq ${gap.missing[0]} was a damaged record` : `seq ${gap.missing[0]}-${gap.missing[1]} were damaged records`;
+      this.notes.push({ code: 'REPAIRED_GAP', file: problem.file, line: problem.line, message: `${range} that repair moved to ${gap.quarantine} (journal.repair at ${gap.recordedAt.file}:${gap.recordedAt.line}); the chain resumes here` });
+      return false;
+    });
   }
 
   warning(w: JournalWarning, ordinal?: number): void {

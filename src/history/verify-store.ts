@@ -1,6 +1,11 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { archiveDir } from '../compact/archive.js';
+import { COMPACTION_LOCK_NAME } from '../compact/compaction-lock.js';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
 import { CHAIN_START } from '../journal/record-codec.js';
-import { fileSizeOrZero, requireStoreDir } from '../journal/store-files.js';
+import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir } from '../journal/store-files.js';
 import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';
 import { VerifyCodes, shortHash, type VerifyProblem } from './verify-chain.js';
 import { Findings, type VerifyNote } from './verify-findings.js';
@@ -54,16 +59,77 @@ export interface VerifyOptions {
   expectHead?: { seq: number; h: string };
   /** Called now and then with bytes done and total (compressed bytes for archived segments). */
   onProgress?: (done: number, total: number) => void;
+  /** When the store changed under a check, wait this long for the compaction (compact.lock) to end before checking again (default 30 s). */
+  lockTimeoutMs?: number;
+}
+
+/** Checks of a store that keeps changing under them, before verify gives up with STORE_CHANGING. */
+const MAX_ATTEMPTS = 5;
+const LOCK_POLL_MS = 50;
+
+/**
+ * Verifies a store, read-only and without any lock, as one consistent view.
+ * A compaction may archive a segment or a snapshot between the listing and
+ * the read (ENOENT), or publish files while the check runs; what verify
+ * found then may be an artifact of the move, not of the store. So a check
+ * that hit a vanished file, or found problems while the listing changed
+ * under it, is thrown away: verify waits for the compaction to end
+ * (compact.lock gone, at most `lockTimeoutMs`) and checks again from a fresh
+ * listing. A clean check is kept even if files moved meanwhile: every file it
+ * read was whole (each is published by rename). After MAX_ATTEMPTS it throws
+ * STORE_CHANGING (exit 3: retry later).
+ */
+export async function verifyStore(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  requireStoreDir(dir);
+  for (let attempt = 1; ; attempt++) {
+    const before = listingOf(dir);
+    let report: VerifyReport | undefined;
+    let gone: unknown;
+    try {
+      report = await verifyOnce(dir, options);
+    } catch (err) {
+      if (!isVanishedFile(err)) throw err;
+      gone = err;
+    }
+    if (report && (report.ok || listingOf(dir) === before)) {
+      if (attempt > 1) report.notes.push({ code: 'VERIFY_RETRIED', file: null, line: null, message: `the store changed while it was read (a compaction moved files): checked ${attempt} times, this report is of the last, consistent check` });
+      return report;
+    }
+    if (attempt >= MAX_ATTEMPTS) {
+      const why = gone ? (gone as Error).message : 'its files moved while it was read';
+      throw new SessionJournalError(ErrorCodes.STORE_CHANGING, `${dir} changed under each of ${MAX_ATTEMPTS} checks (${why}); nothing is known to be wrong with it`, { cause: gone, details: { dir, attempts: attempt } });
+    }
+    await compactionEnded(dir, options.lockTimeoutMs ?? 30_000);
+  }
+}
+
+/** The names of every store file, live and archived: it changes whenever a compaction rotates, publishes or archives. */
+function listingOf(dir: string): string {
+  const { segments, snapshots } = listStore(dir);
+  return JSON.stringify([segments, snapshots, readStoreSubdir(archiveDir(dir)).sort()]);
+}
+
+/** A file listed a moment ago is gone: a compaction archived it (or a repair replaced it). */
+function isVanishedFile(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  return e?.code === 'ENOENT' || (err instanceof SessionJournalError && err.code === ErrorCodes.IO_ERROR && e?.cause?.code === 'ENOENT');
+}
+
+/** Resolves once no compaction holds compact.lock, or after `timeoutMs` (a stale lock of a dead compactor must not stop verify). */
+async function compactionEnded(dir: string, timeoutMs: number): Promise<void> {
+  const lock = path.join(dir, COMPACTION_LOCK_NAME);
+  for (let waited = 0; fs.existsSync(lock) && waited < timeoutMs; waited += LOCK_POLL_MS) {
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
 }
 
 
 /**
- * Verifies a store, read-only and without any lock: every line of every
- * segment (archived and live), the hash chain across them, rotation
- * markers, and every snapshot against the segments.
+ * One check: every line of every segment (archived and live), the hash
+ * chain across them, rotation markers, and every snapshot against the
+ * segments.
  */
-export async function verifyStore(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  requireStoreDir(dir);
+async function verifyOnce(dir: string, options: VerifyOptions): Promise<VerifyReport> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const findings = new Findings(dir);
   // Snapshots first: they anchor the chain where the history before them is gone.
@@ -72,6 +138,7 @@ export async function verifyStore(dir: string, options: VerifyOptions = {}): Pro
   const segments = listHistorySegments(dir);
   const walk = new HistoryWalk(usable, findings, options.expectHead?.seq);
   await walkHistory(walk, readHistory(dir, { maxLineBytes, segments }), new SegmentProgress(segments, options.onProgress));
+  findings.explainGaps(walk.repairGaps);
   checkSnapshotsAgainstHistory(usable, walk, findings);
   const last = walk.last;
   const head: ChainHead = last ? { seq: last.seq, h: last.h ?? CHAIN_START } : headFromSnapshots(usable);

@@ -1,11 +1,11 @@
 import stableStringify from 'fast-json-stable-stringify';
-import { CHAIN_START, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, type JournalRecord } from '../journal/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { HistoryItem, HistorySegment } from './history-reader.js';
 import { ChainChecker, VerifyCodes, type ChainRecord, type Place } from './verify-chain.js';
-import type { Findings } from './verify-findings.js';
+import type { Findings, RecordedGap } from './verify-findings.js';
 import type { ReadableSnapshot } from './verify-snapshots.js';
 
 export interface RotationMarker {
@@ -48,8 +48,10 @@ export class HistoryWalk {
   readonly checkpoints = new Map<number, Map<string, string>>();
   /** Sessions deleted by retention in each segment, and by which writer. */
   readonly retention = new Map<number, Array<{ id: string; w: string }>>();
-  /** Record types that are neither session records nor rotation markers. */
+  /** Record types that are neither session records nor engine records. */
   readonly otherTypes = new Set<string>();
+  /** Gaps named by `journal.repair` records, to explain chain breaks once the whole history is read. */
+  readonly repairGaps: RecordedGap[] = [];
   private readonly checker: ChainChecker;
   private readonly fold = new SessionFold(NEVER, NEVER);
   /** A checkpoint needs the whole history before it, not just what is left of it. */
@@ -64,7 +66,7 @@ export class HistoryWalk {
     private readonly findings: Findings,
     private readonly wantedSeq: number | undefined,
   ) {
-    this.checker = new ChainChecker((problem, ordinal) => findings.add(problem, ordinal));
+    this.checker = new ChainChecker((problem, ordinal, at) => findings.add(problem, ordinal, at));
   }
 
   /** Records in the chain (rotation markers included). */
@@ -114,6 +116,7 @@ export class HistoryWalk {
     this.checker.push({ seq: record.seq, h: record.hash, raw, place, ordinal: this.ordinal });
     if (record.seq === this.wantedSeq && !this.wanted) this.wanted = { h: record.hash ?? CHAIN_START, ordinal: this.ordinal };
     if (record.type === ROTATE_EVENT) this.rotation(record, seg, place);
+    else if (record.type === REPAIR_EVENT) this.repairRecord(record, place);
     else if (record.type.startsWith('session.')) this.sessionRecord(record, seg, place);
     else this.otherTypes.add(record.type);
     return true;
@@ -188,6 +191,15 @@ export class HistoryWalk {
     }
   }
 
+  private repairRecord(record: JournalRecord, place: Place): void {
+    const gaps = (record.payload as { gaps?: unknown } | null)?.gaps;
+    const valid = Array.isArray(gaps) ? gaps.filter(isRecordedGap) : [];
+    if (!Array.isArray(gaps) || valid.length !== gaps.length) {
+      this.findings.add({ code: WarningCodes.INVALID_PAYLOAD, ...place, message: 'journal.repair record without a valid list of gaps' }, this.ordinal);
+    }
+    for (const g of valid) this.repairGaps.push({ ...g, recordedAt: { file: place.file, line: place.line } });
+  }
+
   private sessionRecord(record: JournalRecord, seg: SegmentState, place: Place): void {
     const rejection = this.fold.apply(record);
     if (rejection) this.findings.add({ code: rejection.code, ...place, message: rejection.message }, this.ordinal);
@@ -198,4 +210,16 @@ export class HistoryWalk {
       this.retention.set(seg.segment.number, list);
     }
   }
+}
+
+const isSeqHash = (v: unknown): v is { seq: number; h: string } => {
+  const o = v as { seq?: unknown; h?: unknown } | null;
+  return typeof o === 'object' && o !== null && Number.isSafeInteger(o.seq) && isChainHash(o.h);
+};
+
+function isRecordedGap(v: unknown): v is Omit<RecordedGap, 'recordedAt'> {
+  const g = v as Partial<Record<keyof RecordedGap, unknown>> | null;
+  if (typeof g !== 'object' || g === null || typeof g.file !== 'string' || typeof g.quarantine !== 'string') return false;
+  const m = g.missing as unknown[];
+  return (g.after === null || isSeqHash(g.after)) && isSeqHash(g.resume) && Array.isArray(m) && m.length === 2 && Number.isSafeInteger(m[0]) && Number.isSafeInteger(m[1]);
 }

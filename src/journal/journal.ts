@@ -3,7 +3,7 @@ import os from 'node:os';
 import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../errors.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
-import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from './record-codec.js';
+import { ENVELOPE_OVERHEAD_BYTES, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
 import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segment-chain.js';
 import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
@@ -126,7 +126,7 @@ export class Journal {
     });
     this.chain = new SegmentChain({
       dir: this.dir,
-      consumer: this.consumer,
+      consumer: skipRepairRecords(this.consumer),
       readOnly: this.readOnly,
       maxLineBytes: this.maxLineBytes,
       warn: (w) => this.warn(w),
@@ -512,3 +512,12 @@ export class Journal {
   }
 }
 
+/** A `journal.repair` record is the engine's note for verify: no reducer sees it. */
+function skipRepairRecords(consumer: JournalConsumer): JournalConsumer {
+  return {
+    reset: () => consumer.reset(),
+    restore: (entry) => consumer.restore(entry),
+    apply: (record) => (record.type === REPAIR_EVENT ? undefined : consumer.apply(record)),
+    ...(consumer.committed && { committed: (entries: readonly QueuedEntry[]) => consumer.committed!(entries) }),
+  };
+}

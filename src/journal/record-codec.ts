@@ -8,6 +8,8 @@ export const FORMAT_VERSION = 1;
 
 /** Event types the engine itself writes; reducers never see them. */
 export const ROTATE_EVENT = 'journal.rotate';
+/** Written by `repair` where it moved committed records out (docs/FORMAT.md): readers skip it, verify reads it. */
+export const REPAIR_EVENT = 'journal.repair';
 
 /** One decoded journal line. */
 export interface JournalRecord {

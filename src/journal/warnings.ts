@@ -23,6 +23,12 @@ export const WarningCodes = {
   LINE_TOO_LONG: 'LINE_TOO_LONG',
   /** The file ends in a line with no newline and no writer holds the lock. */
   INCOMPLETE_TAIL: 'INCOMPLETE_TAIL',
+  /**
+   * Compaction copied lines it cannot fold (garbage, records of another
+   * namespace or version, records the reducer rejects) to the quarantine
+   * before archiving their segment: the message names the files.
+   */
+  KEPT_ASIDE: 'KEPT_ASIDE',
   /** A UTF-8 byte order mark at the start of a file (an editor); ignored. */
   BOM_IGNORED: 'BOM_IGNORED',
   /** A sequence number not greater than the one before it. */

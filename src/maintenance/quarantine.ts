@@ -19,6 +19,13 @@ export interface QuarantineBatch {
   bytesBefore: number;
   bytesAfter: number;
   items: QuarantineItem[];
+  /**
+   * Who moved the bytes: `repair` (the default; they left the segment) or
+   * `compaction` (copied aside before the segment was archived; the segment
+   * itself is unchanged). A compaction's batch has the fixed name
+   * `<segment>.kept`, so a segment is kept aside once whatever happens.
+   */
+  by?: 'repair' | 'compaction';
 }
 
 export interface QuarantinePaths {
@@ -35,7 +42,8 @@ export interface QuarantinePaths {
 export function writeQuarantine(batch: QuarantineBatch, source: CopySource, temps: string[]): QuarantinePaths {
   const { dir, name, stamp, bytesBefore, bytesAfter, items } = batch;
   const qdir = quarantineDir(dir);
-  const base = uniqueBase(qdir, `${name}.${stamp}`);
+  const by = batch.by ?? 'repair';
+  const base = by === 'compaction' ? keptBase(name) : uniqueBase(qdir, `${name}.${stamp}`);
   const badPath = path.join(qdir, `${base}.bad`);
   const indexPath = path.join(qdir, `${base}.json`);
   const badTemp = tempNameFor(badPath);
@@ -44,7 +52,8 @@ export function writeQuarantine(batch: QuarantineBatch, source: CopySource, temp
     for (const item of items) copyRange(source, item.offset, item.length, write);
   });
   renameFile(badTemp, badPath);
-  const index = { v: 1, kind: 'quarantine', file: name, quarantine: `${base}.bad`, repairedAt: stamp, bytesBefore, bytesAfter, items };
+  const when = by === 'compaction' ? { by, keptAt: stamp } : { repairedAt: stamp };
+  const index = { v: 1, kind: 'quarantine', file: name, quarantine: `${base}.bad`, ...when, bytesBefore, bytesAfter, items };
   const indexTemp = tempNameFor(indexPath);
   temps.push(indexTemp);
   writeNewFile(indexTemp, (write) => write(Buffer.from(JSON.stringify(index, null, 2) + '\n')));
@@ -52,6 +61,9 @@ export function writeQuarantine(batch: QuarantineBatch, source: CopySource, temp
   fsyncDirSync(qdir);
   return { bad: badPath, index: indexPath };
 }
+
+/** The fixed base name of what compaction keeps aside from one segment. */
+export const keptBase = (segment: string): string => `${segment}.kept`;
 
 /** DIR/quarantine, created 0700 when missing; a symlink in its place is refused. */
 function quarantineDir(dir: string): string {

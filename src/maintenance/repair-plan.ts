@@ -11,13 +11,16 @@ export interface NamedScan {
 
 export function scanStore(dir: string, maxLineBytes: number): NamedScan[] {
   const out: NamedScan[] = [];
+  let lastSeq = 0; // carried from segment to segment, as readers do: a stale commit is numbered at or below it
   for (const n of listStore(dir).segments) {
     const name = segmentName(n);
     const file = path.join(dir, name);
     const fd = openStoreFile(file, 'read');
     if (fd === undefined) continue;
     try {
-      out.push({ name, scan: scanSegment(fd, file, maxLineBytes) });
+      const scan = scanSegment(fd, file, maxLineBytes, undefined, lastSeq);
+      lastSeq = scan.endSeq;
+      out.push({ name, scan });
     } finally {
       closeQuietly(fd); // only read
     }

@@ -1,5 +1,16 @@
 import type { WarningCode } from '../journal/warnings.js';
-import type { BadSpan } from './segment-scan.js';
+import type { BadSpan, ChainGap } from './segment-scan.js';
+
+/**
+ * A gap in the hash chain that moving damage out left (the damage stood for
+ * committed records), as the `journal.repair` record names it.
+ */
+export interface RepairGap extends ChainGap {
+  /** The segment the records were in. */
+  file: string;
+  /** Where their bytes are now. */
+  quarantine: string;
+}
 
 /** One run of bad bytes moved out of a segment. Paths are relative to the store directory. */
 export interface QuarantineItem {
@@ -48,17 +59,19 @@ export interface RepairResult {
   /** With dryRun: the live segment a repair would rotate first. */
   wouldRotate?: string | null;
   files: RepairedFile[];
+  /** Chain gaps journaled in a `journal.repair` record (empty when the chain needed none, and with dryRun). */
+  gaps: RepairGap[];
   itemsMoved: number;
   bytesMoved: number;
   left: LeftProblem[];
 }
 
-export function summarize(files: RepairedFile[], left: LeftProblem[], rotated: RepairResult['rotated'], dryRun: boolean, wouldRotate = false): RepairResult {
+export function summarize(files: RepairedFile[], left: LeftProblem[], rotated: RepairResult['rotated'], dryRun: boolean, wouldRotate = false, gaps: RepairGap[] = []): RepairResult {
   const itemsMoved = files.reduce((n, f) => n + f.items.length, 0);
   const bytesMoved = files.reduce((n, f) => n + total(f.items), 0);
   const changes = itemsMoved > 0 || rotated !== null || wouldRotate;
   const status = !changes ? 'clean' : dryRun ? 'would-repair' : 'repaired';
-  return { status, dryRun, rotated, files, itemsMoved, bytesMoved, left };
+  return { status, dryRun, rotated, files, gaps, itemsMoved, bytesMoved, left };
 }
 
 export const total = (spans: readonly { length: number }[]): number => spans.reduce((n, s) => n + s.length, 0);

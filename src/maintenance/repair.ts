@@ -4,14 +4,15 @@ import { removeAbandonedTempFiles } from '../compact/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journal/journal.js';
 import { requireStoreDir, segmentName } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
+import { REPAIR_EVENT } from '../journal/record-codec.js';
 import { QUARANTINE_DIR } from './quarantine.js';
 import { journalLockHeld } from '../journal/store-lock.js';
 import { leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
-import { summarize, type RepairResult, type RepairedFile } from './repair-report.js';
+import { summarize, type RepairGap, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';
 
 export { QUARANTINE_DIR } from './quarantine.js';
-export type { LeftProblem, QuarantineItem, RepairResult, RepairedFile } from './repair-report.js';
+export type { LeftProblem, QuarantineItem, RepairGap, RepairResult, RepairedFile } from './repair-report.js';
 
 export interface RepairOptions {
   /** The store directory (must exist). */
@@ -31,6 +32,21 @@ export interface RepairOptions {
 const NOOP_CONSUMER: JournalConsumer = { reset: () => undefined, restore: () => undefined, apply: () => undefined };
 
 /**
+ * Appends one `journal.repair` record naming the gaps (docs/FORMAT.md,
+ * "Engine record types"), under the journal lock at the end of the live
+ * segment, like any commit: it is chained, so it cannot be edited unseen
+ * either, and verify accepts a gap only where such a record explains it.
+ */
+async function recordGaps(dir: string, gaps: readonly RepairGap[], lockTimeoutMs: number, maxLineBytes: number, onWarning: WarningHandler | undefined): Promise<void> {
+  const journal = Journal.openSync({ dir, consumer: NOOP_CONSUMER, create: false, flushOnExit: false, lockTimeoutMs, maxLineBytes, onWarning: onWarning ?? (() => undefined) });
+  try {
+    await journal.appendDecided(() => [{ type: REPAIR_EVENT, payload: { gaps } }]);
+  } finally {
+    await journal.close();
+  }
+}
+
+/**
  * Moves torn and corrupt bytes out of a store's segments into
  * `DIR/quarantine/`, never deleting them, so that replay finds nothing to
  * skip. Safe beside live writers:
@@ -47,8 +63,10 @@ const NOOP_CONSUMER: JournalConsumer = { reset: () => undefined, restore: () => 
  *   segment and the directory fsynced. A process still reading the old file
  *   keeps its descriptor on the old inode, which is unchanged.
  *
- * The removed lines were never part of the hash chain (writers chain from
- * the last valid record), so the chain stays intact.
+ * Most removed lines were never part of the hash chain (writers chain from
+ * the last valid record). Where they stood for committed records (a record
+ * damaged after it was written), the gap they leave is journaled in a
+ * `journal.repair` record, which verify reads as the explanation.
  */
 export async function repairStore(options: RepairOptions): Promise<RepairResult> {
   const dir = options.dir;
@@ -78,14 +96,22 @@ export async function repairStore(options: RepairOptions): Promise<RepairResult>
     }
     const stamp = new Date((options.now ?? Date.now)()).toISOString().replace(/:/g, '-');
     const files: RepairedFile[] = [];
+    const gaps: RepairGap[] = [];
     for (const { name, scan } of scans) {
       if (!scan.closed || (scan.bad.length === 0 && !scan.tail)) continue;
       lock.check(`rewriting ${name}`);
-      const repaired = rewriteSegment(dir, name, maxLineBytes, stamp);
-      if (repaired) files.push(repaired);
+      const repaired = rewriteSegment(dir, name, maxLineBytes, stamp, scan.startSeq);
+      if (repaired) {
+        files.push(repaired.file);
+        gaps.push(...repaired.gaps);
+      }
+    }
+    if (gaps.length > 0) {
+      lock.check('recording the repaired gaps');
+      await recordGaps(dir, gaps, timeoutMs, maxLineBytes, options.onWarning);
     }
     const left = scans.flatMap(({ name, scan }) => leftProblems(name, scan, tailCounts, false));
-    return summarize(files, left, rotated, false);
+    return summarize(files, left, rotated, false, false, gaps);
   } finally {
     await lock.releaseQuietly();
   }

@@ -5,19 +5,24 @@ import { tempNameFor } from '../snapshot/snapshot-writer.js';
 import { QUARANTINE_DIR, writeQuarantine } from './quarantine.js';
 import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
 import { itemsOf, total, type RepairedFile } from './repair-report.js';
-import { scanSegment } from './segment-scan.js';
+import { scanSegment, type ChainGap } from './segment-scan.js';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
 
-/** Rewrites one closed segment without its bad bytes; they go to the quarantine first. */
-export function rewriteSegment(dir: string, name: string, maxLineBytes: number, stamp: string): RepairedFile | undefined {
+/**
+ * Rewrites one closed segment without its bad bytes; they go to the
+ * quarantine first. `startSeq`: the seq readers have applied before this
+ * segment (the framing rule needs it). Also returns the chain gaps the
+ * removal leaves, each with the quarantine file that holds the bytes.
+ */
+export function rewriteSegment(dir: string, name: string, maxLineBytes: number, stamp: string, startSeq: number): { file: RepairedFile; gaps: Array<ChainGap & { file: string; quarantine: string }> } | undefined {
   const file = path.join(dir, name);
   const fd = openStoreFile(file, 'read');
   if (fd === undefined) return undefined;
   const temps: string[] = [];
   try {
     const size = fdSize(fd, file);
-    const scan = scanSegment(fd, file, maxLineBytes, size);
+    const scan = scanSegment(fd, file, maxLineBytes, size, startSeq);
     const items = itemsOf(name, scan.tail ? [...scan.bad, scan.tail] : scan.bad);
     if (items.length === 0) return undefined;
     const source: CopySource = { fd, file, buffer: Buffer.allocUnsafe(COPY_CHUNK_BYTES) };
@@ -46,7 +51,8 @@ export function rewriteSegment(dir: string, name: string, maxLineBytes: number, 
     fsyncDirSync(dir);
     temps.length = 0;
     const rel = (p: string) => path.join(QUARANTINE_DIR, path.basename(p));
-    return { file: name, quarantine: rel(quarantined.bad), index: rel(quarantined.index), bytesBefore: size, bytesAfter, items };
+    const repaired: RepairedFile = { file: name, quarantine: rel(quarantined.bad), index: rel(quarantined.index), bytesBefore: size, bytesAfter, items };
+    return { file: repaired, gaps: scan.gaps.map((g) => ({ file: name, quarantine: repaired.quarantine!, ...g })) };
   } finally {
     closeQuietly(fd); // only read
     for (const t of temps) removeQuietly(t);

@@ -1,5 +1,6 @@
-import { decodeLine, decodeRecord, rotationTarget } from '../journal/record-codec.js';
-import { SegmentReader } from '../journal/segment-reader.js';
+import { CommitAssembler } from '../journal/commit-framing.js';
+import { decodeLine, decodeRecord, rotationTarget, type CommitHeader } from '../journal/record-codec.js';
+import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { fdSize, readFully, segmentNumberOf } from '../journal/store-files.js';
 import { WarningCodes, type WarningCode } from '../journal/warnings.js';
 
@@ -23,8 +24,29 @@ export interface KeptLine {
   message: string;
 }
 
+/**
+ * Where removing the damage leaves the hash chain without records: the
+ * damage stood for committed records (a record whose bytes were corrupted
+ * after it was written: the records after it still number and chain past
+ * it). `repair` journals these in a `journal.repair` record, so that verify
+ * can tell them from a deletion it did not make.
+ */
+export interface ChainGap {
+  /** The last applied record before the damage, in this segment (null: the damage opens the segment). */
+  after: { seq: number; h: string } | null;
+  /** The first applied record after it: where the chain resumes. */
+  resume: { seq: number; h: string };
+  /** The sequence numbers no record holds any more (inclusive). */
+  missing: [number, number];
+}
+
 export interface SegmentScan {
   file: string;
+  /** The seq of the last applied record before this segment (the framing's starting point), and after it. */
+  startSeq: number;
+  endSeq: number;
+  /** Chain gaps that moving the damage out leaves. */
+  gaps: ChainGap[];
   /** Bytes scanned (the file size when the scan started). */
   size: number;
   /** Complete lines (and a BOM) to quarantine. */
@@ -39,37 +61,80 @@ export interface SegmentScan {
 
 const NUL_CHECK_BYTES = 64 * 1024;
 
+interface ScannedRecord {
+  seq: number;
+  commit?: CommitHeader;
+  h: string | undefined;
+  place: LinePlace;
+  end: number;
+}
+
 /**
  * Which lines of a segment are damage. Damage is what the replay skips
  * because the bytes are not a record at all: unparsable text, NUL runs, JSON
  * that is not an object, a broken envelope (including an invalid `ts`), a
- * byte order mark. None of it takes part in the hash chain, so removing it
- * leaves the chain intact. Records replay skips for other reasons (a newer
- * format version, a line over `maxLineBytes`) are kept. Reads `size` bytes
- * of `fd` with the replay's own line reader; never throws on content.
+ * byte order mark; and the records of commits no reader applies (the
+ * framing rule, commit-framing.ts: an incomplete commit's, a stale writer's
+ * copy), which are not in the hash chain. Where damage stood for committed
+ * records, the gap it leaves in the chain is noted (`gaps`). Records replay
+ * skips for other reasons (a newer format version, a line over
+ * `maxLineBytes`) are kept. Reads `size` bytes of `fd` with the replay's own
+ * line reader; never throws on content.
  */
-export function scanSegment(fd: number, file: string, maxLineBytes: number, size = fdSize(fd, file)): SegmentScan {
-  const scan: SegmentScan = { file, size, bad: [], kept: [], closed: false };
+export function scanSegment(fd: number, file: string, maxLineBytes: number, size = fdSize(fd, file), startSeq = 0): SegmentScan {
+  const scan: SegmentScan = { file, startSeq, endSeq: startSeq, gaps: [], size, bad: [], kept: [], closed: false };
+  const number = segmentNumberOf(file) ?? 0;
+  let last: ScannedRecord | undefined;
+  let damageSinceLast = false;
+  const framing = new CommitAssembler<ScannedRecord>(startSeq, {
+    applied: (records) => {
+      for (const r of records) {
+        // Before the segment's first record, the seq to resume from is known only from the segment before (or at segment 1).
+        const known = last !== undefined || startSeq > 0 || number === 1;
+        if (damageSinceLast && known && r.h !== undefined && r.seq > (last?.seq ?? startSeq) + 1) {
+          scan.gaps.push({ after: last?.h === undefined ? null : { seq: last.seq, h: last.h }, resume: { seq: r.seq, h: r.h }, missing: [(last?.seq ?? startSeq) + 1, r.seq - 1] });
+        }
+        last = r;
+        damageSinceLast = false;
+      }
+    },
+    rejected: (records, header, why) => {
+      const reason = why === 'stale' ? WarningCodes.STALE_COMMIT : WarningCodes.INCOMPLETE_COMMIT;
+      const message = why === 'stale' ? `a record of commit ${header.id}, numbered from an out-of-date view (its writer wrote it again): no reader applies it` : `a record of commit ${header.id}, which never reached the file whole: no reader applies it`;
+      for (const r of records) scan.bad.push({ line: r.place.line, offset: r.place.offset, length: r.end - r.place.offset, reason, message });
+    },
+    warn: () => undefined, // the spans say what moves
+  });
+  const damage = (span: BadSpan) => {
+    scan.bad.push(span);
+    damageSinceLast = true;
+  };
   const reader = new SegmentReader(fd, file, maxLineBytes, (w) => {
-    if (w.code === WarningCodes.BOM_IGNORED) scan.bad.push({ line: 1, offset: 0, length: 3, reason: w.code, message: 'UTF-8 byte order mark at start of file' });
+    if (w.code === WarningCodes.BOM_IGNORED) damage({ line: 1, offset: 0, length: 3, reason: w.code, message: 'UTF-8 byte order mark at start of file' });
   });
   reader.onTooLong = (place, end) => {
     const content = contentBytes(fd, file, place.offset, end);
-    if (allNul(fd, file, place.offset, content)) scan.bad.push({ line: place.line, offset: place.offset, length: end - place.offset, reason: WarningCodes.ZERO_FILLED, message: `line of ${content} NUL bytes` });
+    framing.unreadableLine(place, false);
+    if (allNul(fd, file, place.offset, content)) damage({ line: place.line, offset: place.offset, length: end - place.offset, reason: WarningCodes.ZERO_FILLED, message: `line of ${content} NUL bytes` });
     else scan.kept.push({ line: place.line, offset: place.offset, reason: WarningCodes.LINE_TOO_LONG, message: `line of ${content} bytes exceeds maxLineBytes (${maxLineBytes}); left in place` });
   };
-  const number = segmentNumberOf(file) ?? 0;
   reader.readTo(size, (text, place, end) => {
     const decoded = decodeLine(text);
     if (decoded.ok) {
-      if (rotationTarget(decoded.record, number) !== undefined) scan.closed = true;
+      const { record } = decoded;
+      if (rotationTarget(record, number) !== undefined) scan.closed = true;
+      framing.record({ seq: record.seq, commit: record.commit, h: record.hash, place, end }, place);
     } else if (decoded.rejection.code === WarningCodes.UNSUPPORTED_VERSION) {
+      framing.unreadableLine(place, false);
       scan.kept.push({ ...place, reason: decoded.rejection.code, message: `${decoded.rejection.message}; left in place` });
     } else {
-      scan.bad.push({ line: place.line, offset: place.offset, length: end - place.offset, reason: decoded.rejection.code, message: decoded.rejection.message });
+      framing.unreadableLine(place, 'sealed' in decoded);
+      damage({ line: place.line, offset: place.offset, length: end - place.offset, reason: decoded.rejection.code, message: decoded.rejection.message });
     }
     return 'continue';
   });
+  scan.bad.sort((a, b) => a.offset - b.offset);
+  scan.endSeq = framing.lastSeq;
   const tailBytes = size - reader.offset;
   if (tailBytes > 0) {
     const nul = allNul(fd, file, reader.offset, tailBytes);
