@@ -8,6 +8,8 @@
  */
 import test from 'ava';
 import { killAll, openChildren } from '../helpers/child-protocol.js';
+import { timeline } from '../helpers/child-clock.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 import { runCli, type CliRun } from '../helpers/compaction-helpers.js';
 
@@ -15,7 +17,7 @@ const COMPACTIONS = 8;
 
 test('verify in a loop while compact runs in a loop and a writer appends: every run exits 0 (or 3), never 1, 4 or 70', async (t) => {
   const dir = tempStoreDir(t);
-  const [writer] = await openChildren(1, 'verify-writer', { dir, fsync: false });
+  const [writer] = await openChildren(1, 'verify-writer', { dir, fsync: false, clock: timeline(TEST_T0) });
   t.teardown(() => killAll([writer!]));
   writer!.send({ op: 'write', writer: 'w', sessions: ['a', 'b', 'c'], count: 1_000_000, flushEvery: 1, pauseMs: 1 });
   while (writer!.acked < 20) await new Promise((resolve) => setTimeout(resolve, 10));
