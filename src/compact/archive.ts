@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ioError } from '../errors.js';
 import { closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../journal/store-files.js';
-import { tempNameFor } from '../snapshot/snapshot-writer.js';
+import { ARCHIVE_DIR, archivedName, isArchivedName, tempNameFor } from '../journal/store-layout.js';
 import { gzipRange } from './gzip-range.js';
 import type { CompressedPrefix } from './prefix-archiver.js';
 
@@ -17,7 +17,7 @@ export interface ArchivePolicy {
 
 export const DEFAULT_ARCHIVE_POLICY: ArchivePolicy = { keep: true, maxAgeMs: 30 * 24 * 3600 * 1000, maxFiles: 1000 };
 
-export const archiveDir = (dir: string): string => path.join(dir, 'archive');
+export const archiveDir = (dir: string): string => path.join(dir, ARCHIVE_DIR);
 
 /**
  * Moves one folded store file into the archive as gzip: to a unique temporary
@@ -29,7 +29,7 @@ export async function archiveFile(dir: string, name: string, policy: ArchivePoli
   const source = path.join(dir, name);
   if (policy.keep) {
     const target = archiveDir(dir);
-    const finalPath = path.join(target, `${name}.gz`);
+    const finalPath = path.join(target, archivedName(name));
     const tempPath = prefix?.tempPath ?? tempNameFor(finalPath);
     try {
       prepareStoreDir(target, true);
@@ -60,7 +60,7 @@ export async function archiveFile(dir: string, name: string, policy: ArchivePoli
 /** Applies age and count retention to the archive; returns the number of files deleted. */
 export function pruneArchive(dir: string, policy: ArchivePolicy, now: number): number {
   const target = archiveDir(dir);
-  const names = readStoreSubdir(target).filter((n) => n.endsWith('.ndjson.gz'));
+  const names = readStoreSubdir(target).filter(isArchivedName);
   try {
     const files = names
       .map((name) => ({ name, st: fs.lstatSync(path.join(target, name)) }))

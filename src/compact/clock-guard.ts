@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { tempNameFor } from '../journal/store-layout.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { closeQuietly, removeQuietly } from '../journal/store-files.js';
 import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
@@ -22,7 +22,7 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = 60 * 60 * 1000;
  * reuses and removes it, and after the process is gone any compaction does.
  */
 export function fileSystemNow(dir: string): number {
-  const probe = path.join(dir, `clock-probe.tmp-${os.hostname()}-${process.pid}-00000000`);
+  const probe = tempNameFor(path.join(dir, 'clock-probe'), true);
   let fd: number | undefined;
   try {
     fd = fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600);

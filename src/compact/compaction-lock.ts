@@ -2,7 +2,7 @@ import lockfile from 'proper-lockfile';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { restrictLockDir } from '../journal/store-files.js';
 
-export const COMPACTION_LOCK_NAME = 'compact.lock';
+export { COMPACTION_LOCK_NAME } from '../journal/store-layout.js';
 
 /**
  * One compaction at a time per store. Unlike the journal lock this one is

@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readStoreSubdir } from '../journal/store-files.js';
-
-const TEMP_RE = /\.tmp-(.+)-(\d+)-[0-9a-f]{8}$/;
+import { tempFileOwner } from '../journal/store-layout.js';
 
 /** True when `pid` names no running process on this host. */
 function isDead(pid: number): boolean {
@@ -27,8 +26,8 @@ export function removeAbandonedTempFiles(dir: string): string[] {
   const names = readStoreSubdir(dir);
   const host = os.hostname();
   for (const name of names) {
-    const m = TEMP_RE.exec(name);
-    if (!m || m[1] !== host || !isDead(Number(m[2]))) continue;
+    const owner = tempFileOwner(name);
+    if (!owner || owner.host !== host || !isDead(owner.pid)) continue;
     const file = path.join(dir, name);
     try {
       if (!fs.lstatSync(file).isFile()) continue;

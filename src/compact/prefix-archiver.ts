@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ioError } from '../errors.js';
 import { listStore, removeQuietly, segmentName } from '../journal/store-files.js';
-import { tempNameFor } from '../snapshot/snapshot-writer.js';
+import { archivedName, tempNameFor } from '../journal/store-layout.js';
 import { gzipRange } from './gzip-range.js';
 
 /** The first `end` bytes of a segment, already gzipped into `tempPath`. */
@@ -45,7 +45,7 @@ export class PrefixArchiver {
       if (end === 0) continue;
       total += end;
       // In the store directory (one file system with archive/, which is made only when archiving).
-      const prefix = { tempPath: tempNameFor(path.join(dir, `${name}.gz`)), end };
+      const prefix = { tempPath: tempNameFor(path.join(dir, archivedName(name))), end };
       // Resolves to the failure, if any: it is reported when the prefix is taken.
       const done = previous.then(async () => {
         let progressed = 0;

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { CommitAssembler } from '../journal/commit-framing.js';
 import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
+import { archivedNumberOf } from '../journal/store-layout.js';
 import { journalLockHeld } from '../journal/store-lock.js';
 import { listStore, openStoreFile, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
@@ -30,7 +31,6 @@ export interface StoreFile {
   archived: boolean;
 }
 
-const ARCHIVED_RE = { journal: /^journal-(\d{8,})\.ndjson\.gz$/, snapshot: /^snapshot-(\d{8,})\.ndjson\.gz$/ };
 
 /**
  * Every segment (or snapshot) of the store, live and archived, ascending. A
@@ -40,8 +40,8 @@ const ARCHIVED_RE = { journal: /^journal-(\d{8,})\.ndjson\.gz$/, snapshot: /^sna
 export function listStoreFiles(dir: string, kind: 'journal' | 'snapshot', both = false): StoreFile[] {
   const files: StoreFile[] = [];
   for (const name of readStoreSubdir(archiveDir(dir))) {
-    const m = ARCHIVED_RE[kind].exec(name);
-    if (m) files.push({ number: Number(m[1]), file: path.join(archiveDir(dir), name), archived: true });
+    const n = archivedNumberOf(name, kind);
+    if (n !== undefined) files.push({ number: n, file: path.join(archiveDir(dir), name), archived: true });
   }
   const listing = listStore(dir);
   for (const n of kind === 'journal' ? listing.segments : listing.snapshots) {

@@ -1,24 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { segmentNumberOf, snapshotNumberOf } from './store-layout.js';
 
-/**
- * On-disk names. Segment N holds journal lines; snapshot N holds the state
- * folded from every segment numbered below N. See docs/FORMAT.md.
- */
-const SEGMENT_RE = /^journal-(\d{8,})\.ndjson$/;
-const SNAPSHOT_RE = /^snapshot-(\d{8,})\.ndjson$/;
-
-export const LOCK_NAME = 'journal.lock';
-
-/** The number in a segment's file name (`journal-00000007.ndjson` is 7), or undefined for any other name. */
-export function segmentNumberOf(file: string): number | undefined {
-  const m = SEGMENT_RE.exec(path.basename(file));
-  return m ? Number(m[1]) : undefined;
-}
-
-export const segmentName = (n: number): string => `journal-${String(n).padStart(8, '0')}.ndjson`;
-export const snapshotName = (n: number): string => `snapshot-${String(n).padStart(8, '0')}.ndjson`;
+// The names themselves are store-layout.ts's; these are re-exported for the modules that list and open files.
+export { LOCK_NAME, segmentName, segmentNumberOf, snapshotName } from './store-layout.js';
 
 export interface StoreListing {
   /** Segment numbers, ascending. */
@@ -38,10 +24,10 @@ export function listStore(dir: string): StoreListing {
     throw ioError('readdir', dir, err);
   }
   for (const name of names) {
-    const seg = SEGMENT_RE.exec(name);
-    if (seg) segments.push(Number(seg[1]));
-    const snap = SNAPSHOT_RE.exec(name);
-    if (snap) snapshots.push(Number(snap[1]));
+    const seg = segmentNumberOf(name);
+    if (seg !== undefined) segments.push(seg);
+    const snap = snapshotNumberOf(name);
+    if (snap !== undefined) snapshots.push(snap);
   }
   const asc = (a: number, b: number) => a - b;
   return { segments: segments.sort(asc), snapshots: snapshots.sort(asc) };

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { fsyncDirSync } from '../journal/store-files.js';
-import { tempNameFor } from '../snapshot/snapshot-writer.js';
+import { QUARANTINE_DIR, tempNameFor } from '../journal/store-layout.js';
 import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
 import type { QuarantineItem } from './repair-report.js';
 
 /** The directory beside the segments where repair keeps what it moved out. Readers ignore it. */
-export const QUARANTINE_DIR = 'quarantine';
+export { QUARANTINE_DIR };
 
 export interface QuarantineBatch {
   /** The store directory. */

@@ -1,19 +1,14 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import stableStringify from 'fast-json-stable-stringify';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
 import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from '../journal/store-files.js';
+import { tempNameFor } from '../journal/store-layout.js';
 import { DEFAULT_SNAPSHOT_LIMITS, type SnapshotLimits } from './snapshot-file.js';
 
 const WRITE_CHUNK_CHARS = 1024 * 1024;
 
-/** A name no other writer can pick: final name + host + pid + random. Leftovers are recognised by it. */
-export function tempNameFor(finalPath: string): string {
-  return `${finalPath}.tmp-${os.hostname()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-}
 
 function tooLarge(message: string, details: Record<string, unknown>, cause?: unknown): SessionJournalError {
   return new SessionJournalError(ErrorCodes.SNAPSHOT_TOO_LARGE, `${message}; readers would refuse it, so it is not written (the store is unchanged)`, { cause, details });
