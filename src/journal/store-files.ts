@@ -27,6 +27,28 @@ export interface StoreListing {
   snapshots: number[];
 }
 
+/** Folded files, gzipped by compaction: `archive/<segment or snapshot name>.gz`. */
+const ARCHIVED_SEGMENT_RE = /^journal-(\d{8,})\.ndjson\.gz$/;
+const ARCHIVED_SNAPSHOT_RE = /^snapshot-(\d{8,})\.ndjson\.gz$/;
+
+export const archiveDir = (dir: string): string => path.join(dir, 'archive');
+export const archivedSegmentPath = (dir: string, n: number): string => path.join(archiveDir(dir), `${segmentName(n)}.gz`);
+export const archivedSnapshotPath = (dir: string, n: number): string => path.join(archiveDir(dir), `${snapshotName(n)}.gz`);
+
+/** The segments and snapshots in archive/ (none when it is missing), ascending. */
+export function listArchive(dir: string): StoreListing {
+  const segments: number[] = [];
+  const snapshots: number[] = [];
+  for (const name of readStoreSubdir(archiveDir(dir))) {
+    const seg = ARCHIVED_SEGMENT_RE.exec(name);
+    if (seg) segments.push(Number(seg[1]));
+    const snap = ARCHIVED_SNAPSHOT_RE.exec(name);
+    if (snap) snapshots.push(Number(snap[1]));
+  }
+  const asc = (a: number, b: number) => a - b;
+  return { segments: segments.sort(asc), snapshots: snapshots.sort(asc) };
+}
+
 export function listStore(dir: string): StoreListing {
   const segments: number[] = [];
   const snapshots: number[] = [];
