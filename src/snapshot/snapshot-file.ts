@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -38,11 +39,15 @@ export type SnapshotReadResult =
  * The checks every snapshot reader applies, line by line: a header first, then
  * entries, then a footer whose count matches, and nothing after it.
  */
+const FOOTER_KEYS = new Set(['end', 'entries', 'sha256']);
+
 class SnapshotParser {
   /** The number in the file's name, when it has a snapshot's name: the header must say the same. */
   constructor(private readonly named: number | undefined) {}
   private header: SnapshotHeader | undefined;
-  private footer: { entries: number } | undefined;
+  private footer: { entries: number; sha256?: unknown } | undefined;
+  /** Of every line before the footer, each with its newline: what the writer hashed. */
+  private readonly digest = crypto.createHash('sha256');
   private problem: string | undefined;
   private readonly entries: SnapshotEntry[] = [];
 
@@ -69,10 +74,15 @@ class SnapshotParser {
     } else if (this.footer) {
       return this.fail(`data after the footer at line ${place.line}`);
     } else if ((value as { end?: unknown } | null)?.end === true) {
-      this.footer = value as { entries: number };
+      this.footer = value as { entries: number; sha256?: unknown };
+      // A damaged key would otherwise read as a footer without its hash: an old snapshot, unchecked.
+      const unknown = Object.keys(this.footer).find((k) => !FOOTER_KEYS.has(k));
+      if (unknown !== undefined) return this.fail(`the footer has an unknown field ${JSON.stringify(unknown)}`);
+      return 'continue';
     } else {
       this.entries.push({ value, place });
     }
+    this.digest.update(text + '\n', 'utf8');
     return 'continue';
   }
 
@@ -81,6 +91,8 @@ class SnapshotParser {
     if (!this.header) return { ok: false, reason: 'empty snapshot' };
     if (!this.footer) return { ok: false, reason: 'no footer: the file is truncated' };
     if (this.footer.entries !== this.entries.length) return { ok: false, reason: `footer counts ${this.footer.entries} entries, file has ${this.entries.length}` };
+    // Snapshots written before the footer carried a hash have none: read as they always were.
+    if (this.footer.sha256 !== undefined && this.footer.sha256 !== this.digest.digest('hex')) return { ok: false, reason: 'the footer sha256 does not match the bytes before it (a damaged byte)' };
     return { ok: true, header: this.header, entries: this.entries, bytes };
   }
 
