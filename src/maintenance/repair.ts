@@ -6,7 +6,7 @@ import { requireStoreDir, segmentName } from '../journal/store-files.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { QUARANTINE_DIR } from './quarantine.js';
 import { journalLockHeld } from '../journal/store-lock.js';
-import { leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
+import { damagedMarker, leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
 import { summarize, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';
 
@@ -84,7 +84,7 @@ export async function repairStore(options: RepairOptions): Promise<RepairResult>
       const repaired = rewriteSegment(dir, name, maxLineBytes, stamp);
       if (repaired) files.push(repaired);
     }
-    const left = scans.flatMap(({ name, scan }) => leftProblems(name, scan, tailCounts, false));
+    const left = scans.flatMap(({ name, scan }) => [...leftProblems(name, scan, tailCounts, false), ...damagedMarker(scans, name, scan)]);
     return summarize(files, left, rotated, false);
   } finally {
     await lock.releaseQuietly();

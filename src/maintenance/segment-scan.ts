@@ -35,6 +35,8 @@ export interface SegmentScan {
   tail?: BadSpan & { wholeRecord: boolean };
   /** True when a valid rotation marker closes the segment: no writer appends to it any more. */
   closed: boolean;
+  /** Where the last complete line starts (a damaged rotation marker is reported there). */
+  lastLine?: { line: number; offset: number };
 }
 
 const NUL_CHECK_BYTES = 64 * 1024;
@@ -60,6 +62,7 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
   };
   const number = segmentNumberOf(file) ?? 0;
   reader.readTo(size, (text, place, end) => {
+    scan.lastLine = { line: place.line, offset: place.offset };
     const decoded = decodeLine(text);
     if (decoded.ok) {
       if (rotationTarget(decoded.record, number) !== undefined) scan.closed = true;
