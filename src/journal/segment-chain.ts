@@ -345,10 +345,8 @@ export class SegmentChain {
       this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `snapshot ${failed} is unreadable: using this older base and replaying segments from ${n} on${archived.length > 0 ? ` (${archived.length} from archive/)` : ''}`, file });
       return { base: n, archived };
     }
-    if (exists(1)) {
-      this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `snapshot ${failed} is unreadable and no older one is: replaying every segment from 1 (from archive/ where folded)`, file: this.dir });
-      return { base: 1, archived: archivedFrom(1) };
-    }
+    // The whole history is there: replayed from segment 1 (from archive/ where folded), nothing is missing.
+    if (exists(1)) return { base: 1, archived: archivedFrom(1) };
     this.warn({
       code: WarningCodes.SNAPSHOT_UNREADABLE,
       message: `no readable snapshot, and the history before segment ${listing.segments[0] ?? '(none)'} is not in the store nor in archive/: the state starts EMPTY and every session folded before it is missing (restore a snapshot or archive/ from a backup)`,
