@@ -11,7 +11,8 @@
  * - every turn whose record line was not damaged is in a fresh replay
  *   exactly once (the exceptions are the documented limits of
  *   docs/FORMAT.md "What this cannot save": damage inside the last commit
- *   of the live segment, and a damaged seq or n that still parses);
+ *   of the live segment or a cut of it, a damaged seq or n that still
+ *   parses, and garbage that ends a line in 0x1E, which reads as a seal);
  * - no turn is there twice (a damaged line that still parses may read as
  *   some other turn: that one may be there once more);
  * - a writer then appends where every reader reads it, and nothing is lost;
@@ -229,11 +230,17 @@ function planDamage(base: string, id: number): { damage: Damage; apply: (dir: st
         if (typeof prompt === 'string') damage.phantoms.push(prompt);
         const was = touched.find((l) => l.text !== text && typeof rec.seq === 'number');
         const original = was ? (JSON.parse(was.text) as { seq: number; n?: number; c?: string }) : undefined;
-        if (original && (rec.seq !== original.seq || rec.n !== original.n || rec.c !== original.c)) damage.framingDamaged = true;
+        if (original && (rec.seq !== original.seq || rec.n !== original.n)) damage.framingDamaged = true;
+        // Only the commit id changed (its value, or its key into one readers ignore): not hashed, and readers apply the same (FORMAT.md "Records").
+        const applied = (r: Record<string, unknown>) => JSON.stringify(['v', 'seq', 'ts', 'w', 't', 'p', 'h', 'n'].map((k) => r[k]));
+        if (kind === 'flip' && original && applied(rec as Record<string, unknown>) === applied(original as Record<string, unknown>)) damage.mustDetect = false;
       } catch {
         // unparsable: a damaged line, nothing more
       }
     }
+    // Garbage that ends a line in 0x1E reads as a writer's seal of a torn line: the open commit is ended as incomplete (FORMAT.md "What this cannot save").
+    const seals = (b: Buffer) => b.toString('latin1').split('\x1e\n').length;
+    if (seals(damaged) > seals(original)) damage.framingDamaged = true;
     // The live segment cut exactly between commits: a store with fewer writes, only --expect-head tells.
     if (kind === 'truncate' && file === lastSegment && lines.some((l) => l.end === offset && lines[lines.indexOf(l) + 1]?.commit !== l.commit)) damage.mustDetect = false;
   }
