@@ -1,4 +1,5 @@
 import { repairStore, type RepairResult } from '../maintenance/repair.js';
+import { isDamageLeft } from '../maintenance/repair-report.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, useColour } from './terminal.js';
@@ -44,7 +45,8 @@ export async function repairCommand(argv: readonly string[], io: CliIO): Promise
   });
   if (json) io.stdout.write(JSON.stringify(result) + '\n');
   else io.stdout.write(describe(result, paint(useColour(io.stdout, io.env))));
-  return dryRun && result.status === 'would-repair' ? ExitCodes.PROBLEMS : ExitCodes.OK;
+  // Damage repair cannot undo (a damaged rotation marker) is a problem found, as with --dry-run.
+  return (dryRun && result.status === 'would-repair') || result.left.some(isDamageLeft) ? ExitCodes.PROBLEMS : ExitCodes.OK;
 }
 
 function describe(r: RepairResult, p: ReturnType<typeof paint>): string {
@@ -60,6 +62,7 @@ function describe(r: RepairResult, p: ReturnType<typeof paint>): string {
   }
   for (const l of r.left) out.push(`left ${l.file}:${l.line} (byte ${l.offset}): ${l.reason} ${printable(l.message)}`);
   if (r.status === 'clean') out.push(p.green('clean: nothing to repair'));
+  else if (r.status === 'damage-left') out.push(p.yellow(`not clean: ${plural(r.left.filter(isDamageLeft).length, 'problem')} left that repair cannot undo (see above)`));
   else if (r.status === 'repaired') out.push(p.green(`repaired: ${plural(r.itemsMoved, 'item')}, ${plural(r.bytesMoved, 'byte')} moved to quarantine`));
   else out.push(p.yellow(`would repair: ${plural(r.itemsMoved, 'item')}, ${plural(r.bytesMoved, 'byte')}; run without --dry-run to move them`));
   return out.join('\n') + '\n';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ioError } from '../errors.js';
-import { closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../journal/store-files.js';
-import { ARCHIVE_DIR, archivedName, isArchivedName, tempNameFor } from '../journal/store-layout.js';
+import { archiveDir, closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../journal/store-files.js';
+import { archivedName, isArchivedName, tempNameFor } from '../journal/store-layout.js';
 import { gzipRange } from './gzip-range.js';
 import type { CompressedPrefix } from './prefix-archiver.js';
 
@@ -17,7 +17,7 @@ export interface ArchivePolicy {
 
 export const DEFAULT_ARCHIVE_POLICY: ArchivePolicy = { keep: true, maxAgeMs: 30 * 24 * 3600 * 1000, maxFiles: 1000 };
 
-export const archiveDir = (dir: string): string => path.join(dir, ARCHIVE_DIR);
+export { archiveDir };
 
 /**
  * Moves one folded store file into the archive as gzip: to a unique temporary

@@ -2,14 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { archiveDir } from '../compact/archive.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { CommitAssembler } from '../journal/commit-framing.js';
 import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
 import type { LinePlace } from '../journal/segment-reader.js';
-import { archivedNumberOf } from '../journal/store-layout.js';
 import { journalLockHeld } from '../journal/store-lock.js';
-import { listStore, openStoreFile, readStoreSubdir, segmentName, snapshotName } from '../journal/store-files.js';
+import { archivedSegmentPath, archivedSnapshotPath, listArchive, listStore, openStoreFile, segmentName, snapshotName } from '../journal/store-files.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { splitLines } from './line-stream.js';
@@ -31,7 +29,6 @@ export interface StoreFile {
   archived: boolean;
 }
 
-
 /**
  * Every segment (or snapshot) of the store, live and archived, ascending. A
  * number in both places (a crash between archiving and unlinking) is listed
@@ -39,9 +36,9 @@ export interface StoreFile {
  */
 export function listStoreFiles(dir: string, kind: 'journal' | 'snapshot', both = false): StoreFile[] {
   const files: StoreFile[] = [];
-  for (const name of readStoreSubdir(archiveDir(dir))) {
-    const n = archivedNumberOf(name, kind);
-    if (n !== undefined) files.push({ number: n, file: path.join(archiveDir(dir), name), archived: true });
+  const archive = listArchive(dir);
+  for (const n of kind === 'journal' ? archive.segments : archive.snapshots) {
+    files.push({ number: n, file: kind === 'journal' ? archivedSegmentPath(dir, n) : archivedSnapshotPath(dir, n), archived: true });
   }
   const listing = listStore(dir);
   for (const n of kind === 'journal' ? listing.segments : listing.snapshots) {

@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { readSnapshotSync } from '../snapshot/snapshot-file.js';
+import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from '../snapshot/snapshot-file.js';
+import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
 import { CommitAssembler } from './commit-framing.js';
 import type { QueuedEntry } from './commit-queue.js';
 import { CHAIN_START, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeLine, encodeRecord, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
-import type { LinePlace } from './segment-reader.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
 import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
-import { closeQuietly, fileSizeOrZero, fsyncDirSync, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath } from './store-files.js';
+import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /**
@@ -61,6 +62,12 @@ const nextCommitId = (): string => `${commitIdPrefix}${(commitCounter++ & 0xffff
 
 /** A listed file vanished between readdir and open: a compaction moved it. */
 class StoreChanged extends Error {}
+
+/**
+ * A file whose lines are being applied: a live Segment, or an archived one
+ * read whole from its gzip (only when the newest snapshot is unreadable).
+ */
+type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo'> & { reader: { tailReportedAt: number | undefined } };
 
 /**
  * A commit this process wrote but could not prove in place (the fence
@@ -124,7 +131,11 @@ export class SegmentChain {
   /** The commit framing rule (commit-framing.ts): which records readers apply. Its lastSeq is the chain's. */
   private readonly framing: CommitAssembler<JournalRecord>;
   /** Set while a segment's lines are read: where applied records come from. */
-  private reading: Segment | undefined;
+  private reading: ReadFile | undefined;
+  /** The last line handed to applyLine: where a damaged rotation marker is reported. */
+  private lastLine: LinePlace | undefined;
+  /** While loading: the live segments the listing showed at or above the base. */
+  private loadSegments: number[] = [];
   /** A rotation marker was applied: the read stops right after it. */
   private stopReading = false;
   private inDoubt: InDoubtCommit | undefined;
@@ -240,17 +251,21 @@ export class SegmentChain {
 
   private *loadOnceSteps(): Generator<void, void> {
     const listing = listStore(this.dir);
-    const base = this.loadNewestSnapshot(listing.snapshots);
+    const { base, archived } = this.loadBase(listing);
     const numbers = listing.segments.filter((n) => n >= base);
-    this.firstSegmentNumber = numbers[0] ?? Math.max(base, 1);
+    this.loadSegments = numbers;
+    this.firstSegmentNumber = numbers[0] ?? Math.max(base, (archived[archived.length - 1] ?? 0) + 1, 1);
     this.replayBytes = { total: this.onReplayProgress ? numbers.reduce((sum, n) => sum + fileSizeOrZero(storePath(this.dir, segmentName(n))), 0) : 0, finished: 0 };
+    // Only when the newest snapshot was unreadable: the older base's segments no longer in the store.
+    for (const n of archived) yield* this.replayArchivedSteps(n);
     // The live segment is the end of the chain of rotation markers, not simply
     // the highest number: a rotation that died after creating its successor
     // but before writing the marker leaves an empty segment nobody may use.
     yield* this.followSteps(false);
     if (numbers.length > 0 && !this.current) throw new StoreChanged();
+    if (!this.current) return;
+    yield* this.followPastDamagedMarkers(numbers);
     const live = this.current;
-    if (!live) return;
     for (const n of numbers) if (n > live.number) this.reportOrphan(n);
     const size = live.reader.size();
     if (size > live.reader.offset && !this.isLockHeld()) {
@@ -262,27 +277,194 @@ export class SegmentChain {
     }
   }
 
-  /** Restores the newest readable snapshot; returns the first segment it does not cover. */
-  private loadNewestSnapshot(snapshots: number[]): number {
+  /**
+   * Restores the base replay starts from: the newest snapshot when it is
+   * readable (the normal case: nothing else is read). When it is not, the
+   * newest older base, from the store or archive/, whose first segment still
+   * exists; its segments no longer in the store are returned as `archived`,
+   * to be replayed first. Only when no such base exists is the state empty
+   * with history missing, and that is said loudly.
+   */
+  private loadBase(listing: StoreListing): { base: number; archived: number[] } {
     this.snapshotBytes = 0;
-    for (let i = snapshots.length - 1; i >= 0; i--) {
-      const file = storePath(this.dir, snapshotName(snapshots[i]!));
-      const result = readSnapshotSync(file, (w) => this.warn(w));
-      if (!result.ok) {
-        if (result.reason === 'file disappeared') throw new StoreChanged();
-        this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });
-        continue;
-      }
-      for (const entry of result.entries) {
-        const rejection = this.guard(() => this.consumer.restore(entry.value));
-        if (rejection) this.warn({ ...rejection, ...entry.place });
-      }
-      this.framing.lastSeq = result.header.seq;
-      this.chainHead = result.header.h ?? CHAIN_START;
-      this.snapshotBytes = result.bytes;
-      return result.header.segment;
+    const newest = listing.snapshots[listing.snapshots.length - 1];
+    if (newest === undefined) return { base: 0, archived: [] };
+    const file = storePath(this.dir, snapshotName(newest));
+    const result = this.readBase(file, () => readSnapshotSync(file, (w) => this.warn(w)));
+    if (result) {
+      this.restoreBase(result);
+      return { base: newest, archived: [] };
     }
-    return 0;
+    return this.loadOlderBase(listing, newest);
+  }
+
+  /** A snapshot read for a base, or undefined (and SNAPSHOT_UNREADABLE) when it fails its checks. */
+  private readBase(file: string, read: () => SnapshotReadResult): Extract<SnapshotReadResult, { ok: true }> | undefined {
+    const result = read();
+    if (result.ok) return result;
+    if (result.reason === 'file disappeared') throw new StoreChanged();
+    this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });
+    return undefined;
+  }
+
+  private restoreBase(result: Extract<SnapshotReadResult, { ok: true }>): void {
+    for (const entry of result.entries) {
+      const rejection = this.guard(() => this.consumer.restore(entry.value));
+      if (rejection) this.warn({ ...rejection, ...entry.place });
+    }
+    this.framing.lastSeq = result.header.seq;
+    this.chainHead = result.header.h ?? CHAIN_START;
+    this.snapshotBytes = result.bytes;
+  }
+
+  /** See loadBase: the newest base below snapshot `failed` whose history is all there. */
+  private loadOlderBase(listing: StoreListing, failed: number): { base: number; archived: number[] } {
+    const archive = listArchive(this.dir);
+    const exists = (n: number) => listing.segments.includes(n) || archive.segments.includes(n);
+    const archivedFrom = (n: number) => {
+      const firstLive = listing.segments.find((m) => m >= n) ?? Number.POSITIVE_INFINITY;
+      return archive.segments.filter((m) => m >= n && m < firstLive);
+    };
+    const bases = [...new Set([...listing.snapshots, ...archive.snapshots])].filter((n) => n < failed).sort((a, b) => b - a);
+    for (const n of bases) {
+      if (!exists(n)) continue; // its first segment was pruned or deleted: it would skip records
+      const live = listing.snapshots.includes(n);
+      const file = live ? storePath(this.dir, snapshotName(n)) : archivedSnapshotPath(this.dir, n);
+      const result = this.readBase(file, () => (live ? readSnapshotSync(file, (w) => this.warn(w)) : readArchivedSnapshotSync(file)));
+      if (!result) continue;
+      this.restoreBase(result);
+      const archived = archivedFrom(n);
+      this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `snapshot ${failed} is unreadable: using this older base and replaying segments from ${n} on${archived.length > 0 ? ` (${archived.length} from archive/)` : ''}`, file });
+      return { base: n, archived };
+    }
+    // The whole history is there: replayed from segment 1 (from archive/ where folded), nothing is missing.
+    if (exists(1)) return { base: 1, archived: archivedFrom(1) };
+    this.warn({
+      code: WarningCodes.SNAPSHOT_UNREADABLE,
+      message: `no readable snapshot, and the history before segment ${listing.segments[0] ?? '(none)'} is not in the store nor in archive/: the state starts EMPTY and every session folded before it is missing (restore a snapshot or archive/ from a backup)`,
+      file: this.dir,
+    });
+    return { base: 0, archived: [] };
+  }
+
+  /**
+   * Replays one archived segment (gzip, read whole: this is the fallback
+   * path, never the normal open) through the same framing as a live one.
+   * What no longer inflates is reported and skipped; the history goes on.
+   */
+  private *replayArchivedSteps(n: number): Generator<void, void> {
+    const file = archivedSegmentPath(this.dir, n);
+    const fd = openStoreFile(file, 'read');
+    if (fd === undefined) throw new StoreChanged(); // pruned since the listing: list again
+    let compressed: Buffer;
+    try {
+      compressed = fs.readFileSync(fd);
+    } catch (err) {
+      throw ioError('read', file, err);
+    } finally {
+      closeQuietly(fd);
+    }
+    const { bytes, damaged } = gunzipReadable(compressed);
+    const part: ReadFile = { number: n, path: file, rotatesTo: undefined, reader: { tailReportedAt: undefined } };
+    const tail = splitBufferLines(
+      bytes,
+      file,
+      this.maxLineBytes,
+      (text, place) => this.applyLine(part, text, place),
+      (place, length) => {
+        this.framing.unreadableLine(place, false);
+        this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${length} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
+        return 'continue';
+      },
+    );
+    if (damaged) {
+      this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: `archived segment is not valid gzip after this point (${damaged}); the rest of it is skipped`, file, line: tail.lines + 1 });
+    } else if (tail.bytes > 0) {
+      this.warn({ code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.bytes} bytes have no newline (a torn write); not applied`, file, line: tail.lines + 1, offset: tail.offset });
+    }
+    yield;
+  }
+
+  /**
+   * At open, the chain of rotation markers may end early: its last segment
+   * ends in a line that is not a valid marker (a damaged byte, a cut), or in
+   * a marker naming a segment that is not there, while a higher segment of
+   * the listing continues the sequence. Such a segment is not an orphan (a
+   * rotation that died after creating its successor leaves that one empty):
+   * the damaged line is read as the rotation to it, with a warning, so
+   * readers apply what follows and writers append at the real end.
+   */
+  private *followPastDamagedMarkers(numbers: number[]): Generator<void, void> {
+    for (;;) {
+      const live = this.current!;
+      const next = this.successorPastDamage(live, numbers);
+      if (next === undefined) return;
+      const read = live.reader.offset;
+      yield* this.followSteps(false); // a marker written since the listing is read, not guessed
+      if (this.current !== live || live.reader.offset !== read) continue;
+      const torn = live.reader.size() > live.reader.offset;
+      const place = torn ? { line: live.reader.line + 1, offset: live.reader.offset } : { line: this.lastLine?.file === live.path ? this.lastLine.line : live.reader.line, offset: this.lastLine?.file === live.path ? this.lastLine.offset : undefined };
+      const why = live.rotatesTo !== undefined ? `its rotation marker names segment ${live.rotatesTo}, which is not in the store` : torn ? 'it ends in a line cut short' : 'its last line is not a valid rotation marker';
+      this.warn({ code: WarningCodes.ROTATION_MARKER_DAMAGED, message: `${why}, and segment ${next} continues the sequence after seq ${this.lastSeq}: read as the rotation to segment ${next}`, file: live.path, ...place });
+      live.rotatesTo = next;
+      yield* this.followSteps(false);
+      if (this.current === live) return; // gone since the listing: the next open looks again
+    }
+  }
+
+  /** The segment a damaged end of `live` leads to: the lowest non-empty one above it, if its first record continues the sequence. */
+  private successorPastDamage(live: Segment, numbers: number[]): number | undefined {
+    for (const m of numbers) {
+      if (m <= live.number) continue;
+      const first = this.firstSeqIn(m);
+      if (first === 'empty') continue; // a rotation that died after creating it
+      return first !== undefined && first > this.lastSeq ? m : undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * While loading, a marker naming a segment beyond the next one: a rotation
+   * skips past a non-empty orphan, but a damaged digit does the same. The
+   * first non-empty segment in between whose first record is the marker's
+   * seq + 1 is the real successor.
+   */
+  private skippedSuccessor(segment: Segment, target: number): number {
+    for (const m of this.loadSegments) {
+      if (m <= segment.number || m >= target) continue;
+      const first = this.firstSeqIn(m);
+      if (first === 'empty') continue;
+      if (first !== this.lastSeq + 1) return target;
+      this.warn({ code: WarningCodes.ROTATION_MARKER_DAMAGED, message: `the rotation marker names segment ${target}, but segment ${m} continues the sequence right after it (seq ${first}): read as the rotation to segment ${m}`, ...this.lastLine!, file: segment.path });
+      return m;
+    }
+    return target;
+  }
+
+  /** The seq of the first readable record of live segment m, 'empty' for an empty file, undefined when none. */
+  private firstSeqIn(m: number): number | 'empty' | undefined {
+    const path = storePath(this.dir, segmentName(m));
+    let fd: number | undefined;
+    try {
+      fd = openStoreFile(path, 'read');
+    } catch {
+      return undefined; // not a regular file: reported where it is opened
+    }
+    if (fd === undefined) return undefined;
+    try {
+      const size = fdSize(fd, path);
+      if (size === 0) return 'empty';
+      let seq: number | undefined;
+      new SegmentReader(fd, path, this.maxLineBytes, () => undefined).readTo(size, (text) => {
+        const decoded = decodeLine(text);
+        if (!decoded.ok) return 'continue';
+        seq = decoded.record.seq;
+        return 'stop';
+      });
+      return seq;
+    } finally {
+      closeQuietly(fd);
+    }
   }
 
   private reportOrphan(n: number): void {
@@ -355,6 +537,7 @@ export class SegmentChain {
         }
         if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
       }
+      if (this.loading && segment.rotatesTo > segment.number + 1) segment.rotatesTo = this.skippedSuccessor(segment, segment.rotatesTo);
       let next = this.openSegment(segment.rotatesTo, false);
       if (!next) {
         // Already folded and archived by a later compaction: only a reload
@@ -426,8 +609,9 @@ export class SegmentChain {
     return segment;
   }
 
-  private applyLine(segment: Segment, text: string, place: LinePlace): 'continue' | 'stop' {
+  private applyLine(segment: ReadFile, text: string, place: LinePlace): 'continue' | 'stop' {
     this.reading = segment;
+    this.lastLine = place;
     const decoded = decodeLine(text);
     if (!decoded.ok) {
       if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
@@ -473,7 +657,8 @@ export class SegmentChain {
     }
     if (own) {
       own.outcome = 'applied';
-      own.landedIn = segment;
+      // Read back from archive/ (a reload from an older base): synced where it was written.
+      own.landedIn = segment instanceof Segment ? segment : own.segment;
     }
   }
 

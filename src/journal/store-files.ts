@@ -1,16 +1,35 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { segmentNumberOf, snapshotNumberOf } from './store-layout.js';
+import { ARCHIVE_DIR, archivedName, archivedNumberOf, segmentName, segmentNumberOf, snapshotName, snapshotNumberOf } from './store-layout.js';
 
 // The names themselves are store-layout.ts's; these are re-exported for the modules that list and open files.
-export { LOCK_NAME, segmentName, segmentNumberOf, snapshotName } from './store-layout.js';
+export { segmentName, segmentNumberOf, snapshotName };
+export { LOCK_NAME } from './store-layout.js';
 
 export interface StoreListing {
   /** Segment numbers, ascending. */
   segments: number[];
   /** Snapshot numbers, ascending. */
   snapshots: number[];
+}
+
+export const archiveDir = (dir: string): string => path.join(dir, ARCHIVE_DIR);
+export const archivedSegmentPath = (dir: string, n: number): string => path.join(archiveDir(dir), archivedName(segmentName(n)));
+export const archivedSnapshotPath = (dir: string, n: number): string => path.join(archiveDir(dir), archivedName(snapshotName(n)));
+
+/** The segments and snapshots in archive/ (none when it is missing), ascending. */
+export function listArchive(dir: string): StoreListing {
+  const segments: number[] = [];
+  const snapshots: number[] = [];
+  for (const name of readStoreSubdir(archiveDir(dir))) {
+    const seg = archivedNumberOf(name, 'journal');
+    if (seg !== undefined) segments.push(seg);
+    const snap = archivedNumberOf(name, 'snapshot');
+    if (snap !== undefined) snapshots.push(snap);
+  }
+  const asc = (a: number, b: number) => a - b;
+  return { segments: segments.sort(asc), snapshots: snapshots.sort(asc) };
 }
 
 export function listStore(dir: string): StoreListing {

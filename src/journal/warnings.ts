@@ -44,6 +44,13 @@ export const WarningCodes = {
   /** A segment no rotation marker leads to (a rotation died half-way); left in place, not applied. */
   ORPHAN_SEGMENT: 'ORPHAN_SEGMENT',
   /**
+   * The chain of segments ends in a line that is not a valid rotation marker
+   * (damaged, cut short, or naming a segment that is not there) while the
+   * next segment of the listing continues the sequence: the damaged line is
+   * read as the rotation to it, so nothing after it is orphaned.
+   */
+  ROTATION_MARKER_DAMAGED: 'ROTATION_MARKER_DAMAGED',
+  /**
    * A commit whose records did not all reach the file (a write that failed
    * half-way, on a full disk, or a writer killed inside its write), replaced
    * by a later commit: none of its records is applied. Its writer

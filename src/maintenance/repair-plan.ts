@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { journalLockHeld } from '../journal/store-lock.js';
+import { WarningCodes } from '../journal/warnings.js';
 import { closeQuietly, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
 import { itemsOf, summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
 import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
@@ -44,7 +45,7 @@ export function planRepair(dir: string, maxLineBytes: number): RepairResult {
     const live = !scan.closed;
     const spans: BadSpan[] = [...scan.bad];
     if (scan.tail && (!live || tailCounts)) spans.push(scan.tail);
-    left.push(...leftProblems(name, scan, tailCounts, true));
+    left.push(...leftProblems(name, scan, tailCounts, true), ...damagedMarker(scans, name, scan));
     if (spans.length === 0) continue;
     if (live) wouldRotate = name;
     // A whole record with no newline is kept: the rotation ends it and replay applies it.
@@ -54,6 +55,20 @@ export function planRepair(dir: string, maxLineBytes: number): RepairResult {
   const result = summarize(files, left, null, true, wouldRotate !== null);
   result.wouldRotate = wouldRotate;
   return result;
+}
+
+/**
+ * A segment that no valid rotation marker closes, below a segment that holds
+ * records: its marker was damaged (readers go on to the next segment when
+ * it continues the sequence, ROTATION_MARKER_DAMAGED) or the later segment
+ * is an orphan. Repair cannot write the lost marker back (its seq and hash
+ * are gone with it), so it reports it: the store is not clean.
+ */
+export function damagedMarker(scans: readonly NamedScan[], name: string, scan: SegmentScan): LeftProblem[] {
+  const below = scans.findIndex((s) => s.name === name);
+  if (scan.closed || !scans.slice(below + 1).some((s) => s.scan.size > 0)) return [];
+  const at = scan.tail ?? scan.lastLine ?? { line: 1, offset: 0 };
+  return [{ file: name, line: at.line, offset: at.offset, reason: WarningCodes.ROTATION_MARKER_DAMAGED, message: 'this segment does not end in a valid rotation marker, yet a later segment holds records: its marker was damaged (readers go on to the next segment when it continues the sequence) or that segment is an orphan; left in place (restore the segment from a backup, or keep it: nothing is lost)' }];
 }
 
 /**

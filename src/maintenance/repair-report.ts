@@ -1,4 +1,4 @@
-import type { WarningCode } from '../journal/warnings.js';
+import { WarningCodes, type WarningCode } from '../journal/warnings.js';
 import type { BadSpan, ChainGap } from './segment-scan.js';
 
 /**
@@ -51,8 +51,11 @@ export interface LeftProblem {
 }
 
 export interface RepairResult {
-  /** `clean`: nothing to do; `repaired`: bytes were moved (or only a whole-record tail was ended by a rotation); `would-repair`: dryRun found work. */
-  status: 'clean' | 'repaired' | 'would-repair';
+  /**
+   * `clean`: nothing to do; `repaired`: bytes were moved (or only a whole-record tail was ended by a rotation); `would-repair`: dryRun found work;
+   * `damage-left`: nothing could be moved, but `left` holds damage repair cannot undo (a damaged rotation marker).
+   */
+  status: 'clean' | 'repaired' | 'would-repair' | 'damage-left';
   dryRun: boolean;
   /** The live segment was closed by a rotation marker so it could be rewritten. */
   rotated: { closed: string; next: string } | null;
@@ -70,9 +73,12 @@ export function summarize(files: RepairedFile[], left: LeftProblem[], rotated: R
   const itemsMoved = files.reduce((n, f) => n + f.items.length, 0);
   const bytesMoved = files.reduce((n, f) => n + total(f.items), 0);
   const changes = itemsMoved > 0 || rotated !== null || wouldRotate;
-  const status = !changes ? 'clean' : dryRun ? 'would-repair' : 'repaired';
+  const status = !changes ? (left.some(isDamageLeft) ? 'damage-left' : 'clean') : dryRun ? 'would-repair' : 'repaired';
   return { status, dryRun, rotated, files, gaps, itemsMoved, bytesMoved, left };
 }
+
+/** Left problems that mean the store is not clean after the repair: only a backup undoes them. */
+export const isDamageLeft = (l: LeftProblem): boolean => l.reason === WarningCodes.ROTATION_MARKER_DAMAGED;
 
 export const total = (spans: readonly { length: number }[]): number => spans.reduce((n, s) => n + s.length, 0);
 

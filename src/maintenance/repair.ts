@@ -7,7 +7,7 @@ import type { WarningHandler } from '../journal/warnings.js';
 import { REPAIR_EVENT } from '../journal/record-codec.js';
 import { QUARANTINE_DIR } from './quarantine.js';
 import { journalLockHeld } from '../journal/store-lock.js';
-import { leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
+import { damagedMarker, leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
 import { summarize, type RepairGap, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';
 
@@ -110,7 +110,7 @@ export async function repairStore(options: RepairOptions): Promise<RepairResult>
       lock.check('recording the repaired gaps');
       await recordGaps(dir, gaps, timeoutMs, maxLineBytes, options.onWarning);
     }
-    const left = scans.flatMap(({ name, scan }) => leftProblems(name, scan, tailCounts, false));
+    const left = scans.flatMap(({ name, scan }) => [...leftProblems(name, scan, tailCounts, false), ...damagedMarker(scans, name, scan)]);
     return summarize(files, left, rotated, false, false, gaps);
   } finally {
     await lock.releaseQuietly();

@@ -57,6 +57,8 @@ export interface SegmentScan {
   tail?: BadSpan & { wholeRecord: boolean };
   /** True when a valid rotation marker closes the segment: no writer appends to it any more. */
   closed: boolean;
+  /** Where the last complete line starts (a damaged rotation marker is reported there). */
+  lastLine?: { line: number; offset: number };
 }
 
 const NUL_CHECK_BYTES = 64 * 1024;
@@ -119,6 +121,7 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
     else scan.kept.push({ line: place.line, offset: place.offset, reason: WarningCodes.LINE_TOO_LONG, message: `line of ${content} bytes exceeds maxLineBytes (${maxLineBytes}); left in place` });
   };
   reader.readTo(size, (text, place, end) => {
+    scan.lastLine = { line: place.line, offset: place.offset };
     const decoded = decodeLine(text);
     if (decoded.ok) {
       const { record } = decoded;

@@ -1,5 +1,8 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
+import { splitBufferLines } from '../journal/buffer-lines.js';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { closeQuietly, fdSize, openStoreFile } from '../journal/store-files.js';
 import { CHAIN_START, FORMAT_VERSION, isChainHash } from '../journal/record-codec.js';
@@ -36,9 +39,15 @@ export type SnapshotReadResult =
  * The checks every snapshot reader applies, line by line: a header first, then
  * entries, then a footer whose count matches, and nothing after it.
  */
+const FOOTER_KEYS = new Set(['end', 'entries', 'sha256']);
+
 class SnapshotParser {
+  /** The number in the file's name, when it has a snapshot's name: the header must say the same. */
+  constructor(private readonly named: number | undefined) {}
   private header: SnapshotHeader | undefined;
-  private footer: { entries: number } | undefined;
+  private footer: { entries: number; sha256?: unknown } | undefined;
+  /** Of every line before the footer, each with its newline: what the writer hashed. */
+  private readonly digest = crypto.createHash('sha256');
   private problem: string | undefined;
   private readonly entries: SnapshotEntry[] = [];
 
@@ -59,14 +68,21 @@ class SnapshotParser {
       if (!Number.isSafeInteger(h.seq) || h.seq < 0) return this.fail(`header seq ${JSON.stringify(h.seq)} is not a whole number >= 0`);
       if (!Number.isSafeInteger(h.segment) || h.segment < 1) return this.fail(`header segment ${JSON.stringify(h.segment)} is not a whole number >= 1`);
       if (h.h !== undefined && h.h !== CHAIN_START && !isChainHash(h.h)) return this.fail(`header h ${JSON.stringify(h.h)} is not a sha256 hash`);
+      // A header naming another segment (a damaged digit) would skip, or replay twice, every segment in between.
+      if (this.named !== undefined && h.segment !== this.named) return this.fail(`header segment ${h.segment} is not the ${this.named} of the file name`);
       this.header = h;
     } else if (this.footer) {
       return this.fail(`data after the footer at line ${place.line}`);
     } else if ((value as { end?: unknown } | null)?.end === true) {
-      this.footer = value as { entries: number };
+      this.footer = value as { entries: number; sha256?: unknown };
+      // A damaged key would otherwise read as a footer without its hash: an old snapshot, unchecked.
+      const unknown = Object.keys(this.footer).find((k) => !FOOTER_KEYS.has(k));
+      if (unknown !== undefined) return this.fail(`the footer has an unknown field ${JSON.stringify(unknown)}`);
+      return 'continue';
     } else {
       this.entries.push({ value, place });
     }
+    this.digest.update(text + '\n', 'utf8');
     return 'continue';
   }
 
@@ -75,6 +91,8 @@ class SnapshotParser {
     if (!this.header) return { ok: false, reason: 'empty snapshot' };
     if (!this.footer) return { ok: false, reason: 'no footer: the file is truncated' };
     if (this.footer.entries !== this.entries.length) return { ok: false, reason: `footer counts ${this.footer.entries} entries, file has ${this.entries.length}` };
+    // Snapshots written before the footer carried a hash have none: read as they always were.
+    if (this.footer.sha256 !== undefined && this.footer.sha256 !== this.digest.digest('hex')) return { ok: false, reason: 'the footer sha256 does not match the bytes before it (a damaged byte)' };
     return { ok: true, header: this.header, entries: this.entries, bytes };
   }
 
@@ -103,6 +121,14 @@ export interface SnapshotLimits {
 
 export const DEFAULT_SNAPSHOT_LIMITS: Readonly<SnapshotLimits> = Object.freeze({ maxSnapshotBytes: 1024 * 1024 * 1024, maxSnapshotLineBytes: 128 * 1024 * 1024 });
 
+const SNAPSHOT_FILE_RE = /^snapshot-(\d{8,})\.ndjson(?:\.gz)?$/;
+
+/** The number a snapshot's file name gives it (live or archived), or undefined for any other name. */
+export function snapshotNumberOf(file: string): number | undefined {
+  const m = SNAPSHOT_FILE_RE.exec(path.basename(file));
+  return m ? Number(m[1]) : undefined;
+}
+
 const tooLongReason = (line: number, bytes: number, limits: SnapshotLimits) => `line ${line} is ${bytes} bytes, over maxSnapshotLineBytes (${limits.maxSnapshotLineBytes})`;
 const tooLargeReason = (bytes: number | string, limits: SnapshotLimits) => `the snapshot is ${bytes} bytes, over maxSnapshotBytes (${limits.maxSnapshotBytes})`;
 
@@ -130,7 +156,7 @@ export function readSnapshotSync(file: string, warn: (w: JournalWarning) => void
     const bytes = fdSize(fd, file);
     if (bytes > limits.maxSnapshotBytes) return { ok: false, reason: tooLargeReason(bytes, limits) };
     const reader = new SegmentReader(fd, file, Math.max(Math.min(bytes, limits.maxSnapshotLineBytes), 1), warn);
-    const parser = new SnapshotParser();
+    const parser = new SnapshotParser(snapshotNumberOf(file));
     reader.onTooLong = (place, end) => parser.fail(tooLongReason(place.line, end - 1 - place.offset, limits));
     reader.readTo(bytes, (text, place) => parser.push(text, place));
     return parser.result(bytes);
@@ -158,15 +184,7 @@ export function readArchivedSnapshotSync(file: string, limits: SnapshotLimits = 
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, reason: tooLargeReason('more than that', limits) };
     return { ok: false, reason: `cannot be read or decompressed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
-  const parser = new SnapshotParser();
-  let start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  for (let line = 1, nl = bytes.indexOf(0x0a, start); nl !== -1; line++, start = nl + 1, nl = bytes.indexOf(0x0a, start)) {
-    const end = nl > start && bytes[nl - 1] === 0x0d ? nl - 1 : nl;
-    if (end - start > limits.maxSnapshotLineBytes) {
-      parser.fail(tooLongReason(line, end - start, limits));
-      break;
-    }
-    if (end > start && parser.push(bytes.toString('utf8', start, end), { file, line, offset: start }) === 'stop') break;
-  }
+  const parser = new SnapshotParser(snapshotNumberOf(file));
+  splitBufferLines(bytes, file, limits.maxSnapshotLineBytes, (text, place) => parser.push(text, place), (place, length) => parser.fail(tooLongReason(place.line, length, limits)));
   return parser.result(bytes.length);
 }

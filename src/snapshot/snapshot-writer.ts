@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import stableStringify from 'fast-json-stable-stringify';
@@ -35,9 +36,12 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
   try {
     fd = fs.openSync(tempPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     let pending = stableStringify({ v: FORMAT_VERSION, kind: 'snapshot', segment, seq, h: hash }) + '\n';
-    const drain = (force: boolean) => {
+    // The footer's sha256 covers every byte before it: a damaged byte that still parses is caught too.
+    const digest = crypto.createHash('sha256');
+    const drain = (force: boolean, footer = false) => {
       if (pending.length < WRITE_CHUNK_CHARS && !force) return;
       const buf = Buffer.from(pending, 'utf8');
+      if (!footer) digest.update(buf);
       bytes += buf.length;
       if (bytes > limits.maxSnapshotBytes) throw tooLarge(`the snapshot would be over ${limits.maxSnapshotBytes} bytes (maxSnapshotBytes)`, { maxSnapshotBytes: limits.maxSnapshotBytes });
       writeFully(fd!, buf);
@@ -53,8 +57,9 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
       count++;
       drain(false);
     }
-    pending += stableStringify({ end: true, entries: count }) + '\n';
     drain(true);
+    pending = stableStringify({ end: true, entries: count, sha256: digest.digest('hex') }) + '\n';
+    drain(true, true);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

@@ -166,7 +166,8 @@ test('determinism: every snapshot line has its keys sorted, at every depth; the 
   t.is(header.kind, 'snapshot');
   t.is(header.segment, 2);
   const footer = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-  t.deepEqual(footer, { end: true, entries: lines.length - 2 });
+  // The footer's sha256 covers every byte before it (docs/FORMAT.md, "Snapshots").
+  t.deepEqual(footer, { end: true, entries: lines.length - 2, sha256: sha256(lines.slice(0, -1).map((l) => l + '\n').join('')) });
   t.true(lines.some((l) => l.includes('"codexConversationId"')), 'sessions with nested and optional fields are present');
   t.deepEqual(warnings, []);
 });
