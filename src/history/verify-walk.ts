@@ -1,5 +1,5 @@
 import stableStringify from 'fast-json-stable-stringify';
-import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, type JournalRecord } from '../journal/record-codec.js';
+import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, type JournalRecord } from '../journal/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
@@ -182,8 +182,8 @@ export class HistoryWalk {
   }
 
   private rotation(record: JournalRecord, seg: SegmentState, place: Place): void {
-    const next = (record.payload as { next?: unknown } | null)?.next;
-    if (typeof next === 'number' && Number.isSafeInteger(next) && next > seg.segment.number) {
+    const next = rotationTarget(record, seg.segment.number);
+    if (next !== undefined) {
       seg.rotate = { seq: record.seq, h: record.hash, w: record.writer, next, place };
       this.markers.set(seg.segment.number, seg.rotate);
     } else {
