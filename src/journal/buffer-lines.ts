@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import type { LinePlace } from './segment-reader.js';
 
 /** What the line splitter left after the last newline: a tail without one (torn), or nothing. */
@@ -24,11 +25,11 @@ export function splitBufferLines(
   onLine: (text: string, place: LinePlace) => 'continue' | 'stop',
   onTooLong: (place: LinePlace, bytes: number) => 'continue' | 'stop',
 ): BufferTail {
-  let start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let start = startsWithBom(bytes) ? BOM_BYTES : 0;
   let line = 0;
-  for (let nl = bytes.indexOf(0x0a, start); nl !== -1; start = nl + 1, nl = bytes.indexOf(0x0a, start)) {
+  for (let nl = bytes.indexOf(NEWLINE, start); nl !== -1; start = nl + 1, nl = bytes.indexOf(NEWLINE, start)) {
     line++;
-    const end = nl > start && bytes[nl - 1] === 0x0d ? nl - 1 : nl;
+    const end = contentEnd(bytes, start, nl);
     if (end === start) continue;
     const place = { file, line, offset: start };
     const verdict = end - start > maxLineBytes ? onTooLong(place, end - start) : onLine(bytes.toString('utf8', start, end), place);

@@ -1,3 +1,4 @@
+import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import { fdSize, readFully } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
@@ -13,8 +14,6 @@ export type LineHandler = (text: string, place: LinePlace, end: number) => 'cont
 
 const INITIAL_BUFFER_BYTES = 64 * 1024;
 const MAX_CHUNK_BYTES = 1024 * 1024;
-const NEWLINE = 0x0a;
-const CR = 0x0d;
 
 /**
  * Reads complete lines of one segment file from a remembered offset, so a
@@ -79,7 +78,7 @@ export class SegmentReader {
         const lineStart = start;
         start = nl + 1;
         this.line++;
-        const lineEnd = nl > lineStart && chunk[nl - 1] === CR ? nl - 1 : nl;
+        const lineEnd = contentEnd(chunk, lineStart, nl);
         if (lineEnd === lineStart) continue; // blank line: nothing to apply or report
         const place = { file: this.file, line: this.line, offset: this.offset + lineStart };
         if (lineEnd - lineStart > this.maxLineBytes) {
@@ -135,9 +134,9 @@ export class SegmentReader {
   }
 
   private skipByteOrderMark(): void {
-    const got = this.readAt(0, 3);
-    if (got === 3 && this.buffer[0] === 0xef && this.buffer[1] === 0xbb && this.buffer[2] === 0xbf) {
-      this.offset = 3;
+    const got = this.readAt(0, BOM_BYTES);
+    if (got === BOM_BYTES && startsWithBom(this.buffer)) {
+      this.offset = BOM_BYTES;
       this.warn({ code: WarningCodes.BOM_IGNORED, message: 'UTF-8 byte order mark at start of file ignored (written by an editor?)', file: this.file, line: 1, offset: 0 });
     }
   }

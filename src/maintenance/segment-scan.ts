@@ -1,5 +1,6 @@
 import { CommitAssembler } from '../journal/commit-framing.js';
 import { decodeLine, decodeRecord, rotationTarget, type CommitHeader } from '../journal/record-codec.js';
+import { isCr } from '../journal/line-framing.js';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { fdSize, readFully, segmentNumberOf } from '../journal/store-files.js';
 import { WarningCodes, type WarningCode } from '../journal/warnings.js';
@@ -157,7 +158,7 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
 /** The line's bytes without its newline and a CR before it, as readers measure it. */
 function contentBytes(fd: number, file: string, offset: number, end: number): number {
   const last = Buffer.alloc(1);
-  const hasCr = end - offset >= 2 && readFully(fd, file, last, end - 2, 1) === 1 && last[0] === 0x0d;
+  const hasCr = end - offset >= 2 && readFully(fd, file, last, end - 2, 1) === 1 && isCr(last[0]);
   return end - offset - 1 - (hasCr ? 1 : 0);
 }
 
