@@ -1,7 +1,7 @@
 /**
  * The clock of the stores in the multi-process tests. A parent cannot share
  * its FakeClock with a child, so it sends a time line: the documented "now"
- * it starts at (a fixture or test now, never Date.now()) and the moment of
+ * it starts at (a fixture or test now, never the wall clock) and the moment of
  * the system-wide monotonic clock it started. Every process reading it, the
  * parent included, reads the same time: startMs plus the monotonic time
  * since. So time still moves forward during a run as in production, processes

@@ -16,9 +16,16 @@ import type { ExecutionContext } from 'ava';
 
 export type LockName = 'journal.lock' | 'compact.lock';
 
+/**
+ * The clock proper-lockfile and the takeover rule (store-lock.ts) judge a
+ * lock's mtime by: the process's own. A lock made to look `ageMs` old must be
+ * stamped by the same clock, whatever the date (under faketime too).
+ */
+const lockLibraryClock = (): number => Date.now();
+
 /** Stamps `lock` as refreshed `ageMs` ago by the lock library's clock. */
 export function stampLock(lock: string, ageMs = 0): void {
-  const at = new Date(Date.now() - ageMs);
+  const at = new Date(lockLibraryClock() - ageMs);
   fs.utimesSync(lock, at, at);
 }
 

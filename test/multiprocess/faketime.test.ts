@@ -13,9 +13,12 @@ import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 
 const TEN_YEARS_AHEAD = ['faketime', '-f', '+3650d'];
 
+/** Run in the child under faketime: its (faked) clock's year, which is what the probe checks. */
+const PRINT_CHILD_CLOCK_YEAR = 'process.stdout.write(String(new Date().getUTCFullYear()))';
+
 /** Why faketime cannot be used here, or undefined when it can. */
 function faketimeMissing(): string | undefined {
-  const probe = spawnSync(TEN_YEARS_AHEAD[0]!, [...TEN_YEARS_AHEAD.slice(1), process.execPath, '-e', 'process.stdout.write(String(new Date().getUTCFullYear()))'], { encoding: 'utf8', timeout: 20_000 });
+  const probe = spawnSync(TEN_YEARS_AHEAD[0]!, [...TEN_YEARS_AHEAD.slice(1), process.execPath, '-e', PRINT_CHILD_CLOCK_YEAR], { encoding: 'utf8', timeout: 20_000 });
   if (probe.error) return `faketime is not installed (${(probe.error as NodeJS.ErrnoException).code}); apt-get install faketime`;
   if (probe.status !== 0) return `faketime cannot run node (exit ${probe.status}): ${probe.stderr.trim()}`;
   const child = Number(probe.stdout);
