@@ -14,7 +14,7 @@ import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 const TEN_YEARS_AHEAD = ['faketime', '-f', '+3650d'];
 
 /** Run in the child under faketime: its (faked) clock's year, which is what the probe checks. */
-const PRINT_CHILD_CLOCK_YEAR = 'process.stdout.write(String(new Date().getUTCFullYear()))';
+const PRINT_CHILD_CLOCK_YEAR = 'process.stdout.write(String(new Date().getUTCFullYear()))'; // the child's own clock
 
 /** Why faketime cannot be used here, or undefined when it can. */
 function faketimeMissing(): string | undefined {
@@ -22,7 +22,7 @@ function faketimeMissing(): string | undefined {
   if (probe.error) return `faketime is not installed (${(probe.error as NodeJS.ErrnoException).code}); apt-get install faketime`;
   if (probe.status !== 0) return `faketime cannot run node (exit ${probe.status}): ${probe.stderr.trim()}`;
   const child = Number(probe.stdout);
-  const here = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(new Date().getUTCFullYear()))'], { encoding: 'utf8' });
+  const here = spawnSync(process.execPath, ['-e', PRINT_CHILD_CLOCK_YEAR], { encoding: 'utf8' });
   if (!(child - Number(here.stdout) >= 9)) return `faketime did not move node's clock (${here.stdout} -> ${probe.stdout})`;
   return undefined;
 }
