@@ -14,3 +14,9 @@ export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, Codex
 export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, type RepairedFile, type QuarantineItem, type LeftProblem } from './maintenance/repair.js';
 export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportFormat } from './maintenance/import.js';
 export { exportSessions, portableSession, type ExportOptions, type SessionsDocument, type PortableSession, type PortableTurn } from './maintenance/export.js';
+export { verifyStore, readChainHead, VerifyCodes, type VerifyOptions, type VerifyReport, type VerifyProblem, type VerifyNote, type ChainHead, type ExpectedHeadResult } from './history/verify-store.js';
+export { storeStats, type StoreStatsOptions, type StoreStats, type WriterStats } from './history/store-stats.js';
+export { replayHistory, type ReplayOptions } from './history/replay-history.js';
+export type { ReplayFilter } from './history/replay-filter.js';
+export type { ReplayEvent } from './history/replay-format.js';
+export { sessionsAt, HistoryPrunedError, type SessionsAtOptions, type PointInTimeState, type StateBase } from './history/replay-state.js';

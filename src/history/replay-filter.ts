@@ -1,8 +1,8 @@
 import { ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
 
 /**
- * Which records `session-journal replay` prints. Every field is optional;
- * a record is printed when it passes all the given ones.
+ * Which records `session-journal replay` prints and `replayHistory` yields.
+ * Every field is optional; a record passes when it passes all the given ones.
  */
 export interface ReplayFilter {
   /** Session ids: the record's payload `id` is one of them. */

@@ -1,6 +1,7 @@
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
-import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
+import { requireStoreDir } from '../journal/store-files.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
 import { applySessionEvent, decodeSessionEvent, reviveSession } from '../sessions/session-events.js';
 import type { SessionData } from '../sessions/session-types.js';
 import { readArchivedSnapshotSync, readSnapshotSync } from '../snapshot/snapshot-file.js';
@@ -52,6 +53,27 @@ export interface StateOptions {
   onNote: (text: string) => void;
 }
 
+
+export interface SessionsAtOptions {
+  /** The longest line read (default 1 MiB, as the store's). */
+  maxLineBytes?: number;
+  /** Unreadable lines and records the fold rejects, each with file and line (default: one line each on stderr). */
+  onWarning?: WarningHandler;
+  /** How the state was rebuilt when the history before `at` was pruned (default: nothing; `base` says it too). */
+  onNote?: (text: string) => void;
+}
+
+/**
+ * The sessions as they were at `at` (epoch ms), as `session-journal replay
+ * --state --at` prints them: the records up to `at` folded in commit order,
+ * from a snapshot where the history before it was pruned. Read-only and
+ * lockless. Rejects with HistoryPrunedError (code HISTORY_PRUNED) when the
+ * archive no longer reaches back to `at`.
+ */
+export function sessionsAt(dir: string, at: number, options: SessionsAtOptions = {}): Promise<PointInTimeState> {
+  requireStoreDir(dir);
+  return stateAt(dir, at, { maxLineBytes: options.maxLineBytes, onWarning: options.onWarning ?? writeWarningToStderr, onNote: options.onNote ?? (() => undefined) });
+}
 
 /** Snapshot files, live and archived (a number in both is read from the live store), ascending. */
 export function listAllSnapshots(dir: string): StoreFile[] {

@@ -1,10 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { archiveDir } from '../compact/archive.js';
-import { Journal } from '../journal/journal.js';
+import { requirePositive } from '../errors.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
 import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentName, snapshotName } from '../journal/store-files.js';
+import type { WarningHandler } from '../journal/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';
+import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { listHistorySegments } from './history-reader.js';
 
 export interface WriterStats {
@@ -41,15 +44,27 @@ export interface StoreStats {
   warnings: number;
 }
 
+export interface StoreStatsOptions {
+  /** Sessions not accessed for this long count as expired (default 24 h, as SessionStore). */
+  ttlMs?: number;
+  /** The instant expiry is evaluated at, epoch ms (default: the current time). */
+  now?: number;
+  /** The longest line read (default 1 MiB, as the store's). */
+  maxLineBytes?: number;
+  /** Each replay warning (default: only counted, in `warnings`). */
+  onWarning?: WarningHandler;
+}
 
 /**
  * Figures about a session store, from a read-only replay of its newest
  * snapshot and live segments (no lock, nothing written). A session is
  * expired when it was last accessed more than `ttlMs` before `now`.
  */
-export function storeStats(dir: string, options: { ttlMs: number; now: number }): StoreStats {
+export function storeStats(dir: string, options: StoreStatsOptions = {}): StoreStats {
   requireStoreDir(dir);
-  const fold = new SessionFold(options.ttlMs, Number.MAX_SAFE_INTEGER);
+  const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
+  const now = options.now ?? Date.now();
+  const fold = new SessionFold(ttlMs, Number.MAX_SAFE_INTEGER);
   const writers = new Map<string, { records: number; last: number }>();
   let warnings = 0;
   const journal = Journal.openSync({
@@ -57,7 +72,11 @@ export function storeStats(dir: string, options: { ttlMs: number; now: number })
     readOnly: true,
     create: false,
     flushOnExit: false,
-    onWarning: () => void warnings++,
+    maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    onWarning: (w) => {
+      warnings++;
+      options.onWarning?.(w);
+    },
     consumer: {
       reset: () => {
         fold.reset();
@@ -83,7 +102,7 @@ export function storeStats(dir: string, options: { ttlMs: number; now: number })
     journal.closeSync();
   }
   let expired = 0;
-  for (const s of fold.sessions.values()) if (options.now - s.lastAccessedAt.getTime() > options.ttlMs) expired++;
+  for (const s of fold.sessions.values()) if (now - s.lastAccessedAt.getTime() > ttlMs) expired++;
   const listing = listStore(dir);
   const newest = listing.snapshots[listing.snapshots.length - 1];
   let lastCompaction: string | null = null;
@@ -97,8 +116,8 @@ export function storeStats(dir: string, options: { ttlMs: number; now: number })
   let archiveBytes = 0;
   for (const name of readStoreSubdir(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += fileSizeOrZero(path.join(archiveDir(dir), name));
   return {
-    now: new Date(options.now).toISOString(),
-    ttlMs: options.ttlMs,
+    now: new Date(now).toISOString(),
+    ttlMs,
     sessions: { total: fold.size, live: fold.size - expired, expired },
     journalBytes: listing.segments.reduce((sum, n) => sum + fileSizeOrZero(path.join(dir, segmentName(n))), 0),
     snapshotBytes: listing.snapshots.reduce((sum, n) => sum + fileSizeOrZero(path.join(dir, snapshotName(n))), 0),

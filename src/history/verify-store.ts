@@ -233,16 +233,17 @@ function headFromSnapshots(snapshots: ReadonlyArray<{ header: { seq: number; h?:
 
 /**
  * The chain head as writers see it (newest snapshot, then the live
- * segments): the seq and hash the next record will chain from. Read-only,
- * no lock.
+ * segments): the seq and hash the next record will chain from, as
+ * `session-journal verify --head` prints it; keep it elsewhere and pass it
+ * back as `expectHead` to prove nothing up to it changed. Read-only, no lock.
  */
-export function readChainHead(dir: string, maxLineBytes = DEFAULT_MAX_LINE_BYTES): ChainHead {
+export function readChainHead(dir: string, options: { maxLineBytes?: number } = {}): ChainHead {
   requireStoreDir(dir);
   const journal = Journal.openSync({
     dir,
     readOnly: true,
     create: false,
-    maxLineBytes,
+    maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     flushOnExit: false,
     onWarning: () => undefined,
     consumer: { reset: () => undefined, restore: () => undefined, apply: () => undefined },
