@@ -85,7 +85,7 @@ for (const [name, config] of FAKE_TIMER_SETS) {
 /**
  * Compaction reads and gzips through Node's streams, which need the real
  * process.nextTick: so under vitest's defaults, not under sinon's (which fake
- * nextTick too); docs/OPERATIONS.md, "Fake timers".
+ * nextTick too); README.md, "Testing a server with fake timers".
  */
 test.serial(`JournalEventStore.compact() resolves under fake timers (${FAKE_TIMER_SETS[1]![0]})`, async (t: ExecutionContext) => {
   const dir = tempStoreDir(t);
