@@ -34,7 +34,7 @@ export const ErrorCodes = {
   STORE_NOT_FOUND: 'STORE_NOT_FOUND',
   /** The store holds another kind of records than the tool expects (an event store given to the session compactor). */
   STORE_KIND_MISMATCH: 'STORE_KIND_MISMATCH',
-  /** A replay asked for an event id the store does not hold: never stored, or its stream expired. */
+  /** A replay asked for an event id the store (or this MCP session's view of it) does not hold: never stored, stored through another view, altered, or its stream expired. */
   UNKNOWN_EVENT_ID: 'UNKNOWN_EVENT_ID',
   /** The point in time asked for lies before the oldest history the archive still holds. */
   HISTORY_PRUNED: 'HISTORY_PRUNED',

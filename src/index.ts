@@ -9,7 +9,7 @@ export { compactSessions, type CompactSessionsOptions } from './sessions/compact
 export { compactStore, type CompactOptions, type CompactResult, type CompactionStep, type FoldState, type RetentionDecision } from './compact/compactor.js';
 export type { ArchivePolicy } from './compact/archive.js';
 export type { AutoCompactPolicy } from './compact/auto-compact.js';
-export { JournalEventStore, compactEventStore, DEFAULT_EVENT_TTL_MS, UNKNOWN_EVENT_ID, type JournalEventStoreOptions, type CompactEventStoreOptions, type EventId, type StreamId } from './integrations/event-store.js';
+export { JournalEventStore, compactEventStore, DEFAULT_EVENT_TTL_MS, UNKNOWN_EVENT_ID, type McpSessionEventStore, type JournalEventStoreOptions, type CompactEventStoreOptions, type EventId, type StreamId } from './integrations/event-store.js';
 export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, CodexNotInstalledError, CodexUnsupportedError, type CodexServerHandle } from './integrations/codex-mcp-server.js';
 export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, type RepairedFile, type QuarantineItem, type LeftProblem } from './maintenance/repair.js';
 export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportFormat } from './maintenance/import.js';

@@ -59,6 +59,24 @@ test('concurrent flushers share commits', async (t) => {
   await journal.close();
 });
 
+test('appends made in separate I/O callbacks share commits: a commit starts after the callbacks the event loop is running, not at the first append', async (t) => {
+  const dir = tempStoreDir(t);
+  // fsync off: no sync in flight to gather the stragglers, so only the start of the commit can batch them.
+  const { journal } = openKv(dir, { fsync: false });
+  await Promise.all(
+    Array.from({ length: 32 }, async (_, client) => {
+      for (let i = 0; i < 20; i++) {
+        await fs.promises.stat(dir); // each append from an I/O callback of its own, as a server's requests arrive
+        journal.append('kv.set', { key: `c${client}-${i}`, value: i });
+        await journal.flush();
+      }
+    }),
+  );
+  t.is(journal.stats.recordsWritten, 640);
+  t.true(journal.stats.commits < 640 / 4, `commits: ${journal.stats.commits}`);
+  await journal.close();
+});
+
 test('sequence numbers are gapless and records carry the envelope', async (t) => {
   const dir = tempStoreDir(t);
   const { journal } = openKv(dir);

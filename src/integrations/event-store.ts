@@ -4,14 +4,11 @@ import type { QueuedEntry } from '../journal/commit-queue.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
-import { StreamEventTypes, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH } from './event-records.js';
+import { isValidMcpSessionId, MAX_MCP_SESSION_ID_LENGTH } from './event-records.js';
+import { McpSessionEventStore, type EventId, type EventMessage, type EventStoreCore, type PendingEvent, type StreamId } from './event-store-view.js';
 import { EventStreams } from './event-streams.js';
 
-/** The SDK's types (`@modelcontextprotocol/sdk/server/streamableHttp.js`), restated so there is no runtime dependency on it. */
-export type StreamId = string;
-export type EventId = string;
-/** A JSON-RPC message as the SDK hands it over; stored as JSON. */
-export type EventMessage = object;
+export { McpSessionEventStore, type EventId, type EventMessage, type StreamId } from './event-store-view.js';
 
 export interface JournalEventStoreOptions {
   /** Store directory (created 0700 when missing). Do not share it with a SessionStore. */
@@ -49,19 +46,19 @@ export const DEFAULT_EVENT_TTL_MS = 60 * 60 * 1000;
 /** The code `replayEventsAfter` rejects with for an id it does not hold (kept as an export for callers that imported it). */
 export const UNKNOWN_EVENT_ID = ErrorCodes.UNKNOWN_EVENT_ID;
 
-interface Pending {
-  streamId: string;
-  message: unknown;
-}
-
 /**
- * A durable EventStore for the MCP SDK's Streamable HTTP transports
- * (`new StreamableHTTPServerTransport({ eventStore })`), shared by processes.
+ * A durable EventStore for the MCP SDK's Streamable HTTP transports,
+ * shared by processes. Give each MCP session's transport its own view,
+ * `eventStore: store.forSession(sessionId)` (README, "A durable EventStore"),
+ * so sessions never see each other's streams; the store itself is the
+ * EventStore of one unscoped set of streams.
  *
  * - `storeEvent` resolves once the event is committed (and fsynced, unless
- *   `fsync: false`); concurrent calls share one group commit. The event id is
- *   the store-wide sequence number of its record, as a decimal string: unique
- *   and increasing across every process writing to the store.
+ *   `fsync: false`); concurrent calls share one group commit.
+ * - An event id is `${seq}-${nonce}`: the record's store-wide sequence
+ *   number, and 128 random bits kept in the record. It cannot be guessed
+ *   from other ids, and is looked up whole: an id with any character
+ *   changed is unknown (`UNKNOWN_EVENT_ID`).
  * - The stream of an event id is looked up in stored data (an index kept by
  *   the reducer), never parsed out of the id, so the standalone `_GET_stream`
  *   resumes like a request stream.
@@ -73,9 +70,11 @@ export class JournalEventStore {
   readonly ttlMs: number;
   private readonly state: EventStreams;
   private readonly journal: Journal;
-  private readonly pending = new Map<QueuedEntry, Pending>();
+  private readonly pending = new Map<QueuedEntry, PendingEvent>();
   private readonly onWarning: WarningHandler;
   private readonly autoCompactor: AutoCompactor | undefined;
+  private readonly core: EventStoreCore;
+  private readonly unscoped: McpSessionEventStore;
 
   private constructor(options: JournalEventStoreOptions) {
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_EVENT_TTL_MS);
@@ -98,6 +97,8 @@ export class JournalEventStore {
     this.journal = Journal.openSync(journalOptions);
     // In a child process, as for sessions: the fold must not stall this server's event loop.
     this.autoCompactor = autoCompactorFor(options.autoCompact, this.journal, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning);
+    this.core = { journal: this.journal, state: this.state, pending: this.pending };
+    this.unscoped = new McpSessionEventStore(this.core, undefined);
   }
 
   /** Opens (creating if needed) and replays the store. */
@@ -109,54 +110,42 @@ export class JournalEventStore {
     return this.journal.dir;
   }
 
-  /** Streams and events currently held (after catching up with other processes). */
+  /** Streams and events currently held, over every view (after catching up with other processes). */
   stats(): { streams: number; events: number } {
     this.journal.catchUp();
     return { streams: this.state.size, events: this.state.eventCount };
   }
 
-  // ---- the SDK's EventStore ----------------------------------------------
-
-  async storeEvent(streamId: StreamId, message: EventMessage): Promise<EventId> {
-    if (!isValidStreamId(streamId)) {
-      throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `stream id must be a string of 1-${MAX_STREAM_ID_LENGTH} characters`, { details: { streamId: String(streamId).slice(0, 100) } });
-    }
-    if (!isMessageObject(message)) throw new TypeError('message must be a JSON-RPC message object (or {} for priming)');
-    const entry = this.journal.append(StreamEventTypes.store, { s: streamId, m: message });
-    this.pending.set(entry, { streamId, message });
-    await this.journal.flush();
-    return String(entry.seq);
-  }
-
-  async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
-    this.journal.catchUp();
-    return this.state.streamOf(String(eventId));
-  }
-
   /**
-   * Sends every event of the stream after `lastEventId`, in order, then
-   * returns the stream id. Events stored while it sends are sent too: it
-   * stops only when a look at the store finds nothing newer, so an event
-   * committed by this process is either replayed here or (committed later)
-   * delivered live by the transport, never neither.
+   * The EventStore of one MCP session: pass it to that session's transport.
+   * Its streams, `_GET_stream` included, are apart from every other
+   * session's, and its event ids are unknown to every other view. Views of
+   * the same session id (in this or another process, or after a restart)
+   * share its streams. `mcpSessionId`: 1-256 visible ASCII characters, as
+   * the MCP spec requires of session ids.
    */
-  async replayEventsAfter(lastEventId: EventId, { send }: { send: (eventId: EventId, message: never) => Promise<void> }): Promise<StreamId> {
-    this.journal.catchUp();
-    const id = String(lastEventId);
-    const streamId = this.state.streamOf(id);
-    if (streamId === undefined) {
-      throw new SessionJournalError(UNKNOWN_EVENT_ID, `no stored event has id ${JSON.stringify(id.slice(0, 100))} (never stored here, or its stream expired)`, { details: { eventId: id.slice(0, 100) } });
+  forSession(mcpSessionId: string): McpSessionEventStore {
+    if (!isValidMcpSessionId(mcpSessionId)) {
+      throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `MCP session id must be 1-${MAX_MCP_SESSION_ID_LENGTH} visible ASCII characters`, { details: { mcpSessionId: String(mcpSessionId).slice(0, 100) } });
     }
-    let cursor = Number(id);
-    for (;;) {
-      const batch = this.state.eventsAfter(streamId, cursor);
-      if (batch.length === 0) return streamId;
-      for (const event of batch) {
-        cursor = event.seq;
-        if (!isPrimingMessage(event.message)) await send(String(event.seq), event.message as never);
-      }
-      this.journal.catchUp();
-    }
+    return new McpSessionEventStore(this.core, mcpSessionId);
+  }
+
+  // ---- the SDK's EventStore, for the unscoped streams ----------------------
+
+  /** See McpSessionEventStore.storeEvent. */
+  storeEvent(streamId: StreamId, message: EventMessage): Promise<EventId> {
+    return this.unscoped.storeEvent(streamId, message);
+  }
+
+  /** See McpSessionEventStore.getStreamIdForEventId. */
+  getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
+    return this.unscoped.getStreamIdForEventId(eventId);
+  }
+
+  /** See McpSessionEventStore.replayEventsAfter. */
+  replayEventsAfter(lastEventId: EventId, options: { send: (eventId: EventId, message: never) => Promise<void> }): Promise<StreamId> {
+    return this.unscoped.replayEventsAfter(lastEventId, options);
   }
 
   // ---- maintenance -------------------------------------------------------
@@ -193,7 +182,7 @@ export class JournalEventStore {
       const p = this.pending.get(entry);
       if (!p) continue;
       this.pending.delete(entry);
-      this.state.add(p.streamId, { seq: entry.seq, time: entry.time, message: p.message });
+      this.state.add(p.streamId, p.session, { seq: entry.seq, time: entry.time, message: p.message, nonce: p.nonce });
     }
   }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../errors.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
+import { yieldToEventLoop } from './event-loop-yield.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import { ENVELOPE_OVERHEAD_BYTES, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
 import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segment-chain.js';
@@ -91,6 +92,8 @@ export class Journal {
   private readonly onDurable: (() => void) | undefined;
   private readonly chain: SegmentChain;
   private committing = false;
+  /** The commit loop running now, if any (close() waits for it). */
+  private commitRun: Promise<void> = Promise.resolve();
   private closed = false;
   /** Why entries were still unwritten when the journal closed: every later flush() and close() rejects with it. */
   private closedWithPending: SessionJournalError | undefined;
@@ -276,7 +279,7 @@ export class Journal {
       await this.flush();
     } finally {
       // Also when flush() rejected: a commit it started must end before the files go.
-      while (this.committing) await new Promise((resolve) => setImmediate(resolve));
+      while (this.committing) await this.commitRun;
       this.release();
     }
   }
@@ -314,7 +317,10 @@ export class Journal {
   private kick(): void {
     if (this.committing || this.closed || !this.wantsCommit) return;
     this.committing = true;
-    setImmediate(() => void this.runCommits());
+    // After the callbacks the event loop is running now, so appends made by
+    // all of them share the commit; not by setImmediate, which fake timers
+    // (vitest, @sinonjs/fake-timers) hold back until the test ticks.
+    this.commitRun = yieldToEventLoop().then(() => this.runCommits());
   }
 
   private async runCommits(): Promise<void> {

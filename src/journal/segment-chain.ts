@@ -11,6 +11,7 @@ import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
 import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
+import { yieldToEventLoop } from './event-loop-yield.js';
 
 /**
  * What the engine drives. A reducer turns records into state; the engine only
@@ -213,7 +214,7 @@ export class SegmentChain {
     this.loadStepBytes = LOAD_STEP_BYTES;
     try {
       for (const _ of this.loadSteps()) {
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
         await pace?.(this.replayBytes.finished + (this.current?.reader.offset ?? 0));
       }
     } finally {

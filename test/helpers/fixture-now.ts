@@ -19,6 +19,8 @@ export const STORES_NOW = {
   verify: at('2026-01-03T18:00:00.000Z'),
   /** repair-*: records from 2026-11-21T09:00:07Z to 09:00:50Z. */
   repair: at('2026-11-21T12:00:00.000Z'),
+  /** events-0.1.0: events stored 2026-11-20T09:00:00Z to 09:00:06Z; half an hour later (inside the 1 h TTL). */
+  events: at('2026-11-20T09:30:00.000Z'),
   /** snapshot-fractional-seq: one session accessed 2026-11-01T00:00Z. */
   snapshotFractionalSeq: at('2026-11-01T12:00:00.000Z'),
 } as const;

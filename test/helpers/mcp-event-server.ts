@@ -1,16 +1,20 @@
 /**
  * A Streamable HTTP MCP server on 127.0.0.1 whose transports use a
  * JournalEventStore, for the resumption tests. Run with fork():
- *   node mcp-event-server.js DIR [LIFETIME_MS]
- * It reports {port} once listening, {sent: i} after each notification is
- * stored, {toolDone: n} when a tool call has finished, {resultStored: id} once
- * its result is stored, and exits by itself
- * after LIFETIME_MS (default 60 s).
+ *   node mcp-event-server.js DIR [LIFETIME_MS] [per-session|shared]
+ * `per-session` (the README's wiring) gives each MCP session's transport
+ * `store.forSession(id)`; `shared` (the default) gives every transport the
+ * store itself. It reports {port} once listening, {stored: {session, stream,
+ * id, message}} after each event is stored, {sent: i} after each
+ * notification is stored, {toolDone: n} when a tool call has finished,
+ * {resultStored: id} once its result is stored, and exits by itself after
+ * LIFETIME_MS (default 60 s).
  *
- * Tools: `count {n, intervalMs}` sends n logging notifications on the
- * request's stream, then answers; `broadcast {n, intervalMs, dropAfter}` sends
- * n on the standalone GET stream, closing that stream (the client reconnects
- * with Last-Event-ID) after `dropAfter` of them.
+ * Tools: `count {n, intervalMs, tag}` sends n logging notifications on the
+ * request's stream, then answers; `broadcast {n, intervalMs, dropAfter, tag}`
+ * sends n on the standalone GET stream, closing that stream (the client
+ * reconnects with Last-Event-ID) after `dropAfter` of them. Each
+ * notification's data is `{i, tool, tag}`.
  */
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -21,21 +25,26 @@ import { JournalEventStore, formatWarning } from '../../src/index.js';
 
 const dir = process.argv[2];
 const lifetimeMs = Number(process.argv[3] ?? 60_000);
-if (!dir) throw new Error('usage: mcp-event-server DIR [LIFETIME_MS]');
+const mode = process.argv[4] ?? 'shared';
+if (!dir || (mode !== 'shared' && mode !== 'per-session')) throw new Error('usage: mcp-event-server DIR [LIFETIME_MS] [per-session|shared]');
 
 const store = await JournalEventStore.open({ dir, onWarning: (w) => process.stderr.write(formatWarning(w) + '\n') });
-// The class satisfies the SDK's interface as declared (checked at compile time).
-const journalStore: EventStore = store;
-/** Tells the parent once a tool result is stored, i.e. a SIGKILL can no longer lose any of that call's stream. */
-const eventStore: EventStore = {
-  getStreamIdForEventId: (id) => journalStore.getStreamIdForEventId!(id),
-  replayEventsAfter: (id, options) => journalStore.replayEventsAfter(id, options),
-  storeEvent: async (streamId, message) => {
-    const id = await journalStore.storeEvent(streamId, message);
-    if ('result' in message && 'content' in message.result) report({ resultStored: id }); // a tool's result, not initialize's
-    return id;
-  },
-};
+/** Tells the parent what was stored, and once a tool result is stored, i.e. a SIGKILL can no longer lose any of that call's stream. */
+function reporting(eventStore: EventStore, session: string): EventStore {
+  return {
+    getStreamIdForEventId: (id) => eventStore.getStreamIdForEventId!(id),
+    replayEventsAfter: (id, options) => eventStore.replayEventsAfter(id, options),
+    storeEvent: async (streamId, message) => {
+      const id = await eventStore.storeEvent(streamId, message);
+      report({ stored: { session, stream: streamId, id, message } });
+      if ('result' in message && 'content' in message.result) report({ resultStored: id }); // a tool's result, not initialize's
+      return id;
+    },
+  };
+}
+// Both satisfy the SDK's interface as declared (checked at compile time).
+const shared: EventStore = store;
+const forSession = (id: string): EventStore => store.forSession(id);
 const transports = new Map<string, StreamableHTTPServerTransport>();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const report = (message: object) => process.connected && process.send!(message);
@@ -49,11 +58,11 @@ function mcpServer(transport: () => StreamableHTTPServerTransport): Server {
     ],
   }));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const args = (request.params.arguments ?? {}) as { n?: number; intervalMs?: number; dropAfter?: number };
+    const args = (request.params.arguments ?? {}) as { n?: number; intervalMs?: number; dropAfter?: number; tag?: string };
     const n = Math.min(args.n ?? 10, 1000);
     const intervalMs = Math.min(args.intervalMs ?? 20, 1000);
     for (let i = 1; i <= n; i++) {
-      const notification = { method: 'notifications/message' as const, params: { level: 'info' as const, data: { i, tool: request.params.name } } };
+      const notification = { method: 'notifications/message' as const, params: { level: 'info' as const, data: { i, tool: request.params.name, tag: args.tag } } };
       if (request.params.name === 'broadcast') {
         await server.notification(notification); // no related request: the standalone _GET_stream
         if (i === args.dropAfter) transport().closeStandaloneSSEStream();
@@ -78,9 +87,11 @@ const httpServer = http.createServer((req, res) => {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
         return;
       }
+      // The session id is made first, so the transport's event store can be that session's view.
+      const sessionId = randomUUID();
       const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        eventStore,
+        sessionIdGenerator: () => sessionId,
+        eventStore: reporting(mode === 'per-session' ? forSession(sessionId) : shared, sessionId),
         retryInterval: 100,
         onsessioninitialized: (id) => void transports.set(id, created),
       });

@@ -5,16 +5,18 @@
  * Last-Event-ID and gets exactly what it missed, also across a SIGKILL and
  * restart of the server.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { JournalEventStore, SessionJournalError, UNKNOWN_EVENT_ID } from '../../src/index.js';
-import { collectWarnings, helperScript, tempStoreDir } from '../helpers/temp-store.js';
+import { startServer } from '../helpers/mcp-event-clients.js';
+import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 
 const msg = (i: number, method = 'notifications/message') => ({ jsonrpc: '2.0' as const, method, params: { i } });
+/** The sequence number an event id starts with (for ordering checks only: the store never parses ids). */
+const seqOf = (id: string): number => Number(id.split('-')[0]);
 
 async function replayAll(store: JournalEventStore, after: string): Promise<{ stream: string; events: Array<[string, unknown]> }> {
   const events: Array<[string, unknown]> = [];
@@ -42,14 +44,14 @@ test('storeEvent ids are unique and ordered across two writers; the stream is fo
     const { stream, events } = await replayAll(store, primingA);
     t.is(stream, 'req-1');
     t.is(events.length, 20);
-    const numeric = events.map(([id]) => Number(id));
+    const numeric = events.map(([id]) => seqOf(id));
     t.deepEqual(numeric, [...numeric].sort((x, y) => x - y));
     t.true(events.every(([, m]) => (m as { method?: string }).method === 'notifications/message'));
   }
   // The standalone stream resumes too: its id is not parsed, it is looked up.
   const getIds = ids.filter((_, k) => (k < 20 ? k % 2 === 0 : (k - 20) % 2 === 0));
-  const firstGet = getIds.map(Number).sort((x, y) => x - y)[0]!;
-  const { stream, events } = await replayAll(b, String(firstGet));
+  const firstGet = [...getIds].sort((x, y) => seqOf(x) - seqOf(y))[0]!;
+  const { stream, events } = await replayAll(b, firstGet);
   t.is(stream, '_GET_stream');
   t.is(events.length, 19);
 
@@ -91,39 +93,6 @@ test('events survive reopen; old streams expire by TTL through compaction, and o
 });
 
 // ---- end to end over HTTP ------------------------------------------------
-
-interface ServerProcess {
-  child: ChildProcess;
-  url: URL;
-  stderr(): string;
-  /** Resolves when the server reports a tool result stored in the event store. */
-  resultStored(): Promise<void>;
-}
-
-async function startServer(t: ExecutionContext, dir: string): Promise<ServerProcess> {
-  const child = fork(helperScript('mcp-event-server.js'), [dir, '60000'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  t.teardown(() => void child.kill('SIGKILL'));
-  const done: Array<() => void> = [];
-  let doneCount = 0;
-  child.on('message', (m: { resultStored?: string }) => {
-    if (m.resultStored !== undefined) {
-      doneCount++;
-      done.splice(0).forEach((f) => f());
-    }
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.on('message', (m: { port?: number }) => m.port && resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${stderr}`)));
-  });
-  return {
-    child,
-    url: new URL(`http://127.0.0.1:${port}/mcp`),
-    stderr: () => stderr,
-    resultStored: () => (doneCount > 0 ? Promise.resolve() : new Promise((resolve) => done.push(resolve))),
-  };
-}
 
 /** A client that records the logging notifications it gets, with the event id (resumption token) seen before each. */
 async function connectClient(url: URL, sessionId?: string) {
@@ -204,16 +173,18 @@ async function resume(url: URL, token: string, sessionId?: string) {
   }
 }
 
-test('a client that drops mid-stream resumes with Last-Event-ID and gets exactly the missed events, in order', async (t) => {
-  const dir = tempStoreDir(t);
-  const server = await startServer(t, dir);
-  const { resumeFrom, gotBeforeDrop, sessionId } = await callAndDrop(server.url);
-  t.deepEqual(gotBeforeDrop, range(1, DROP_AT));
-  // Resume at once, while the tool is still sending: replayed events, then live ones.
-  const { result, received } = await resume(server.url, resumeFrom, sessionId);
-  t.deepEqual(received, range(DROP_AT + 1, N), server.stderr());
-  t.deepEqual(result.content, [{ type: 'text', text: `count sent ${N}` }]);
-});
+for (const mode of ['per-session', 'shared'] as const) {
+  test(`a client that drops mid-stream resumes with Last-Event-ID and gets exactly the missed events, in order (${mode} store)`, async (t) => {
+    const dir = tempStoreDir(t);
+    const server = await startServer(t, dir, mode);
+    const { resumeFrom, gotBeforeDrop, sessionId } = await callAndDrop(server.url);
+    t.deepEqual(gotBeforeDrop, range(1, DROP_AT));
+    // Resume at once, while the tool is still sending: replayed events, then live ones.
+    const { result, received } = await resume(server.url, resumeFrom, sessionId);
+    t.deepEqual(received, range(DROP_AT + 1, N), server.stderr());
+    t.deepEqual(result.content, [{ type: 'text', text: `count sent ${N}` }]);
+  });
+}
 
 test('the same after the server process is SIGKILLed and restarted on the same store', async (t) => {
   const dir = tempStoreDir(t);
@@ -224,7 +195,9 @@ test('the same after the server process is SIGKILLed and restarted on the same s
   first.child.kill('SIGKILL');
   await new Promise((resolve) => first.child.once('exit', resolve));
 
-  // The new process knows no MCP session: the client opens one and resumes the old stream by its event id.
+  // The new process knows no MCP session (the SDK keeps them in memory and cannot restore one): the
+  // client opens a new one and resumes the old stream by its event id. Only the shared store allows
+  // that; a per-session view refuses another session's ids (event-store-sessions.test.ts).
   const second = await startServer(t, dir);
   const { result, received } = await resume(second.url, resumeFrom);
   t.deepEqual(received, range(DROP_AT + 1, N), second.stderr());
@@ -234,7 +207,7 @@ test('the same after the server process is SIGKILLed and restarted on the same s
 
 test('the standalone GET stream resumes too: the server drops it mid-broadcast and the client reconnects with Last-Event-ID', async (t) => {
   const dir = tempStoreDir(t);
-  const server = await startServer(t, dir);
+  const server = await startServer(t, dir, 'per-session');
   const c = await connectClient(server.url);
   t.teardown(() => c.client.close());
   // Give the client's GET stream a moment to open, so broadcasts are live.
