@@ -12,5 +12,6 @@ export type { AutoCompactPolicy } from './compact/auto-compact.js';
 export { JournalEventStore, compactEventStore, DEFAULT_EVENT_TTL_MS, UNKNOWN_EVENT_ID, type JournalEventStoreOptions, type CompactEventStoreOptions, type EventId, type StreamId } from './integrations/event-store.js';
 export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, CodexNotInstalledError, CodexUnsupportedError, type CodexServerHandle } from './integrations/codex-mcp-server.js';
 export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, type RepairedFile, type QuarantineItem, type LeftProblem } from './maintenance/repair.js';
-export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportFormat } from './maintenance/import.js';
+export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportPartSkip, type ImportIdMapping, type ImportFormat } from './maintenance/import.js';
+export { importedSessionId } from './maintenance/import-ids.js';
 export { exportSessions, portableSession, type ExportOptions, type SessionsDocument, type PortableSession, type PortableTurn } from './maintenance/export.js';
