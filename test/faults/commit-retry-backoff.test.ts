@@ -16,6 +16,9 @@ import { Journal, type JournalWarning } from '../../src/index.js';
 import { fillDisk, mountSmallExt4 } from '../helpers/small-fs.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
 
+/** When the first failure happened: the fake clock's start (nothing advances it before). */
+const SINCE = new Date(TEST_T0).toISOString(); // fake clock start
+
 /** Real timers, for waiting on the real commits while setTimeout is fake. */
 const realSetTimeout = globalThis.setTimeout;
 
@@ -65,9 +68,9 @@ test.serial('a background commit failing on a full disk is retried after 1 s, 2 
     failed.map((w) => w.message.replace(/retrying in [\d.]+ s: .*$/, 'retrying in N s')),
     [
       'background commit failed; retrying in N s',
-      `background commit failed again: 2 times in a row since ${new Date(TEST_T0).toISOString()} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
-      `background commit failed again: 4 times in a row since ${new Date(TEST_T0).toISOString()} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
-      `background commit failed again: 8 times in a row since ${new Date(TEST_T0).toISOString()} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
+      `background commit failed again: 2 times in a row since ${SINCE} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
+      `background commit failed again: 4 times in a row since ${SINCE} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
+      `background commit failed again: 8 times in a row since ${SINCE} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
     ],
     '10 failures, 4 warnings',
   );
@@ -77,8 +80,7 @@ test.serial('a background commit failing on a full disk is retried after 1 s, 2 
   const lastDelay = await nextRetry();
   t.true(lastDelay >= 48_000 && lastDelay <= 60_000);
   await until(() => warnings.some((w) => w.code === 'RECOVERED'), 'the commit after the disk was freed');
-  const since = new Date(TEST_T0).toISOString();
-  t.deepEqual(warnings.filter((w) => w.code === 'RECOVERED').map((w) => w.message), [`background commit works again after 10 failures in a row since ${since}`]);
+  t.deepEqual(warnings.filter((w) => w.code === 'RECOVERED').map((w) => w.message), [`background commit works again after 10 failures in a row since ${SINCE}`]);
   t.is(clock.countTimers(), 0, 'nothing left to retry');
   await journal.flush();
 

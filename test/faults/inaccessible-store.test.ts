@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { StoreChild } from '../helpers/child-protocol.js';
 import { timeline } from '../helpers/child-clock.js';
 import { freshReplay, openStore, waitFor } from '../helpers/compaction-helpers.js';
@@ -22,7 +22,7 @@ import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 const NOBODY = 65534;
 
 /** A directory the user nobody may use, removed after the test. */
-function nobodysDir(t: import('ava').ExecutionContext): string {
+function nobodysDir(t: ExecutionContext): string {
   if (process.getuid?.() !== 0) throw new Error('this test runs a child as the user nobody and needs root (CI runs as root)');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sj-eacces-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -74,7 +74,7 @@ test('SessionStore.openSync of a store directory the process may not read (EACCE
   const child = new StoreChild('opener-as-nobody', { uid: NOBODY, gid: NOBODY });
   t.teardown(() => child.kill());
   const error = await t.throwsAsync(child.request({ op: 'open', dir, fsync: true, clock: timeline(TEST_T0) }, 'opened'));
-  t.regex(error!.message, /SessionJournalError: readdir failed for \S+\/store: EACCES/, "ioError: code IO_ERROR, cause EACCES");
+  t.regex(error!.message, /SessionJournalError: readdir failed for \S+\/store: EACCES/, 'ioError: code IO_ERROR, cause EACCES');
 });
 
 test('before the first commit, a FIFO where the first segment belongs: reads answer from the view (CATCH_UP_FAILED, NOT_A_FILE), flush() rejects with NOT_A_FILE; with the FIFO gone the same store commits', async (t) => {
