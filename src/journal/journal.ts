@@ -9,7 +9,7 @@ import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segm
 import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock, type LockLease } from './store-lock.js';
-import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
+import { RepeatedFailure, WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
 
 export type { JournalConsumer } from './segment-chain.js';
 
@@ -65,7 +65,11 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 /** Stale after 10 s (+ up to 1 s of mtime rounding); waiting writers hold on for 20 s. */
 const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
 const MAX_BATCH_BYTES = 64 * 1024;
-const RETRY_AFTER_FAILURE_MS = 1000;
+/** A failed background commit is tried again after 1 s, then 2 s, 4 s, ... up to 60 s; back to 1 s after a success. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 60_000;
+/** Each delay is shortened by up to this fraction at random, so processes failing together do not retry in step. */
+const RETRY_JITTER = 0.2;
 /** Fenced attempts in a row that may fail to prove a commit before waiters get LOCK_COMPROMISED. */
 const MAX_UNPROVEN_ATTEMPTS = 20;
 
@@ -108,6 +112,10 @@ export class Journal {
   private syncFailure: SessionJournalError | undefined;
   private deferredTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Commits in a row that failed (the retry backs off with it), and their warnings, collapsed. */
+  private failedCommits = 0;
+  private readonly commitFailures: RepeatedFailure;
+  private readonly catchUpFailures: RepeatedFailure;
   private lastCommit: { segment: Segment; batch: QueuedEntry[] } | undefined;
 
   private constructor(options: JournalOptions) {
@@ -138,6 +146,8 @@ export class Journal {
       hashChain: options.hashChain ?? true,
       onReplayProgress: options.onReplayProgress,
     });
+    this.commitFailures = new RepeatedFailure(WarningCodes.COMMIT_FAILED, 'background commit', this.dir, (w) => this.warn(w), this.clock);
+    this.catchUpFailures = new RepeatedFailure(WarningCodes.CATCH_UP_FAILED, "reading other processes' commits", this.dir, (w) => this.warn(w), this.clock);
   }
 
   /** Opens the store and replays snapshot + journal. Throws only for the directory or I/O, never for content. */
@@ -214,6 +224,26 @@ export class Journal {
   }
 
   /**
+   * catchUp for reads that must not throw (codex-mcp-server's storage never
+   * throws on a read): when the store cannot be read (the directory not
+   * accessible, a file where it was, a FIFO where a segment belongs), the
+   * view stays as it is and a CATCH_UP_FAILED warning says so, collapsed
+   * when it repeats; the first catch-up that works again reports RECOVERED.
+   * False when it failed. Errors that are not the store's (bugs) still throw.
+   */
+  tryCatchUp(): boolean {
+    try {
+      this.catchUp();
+    } catch (err) {
+      if (!(err instanceof SessionJournalError)) throw err;
+      this.catchUpFailures.failed(`${err.code}: ${err.message}`, "reads answer from this process's view");
+      return false;
+    }
+    this.catchUpFailures.succeeded();
+    return true;
+  }
+
+  /**
    * Queues an entry for the next group commit and returns at once; the entry
    * is durable when `flush()` resolves. Deferred entries do not start a commit.
    */
@@ -264,6 +294,7 @@ export class Journal {
         commit.segment.settle();
       }
       this.queue.markDurable(last);
+      this.commitSucceeded();
     }
     if (this.syncFailure) throw this.syncFailure;
   }
@@ -462,6 +493,13 @@ export class Journal {
       commit.segment.settle();
     }
     this.queue.markDurable(last);
+    this.commitSucceeded();
+  }
+
+  /** A commit is durable: retries start again from the shortest delay, and warned failures are said to be over. */
+  private commitSucceeded(): void {
+    this.failedCommits = 0;
+    this.commitFailures.succeeded();
   }
 
   /** Records a failed sync (see syncFailure) and fails whoever waits on the entries it covered. */
@@ -472,19 +510,27 @@ export class Journal {
   }
 
   private onCommitFailure(err: unknown): void {
+    const retry = (this.queue.size > 0 || this.chain.hasDoubt) && !this.retryTimer && !this.closed;
+    const delay = retry ? this.retryDelayMs(++this.failedCommits) : 0;
     if (this.queue.hasWaiters) {
       this.queue.failWaiters(err);
     } else if (err === this.syncFailure) {
       this.warn({ code: WarningCodes.COMMIT_FAILED, message: `fdatasync failed; what was written may not be durable, so every later flush() and close() fails until the store is reopened: ${(err as Error).message}`, file: this.dir });
     } else {
-      this.warn({ code: WarningCodes.COMMIT_FAILED, message: `background commit failed, will retry: ${(err as Error).message}`, file: this.dir });
+      this.commitFailures.failed((err as Error).message, retry ? `retrying in ${formatDelay(delay)}` : this.retryTimer ? 'a retry is scheduled' : 'nothing is left to retry');
     }
-    if ((this.queue.size > 0 || this.chain.hasDoubt) && !this.retryTimer && !this.closed) {
+    if (retry) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         this.kick();
-      }, RETRY_AFTER_FAILURE_MS).unref();
+      }, delay).unref();
     }
+  }
+
+  /** 1 s, 2 s, 4 s, ... up to 60 s for the nth failure in a row, less up to 20 % at random. */
+  private retryDelayMs(failures: number): number {
+    const nominal = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 30));
+    return Math.round(nominal * (1 - RETRY_JITTER * Math.random()));
   }
 
   private armDeferredTimer(): void {
@@ -517,6 +563,8 @@ export class Journal {
     this.chain.release();
   }
 }
+
+const formatDelay = (ms: number): string => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
 
 /** A `journal.repair` record is the engine's note for verify: no reducer sees it. */
 function skipRepairRecords(consumer: JournalConsumer): JournalConsumer {

@@ -94,8 +94,29 @@ export const WarningCodes = {
    * store is reopened (a retried sync could report success for lost pages).
    * Also used by the compactor when closing its journal fails after the
    * compaction already failed.
+   *
+   * Retries back off: 1 s after the first failure, doubling up to 60 s
+   * (each shortened by up to 20 % at random, so processes failing together
+   * do not retry in step), back to 1 s after a commit succeeds. The same
+   * error again is not warned each time: only at the 2nd, 4th, 8th, ...
+   * failure in a row, with the count and the time of the first; a
+   * different error is warned at once. The first success after warned
+   * failures is reported once (RECOVERED).
    */
   COMMIT_FAILED: 'COMMIT_FAILED',
+  /**
+   * A read (getSession, listSessions, ...) could not apply what other
+   * processes committed: the store directory or a file in it could not be
+   * read (permission denied, a file where the directory was, a FIFO where a
+   * segment belongs). The read answered from this process's view instead of
+   * throwing, as codex-mcp-server's in-memory storage never throws on a read;
+   * mutations go on in memory and are committed once the store is usable
+   * (until then COMMIT_FAILED, and flush() rejects). Repeats are collapsed
+   * as for COMMIT_FAILED.
+   */
+  CATCH_UP_FAILED: 'CATCH_UP_FAILED',
+  /** A failure warned before (COMMIT_FAILED, CATCH_UP_FAILED) is over: how many times it failed, since when. */
+  RECOVERED: 'RECOVERED',
 } as const;
 
 export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes];
@@ -123,3 +144,60 @@ export function formatWarning(w: JournalWarning): string {
 export const writeWarningToStderr: WarningHandler = (w) => {
   process.stderr.write(formatWarning(w) + '\n');
 };
+
+/**
+ * Reports a failure that may repeat many times (a commit retried, a catch-up
+ * on every read) without flooding the handler: the first failure is warned at
+ * once; the same message again only at the 2nd, 4th, 8th, ... failure in a
+ * row, with the count and the time of the first; a different message at once.
+ * The first success after warned failures is reported once as RECOVERED.
+ */
+export class RepeatedFailure {
+  /** Failures in a row, and when the first of them happened (epoch ms). */
+  private failures = 0;
+  private since = 0;
+  /** The message last warned, and the failures in a row that had it. */
+  private message = '';
+  private sameInARow = 0;
+  private warned = false;
+
+  constructor(
+    private readonly code: WarningCode,
+    /** What failed, as the start of a sentence: "background commit". */
+    private readonly what: string,
+    private readonly file: string,
+    private readonly warn: WarningHandler,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Failures in a row so far (0 after a success). */
+  get count(): number {
+    return this.failures;
+  }
+
+  /** One more failure; `next` says what happens now ("retrying in 2 s"). */
+  failed(message: string, next: string): void {
+    if (this.failures++ === 0) this.since = this.clock();
+    if (message !== this.message) {
+      this.message = message;
+      this.sameInARow = 0;
+    }
+    const n = ++this.sameInARow;
+    if ((n & (n - 1)) !== 0) return; // warned at 1, 2, 4, 8, ...
+    this.warned = true;
+    const count = this.failures === 1 ? 'failed' : `failed again: ${this.failures} times in a row since ${new Date(this.since).toISOString()} (repeats are warned at 2, 4, 8, ... failures)`;
+    this.warn({ code: this.code, message: `${this.what} ${count}; ${next}: ${message}`, file: this.file });
+  }
+
+  /** A success: the next failure starts a new count; RECOVERED if failures were warned. */
+  succeeded(): void {
+    if (this.failures === 0) return;
+    if (this.warned) {
+      this.warn({ code: WarningCodes.RECOVERED, message: `${this.what} works again after ${this.failures} failure${this.failures === 1 ? '' : 's'} in a row since ${new Date(this.since).toISOString()}`, file: this.file });
+    }
+    this.failures = 0;
+    this.sameInARow = 0;
+    this.message = '';
+    this.warned = false;
+  }
+}

@@ -3,10 +3,10 @@ import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
 import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from '../journal/record-codec.js';
 import type { WarningHandler } from '../journal/warnings.js';
-import { SessionEventTypes, reviveSession } from '../sessions/session-events.js';
+import { SessionEventTypes, reviveSession, reviveTurn } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
-import { isValidSessionId } from '../sessions/session-types.js';
 import { portableSession, type PortableSession } from './export.js';
+import { importedSessionId } from './import-ids.js';
 
 /** `v1`: codex-mcp-server's `{"version":1,"sessions":[...]}`; `flat`: a hook's `{"key":"conversation id"}` cache. */
 export type ImportFormat = 'v1' | 'flat';
@@ -24,6 +24,32 @@ export interface ImportSkip {
   reason: string;
 }
 
+/**
+ * A part of a v1 session left out while the session itself is imported: a
+ * turn (`turn` set) or a field (`field` set: `turns` that is not an array,
+ * `codexConversationId` that is not a string).
+ */
+export interface ImportPartSkip {
+  /** Position of the session in the `sessions` array, from 0. */
+  index: number;
+  /** The session's id in the file. */
+  id: string;
+  /** Position of the turn in the session's `turns`, from 0. */
+  turn?: number;
+  field?: string;
+  /** INVALID_DATE (a turn timestamp) or INVALID_PAYLOAD (a wrong type). */
+  code: string;
+  reason: string;
+}
+
+/** A session whose id in the file is outside codex-mcp-server's rule, and the id it is imported under (see importedSessionId). */
+export interface ImportIdMapping {
+  /** Position in the `sessions` array (v1) or among the keys (flat), from 0. */
+  index: number;
+  from: string;
+  to: string;
+}
+
 export interface ImportOptions {
   /** The store; created (0700) when missing. */
   dir: string;
@@ -36,8 +62,18 @@ export interface ImportOptions {
   /** Wait this long for the journal lock (default 30 s). */
   lockTimeoutMs?: number;
   maxLineBytes?: number;
+  /**
+   * Import nothing when any entry, turn or field would be skipped: the file is
+   * checked before the store is touched (not even created), and the result
+   * says `refused`. Ids that are mapped are no loss and do not refuse.
+   */
+  strict?: boolean;
   /** Called for each entry skipped (default: nothing; the result lists them). */
   onSkip?: (skip: ImportSkip & { file: string }) => void;
+  /** Called for each turn or field left out of a session that is imported. */
+  onPartSkip?: (skip: ImportPartSkip & { file: string }) => void;
+  /** Called for each session imported under a mapped id. */
+  onIdMapped?: (mapping: ImportIdMapping & { file: string; format: ImportFormat }) => void;
   /** Replay warnings of the store (default: one line each on stderr). */
   onWarning?: WarningHandler;
   /** Clock of the import records (default Date.now). */
@@ -58,6 +94,14 @@ export interface ImportResult {
   /** Entries not imported (invalid dates, ids or shapes; duplicates; too large). */
   skipped: number;
   skippedItems: ImportSkip[];
+  /** Turns and fields left out of sessions that are imported (or already present). */
+  partsSkipped: number;
+  skippedParts: ImportPartSkip[];
+  /** Sessions whose id was mapped to a valid one; mapped, not lost. */
+  idsMapped: number;
+  mappedIds: ImportIdMapping[];
+  /** `strict` found something to skip: nothing was imported and the store was not touched. */
+  refused: boolean;
 }
 
 /** The file is not JSON, or neither of the two formats: nothing was imported. */
@@ -73,19 +117,27 @@ export interface ParsedImport {
   total: number;
   sessions: { index: number; session: PortableSession }[];
   skips: ImportSkip[];
+  partSkips: ImportPartSkip[];
+  mappings: ImportIdMapping[];
 }
 
 /**
  * Reads either format and validates every entry, as replay would: dates must
- * be ISO instants, ids must follow codex-mcp-server's rule. Throws
- * ImportFileError when the document as a whole is unusable.
+ * be ISO instants. What the file gets wrong is left out at the smallest
+ * scale that keeps the rest true: a turn with an invalid timestamp or shape
+ * is dropped from its session, which is imported (as PR #134's
+ * FileSessionStorage loads it); an id outside codex-mcp-server's rule is
+ * mapped (importedSessionId); a session without valid dates, or with a
+ * forbidden key, is skipped. Throws ImportFileError when the document as a
+ * whole is unusable.
  */
 export function parseImportDocument(text: string, file: string, mtimeMs: number): ParsedImport {
   let doc: unknown;
   try {
     doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
-    throw new ImportFileError(`${file} is not valid JSON: ${(err as Error).message}`);
+    const cut = /end of JSON input|Unterminated/.test((err as Error).message) ? ' (the file ends inside the document: cut short by a copy that stopped or a full disk?)' : '';
+    throw new ImportFileError(`${file} is not valid JSON: ${(err as Error).message}${cut}`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ImportFileError(`${file} holds ${kindOf(doc)}, not an object: expected {"version":1,"sessions":[...]} or a flat {"key":"value"} object`);
@@ -106,42 +158,90 @@ export function parseImportDocument(text: string, file: string, mtimeMs: number)
 }
 
 const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+const idForReport = (id: unknown): { id?: string } => (typeof id === 'string' ? { id: id.slice(0, 300) } : {});
+const ID_RULE = '1-256 letters, digits, "-" or "_"';
 
 function parseV1(entries: unknown[]): ParsedImport {
-  const out: ParsedImport = { format: 'v1', total: entries.length, sessions: [], skips: [] };
+  const out: ParsedImport = { format: 'v1', total: entries.length, sessions: [], skips: [], partSkips: [], mappings: [] };
   const seen = new Map<string, number>();
   entries.forEach((entry, index) => {
-    const rawId = (entry as { id?: unknown } | null)?.id;
-    const id = typeof rawId === 'string' ? rawId : undefined;
-    const session = reviveSession(entry);
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+      out.skips.push({ index, code: 'INVALID_PAYLOAD', reason: `the entry is ${kindOf(entry)}, not a session object` });
+      return;
+    }
+    const rawId = (entry as { id?: unknown }).id;
+    const id = importedSessionId(rawId);
+    if (id === undefined) {
+      out.skips.push({ index, ...idForReport(rawId), code: 'INVALID_SESSION_ID', reason: `invalid session id ${JSON.stringify(rawId)?.slice(0, 80) ?? 'undefined'} (not a non-empty string)` });
+      return;
+    }
+    const { fields, partSkips } = withoutBadParts(entry as Record<string, unknown>, index, rawId as string);
+    const session = reviveSession({ ...fields, id });
     if ('code' in session) {
-      const code = session.code === 'INVALID_PAYLOAD' && !isValidSessionId(rawId) ? 'INVALID_SESSION_ID' : session.code;
-      out.skips.push({ index, ...(id !== undefined && { id: id.slice(0, 300) }), code, reason: session.message });
+      out.skips.push({ index, id: (rawId as string).slice(0, 300), code: session.code, reason: session.message });
       return;
     }
     const first = seen.get(session.id);
     if (first !== undefined) {
-      out.skips.push({ index, id: session.id, code: 'DUPLICATE_ID', reason: `the same id as sessions[${first}], which is imported instead` });
+      const mapped = id !== rawId ? ` (once mapped to ${JSON.stringify(id)})` : '';
+      out.skips.push({ index, id: (rawId as string).slice(0, 300), code: 'DUPLICATE_ID', reason: `the same id as sessions[${first}]${mapped}, which is imported instead` });
       return;
     }
     seen.set(session.id, index);
+    if (id !== rawId) out.mappings.push({ index, from: rawId as string, to: id });
+    out.partSkips.push(...partSkips);
     out.sessions.push({ index, session: portableSession(session) });
   });
   return out;
 }
 
+/**
+ * The entry's fields without the turns and fields that are invalid on their
+ * own (listed), so that they cost only themselves, not the session. A
+ * `codexConversationId` of null carries nothing and is dropped silently.
+ */
+function withoutBadParts(entry: Record<string, unknown>, index: number, id: string): { fields: Record<string, unknown>; partSkips: ImportPartSkip[] } {
+  const fields = { ...entry };
+  const partSkips: ImportPartSkip[] = [];
+  const at = { index, id: id.slice(0, 300) };
+  if (fields.turns !== undefined && !Array.isArray(fields.turns)) {
+    partSkips.push({ ...at, field: 'turns', code: 'INVALID_PAYLOAD', reason: `turns is ${kindOf(fields.turns)}, not an array` });
+    fields.turns = [];
+  } else if (Array.isArray(fields.turns)) {
+    fields.turns = fields.turns.filter((value, turn) => {
+      const revived = reviveTurn(value);
+      if (!('code' in revived)) return true;
+      partSkips.push({ ...at, turn, code: revived.code, reason: revived.message });
+      return false;
+    });
+  }
+  if (fields.codexConversationId === null) {
+    delete fields.codexConversationId;
+  } else if (fields.codexConversationId !== undefined && typeof fields.codexConversationId !== 'string') {
+    partSkips.push({ ...at, field: 'codexConversationId', code: 'INVALID_PAYLOAD', reason: `codexConversationId is ${kindOf(fields.codexConversationId)}, not a string` });
+    delete fields.codexConversationId;
+  }
+  return { fields, partSkips };
+}
+
 function parseFlat(o: Record<string, string>, mtimeMs: number): ParsedImport {
   const keys = Object.keys(o);
-  const out: ParsedImport = { format: 'flat', total: keys.length, sessions: [], skips: [] };
+  const out: ParsedImport = { format: 'flat', total: keys.length, sessions: [], skips: [], partSkips: [], mappings: [] };
+  const seen = new Map<string, number>();
   const at = new Date(mtimeMs).toISOString();
   keys.forEach((key, index) => {
     const value = o[key]!;
-    if (!isValidSessionId(key as unknown)) {
-      out.skips.push({ index, key: key.slice(0, 300), code: 'INVALID_SESSION_ID', reason: 'not a valid session id (1-256 letters, digits, "-" or "_")' });
+    const id = importedSessionId(key);
+    if (id === undefined) {
+      out.skips.push({ index, key, code: 'INVALID_SESSION_ID', reason: `an empty key is no session id (${ID_RULE})` });
     } else if (value === '') {
-      out.skips.push({ index, key, id: key, code: 'INVALID_PAYLOAD', reason: 'empty conversation id' });
+      out.skips.push({ index, key: key.slice(0, 300), id: key.slice(0, 300), code: 'INVALID_PAYLOAD', reason: 'empty conversation id' });
+    } else if (seen.has(id)) {
+      out.skips.push({ index, key: key.slice(0, 300), code: 'DUPLICATE_ID', reason: `mapped to ${JSON.stringify(id)}, the id of key ${JSON.stringify(keys[seen.get(id)!]!.slice(0, 300))}, which is imported instead` });
     } else {
-      out.sessions.push({ index, session: { id: key, createdAt: at, lastAccessedAt: at, turns: [], codexConversationId: value } });
+      seen.set(id, index);
+      if (id !== key) out.mappings.push({ index, from: key, to: id });
+      out.sessions.push({ index, session: { id, createdAt: at, lastAccessedAt: at, turns: [], codexConversationId: value } });
     }
   });
   return out;
@@ -152,9 +252,10 @@ function parseFlat(o: Record<string, string>, mtimeMs: number): ParsedImport {
  * session. Idempotent: the ids to write are chosen under the journal lock
  * after catching up with every writer, and only ids the store does not have
  * are written (replay ignores an import of an id that exists, too), so
- * importing the same file twice adds nothing. Entries the file gets wrong are
- * skipped and counted, never fatal; a file that is not one of the formats
- * throws ImportFileError before the store is touched.
+ * importing the same file twice adds nothing. Entries, turns and fields the
+ * file gets wrong are skipped and counted, never fatal (unless `strict`:
+ * then nothing is imported); a file that is not one of the formats throws
+ * ImportFileError before the store is touched.
  */
 export async function importSessions(options: ImportOptions): Promise<ImportResult> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
@@ -181,7 +282,32 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
     }
   }
   skips.sort((a, b) => a.index - b.index);
-  for (const skip of skips) options.onSkip?.({ file: options.file, ...skip });
+  // Only what is said of sessions that go on to the store: a skipped one is reported once, as skipped.
+  const skippedIndexes = new Set(skips.map((s) => s.index));
+  const partSkips = parsed.partSkips.filter((p) => !skippedIndexes.has(p.index));
+  const mappings = parsed.mappings.filter((m) => !skippedIndexes.has(m.index));
+  // Reported in the file's order; for one entry, a mapping last (it is what the entry became).
+  const reports = [
+    ...skips.map((skip) => ({ index: skip.index, tell: () => options.onSkip?.({ file: options.file, ...skip }) })),
+    ...partSkips.map((skip) => ({ index: skip.index, tell: () => options.onPartSkip?.({ file: options.file, ...skip }) })),
+    ...mappings.map((mapping) => ({ index: mapping.index, tell: () => options.onIdMapped?.({ file: options.file, format: parsed.format, ...mapping }) })),
+  ];
+  for (const { tell } of reports.sort((a, b) => a.index - b.index)) tell();
+  const result = (imported: number, alreadyPresent: number, refused: boolean): ImportResult => ({
+    file: options.file,
+    format: parsed.format,
+    total: parsed.total,
+    imported,
+    alreadyPresent,
+    skipped: skips.length,
+    skippedItems: skips,
+    partsSkipped: partSkips.length,
+    skippedParts: partSkips,
+    idsMapped: mappings.length,
+    mappedIds: mappings,
+    refused,
+  });
+  if (options.strict && (skips.length > 0 || partSkips.length > 0)) return result(0, 0, true);
 
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const journal = Journal.openSync({
@@ -210,5 +336,5 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
   } finally {
     await journal.close();
   }
-  return { file: options.file, format: parsed.format, total: parsed.total, imported, alreadyPresent, skipped: skips.length, skippedItems: skips };
+  return result(imported, alreadyPresent, false);
 }

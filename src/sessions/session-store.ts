@@ -58,6 +58,10 @@ export const DEFAULT_MAX_TURN_BYTES = 256 * 1024;
  * processes. Every method is synchronous like the original: mutations apply
  * in memory at once and are journaled by group commit; reads first apply
  * what other processes have committed (one fstat when nothing is new).
+ * Like the original, no method throws because of the store's files: when
+ * they cannot be read (CATCH_UP_FAILED) or written (COMMIT_FAILED), methods
+ * answer from and apply to this process's view, and flush() rejects until
+ * the store is usable again. Only open, bad arguments and CLOSED throw.
  */
 export class SessionStore implements SessionStorage {
   readonly ttlMs: number;
@@ -109,14 +113,14 @@ export class SessionStore implements SessionStorage {
 
   /** Over maxSessions, the least recently used are hidden from listSessions, not deleted (see expireNow). */
   createSession(): string {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     const id = randomUUID();
     this.record({ kind: 'create', id, time: this.journal.now() });
     return id;
   }
 
   ensureSession(sessionId: string): void {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     if (!isValidSessionId(sessionId)) {
       throw new SessionJournalError(ErrorCodes.INVALID_SESSION_ID, 'Session ID must be 1-256 characters and contain only letters, numbers, hyphens, and underscores', {
         details: { sessionId: String(sessionId).slice(0, 300) },
@@ -128,20 +132,20 @@ export class SessionStore implements SessionStorage {
   }
 
   getSession(sessionId: string): SessionData | undefined {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     const session = this.view.sessions.get(sessionId);
     if (session) this.touch(sessionId);
     return session;
   }
 
   updateSession(sessionId: string, data: Partial<SessionData>): void {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     if (!this.view.sessions.has(sessionId)) return;
     this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: ownCopy(checkUpdate(sessionId, data)) });
   }
 
   deleteSession(sessionId: string): boolean {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     if (!this.view.sessions.has(sessionId)) return false;
     this.record({ kind: 'delete', id: sessionId, time: this.journal.now(), reason: 'deleted' });
     return true;
@@ -154,31 +158,31 @@ export class SessionStore implements SessionStorage {
    * others; compaction (or expireNow) journals their removal.
    */
   listSessions(): SessionData[] {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     return partitionSessions(this.view.sessions.values(), this.journal.now(), this.ttlMs, this.maxSessions).live;
   }
 
   addTurn(sessionId: string, turn: ConversationTurn): void {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     if (!this.view.sessions.has(sessionId)) return;
     this.record({ kind: 'turn', id: sessionId, time: this.journal.now(), turn: this.checkTurn(turn) });
   }
 
   resetSession(sessionId: string): void {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     if (!this.view.sessions.has(sessionId)) return;
     this.record({ kind: 'reset', id: sessionId, time: this.journal.now() });
   }
 
   setCodexConversationId(sessionId: string, conversationId: string): void {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     if (!this.view.sessions.has(sessionId)) return;
     if (typeof conversationId !== 'string') throw new TypeError('conversationId must be a string');
     this.record({ kind: 'conversation', id: sessionId, time: this.journal.now(), conversationId });
   }
 
   getCodexConversationId(sessionId: string): string | undefined {
-    this.journal.catchUp();
+    this.journal.tryCatchUp();
     return this.view.sessions.get(sessionId)?.codexConversationId;
   }
 

@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { exportSessions, importSessions } from '../../src/index.js';
+import { exportSessions, importSessions, importedSessionId } from '../../src/index.js';
 import { seededRandom, readJournalLines } from '../helpers/child-protocol.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
@@ -33,6 +33,11 @@ interface ImportDoc {
   alreadyPresent: number;
   skipped: number;
   skippedItems: { index: number; key?: string; id?: string; code: string; reason: string }[];
+  partsSkipped: number;
+  skippedParts: { index: number; id: string; turn?: number; field?: string; code: string; reason: string }[];
+  idsMapped: number;
+  mappedIds: { index: number; from: string; to: string }[];
+  refused: boolean;
 }
 
 const golden = (t: ExecutionContext, name: string, actual: unknown): void => matchesGoldenJson(t, path.join(GOLDEN, name), actual);
@@ -82,13 +87,13 @@ test('import a v1 file: every session imported; a second import adds nothing (no
   t.is(sessions.find((s) => s.id === 'fix-tests_2')!.createdAt, '2026-11-20T08:00:00.000Z', 'an offset date is the same instant');
 });
 
-test('import: entries with invalid dates or ids are skipped with a warning (file, index, reason) and counted', async (t) => {
+test('import: sessions with invalid dates are skipped, a turn without a timestamp is dropped from its session, an id with spaces is mapped; each reported (file, index, reason), exit 1', async (t) => {
   const dir = tempStoreDir(t);
   const file = path.join(IMPORTS, 'v1-invalid-dates.json');
   const run = await runCli(['import', '--dir', dir, file, '--json']);
-  t.is(run.code, 0, run.stderr);
+  t.is(run.code, 1, run.stderr);
   const doc = JSON.parse(run.stdout) as ImportDoc;
-  t.like(doc, { format: 'v1', total: 8, imported: 2, alreadyPresent: 0, skipped: 6 });
+  t.like(doc, { format: 'v1', total: 8, imported: 4, alreadyPresent: 0, skipped: 4, partsSkipped: 1, idsMapped: 1, refused: false });
   golden(t, 'import-json-v1-invalid-dates.json', normalizeFile(doc));
   const warnings = run.stderr.split('\n').filter(Boolean);
   t.deepEqual(
@@ -97,8 +102,8 @@ test('import: entries with invalid dates or ids are skipped with a warning (file
       'session-journal import: warning: FILE: sessions[1] (id "feb-30"): INVALID_DATE: invalid createdAt "2026-02-30T08:00:00.000Z"; skipped',
       'session-journal import: warning: FILE: sessions[2] (id "yesterday"): INVALID_DATE: invalid lastAccessedAt "yesterday"; skipped',
       'session-journal import: warning: FILE: sessions[3] (id "epoch-number"): INVALID_DATE: invalid createdAt 1763625600000; skipped',
-      'session-journal import: warning: FILE: sessions[4] (id "bad-turn"): INVALID_DATE: invalid turn timestamp undefined; skipped',
-      'session-journal import: warning: FILE: sessions[6] (id "no spaces allowed"): INVALID_SESSION_ID: invalid session id "no spaces allowed"; skipped',
+      'session-journal import: warning: FILE: sessions[4] (id "bad-turn"): turns[0]: INVALID_DATE: invalid turn timestamp undefined; turn dropped, the session is imported',
+      `session-journal import: note: FILE: sessions[6] (id "no spaces allowed"): imported as "${importedSessionId('no spaces allowed')}" (ids are 1-256 of [A-Za-z0-9_-]; see "Ids" in docs/OPERATIONS.md)`,
       'session-journal import: warning: FILE: sessions[7] (id "good-1"): DUPLICATE_ID: the same id as sessions[0], which is imported instead; skipped',
     ],
   );
@@ -106,33 +111,39 @@ test('import: entries with invalid dates or ids are skipped with a warning (file
   const sessions = await freshReplay(dir, onWarning);
   t.deepEqual(replayWarnings, []);
   t.deepEqual(
-    sessions.map((s) => [s.id, s.createdAt]),
+    sessions.map((s) => [s.id, s.createdAt, s.turns.length]),
     [
-      ['good-1', '2026-11-20T08:00:00.000Z'],
-      ['good-2', '2026-11-20T09:00:00.000Z'],
+      ['bad-turn', '2026-11-20T08:00:00.000Z', 0],
+      ['good-1', '2026-11-20T08:00:00.000Z', 0],
+      ['good-2', '2026-11-20T09:00:00.000Z', 1],
+      ['no_spaces_allowed-c72de7a3be8c', '2026-11-20T08:00:00.000Z', 0],
     ],
   );
+  const human = await runCli(['import', '--dir', dir, file]);
+  t.is(human.code, 1, 'a second import skips the same entries: exit 1 again');
+  t.is(human.stdout, `imported 0 sessions from ${file} (v1): 4 already present, 4 skipped, 8 in the file; 1 turn dropped, 1 id mapped\n`);
 });
 
-test('import a flat {"key":"value"} cache: each key a session with that conversation id, dated by the file', async (t) => {
+test('import a flat {"key":"value"} cache: each key a session with that conversation id, dated by the file; a key outside the id rule is mapped', async (t) => {
   const dir = tempStoreDir(t);
   const file = flatCopy(t);
   const run = await runCli(['import', '--dir', dir, file, '--json']);
-  t.is(run.code, 0, run.stderr);
+  t.is(run.code, 1, run.stderr);
   const doc = JSON.parse(run.stdout) as ImportDoc;
-  t.like(doc, { format: 'flat', total: 5, imported: 3, alreadyPresent: 0, skipped: 2 });
+  t.like(doc, { format: 'flat', total: 5, imported: 4, alreadyPresent: 0, skipped: 1, idsMapped: 1 });
   golden(t, 'import-json-flat-cache.json', { ...doc, file: '<flat-cache.json>' });
-  t.regex(run.stderr, /key "\.\.\/etc\/passwd": INVALID_SESSION_ID: .*; skipped\n/);
+  t.regex(run.stderr, /note: .*: key "\.\.\/etc\/passwd": imported as "etc_passwd-[0-9a-f]{12}" /);
   t.regex(run.stderr, /key "sess-empty": INVALID_PAYLOAD: empty conversation id; skipped\n/);
   const { onWarning } = collectWarnings();
   const sessions = await freshReplay(dir, onWarning);
   t.deepEqual(sessions, [
+    { id: importedSessionId('../etc/passwd')!, createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000003' },
     { id: 'hook_session_2', createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000002' },
     { id: 'sess-4c1d9e', createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000001' },
     { id: 'sess-7b2f', createdAt: FLAT_MTIME.toISOString(), lastAccessedAt: FLAT_MTIME.toISOString(), turns: [], codexConversationId: '0199a1b2-0000-7000-8000-000000000004' },
   ]);
   const again = JSON.parse((await runCli(['import', '--dir', dir, file, '--json'])).stdout) as ImportDoc;
-  t.like(again, { imported: 0, alreadyPresent: 3, skipped: 2 });
+  t.like(again, { imported: 0, alreadyPresent: 4, skipped: 1 });
 });
 
 test('import from stdin with -', async (t) => {
@@ -196,7 +207,7 @@ test('two imports of the same file racing: each session imported exactly once', 
     docs.reduce((n, d) => n + d.alreadyPresent, 0),
     6,
   );
-  t.is(importRecords(dir).length, 2 + 3);
+  t.is(importRecords(dir).length, 4 + 3);
 });
 
 test('export prints the v1 document, sessions by id (golden), read-only', async (t) => {
@@ -269,10 +280,15 @@ test('export: a missing store exits 4 (STORE_NOT_FOUND); --help exits 0', async 
 test('the library functions: importSessions and exportSessions', async (t) => {
   const dir = tempStoreDir(t);
   const skips: unknown[] = [];
-  const result = await importSessions({ dir, file: 'inline.json', text: '{"a-1":"conv-a","bad id":"x"}', mtimeMs: T0, onSkip: (s) => skips.push(s), fsync: false });
-  t.like(result, { format: 'flat', imported: 1, skipped: 1, alreadyPresent: 0 });
-  t.deepEqual(skips, [{ file: 'inline.json', index: 1, key: 'bad id', code: 'INVALID_SESSION_ID', reason: 'not a valid session id (1-256 letters, digits, "-" or "_")' }]);
-  const doc = exportSessions({ dir });
+  const mapped: unknown[] = [];
+  const result = await importSessions({ dir, file: 'inline.json', text: '{"a-1":"conv-a","":"x","a.1":"conv-b"}', mtimeMs: T0, onSkip: (s) => skips.push(s), onIdMapped: (m) => mapped.push(m), fsync: false });
+  t.like(result, { format: 'flat', imported: 2, skipped: 1, alreadyPresent: 0, idsMapped: 1 });
+  t.deepEqual(skips, [{ file: 'inline.json', index: 1, key: '', code: 'INVALID_SESSION_ID', reason: 'an empty key is no session id (1-256 letters, digits, "-" or "_")' }]);
+  t.deepEqual(mapped, [{ file: 'inline.json', format: 'flat', index: 2, from: 'a.1', to: importedSessionId('a.1') }]);
+  t.deepEqual(exportSessions({ dir }).sessions.map((s) => s.id), ['a-1', importedSessionId('a.1')]);
+  const dir2 = tempStoreDir(t);
+  await importSessions({ dir: dir2, file: 'inline.json', text: '{"a-1":"conv-a"}', mtimeMs: T0, fsync: false });
+  const doc = exportSessions({ dir: dir2 });
   t.deepEqual(doc, { version: 1, sessions: [{ id: 'a-1', createdAt: new Date(T0).toISOString(), lastAccessedAt: new Date(T0).toISOString(), turns: [], codexConversationId: 'conv-a' }] });
   const again = await importSessions({ dir, file: 'export.json', text: JSON.stringify(doc), fsync: false });
   t.like(again, { format: 'v1', imported: 0, alreadyPresent: 1 });

@@ -88,10 +88,11 @@ export type Op =
   /** Sets the child's store clock (opened with `clockMs`) to this instant. */
   | { k: 'clock'; ms: number };
 
-/** Applies `ops` in order, then flushes and answers `flushed`. */
+/** Applies `ops` in order, then flushes and answers `flushed` (or, with `flush: false`, answers `applied` at once). */
 export interface OpsCommand {
   op: 'ops';
   ops: Op[];
+  flush?: boolean;
 }
 
 export interface ListCommand {
@@ -119,6 +120,7 @@ export type Reply =
   | { type: 'acked'; upTo: number }
   | { type: 'done'; count: number }
   | { type: 'flushed'; applied: number }
+  | { type: 'applied'; applied: number }
   | { type: 'list'; sessions: PlainSession[] }
   | { type: 'session'; session: PlainSession | null }
   | { type: 'torn'; file: string }
@@ -153,13 +155,17 @@ export class StoreChild {
   private error: string | undefined;
   private stderr = '';
 
-  /** `wrapper` runs node as its command (e.g. `['faketime', '-f', '+3650d']`: a child on a real clock 10 years ahead). */
+  /**
+   * `wrapper` runs node as its command (e.g. `['faketime', '-f', '+3650d']`: a child on a real clock 10 years ahead);
+   * `uid`/`gid` run it as another user (the tests run as root, which no permission stops).
+   */
   constructor(
     readonly name: string,
-    options: { wrapper?: string[] } = {},
+    options: { wrapper?: string[]; uid?: number; gid?: number } = {},
   ) {
     const [execPath, ...prefix] = [...(options.wrapper ?? []), process.execPath];
-    this.proc = fork(helperScript('child-store.js'), [name], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json', execPath, execArgv: [...prefix, ...(options.wrapper ? [] : process.execArgv)] });
+    const user = { ...(options.uid !== undefined && { uid: options.uid }), ...(options.gid !== undefined && { gid: options.gid }) };
+    this.proc = fork(helperScript('child-store.js'), [name], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json', execPath, execArgv: [...prefix, ...(options.wrapper ? [] : process.execArgv)], ...user });
     this.proc.stderr!.setEncoding('utf8');
     this.proc.stderr!.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-4000);

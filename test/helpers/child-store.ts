@@ -70,6 +70,10 @@ async function run(command: Command): Promise<void> {
         await applyOp(s, op);
         applied++;
       }
+      if (command.flush === false) {
+        reply({ type: 'applied', applied });
+        return;
+      }
       await s.flush();
       reply({ type: 'flushed', applied });
       return;
