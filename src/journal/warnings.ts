@@ -97,11 +97,11 @@ export const WarningCodes = {
    *
    * Retries back off: 1 s after the first failure, doubling up to 60 s
    * (each shortened by up to 20 % at random, so processes failing together
-   * do not retry in step), back to 1 s after a commit succeeds. The same
-   * error again is not warned each time: only at the 2nd, 4th, 8th, ...
-   * failure in a row, with the count and the time of the first; a
-   * different error is warned at once. The first success after warned
-   * failures is reported once (RECOVERED).
+   * do not retry in step), back to 1 s after a commit succeeds. Not every
+   * failure is warned: each error message at its 1st, 2nd, 4th, 8th, ...
+   * occurrence in a run of failures, with the count and the time of the
+   * first failure (so a new error is warned at once). The first success
+   * after warned failures is reported once (RECOVERED).
    */
   COMMIT_FAILED: 'COMMIT_FAILED',
   /**
@@ -145,20 +145,23 @@ export const writeWarningToStderr: WarningHandler = (w) => {
   process.stderr.write(formatWarning(w) + '\n');
 };
 
+/** Distinct messages counted in one run of failures; past this the counts start over (a message with a counter in it). */
+const MAX_DISTINCT_MESSAGES = 32;
+
 /**
  * Reports a failure that may repeat many times (a commit retried, a catch-up
- * on every read) without flooding the handler: the first failure is warned at
- * once; the same message again only at the 2nd, 4th, 8th, ... failure in a
- * row, with the count and the time of the first; a different message at once.
- * The first success after warned failures is reported once as RECOVERED.
+ * on every read) without flooding the handler: each message is warned the
+ * 1st, 2nd, 4th, 8th, ... time it occurs in a run of failures, with the count
+ * and the time of the first failure; so a new kind of error is warned at
+ * once, and two errors taking turns do not defeat the collapsing. The first
+ * success after warned failures is reported once as RECOVERED.
  */
 export class RepeatedFailure {
   /** Failures in a row, and when the first of them happened (epoch ms). */
   private failures = 0;
   private since = 0;
-  /** The message last warned, and the failures in a row that had it. */
-  private message = '';
-  private sameInARow = 0;
+  /** How often each message occurred in this run of failures. */
+  private readonly seen = new Map<string, number>();
   private warned = false;
 
   constructor(
@@ -170,22 +173,15 @@ export class RepeatedFailure {
     private readonly clock: () => number,
   ) {}
 
-  /** Failures in a row so far (0 after a success). */
-  get count(): number {
-    return this.failures;
-  }
-
   /** One more failure; `next` says what happens now ("retrying in 2 s"). */
   failed(message: string, next: string): void {
     if (this.failures++ === 0) this.since = this.clock();
-    if (message !== this.message) {
-      this.message = message;
-      this.sameInARow = 0;
-    }
-    const n = ++this.sameInARow;
+    if (!this.seen.has(message) && this.seen.size >= MAX_DISTINCT_MESSAGES) this.seen.clear();
+    const n = (this.seen.get(message) ?? 0) + 1;
+    this.seen.set(message, n);
     if ((n & (n - 1)) !== 0) return; // warned at 1, 2, 4, 8, ...
     this.warned = true;
-    const count = this.failures === 1 ? 'failed' : `failed again: ${this.failures} times in a row since ${new Date(this.since).toISOString()} (repeats are warned at 2, 4, 8, ... failures)`;
+    const count = this.failures === 1 ? 'failed' : `failed again: ${this.failures} times in a row since ${new Date(this.since).toISOString()} (each error is warned its 1st, 2nd, 4th, 8th, ... time)`;
     this.warn({ code: this.code, message: `${this.what} ${count}; ${next}: ${message}`, file: this.file });
   }
 
@@ -196,8 +192,7 @@ export class RepeatedFailure {
       this.warn({ code: WarningCodes.RECOVERED, message: `${this.what} works again after ${this.failures} failure${this.failures === 1 ? '' : 's'} in a row since ${new Date(this.since).toISOString()}`, file: this.file });
     }
     this.failures = 0;
-    this.sameInARow = 0;
-    this.message = '';
+    this.seen.clear();
     this.warned = false;
   }
 }

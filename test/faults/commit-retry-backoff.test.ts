@@ -68,9 +68,9 @@ test.serial('a background commit failing on a full disk is retried after 1 s, 2 
     failed.map((w) => w.message.replace(/retrying in [\d.]+ s: .*$/, 'retrying in N s')),
     [
       'background commit failed; retrying in N s',
-      `background commit failed again: 2 times in a row since ${SINCE} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
-      `background commit failed again: 4 times in a row since ${SINCE} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
-      `background commit failed again: 8 times in a row since ${SINCE} (repeats are warned at 2, 4, 8, ... failures); retrying in N s`,
+      `background commit failed again: 2 times in a row since ${SINCE} (each error is warned its 1st, 2nd, 4th, 8th, ... time); retrying in N s`,
+      `background commit failed again: 4 times in a row since ${SINCE} (each error is warned its 1st, 2nd, 4th, 8th, ... time); retrying in N s`,
+      `background commit failed again: 8 times in a row since ${SINCE} (each error is warned its 1st, 2nd, 4th, 8th, ... time); retrying in N s`,
     ],
     '10 failures, 4 warnings',
   );
