@@ -186,7 +186,7 @@ test('compact --max-sessions keeps the N most recently accessed', async (t) => {
 test('compact refuses a store of another kind (STORE_KIND_MISMATCH, exit 4) and changes nothing; --kind events compacts it', async (t) => {
   const dir = tempStoreDir(t);
   const events = await JournalEventStore.open({ dir, autoCompact: false, clock: () => NOW });
-  await events.storeEvent('stream-1', { jsonrpc: '2.0', method: 'notifications/message', params: { n: 1 } } as never);
+  const id = await events.storeEvent('stream-1', { jsonrpc: '2.0', method: 'notifications/message', params: { n: 1 } } as never);
   await events.close();
   const before = fs.readdirSync(dir).sort();
   const bytes = fs.readFileSync(path.join(dir, 'journal-00000001.ndjson'));
@@ -199,7 +199,7 @@ test('compact refuses a store of another kind (STORE_KIND_MISMATCH, exit 4) and 
   t.is(compacted.code, 0, compacted.stderr);
   t.is(JSON.parse(compacted.stdout).status, 'compacted');
   const reopened = await JournalEventStore.open({ dir, autoCompact: false, clock: () => NOW });
-  t.is(await reopened.getStreamIdForEventId('1'), 'stream-1');
+  t.is(await reopened.getStreamIdForEventId(id), 'stream-1');
   await reopened.close();
 });
 
