@@ -474,16 +474,16 @@ test('an oversize turn throws TURN_TOO_LARGE (UTF-8 bytes) and changes nothing',
   await store.close();
 });
 
-test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) => {
+test('an update over maxRecordBytes throws RECORD_TOO_LARGE and changes nothing; so does a turn (maxTurnBytes sets no limit by default)', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store, warnings } = open(t, dir, clock, { maxLineBytes: 512 });
+  const { store, warnings } = open(t, dir, clock, { maxRecordBytes: 512 });
   store.ensureSession('s');
   const err = t.throws(() => store.updateSession('s', { model: 'x'.repeat(1000) } as Partial<SessionData>));
-  t.is(codeOf(err), 'LINE_TOO_LONG');
+  t.is(codeOf(err), 'RECORD_TOO_LARGE');
   t.false('model' in store.listSessions()[0]!);
   const turnErr = t.throws(() => store.addTurn('s', turn('y'.repeat(600))));
-  t.is(codeOf(turnErr), 'LINE_TOO_LONG', 'a turn under maxTurnBytes can still exceed maxLineBytes');
+  t.is(codeOf(turnErr), 'RECORD_TOO_LARGE', 'without maxTurnBytes a turn is bounded by maxRecordBytes only');
   t.deepEqual(store.listSessions()[0]!.turns, []);
   store.updateSession('s', { model: 'small' } as Partial<SessionData>);
   await store.close();
@@ -491,7 +491,7 @@ test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) =>
     journalLines(dir).map((l) => l.t),
     ['session.create', 'session.update'],
   );
-  const { store: reopened } = open(t, dir, clock, { maxLineBytes: 512 });
+  const { store: reopened } = open(t, dir, clock, { maxRecordBytes: 512 });
   t.is((reopened.getSession('s') as unknown as { model?: string }).model, 'small');
   await reopened.close();
   t.deepEqual(warnings, []);
