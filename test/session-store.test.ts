@@ -460,6 +460,21 @@ test('updateSession and addTurn refuse invalid dates with INVALID_DATE', async (
   await store.close();
 });
 
+test('turns of 300 KiB and 2 MiB are stored with the default options (no maxTurnBytes), spread over several journal lines, and survive reopening', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store, warnings } = open(t, dir, clock);
+  store.ensureSession('s');
+  const answers = [300 * 1024, 2 * 1024 * 1024].map((n, i) => `${i}:${'é'.repeat(n / 2 - 1)}`);
+  for (const response of answers) store.addTurn('s', { prompt: 'q', response, timestamp: new Date(T0) });
+  await store.close();
+  t.true(journalLines(dir).filter((l) => l.t === 'journal.part').length >= 2, 'the 2 MiB turn is spread (the 300 KiB one fits a line)');
+  const { store: reopened } = open(t, dir, clock);
+  t.deepEqual(reopened.getSession('s')!.turns.map((turn) => turn.response), answers);
+  await reopened.close();
+  t.deepEqual(warnings, []);
+});
+
 test('an oversize turn throws TURN_TOO_LARGE (UTF-8 bytes) and changes nothing', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
