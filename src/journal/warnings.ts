@@ -33,6 +33,12 @@ export const WarningCodes = {
    * it; read the store with that limit). Reported at each of its lines.
    */
   RECORD_TOO_LARGE: 'RECORD_TOO_LARGE',
+  /**
+   * `session-journal codex-mcp-server`: an answer too large for the store
+   * (over --max-turn-bytes, or over maxRecordBytes) was stored cut to fit,
+   * with a note at the cut; the MCP client received it whole.
+   */
+  TURN_TRUNCATED: 'TURN_TRUNCATED',
   /** The file ends in a line with no newline and no writer holds the lock. */
   INCOMPLETE_TAIL: 'INCOMPLETE_TAIL',
   /**
