@@ -64,7 +64,7 @@ async function importCodex(specifier: string): Promise<Record<string, unknown>> 
     const code = (err as NodeJS.ErrnoException).code;
     const message = String((err as Error).message);
     if (code === 'ERR_MODULE_NOT_FOUND' && /Cannot find package 'codex-mcp-server'/.test(message)) {
-      throw new CodexNotInstalledError('codex-mcp-server is not installed: run `npm install codex-mcp-server` next to session-journal (and install the codex CLI)');
+      throw new CodexNotInstalledError('codex-mcp-server is not installed: run `npm install codex-mcp-server` next to session-journal, or name both to npx (`npx -y -p session-journal -p codex-mcp-server session-journal codex-mcp-server`); and install the codex CLI');
     }
     if (code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*codex-mcp-server[/\\]dist/.test(message)) {
       throw new CodexUnsupportedError(`this codex-mcp-server version is not supported (${specifier} is missing; 1.4.x is)`);
