@@ -16,9 +16,19 @@ export const ErrorCodes = {
   CLOSED: 'CLOSED',
   /** A session id is not 1-256 characters of [a-zA-Z0-9_-]. */
   INVALID_SESSION_ID: 'INVALID_SESSION_ID',
-  /** An encoded journal line would exceed maxLineBytes. */
+  /**
+   * A line longer than maxLineBytes stands in the way: compaction found a
+   * record longer than it may read (it would fold it away), or maxLineBytes
+   * is too small to spread a record over several lines.
+   */
   LINE_TOO_LONG: 'LINE_TOO_LONG',
-  /** A conversation turn exceeds maxTurnBytes. */
+  /**
+   * A record (its payload, in UTF-8 bytes) exceeds maxRecordBytes: nothing
+   * was queued. Also compaction finding a record larger than it may read,
+   * and import finding a session over its limit (nothing imported).
+   */
+  RECORD_TOO_LARGE: 'RECORD_TOO_LARGE',
+  /** A conversation turn exceeds the maxTurnBytes the caller set. */
   TURN_TOO_LARGE: 'TURN_TOO_LARGE',
   /** A date field is not a valid Date. */
   INVALID_DATE: 'INVALID_DATE',

@@ -169,12 +169,14 @@ test('a second journal on the same store catches up on read with only the new by
   await Promise.all([a.journal.close(), b.journal.close()]);
 });
 
-test('an append after close throws CLOSED; an oversize append throws LINE_TOO_LONG', async (t) => {
+test('an append after close throws CLOSED; one over maxRecordBytes throws RECORD_TOO_LARGE and queues nothing', async (t) => {
   const dir = tempStoreDir(t);
-  const { journal } = openKv(dir, { maxLineBytes: 1024 });
-  const tooLong = t.throws(() => journal.append('kv.set', { key: 'big', value: 'x'.repeat(2000) }));
-  t.is((tooLong as { code?: string }).code, 'LINE_TOO_LONG');
+  const { journal } = openKv(dir, { maxRecordBytes: 1024 });
+  const tooLarge = t.throws(() => journal.append('kv.set', { key: 'big', value: 'x'.repeat(2000) }));
+  t.is((tooLarge as { code?: string }).code, 'RECORD_TOO_LARGE');
+  t.is(journal.pendingCount, 0);
   await journal.close();
+  t.is(journal.lastSeq, 0);
   const closed = t.throws(() => journal.append('kv.set', { key: 'late', value: 1 }));
   t.is((closed as { code?: string }).code, 'CLOSED');
 });

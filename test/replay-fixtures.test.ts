@@ -224,6 +224,37 @@ const cases: FixtureCase[] = [
     sessions: [s('s1', 1), s('s2', 1, 'conv-snap'), s('s3', 0)],
     warnings: [{ code: WarningCodes.SNAPSHOT_UNREADABLE, file: 'snapshot-00000002.ndjson' }],
   },
+  {
+    fixture: 'spread-record',
+    about: 'a turn spread over seven journal.part lines (and a record after them in its commit) is applied as one turn, with no warning',
+    sessions: [s('s1', 2, 'conv-1')],
+    warnings: [],
+    check: (t, store) => {
+      const prompt = store.getSession('s1')!.turns[0]!.prompt;
+      t.true(prompt.startsWith('big: line 0 with "quotes", a back\\slash, é and 😀\n'));
+      t.is(prompt.split('\n').length, 40);
+    },
+  },
+  {
+    fixture: 'torn-spread-record',
+    about: 'a spread commit cut short mid-part is dropped whole (INCOMPLETE_COMMIT at its first line), and the next writer\'s turn is kept',
+    sessions: [s('s2', 1)],
+    warnings: [
+      { code: WarningCodes.UNPARSABLE_LINE, line: 4 },
+      { code: WarningCodes.INCOMPLETE_COMMIT, line: 2 },
+    ],
+    check: (t, store) => t.is(store.getSession('s2')!.turns[0]!.prompt, 'after the torn write'),
+  },
+  {
+    fixture: 'damaged-spread-part',
+    about: 'a damaged part of a spread record in a whole commit: the record is not applied, each of its other parts is INCOMPLETE_RECORD, the record after it is kept',
+    sessions: [s('s3', 1)],
+    warnings: [
+      { code: WarningCodes.UNPARSABLE_LINE, line: 3 },
+      ...[2, 4, 5, 6, 7, 8].map((line) => ({ code: WarningCodes.INCOMPLETE_RECORD, line })),
+    ],
+    check: (t, store) => t.is(store.getSession('s3')!.turns[0]!.prompt, 'after the damage'),
+  },
 ];
 
 function assertNotPolluted(t: ExecutionContext): void {

@@ -460,6 +460,21 @@ test('updateSession and addTurn refuse invalid dates with INVALID_DATE', async (
   await store.close();
 });
 
+test('turns of 300 KiB and 2 MiB are stored with the default options (no maxTurnBytes), spread over several journal lines, and survive reopening', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store, warnings } = open(t, dir, clock);
+  store.ensureSession('s');
+  const answers = [300 * 1024, 2 * 1024 * 1024].map((n, i) => `${i}:${'é'.repeat(n / 2 - 1)}`);
+  for (const response of answers) store.addTurn('s', { prompt: 'q', response, timestamp: new Date(T0) });
+  await store.close();
+  t.true(journalLines(dir).filter((l) => l.t === 'journal.part').length >= 2, 'the 2 MiB turn is spread (the 300 KiB one fits a line)');
+  const { store: reopened } = open(t, dir, clock);
+  t.deepEqual(reopened.getSession('s')!.turns.map((turn) => turn.response), answers);
+  await reopened.close();
+  t.deepEqual(warnings, []);
+});
+
 test('an oversize turn throws TURN_TOO_LARGE (UTF-8 bytes) and changes nothing', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
@@ -474,16 +489,16 @@ test('an oversize turn throws TURN_TOO_LARGE (UTF-8 bytes) and changes nothing',
   await store.close();
 });
 
-test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) => {
+test('an update over maxRecordBytes throws RECORD_TOO_LARGE and changes nothing; so does a turn (maxTurnBytes sets no limit by default)', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
-  const { store, warnings } = open(t, dir, clock, { maxLineBytes: 512 });
+  const { store, warnings } = open(t, dir, clock, { maxRecordBytes: 512 });
   store.ensureSession('s');
   const err = t.throws(() => store.updateSession('s', { model: 'x'.repeat(1000) } as Partial<SessionData>));
-  t.is(codeOf(err), 'LINE_TOO_LONG');
+  t.is(codeOf(err), 'RECORD_TOO_LARGE');
   t.false('model' in store.listSessions()[0]!);
   const turnErr = t.throws(() => store.addTurn('s', turn('y'.repeat(600))));
-  t.is(codeOf(turnErr), 'LINE_TOO_LONG', 'a turn under maxTurnBytes can still exceed maxLineBytes');
+  t.is(codeOf(turnErr), 'RECORD_TOO_LARGE', 'without maxTurnBytes a turn is bounded by maxRecordBytes only');
   t.deepEqual(store.listSessions()[0]!.turns, []);
   store.updateSession('s', { model: 'small' } as Partial<SessionData>);
   await store.close();
@@ -491,7 +506,7 @@ test('an oversize update throws LINE_TOO_LONG and changes nothing', async (t) =>
     journalLines(dir).map((l) => l.t),
     ['session.create', 'session.update'],
   );
-  const { store: reopened } = open(t, dir, clock, { maxLineBytes: 512 });
+  const { store: reopened } = open(t, dir, clock, { maxRecordBytes: 512 });
   t.is((reopened.getSession('s') as unknown as { model?: string }).model, 'small');
   await reopened.close();
   t.deepEqual(warnings, []);

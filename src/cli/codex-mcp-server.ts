@@ -1,4 +1,4 @@
-import { formatWarning } from '../journal/warnings.js';
+import { formatWarning, type JournalWarning } from '../journal/warnings.js';
 import { SessionStore, DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { CodexNotInstalledError, CodexUnsupportedError, MEMORY_STORE, defaultCodexStoreDir, startCodexMcpServer } from '../integrations/codex-mcp-server.js';
 import { DIR_ENV, parseDuration, parseFlags, parsePositiveInt } from './args.js';
@@ -14,6 +14,11 @@ server processes (one per MCP client) can share one store.
 stdout carries the MCP protocol only; warnings go to stderr. The store is
 flushed and closed when stdin ends or on SIGTERM/SIGINT.
 
+Answers of any size are stored (a long one is spread over several journal
+lines). The codex tool's output schema is listed only when
+STRUCTURED_CONTENT_ENABLED is set (codex-mcp-server sends structuredContent
+only then), so clients that list tools first accept its answers.
+
 Options:
   --dir DIR            the store (default: $${DIR_ENV}, else
                        $XDG_STATE_HOME/session-journal/codex, else
@@ -22,6 +27,12 @@ Options:
                        (also: --dir :memory: or ${DIR_ENV}=:memory:)
   --ttl DURATION       sessions not accessed for this long expire (default 24h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
+  --max-turn-bytes N   store at most N bytes (UTF-8) of prompt + answer per
+                       turn (default: no limit but the store's 64 MiB per
+                       record): a codex call with a session whose prompt
+                       alone is larger is refused before codex runs; a larger
+                       answer is returned whole and stored cut to fit, with
+                       a TURN_TRUNCATED warning
   -h, --help           this help
 
 Exit codes: 0 stopped normally, 2 usage, 4 store error or codex-mcp-server
@@ -29,17 +40,19 @@ missing/unsupported, 70 internal error.
 `;
 
 export async function codexMcpServerCommand(argv: readonly string[], io: CliIO): Promise<number> {
-  const args = parseFlags(argv, { values: ['dir', 'ttl', 'max-sessions'], switches: ['memory'] });
+  const args = parseFlags(argv, { values: ['dir', 'ttl', 'max-sessions', 'max-turn-bytes'], switches: ['memory'] });
   const dir = args.switches.has('memory') ? MEMORY_STORE : (args.values.get('dir') ?? io.env[DIR_ENV] ?? defaultCodexStoreDir(io.env));
   const ttlMs = args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS;
   const maxSessions = args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS;
+  const maxTurnBytes = args.values.has('max-turn-bytes') ? parsePositiveInt('max-turn-bytes', args.values.get('max-turn-bytes')!) : undefined;
+  const onWarning = (w: JournalWarning) => io.stderr.write(formatWarning(w) + '\n');
 
   // Listen before anything slow, so a signal during start-up still closes the store.
   const stopped = waitForStop();
-  const store = dir === MEMORY_STORE ? undefined : SessionStore.openSync({ dir, ttlMs, maxSessions, onWarning: (w) => io.stderr.write(formatWarning(w) + '\n') });
+  const store = dir === MEMORY_STORE ? undefined : SessionStore.openSync({ dir, ttlMs, maxSessions, onWarning });
   let server;
   try {
-    server = await startCodexMcpServer({ storage: store ?? 'memory' });
+    server = await startCodexMcpServer({ storage: store ?? 'memory', onWarning, ...(maxTurnBytes !== undefined && { maxTurnBytes }) });
   } catch (err) {
     await store?.close();
     if (err instanceof CodexNotInstalledError || err instanceof CodexUnsupportedError) {

@@ -28,9 +28,12 @@ Options:
                        current time; a store passes its clock to the
                        compaction it starts by itself
   --lock-timeout DUR   wait this long for a running compaction or writer (default 30s)
-  --max-line-bytes N   the longest record the store's writers accept (their
+  --max-line-bytes N   the longest line the store's writers write (their
                        maxLineBytes; default 1048576); a longer record stops
                        the compaction (exit 4) rather than being folded away
+  --max-record-bytes N the largest record the store's writers accept (their
+                       maxRecordBytes; default 67108864); a larger record
+                       stops the compaction (exit 4) likewise
   --max-clock-skew D   refuse to run (exit 5) when this host's clock is ahead
                        of the store's file system by more (default 1h)
   --no-archive         delete folded segments instead of archiving them
@@ -49,7 +52,7 @@ const constant = (ms: number) => (): number => ms;
 
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'kind', 'ttl', 'max-sessions', 'now', 'lock-timeout', 'max-line-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
+    values: ['dir', 'kind', 'ttl', 'max-sessions', 'now', 'lock-timeout', 'max-line-bytes', 'max-record-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
@@ -65,6 +68,7 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
     ...(args.values.has('max-clock-skew') && { maxClockSkewMs: parseDuration('max-clock-skew', args.values.get('max-clock-skew')!) }),
     ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),
+    ...(args.values.has('max-record-bytes') && { maxRecordBytes: parsePositiveInt('max-record-bytes', args.values.get('max-record-bytes')!) }),
     archive: {
       keep: !args.switches.has('no-archive'),
       ...(args.values.has('archive-max-age') && { maxAgeMs: parseDuration('archive-max-age', args.values.get('archive-max-age')!) }),

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { formatWarning } from '../journal/warnings.js';
 import { importSessions, type ImportResult } from '../maintenance/import.js';
-import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
 export const importHelp = `Usage: session-journal import --dir DIR [options] FILE
@@ -33,6 +33,13 @@ Options:
   --strict             import nothing if any session, turn or field would be
                        skipped (checked before the store is touched)
   --lock-timeout DUR   wait this long for the journal lock (default 30s)
+  --max-session-bytes N  the largest session imported, as its journal record
+                       (default 67108864, 64 MiB; at most 268435456): a file
+                       with a larger session is refused before anything is
+                       imported (exit 4)
+  --max-line-bytes N   the store's line length (its writers' maxLineBytes;
+                       default 1048576): a longer session is spread over
+                       several lines
   --json               print one JSON document with the counts and lists
   -h, --help           this help
 
@@ -40,12 +47,13 @@ Prints one summary line (or the --json document) in every case.
 
 Exit codes: 0 done, nothing skipped (ids may be mapped); 1 sessions, turns
 or fields were skipped: the rest was imported, or with --strict nothing was;
-2 usage; 3 lock busy; 4 the file is unreadable or not one of the formats
-(nothing imported), or a store error; 70 internal error.
+2 usage; 3 lock busy; 4 the file is unreadable or not one of the formats, or
+holds a session over --max-session-bytes (nothing imported), or a store
+error; 70 internal error.
 `;
 
 export async function importCommand(argv: readonly string[], io: CliIO): Promise<number> {
-  const args = parseFlags(argv, { values: ['dir', 'lock-timeout'], switches: ['json', 'strict'] });
+  const args = parseFlags(argv, { values: ['dir', 'lock-timeout', 'max-session-bytes', 'max-line-bytes'], switches: ['json', 'strict'] });
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'name the file to import (or - for stdin)' : `one file at a time (got ${args.positionals.length})`);
   const file = args.positionals[0]!;
   const json = args.switches.has('json');
@@ -59,6 +67,8 @@ export async function importCommand(argv: readonly string[], io: CliIO): Promise
     ...(file === '-' && { text: fs.readFileSync(0, 'utf8') }),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
     strict,
+    ...(args.values.has('max-session-bytes') && { maxSessionBytes: parsePositiveInt('max-session-bytes', args.values.get('max-session-bytes')!) }),
+    ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),
     onSkip: (s) => {
       const where = s.key !== undefined ? `key ${JSON.stringify(s.key)}` : `sessions[${s.index}]${s.id !== undefined ? ` (id ${JSON.stringify(s.id)})` : ''}`;
       warn(`warning: ${s.file}: ${where}: ${s.code}: ${s.reason}; skipped`);

@@ -59,6 +59,8 @@ function hintFor(err: SessionJournalError): string {
       return 'check --dir (or SESSION_JOURNAL_DIR)';
     case ErrorCodes.LINE_TOO_LONG:
       return 'pass --max-line-bytes with the maxLineBytes the store is written with';
+    case ErrorCodes.RECORD_TOO_LARGE:
+      return err.details.flag ? `raise ${String(err.details.flag)}, or leave that session out of the file; nothing was imported` : 'pass --max-record-bytes with the maxRecordBytes the store is written with';
     case ErrorCodes.NOT_A_FILE:
       return 'a FIFO, directory or device is in the place of a store file; move it out of the store (see "Files that are not regular files" in docs/OPERATIONS.md)';
     case ErrorCodes.SNAPSHOT_UNREADABLE:

@@ -39,7 +39,8 @@ export async function followJournal(dir: string, afterSeq: number, emit: (r: Jou
       for (const record of batch) {
         if (out.closed) break;
         if (record.seq <= lastSeq) continue;
-        if (record.seq > lastSeq + 1) {
+        // A record spread over several lines holds the seqs of all of them: only a jump past its first is a gap.
+        if (record.seq - (record.lines ?? 1) > lastSeq) {
           for await (const item of auditTrail(dir)) {
             if (item.kind !== 'record' || item.record.seq <= lastSeq) continue;
             if (item.record.seq >= record.seq) break;

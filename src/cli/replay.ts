@@ -165,7 +165,7 @@ async function printHistory(dir: string, filter: ReplayFilter, machine: boolean,
       } else if (item.kind === 'problem') {
         progress.clear();
         warn(item.warning);
-      } else {
+      } else if (item.kind === 'record') {
         firstSeq ??= item.record.seq;
         lastSeq = Math.max(lastSeq, item.record.seq);
         progress.at(item.place.offset);

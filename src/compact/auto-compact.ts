@@ -52,7 +52,7 @@ export class AutoCompactor {
   private retryAt = -Infinity;
 
   constructor(
-    private readonly journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes'>,
+    private readonly journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes' | 'maxRecordBytes'>,
     private readonly policy: AutoCompactPolicy,
     private readonly compactArgs: readonly string[],
     private readonly onWarning: WarningHandler,
@@ -68,9 +68,9 @@ export class AutoCompactor {
     const { snapshots } = listStore(this.journal.dir);
     const newest = snapshots.length > 0 ? fileSizeOrZero(path.join(this.journal.dir, snapshotName(snapshots[snapshots.length - 1]!))) : 0;
     if (!shouldCompact(this.policy, { journalBytes: growth.journalBytes, snapshotBytes: Math.max(growth.snapshotBytes, newest) })) return;
-    // The child must read lines as long as this store writes, or it would fold them away (see compactStore);
+    // The child must read lines as long, and join records as large, as this store writes, or it would fold them away (see compactStore);
     // and it judges TTL at this store's clock (its `clock` option), not at its own.
-    const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes), '--now', String(Math.floor(this.journal.now()))];
+    const args = [...this.compactArgs, '--max-line-bytes', String(this.journal.maxLineBytes), '--max-record-bytes', String(this.journal.maxRecordBytes), '--now', String(Math.floor(this.journal.now()))];
     this.running = runCompactionProcess(this.journal.dir, args, this.onWarning).then((code) => {
       this.running = undefined;
       if (code === EXIT_LOCK_BUSY) this.retryAt = this.journal.now() + AUTO_COMPACT_BUSY_RETRY_MS;
@@ -109,7 +109,7 @@ function runCompactionProcess(dir: string, compactArgs: readonly string[], onWar
 /** A store's `autoCompact` option made into its compactor: undefined for false, else the defaults overridden by what it gives. */
 export function autoCompactorFor(
   option: Partial<AutoCompactPolicy> | false | undefined,
-  journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes'>,
+  journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes' | 'maxRecordBytes'>,
   compactArgs: readonly string[],
   onWarning: WarningHandler,
 ): AutoCompactor | undefined {

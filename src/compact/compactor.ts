@@ -62,7 +62,10 @@ export interface CompactOptions {
   onStep?: (step: CompactionStep) => void | Promise<void>;
   /** Progress of the fold's replay: bytes of segments read, out of total. */
   onReplayProgress?: (done: number, total: number) => void;
+  /** Read lines this long (default 1 MiB): the writers' maxLineBytes. A longer line that looks like a record stops the compaction (LINE_TOO_LONG). */
   maxLineBytes?: number;
+  /** Join records this large (default 64 MiB): the writers' maxRecordBytes. A larger record stops the compaction (RECORD_TOO_LARGE). */
+  maxRecordBytes?: number;
 }
 
 export interface CompactResult {
@@ -169,23 +172,33 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     }
     // A record longer than this reader's limit is skipped by replay; folding would then drop it from the state for good.
     const tooLong: JournalWarning[] = [];
+    const tooLarge: JournalWarning[] = [];
     const unreadableSnapshots: JournalWarning[] = [];
     const unfolded = new UnfoldedLines();
     const report = options.onWarning ?? writeWarningToStderr;
     const onWarning = (w: JournalWarning) => {
       // An over-long line that is no record (garbage) is only kept aside; one that begins like a record stops the compaction.
       if (w.code === WarningCodes.LINE_TOO_LONG && w.file !== undefined && w.offset !== undefined && looksLikeRecord(w.file, w.offset)) tooLong.push(w);
+      // A record joined from parts but larger than this reader joins: the writers apply it, a fold would drop it.
+      if (w.code === WarningCodes.RECORD_TOO_LARGE) tooLarge.push(w);
       unfolded.note(w);
       if (w.code === WarningCodes.SNAPSHOT_UNREADABLE) unreadableSnapshots.push(w);
       report(w);
     };
-    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
+    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, maxRecordBytes: options.maxRecordBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
     const refuseTooLong = (limit: number) => {
-      if (tooLong.length === 0) return;
-      const first = tooLong[0]!;
-      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `${tooLong.length} record(s) in ${options.dir} are longer than maxLineBytes (${limit}), first at ${first.file}:${first.line}; compacting would drop them, so nothing was folded (compact with the writers' maxLineBytes)`, {
-        details: { dir: options.dir, records: tooLong.length, limit, file: first.file, line: first.line },
-      });
+      if (tooLong.length > 0) {
+        const first = tooLong[0]!;
+        throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `${tooLong.length} record(s) in ${options.dir} are longer than maxLineBytes (${limit}), first at ${first.file}:${first.line}; compacting would drop them, so nothing was folded (compact with the writers' maxLineBytes)`, {
+          details: { dir: options.dir, records: tooLong.length, limit, file: first.file, line: first.line },
+        });
+      }
+      if (tooLarge.length > 0) {
+        const first = tooLarge[0]!;
+        throw new SessionJournalError(ErrorCodes.RECORD_TOO_LARGE, `a record in ${options.dir} is larger than maxRecordBytes (${journal!.maxRecordBytes}), at ${first.file}:${first.line}; compacting would drop it, so nothing was folded (compact with the writers' maxRecordBytes)`, {
+          details: { dir: options.dir, limit: journal!.maxRecordBytes, file: first.file, line: first.line },
+        });
+      }
     };
     refuseTooLong(journal.maxLineBytes);
     refuseIncompleteBase(options.dir, unreadableSnapshots);

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { CommitAssembler } from '../journal/commit-framing.js';
 import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../journal/record-parts.js';
 import type { LinePlace } from '../journal/segment-reader.js';
 import { journalLockHeld } from '../journal/store-lock.js';
 import { archivedSegmentPath, archivedSnapshotPath, listArchive, listStore, openStoreFile, segmentName, snapshotName } from '../journal/store-files.js';
@@ -15,10 +16,23 @@ import { splitLines } from './line-stream.js';
 /** One segment of the whole history: live in the store, or gzipped in the archive. */
 export type HistorySegment = StoreFile;
 
+/** One line of a segment as written: the record it holds, the parsed line (verify recomputes hashes from it), and where it is. */
+export interface HistoryLine {
+  record: JournalRecord;
+  raw: Record<string, unknown>;
+  place: LinePlace;
+}
+
 export type HistoryItem =
   | { kind: 'segment'; segment: HistorySegment }
-  /** A record, with the parsed line as written (verify recomputes hashes from it). */
-  | { kind: 'record'; record: JournalRecord; raw: Record<string, unknown>; place: LinePlace; segment: HistorySegment }
+  /**
+   * A record readers apply, with the parsed line as written; `place` is
+   * where it starts. A record spread over several lines (record-parts.ts)
+   * is joined, and `lines` holds each of them (`raw` is then the last).
+   */
+  | { kind: 'record'; record: JournalRecord; raw: Record<string, unknown>; place: LinePlace; segment: HistorySegment; lines?: HistoryLine[] }
+  /** Lines readers pass over without applying anything: the parts of a spread record that do not join (each also reported as a problem). They are in the hash chain. */
+  | { kind: 'parts'; lines: HistoryLine[]; segment: HistorySegment }
   | { kind: 'problem'; warning: JournalWarning; segment: HistorySegment };
 
 /** A store file by number: live in the store directory, or gzipped in archive/. */
@@ -96,14 +110,29 @@ const isGzipError = (err: unknown): boolean => {
  * with the next segment; other failures to read are thrown as
  * SessionJournalErrors.
  */
-export async function* readHistory(dir: string, options: { maxLineBytes?: number; segments?: HistorySegment[] } = {}): AsyncGenerator<HistoryItem> {
+export async function* readHistory(dir: string, options: { maxLineBytes?: number; maxRecordBytes?: number; segments?: HistorySegment[] } = {}): AsyncGenerator<HistoryItem> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const segments = options.segments ?? listHistorySegments(dir);
   let segment: HistorySegment = segments[0]!;
   const ready: HistoryItem[] = [];
   const framing = new CommitAssembler<FramedItem>(0, {
     applied: (records) => {
-      for (const r of records) ready.push(r.item);
+      joinParts(records.length, (i) => records[i]!.item.record, maxRecordBytes, {
+        whole: (record, first, last) => {
+          if (first === last) {
+            ready.push(records[first]!.item);
+            return;
+          }
+          const lines = records.slice(first, last + 1).map(({ item }) => ({ record: item.record, raw: item.raw, place: item.place }));
+          ready.push({ kind: 'record', record, raw: lines[lines.length - 1]!.raw, place: lines[0]!.place, segment: records[first]!.item.segment, lines });
+        },
+        broken: (first, last, rejection) => {
+          const lines = records.slice(first, last + 1).map(({ item }) => ({ record: item.record, raw: item.raw, place: item.place }));
+          for (const line of lines) ready.push({ kind: 'problem', warning: { ...rejection, ...line.place }, segment: records[first]!.item.segment });
+          ready.push({ kind: 'parts', lines, segment: records[first]!.item.segment });
+        },
+      });
     },
     rejected: () => undefined, // its warning says it all
     // Regressions are the chain checker's to explain (verify-chain.ts); the rest are the framing's own findings.

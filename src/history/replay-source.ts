@@ -17,7 +17,7 @@ const isMissingFile = (err: unknown): boolean => err instanceof SessionJournalEr
  *   continues with the next segment.
  * Other I/O failures are thrown as IO_ERROR.
  */
-export async function* auditTrail(dir: string, options: { maxLineBytes?: number } = {}): AsyncGenerator<HistoryItem> {
+export async function* auditTrail(dir: string, options: { maxLineBytes?: number; maxRecordBytes?: number } = {}): AsyncGenerator<HistoryItem> {
   let segments = listHistorySegments(dir);
   let start = 0;
   let lastSeq = 0;
@@ -37,6 +37,11 @@ export async function* auditTrail(dir: string, options: { maxLineBytes?: number 
             resumeAfterSeq = undefined;
           }
           lastSeq = Math.max(lastSeq, item.record.seq);
+          yield item;
+        } else if (item.kind === 'parts') {
+          const seq = item.lines[item.lines.length - 1]!.record.seq;
+          if (resumeAfterSeq !== undefined && seq <= resumeAfterSeq) continue;
+          lastSeq = Math.max(lastSeq, seq);
           yield item;
         } else {
           const key = `${item.warning.code}|${item.warning.file ?? ''}|${item.warning.line ?? ''}`;

@@ -164,6 +164,8 @@ async function walkHistory(walk: HistoryWalk, history: AsyncIterable<HistoryItem
       progress.startSegment();
     } else if (item.kind === 'problem') {
       walk.problem(item.warning);
+    } else if (item.kind === 'parts') {
+      walk.passOver(item.lines);
     } else if (walk.record(item) && walk.records % 4096 === 0) {
       progress.at(item.segment, item.place.offset);
     }

@@ -3,7 +3,7 @@ import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, t
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
-import type { HistoryItem, HistorySegment } from './history-reader.js';
+import type { HistoryItem, HistoryLine, HistorySegment } from './history-reader.js';
 import { ChainChecker, VerifyCodes, type ChainRecord, type Place } from './verify-chain.js';
 import type { Findings, RecordedGap } from './verify-findings.js';
 import type { ReadableSnapshot } from './verify-snapshots.js';
@@ -99,26 +99,42 @@ export class HistoryWalk {
   /** False for a record readers never apply, which the chain does not count. */
   record(item: Extract<HistoryItem, { kind: 'record' }>): boolean {
     const seg = this.current!;
-    const { record, raw } = item;
+    const { record } = item;
     const place: Place = { file: seg.file, line: item.place.line, offset: item.place.offset };
-    if (!seg.reached) {
-      seg.unreachedRecords++;
-      return false;
-    }
-    if (seg.rotate) {
-      if (seg.afterRotation++ === 0) {
-        this.findings.add({ code: VerifyCodes.RECORD_AFTER_ROTATION, ...place, message: `seq ${record.seq} comes after this segment's rotation marker (line ${seg.rotate.place.line}): readers never apply it` }, this.ordinal);
-      }
-      return false;
-    }
-    this.ordinal++;
-    this.firstAvailableSeq ??= record.seq;
-    this.checker.push({ seq: record.seq, h: record.hash, raw, place, ordinal: this.ordinal });
-    if (record.seq === this.wantedSeq && !this.wanted) this.wanted = { h: record.hash ?? CHAIN_START, ordinal: this.ordinal };
+    // A record spread over several lines: each line is a link of the chain.
+    if (!this.chainLines(item.lines ?? [item], seg)) return false;
     if (record.type === ROTATE_EVENT) this.rotation(record, seg, place);
     else if (record.type === REPAIR_EVENT) this.repairRecord(record, place);
     else if (record.type.startsWith('session.')) this.sessionRecord(record, seg, place);
     else this.otherTypes.add(record.type);
+    return true;
+  }
+
+  /** Lines readers pass over without applying them (parts that do not join): still links of the chain. */
+  passOver(lines: readonly HistoryLine[]): void {
+    this.chainLines(lines, this.current!);
+  }
+
+  /** Pushes each line through the hash chain; false when readers never get to them. */
+  private chainLines(lines: readonly HistoryLine[], seg: SegmentState): boolean {
+    if (!seg.reached) {
+      seg.unreachedRecords += lines.length;
+      return false;
+    }
+    if (seg.rotate) {
+      const { record, place } = lines[0]!;
+      if (seg.afterRotation === 0) {
+        this.findings.add({ code: VerifyCodes.RECORD_AFTER_ROTATION, file: seg.file, line: place.line, offset: place.offset, message: `seq ${record.seq} comes after this segment's rotation marker (line ${seg.rotate.place.line}): readers never apply it` }, this.ordinal);
+      }
+      seg.afterRotation += lines.length;
+      return false;
+    }
+    for (const { record, raw, place } of lines) {
+      this.ordinal++;
+      this.firstAvailableSeq ??= record.seq;
+      this.checker.push({ seq: record.seq, h: record.hash, raw, place: { file: seg.file, line: place.line, offset: place.offset }, ordinal: this.ordinal });
+      if (record.seq === this.wantedSeq && !this.wanted) this.wanted = { h: record.hash ?? CHAIN_START, ordinal: this.ordinal };
+    }
     return true;
   }
 

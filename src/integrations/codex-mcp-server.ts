@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SessionStorage } from '../sessions/session-types.js';
+import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { TurnLimitedStorage, type FlushableStorage } from './turn-limit.js';
 
 /**
  * Runs the real codex-mcp-server (npm `codex-mcp-server`, an optional peer:
@@ -14,12 +16,20 @@ import type { SessionStorage } from '../sessions/session-types.js';
  * `sessionStorage` property and takes it as its only constructor argument, so
  * replacing those entries with `new Handler(storage)` before the server starts
  * swaps the storage without patching the package.
+ *
+ * Its `codex` tool also declares an `outputSchema`, but the handler returns
+ * `structuredContent` only when STRUCTURED_CONTENT_ENABLED is set. A client
+ * that lists tools first (the SDK's Client, the desktop clients) then rejects
+ * every codex call with -32600 "has an output schema but did not return
+ * structured content". startCodexMcpServer makes the listing match what is
+ * sent: the schema is listed only when structured content is enabled.
  */
 
 /** The package's modules, imported by path (1.4.x has no exports map). */
 const HANDLERS_MODULE = 'codex-mcp-server/dist/tools/handlers.js';
 const SERVER_MODULE = 'codex-mcp-server/dist/server.js';
 const STORAGE_MODULE = 'codex-mcp-server/dist/session/storage.js';
+const DEFINITIONS_MODULE = 'codex-mcp-server/dist/tools/definitions.js';
 
 /** codex-mcp-server is not installed (or not where Node looks for it). */
 export class CodexNotInstalledError extends Error {}
@@ -32,8 +42,16 @@ interface ToolHandler {
   constructor: new (storage: SessionStorage) => ToolHandler;
 }
 
+/** A tool as codex-mcp-server lists it (tools/list). */
+interface ToolDefinition {
+  name: string;
+  outputSchema?: unknown;
+}
+
 interface CodexModules {
   toolHandlers: Record<string, ToolHandler>;
+  /** The array tools/list returns, when the package has it where 1.4.x does. */
+  toolDefinitions: ToolDefinition[] | undefined;
   CodexMcpServer: new (config: { name: string; version: string }) => { start(): Promise<void>; server?: { close(): Promise<void> } };
   InMemorySessionStorage: new () => SessionStorage;
   version: string;
@@ -46,7 +64,7 @@ async function importCodex(specifier: string): Promise<Record<string, unknown>> 
     const code = (err as NodeJS.ErrnoException).code;
     const message = String((err as Error).message);
     if (code === 'ERR_MODULE_NOT_FOUND' && /Cannot find package 'codex-mcp-server'/.test(message)) {
-      throw new CodexNotInstalledError('codex-mcp-server is not installed: run `npm install codex-mcp-server` next to session-journal (and install the codex CLI)');
+      throw new CodexNotInstalledError('codex-mcp-server is not installed: run `npm install codex-mcp-server` next to session-journal, or name both to npx (`npx -y -p session-journal -p codex-mcp-server session-journal codex-mcp-server`); and install the codex CLI');
     }
     if (code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*codex-mcp-server[/\\]dist/.test(message)) {
       throw new CodexUnsupportedError(`this codex-mcp-server version is not supported (${specifier} is missing; 1.4.x is)`);
@@ -60,6 +78,7 @@ export async function loadCodexMcpServer(): Promise<CodexModules> {
   const handlers = await importCodex(HANDLERS_MODULE);
   const server = await importCodex(SERVER_MODULE);
   const storage = await importCodex(STORAGE_MODULE);
+  const definitions = await importCodex(DEFINITIONS_MODULE);
   const toolHandlers = handlers.toolHandlers as CodexModules['toolHandlers'] | undefined;
   if (!toolHandlers || typeof toolHandlers !== 'object' || typeof server.CodexMcpServer !== 'function' || typeof storage.InMemorySessionStorage !== 'function') {
     throw new CodexUnsupportedError('this codex-mcp-server version is not supported (expected dist/tools/handlers.js toolHandlers and dist/server.js CodexMcpServer, as in 1.4.x)');
@@ -73,10 +92,23 @@ export async function loadCodexMcpServer(): Promise<CodexModules> {
   }
   return {
     toolHandlers,
+    toolDefinitions: Array.isArray(definitions.toolDefinitions) ? (definitions.toolDefinitions as ToolDefinition[]) : undefined,
     CodexMcpServer: server.CodexMcpServer as CodexModules['CodexMcpServer'],
     InMemorySessionStorage: storage.InMemorySessionStorage as CodexModules['InMemorySessionStorage'],
     version,
   };
+}
+
+export interface TurnLimitOptions {
+  /**
+   * Largest prompt + response stored as one turn, in UTF-8 bytes (default:
+   * no limit but the store's maxRecordBytes). A codex call whose prompt
+   * alone is larger is refused before codex runs; a larger answer is
+   * returned whole and stored cut to fit (TURN_TRUNCATED warning).
+   */
+  maxTurnBytes?: number;
+  /** Where TURN_TRUNCATED goes (default: stderr). */
+  onWarning?: WarningHandler;
 }
 
 /**
@@ -84,26 +116,32 @@ export async function loadCodexMcpServer(): Promise<CodexModules> {
  * its class built around `storage`. Returns the tool names replaced; throws
  * CodexUnsupportedError when the codex tool is not among them.
  *
+ * A turn is added after codex has answered, so it must never fail the call:
+ * the handlers get `storage` through TurnLimitedStorage, which stores an
+ * answer too large for the store cut to fit. With `maxTurnBytes`, a codex
+ * call whose prompt alone is over it is refused before codex runs.
+ *
  * When the storage has a `flush()` (SessionStore does), each replaced
  * handler's result is returned only after it resolves: the handlers mutate
  * synchronously and return, so without this a client could get its answer
  * before the turn is durable, or before another server process can see it.
  */
-export function installSessionStorage(toolHandlers: Record<string, ToolHandler>, storage: SessionStorage & { flush?: () => Promise<void> }): string[] {
+export function installSessionStorage(toolHandlers: Record<string, ToolHandler>, storage: FlushableStorage, options: TurnLimitOptions = {}): string[] {
   const replaced: string[] = [];
+  const limited = new TurnLimitedStorage(storage, options.maxTurnBytes, options.onWarning ?? writeWarningToStderr);
   for (const [name, handler] of Object.entries(toolHandlers)) {
     if (handler && typeof handler === 'object' && 'sessionStorage' in handler) {
-      const fresh = new handler.constructor(storage);
-      if (typeof storage.flush === 'function') {
-        const execute = fresh.execute.bind(fresh);
-        fresh.execute = async (...args: unknown[]) => {
-          try {
-            return await execute(...args);
-          } finally {
-            await storage.flush!();
-          }
-        };
-      }
+      const fresh = new handler.constructor(limited);
+      const execute = fresh.execute.bind(fresh);
+      fresh.execute = async (...args: unknown[]) => {
+        const refusal = name === 'codex' ? promptRefusal(limited, args[0], options.maxTurnBytes) : undefined;
+        if (refusal) return refusal;
+        try {
+          return await execute(...args);
+        } finally {
+          await storage.flush?.();
+        }
+      };
       toolHandlers[name] = fresh;
       replaced.push(name);
     }
@@ -128,11 +166,12 @@ export interface CodexServerHandle {
  * InMemorySessionStorage). Its console.log and friends are sent to stderr
  * first: stdout carries the MCP protocol and nothing else.
  */
-export async function startCodexMcpServer(options: { storage: SessionStorage | 'memory' }): Promise<CodexServerHandle> {
+export async function startCodexMcpServer(options: { storage: SessionStorage | 'memory' } & TurnLimitOptions): Promise<CodexServerHandle> {
   keepStdoutForProtocol();
   const codex = await loadCodexMcpServer();
   const storage = options.storage === 'memory' ? new codex.InMemorySessionStorage() : options.storage;
-  const tools = installSessionStorage(codex.toolHandlers, storage);
+  const tools = installSessionStorage(codex.toolHandlers, storage, options);
+  if (codex.toolDefinitions) listOutputSchemasOnlyWhenSent(codex.toolDefinitions);
   const server = new codex.CodexMcpServer({ name: 'codex-mcp-server', version: codex.version });
   await server.start();
   return {
@@ -142,6 +181,39 @@ export async function startCodexMcpServer(options: { storage: SessionStorage | '
       await server.server?.close();
     },
   };
+}
+
+/** A codex call with a session whose prompt alone is over maxTurnBytes: the error result it gets instead of running codex. */
+function promptRefusal(storage: TurnLimitedStorage, args: unknown, maxTurnBytes: number | undefined): { content: Array<{ type: 'text'; text: string }>; isError: true } | undefined {
+  const { prompt, sessionId } = (args ?? {}) as { prompt?: unknown; sessionId?: unknown };
+  if (typeof prompt !== 'string' || sessionId === undefined || !storage.promptTooLarge(prompt)) return undefined;
+  return {
+    content: [{ type: 'text', text: `The prompt is ${Buffer.byteLength(prompt)} bytes, more than the ${maxTurnBytes} bytes a session turn may hold here (--max-turn-bytes): it was not sent to codex. Shorten it, call without sessionId, or raise the limit.` }],
+    isError: true,
+  };
+}
+
+/** STRUCTURED_CONTENT_ENABLED as codex-mcp-server 1.4.x reads it (tools/handlers.js). */
+export const structuredContentEnabled = (env: NodeJS.ProcessEnv = process.env): boolean => ['1', 'true', 'yes', 'on'].includes((env.STRUCTURED_CONTENT_ENABLED ?? '').toLowerCase());
+
+/**
+ * Leaves a tool's `outputSchema` in the tools/list answer only when its
+ * results carry `structuredContent` (STRUCTURED_CONTENT_ENABLED set): a
+ * client that saw a schema rejects every result without it (-32600), and
+ * enabling structured content instead would make clients that show
+ * `structuredContent` in place of the text (some Claude Code versions)
+ * show the metadata instead of codex's answer. Returns the tools changed.
+ */
+export function listOutputSchemasOnlyWhenSent(definitions: Array<{ name: string; outputSchema?: unknown }>, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (structuredContentEnabled(env)) return [];
+  const changed: string[] = [];
+  for (const def of definitions) {
+    if (def && typeof def === 'object' && 'outputSchema' in def) {
+      delete def.outputSchema;
+      changed.push(def.name);
+    }
+  }
+  return changed;
 }
 
 /** console.log/info/debug write to stdout in Node; in a stdio MCP server they would corrupt the protocol. */

@@ -19,8 +19,10 @@ export interface JournalEventStoreOptions {
   fsync?: boolean;
   /** Where replay and commit warnings go (default: one line each on stderr). */
   onWarning?: WarningHandler;
-  /** Longest journal line, written or read (default 1 MiB): the largest message stored. */
+  /** Longest journal line, written or read (default 1 MiB); a longer message is spread over several lines. */
   maxLineBytes?: number;
+  /** Largest message stored, as JSON in UTF-8 bytes (default 64 MiB): a larger one rejects with RECORD_TOO_LARGE. */
+  maxRecordBytes?: number;
   /** How long to wait for the store lock (default 20 s, the Journal's: longer than lockStaleMs). */
   lockTimeoutMs?: number;
   /** A store lock older than this is taken over (default 10 s). */
@@ -91,7 +93,7 @@ export class JournalEventStore {
       onWarning: this.onWarning,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
-    for (const key of ['fsync', 'maxLineBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
+    for (const key of ['fsync', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);
@@ -161,7 +163,7 @@ export class JournalEventStore {
    * archived. Safe beside live writers in any process.
    */
   async compact(options: Partial<Omit<CompactOptions, 'dir'>> = {}): Promise<CompactResult> {
-    const result = await compactEventStore({ onWarning: this.onWarning, maxLineBytes: this.journal.maxLineBytes, ...options, dir: this.dir, ttlMs: this.ttlMs });
+    const result = await compactEventStore({ onWarning: this.onWarning, maxLineBytes: this.journal.maxLineBytes, maxRecordBytes: this.journal.maxRecordBytes, ...options, dir: this.dir, ttlMs: this.ttlMs });
     this.journal.catchUp();
     return result;
   }

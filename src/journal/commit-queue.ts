@@ -4,7 +4,7 @@ export interface QueuedEntry {
   readonly payloadJson: string;
   /** Epoch ms of the mutation; may be moved forward while still queued (coalesced touches). */
   time: number;
-  /** Assigned under the lock when written; 0 while queued. */
+  /** Assigned under the lock when written (a record spread over several lines: its last line's seq); 0 while queued. */
   seq: number;
   /** Position in this process's append order; flush() waits on these. */
   readonly ticket: number;

@@ -4,7 +4,8 @@ import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../er
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { yieldToEventLoop } from './event-loop-yield.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
-import { ENVELOPE_OVERHEAD_BYTES, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
+import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './record-parts.js';
 import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segment-chain.js';
 import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
@@ -27,8 +28,19 @@ export interface JournalOptions {
   /** Create the directory when missing (default: true unless readOnly). */
   create?: boolean;
   onWarning?: WarningHandler;
-  /** Longest line written or read (default 1 MiB). */
+  /**
+   * Longest line written or read (default 1 MiB). A record longer than one
+   * line is written as several (docs/FORMAT.md, "Records spread over
+   * several lines").
+   */
   maxLineBytes?: number;
+  /**
+   * Largest record, its payload in UTF-8 bytes (default 64 MiB, at most
+   * 256 MiB): a larger append throws RECORD_TOO_LARGE before anything is
+   * queued, and readers skip a larger record (RECORD_TOO_LARGE warning)
+   * rather than join it. Read a store with the limit it was written with.
+   */
+  maxRecordBytes?: number;
   /**
    * Give up waiting for the store lock after this long (default 20 s: longer
    * than lockStaleMs, so a lock left by a dead process is taken over before
@@ -62,6 +74,14 @@ export interface JournalOptions {
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+
+function requireMaxRecordBytes(value: number): number {
+  requirePositive('maxRecordBytes', value);
+  if (value > MAX_RECORD_BYTES_LIMIT) {
+    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `maxRecordBytes must be at most ${MAX_RECORD_BYTES_LIMIT} (256 MiB), got ${value}`, { details: { option: 'maxRecordBytes', value } });
+  }
+  return value;
+}
 /** Stale after 10 s (+ up to 1 s of mtime rounding); waiting writers hold on for 20 s. */
 const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
 const MAX_BATCH_BYTES = 64 * 1024;
@@ -87,6 +107,7 @@ export class Journal {
   readonly fsync: boolean;
   readonly readOnly: boolean;
   readonly maxLineBytes: number;
+  readonly maxRecordBytes: number;
   private readonly consumer: JournalConsumer;
   private readonly lock: StoreLock;
   private readonly queue = new CommitQueue();
@@ -124,6 +145,7 @@ export class Journal {
     this.fsync = options.fsync ?? true;
     this.readOnly = options.readOnly ?? false;
     this.maxLineBytes = requirePositive('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.maxRecordBytes = requireMaxRecordBytes(options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
     this.report = options.onWarning ?? writeWarningToStderr;
     this.clock = options.clock ?? Date.now;
     this.deferredFlushMs = requirePositive('deferredFlushMs', options.deferredFlushMs ?? 1000);
@@ -140,6 +162,7 @@ export class Journal {
       consumer: skipRepairRecords(this.consumer),
       readOnly: this.readOnly,
       maxLineBytes: this.maxLineBytes,
+      maxRecordBytes: this.maxRecordBytes,
       warn: (w) => this.warn(w),
       isLockHeld: () => this.lock.isHeld(),
       writerJson: JSON.stringify(this.writer),
@@ -246,18 +269,28 @@ export class Journal {
   /**
    * Queues an entry for the next group commit and returns at once; the entry
    * is durable when `flush()` resolves. Deferred entries do not start a commit.
+   * A record longer than maxLineBytes is written over several lines (in one
+   * commit); one over maxRecordBytes throws RECORD_TOO_LARGE, and nothing is
+   * queued.
    */
   append(type: string, payload: unknown, options: { time?: number; deferred?: boolean } = {}): QueuedEntry {
     if (this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed`);
     if (this.readOnly) throw new TypeError('append on a read-only journal');
+    if (type === PART_EVENT) throw new TypeError(`${PART_EVENT} records are the engine's own`);
     const payloadJson = canonicalPayload(payload);
     if (payloadJson === undefined) throw new TypeError(`payload of ${type} is not JSON-serializable`);
-    const payloadBytes = Buffer.byteLength(payloadJson) + type.length + ENVELOPE_OVERHEAD_BYTES;
-    if (payloadBytes > this.maxLineBytes) {
-      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `a ${type} entry of about ${payloadBytes} bytes exceeds maxLineBytes (${this.maxLineBytes})`, {
-        details: { type, bytes: payloadBytes, limit: this.maxLineBytes },
+    const bytes = Buffer.byteLength(payloadJson);
+    if (bytes > this.maxRecordBytes) {
+      throw new SessionJournalError(ErrorCodes.RECORD_TOO_LARGE, `a ${type} record of ${bytes} bytes exceeds maxRecordBytes (${this.maxRecordBytes})`, {
+        details: { type, bytes, limit: this.maxRecordBytes },
       });
     }
+    if (!this.chain.canWrite(type, bytes)) {
+      throw new SessionJournalError(ErrorCodes.LINE_TOO_LONG, `a ${type} record of ${bytes} bytes does not fit in lines of maxLineBytes (${this.maxLineBytes}), not even spread over several: raise maxLineBytes`, {
+        details: { type, bytes, limit: this.maxLineBytes },
+      });
+    }
+    const payloadBytes = bytes + type.length + ENVELOPE_OVERHEAD_BYTES;
     const deferred = options.deferred ?? false;
     const entry = this.queue.push({ type, payloadJson, payloadBytes, time: options.time ?? this.clock(), deferred });
     if (deferred) this.armDeferredTimer();
@@ -403,8 +436,8 @@ export class Journal {
       return { kind: 'again' };
     }
     this.unproven = 0;
-    const firstSeq = outcome.firstSeq;
-    batch.forEach((entry, i) => (entry.seq = firstSeq + i));
+    // The seq of each record's last line: a record spread over several lines is applied with it.
+    batch.forEach((entry, i) => (entry.seq = outcome.seqs[i]!));
     segment.expectSync();
     this.lastCommit = { segment, batch };
     this.tellCommitted(batch, segment);

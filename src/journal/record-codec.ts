@@ -10,6 +10,8 @@ export const FORMAT_VERSION = 1;
 export const ROTATE_EVENT = 'journal.rotate';
 /** Written by `repair` where it moved committed records out (docs/FORMAT.md): readers skip it, verify reads it. */
 export const REPAIR_EVENT = 'journal.repair';
+/** One line of a record too long for one line (record-parts.ts): readers join the parts, reducers never see them. */
+export const PART_EVENT = 'journal.part';
 
 /** One decoded journal line. */
 export interface JournalRecord {
@@ -32,6 +34,12 @@ export interface JournalRecord {
    * of older writers, each of which is a commit of its own.
    */
   commit?: CommitHeader;
+  /**
+   * Lines the record was spread over (record-parts.ts), when more than one:
+   * it holds the seqs `seq - lines + 1` to `seq`, and `seq` and `hash` are
+   * those of its last line.
+   */
+  lines?: number;
 }
 
 /** What the first record of a commit says about the commit. */
@@ -43,7 +51,7 @@ export interface CommitHeader {
 }
 
 const COMMIT_ID_RE = /^[0-9a-f]{8,32}$/;
-/** Largest `n` a reader believes: a damaged digit must not make it wait for ever (a batch is at most 8 MiB). */
+/** Largest `n` a reader believes: a damaged digit must not make it wait for ever (a batch is 64 KiB, or one record spread over lines: see record-parts.ts). */
 export const MAX_COMMIT_RECORDS = 1 << 20;
 
 /** The hash a chain starts from: before the first record, and after a record without one. */
@@ -100,6 +108,16 @@ export function encodeRecord(seq: number, time: number, writerJson: string, type
 
 /** Bytes the envelope adds around a payload, generously (seq up to 16 digits, a 64-char writer, the commit framing, the hash). */
 export const ENVELOPE_OVERHEAD_BYTES = 272;
+
+/**
+ * Bytes a line of `type` by this writer holds besides its payload, at most:
+ * the envelope with the largest seq, time, commit id, record count and a hash,
+ * and the newline. What encodeRecord writes is never longer.
+ */
+export function envelopeBytes(writerJson: string, type: string): number {
+  const widest = `{"v":${FORMAT_VERSION},"seq":${Number.MAX_SAFE_INTEGER},"ts":"+275760-09-13T00:00:00.000Z","w":${writerJson},"c":"${'f'.repeat(32)}","n":${MAX_COMMIT_RECORDS},"t":${JSON.stringify(type)},"p":,"h":"${'f'.repeat(64)}"}\n`;
+  return Buffer.byteLength(widest);
+}
 
 function reject(code: WarningCode, message: string): DecodeResult {
   return { ok: false, rejection: { code, message } };

@@ -5,7 +5,8 @@ import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } f
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
 import { CommitAssembler } from './commit-framing.js';
 import type { QueuedEntry } from './commit-queue.js';
-import { CHAIN_START, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeLine, encodeRecord, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
+import { CHAIN_START, PART_EVENT, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeLine, encodeRecord, envelopeBytes, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
+import { MAX_PARTS, joinParts, pieceBytesFor, spreadPayload } from './record-parts.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
@@ -34,6 +35,8 @@ export interface SegmentChainOptions {
   consumer: JournalConsumer;
   readOnly: boolean;
   maxLineBytes: number;
+  /** Largest record joined from parts (record-parts.ts). */
+  maxRecordBytes: number;
   warn: (w: JournalWarning) => void;
   /** True when some process holds the journal lock (an unfinished line may be in progress). */
   isLockHeld: () => boolean;
@@ -61,6 +64,12 @@ const commitIdPrefix = crypto.randomBytes(4).toString('hex');
 let commitCounter = 0;
 const nextCommitId = (): string => `${commitIdPrefix}${(commitCounter++ & 0xffffffff).toString(16).padStart(8, '0')}`;
 
+/** True when a commit holds a part of a spread record: only then are its records joined. */
+function hasParts(records: readonly JournalRecord[]): boolean {
+  for (const r of records) if (r.type === PART_EVENT) return true;
+  return false;
+}
+
 /** A listed file vanished between readdir and open: a compaction moved it. */
 class StoreChanged extends Error {}
 
@@ -77,8 +86,9 @@ type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo'> & { reader: { tai
  */
 interface InDoubtCommit {
   id: string;
-  firstSeq: number;
   entries: QueuedEntry[];
+  /** Each entry by the seq of its record's last line: what a reader applies it as. */
+  bySeq: Map<number, QueuedEntry>;
   /** The segment written to: its descriptor stays open until the doubt is resolved. */
   segment: Segment;
   /** Entries whose records readers applied (set once the commit was read back). */
@@ -99,8 +109,12 @@ export interface DoubtResolution {
 
 /** How a fenced write ended. */
 export type WriteOutcome =
-  /** Proved whole at the end of the live segment under the lock: acknowledge after the sync. */
-  | { kind: 'written'; firstSeq: number }
+  /**
+   * Proved whole at the end of the live segment under the lock: acknowledge
+   * after the sync. `seqs`: each record's seq, that of its last line (a record
+   * spread over several lines takes one seq per line).
+   */
+  | { kind: 'written'; firstSeq: number; seqs: number[] }
   /** Nothing written: the segment or the lock changed before the write (re-read, then try again). */
   | { kind: 'not-written' }
   /** Written, but not proved where readers apply it: resolved by the next locked section. */
@@ -120,6 +134,11 @@ export class SegmentChain {
   private readonly consumer: JournalConsumer;
   private readonly readOnly: boolean;
   private readonly maxLineBytes: number;
+  private readonly maxRecordBytes: number;
+  /** Bytes a line of this writer leaves for the payload of a `journal.part`. */
+  private readonly partRoom: number;
+  /** Bytes of a line of this writer besides its payload, for a type with an empty name. */
+  private readonly envelopeBase: number;
   private readonly warn: (w: JournalWarning) => void;
   private readonly isLockHeld: () => boolean;
   private readonly writerJson: string;
@@ -156,6 +175,9 @@ export class SegmentChain {
     this.consumer = options.consumer;
     this.readOnly = options.readOnly;
     this.maxLineBytes = options.maxLineBytes;
+    this.maxRecordBytes = options.maxRecordBytes;
+    this.partRoom = options.maxLineBytes - envelopeBytes(options.writerJson, PART_EVENT);
+    this.envelopeBase = envelopeBytes(options.writerJson, '');
     this.warn = options.warn;
     this.isLockHeld = options.isLockHeld;
     this.writerJson = options.writerJson;
@@ -630,37 +652,56 @@ export class SegmentChain {
   private applyCommit(records: readonly JournalRecord[], places: readonly LinePlace[], header: CommitHeader | undefined): void {
     const segment = this.reading!;
     const own = header && this.inDoubt?.id === header.id && records[0]?.writer === this.writer ? this.inDoubt : undefined;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      const place = places[i]!;
-      this.chainHead = record.hash ?? CHAIN_START;
-      if (own) {
-        // Our own commit, read back after a doubt: it is in the journal for every reader.
-        const entry = own.entries[record.seq - own.firstSeq];
-        if (entry) {
-          entry.seq = record.seq;
-          own.landed.push(entry);
-        }
-        continue;
-      }
-      if (record.type === ROTATE_EVENT) {
-        const next = rotationTarget(record, segment.number);
-        if (next === undefined) {
-          this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
-        } else {
-          segment.rotatesTo = next;
-          this.stopReading = true;
-        }
-        continue;
-      }
-      const rejection = this.guard(() => this.consumer.apply(record));
-      if (rejection) this.warn({ ...rejection, ...place });
+    // Readers pass every line of the commit, parts that do not join included: the chain goes on from its last.
+    const last = records[records.length - 1];
+    if (last) this.chainHead = last.hash ?? CHAIN_START;
+    if (!hasParts(records)) {
+      for (let i = 0; i < records.length; i++) this.applyRecord(records[i]!, places, i, i, segment, own);
+    } else {
+      joinParts(records.length, (i) => records[i]!, this.maxRecordBytes, {
+        whole: (record, first, end) => this.applyRecord(record, places, first, end, segment, own),
+        broken: (first, end, rejection) => {
+          for (let i = first; i <= end; i++) this.warn({ ...rejection, ...places[i]! });
+        },
+      });
     }
     if (own) {
       own.outcome = 'applied';
       // Read back from archive/ (a reload from an older base): synced where it was written.
       own.landedIn = segment instanceof Segment ? segment : own.segment;
     }
+  }
+
+  /** One record readers apply, read from places[first..last] (more than one line when it was spread). */
+  private applyRecord(record: JournalRecord, places: readonly LinePlace[], first: number, last: number, segment: ReadFile, own: InDoubtCommit | undefined): void {
+    const place = places[first]!;
+    if (own) {
+      // Our own commit, read back after a doubt: it is in the journal for every reader.
+      const entry = own.bySeq.get(record.seq);
+      if (entry) {
+        entry.seq = record.seq;
+        own.landed.push(entry);
+      }
+      return;
+    }
+    if (record.type === ROTATE_EVENT) {
+      const next = rotationTarget(record, segment.number);
+      if (next === undefined) {
+        this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
+      } else {
+        segment.rotatesTo = next;
+        this.stopReading = true;
+      }
+      return;
+    }
+    const rejection = this.guard(() => this.consumer.apply(record));
+    if (!rejection) return;
+    if (first === last) {
+      this.warn({ ...rejection, ...place });
+      return;
+    }
+    // Each line of a spread record is reported, so that compaction keeps every one of them aside (kept-aside.ts).
+    for (let i = first; i <= last; i++) this.warn({ ...rejection, message: `${rejection.message} (line ${i - first + 1} of the ${last - first + 1} the record is spread over)`, ...places[i]! });
   }
 
   /** A warning the framing rule gives at a line: once per line, like every other. */
@@ -725,14 +766,27 @@ export class SegmentChain {
    * commit in doubt (or, before the write, unwritten).
    */
   writeLocked(segment: Segment, size: number, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, lease: LockLease, entries?: QueuedEntry[]): WriteOutcome {
-    const header: CommitHeader = { id: nextCommitId(), count: records.length };
+    // A record too long for one line goes as parts, all in this commit (record-parts.ts): `n` counts lines.
+    const parts = records.map((r) => this.partsOf(r.type, r.payloadJson));
+    let lines = 0;
+    for (const p of parts) lines += p?.length ?? 1;
+    const header: CommitHeader = { id: nextCommitId(), count: lines };
     const firstSeq = this.framing.lastSeq + 1;
+    const seqs: number[] = [];
     let text = '';
     let head = this.chainHead;
-    records.forEach((r, i) => {
-      const encoded = encodeRecord(firstSeq + i, r.time, this.writerJson, r.type, r.payloadJson, this.hashChain ? head : undefined, i === 0 ? header : undefined);
+    let seq = firstSeq;
+    const writeLine = (time: number, type: string, payloadJson: string) => {
+      const encoded = encodeRecord(seq, time, this.writerJson, type, payloadJson, this.hashChain ? head : undefined, seq === firstSeq ? header : undefined);
       text += encoded.line;
       head = encoded.hash;
+      seq++;
+    };
+    records.forEach((r, i) => {
+      const spread = parts[i];
+      if (spread) for (const part of spread) writeLine(r.time, PART_EVENT, part);
+      else writeLine(r.time, r.type, r.payloadJson);
+      seqs.push(seq - 1);
     });
     const bytes = Buffer.from(text, 'utf8');
     const before = segment.place();
@@ -740,7 +794,7 @@ export class SegmentChain {
     if (!before.current || before.size !== size || segment.reader.offset !== size || !lease.stillHeld()) return { kind: 'not-written' };
     const doubt = (): void => {
       if (!entries) return;
-      this.inDoubt = { id: header.id, firstSeq, entries, segment, landed: [], outcome: 'unknown' };
+      this.inDoubt = { id: header.id, entries, bySeq: new Map(entries.map((e, i) => [seqs[i]!, e])), segment, landed: [], outcome: 'unknown' };
       segment.expectSync(); // keeps the descriptor until the doubt is resolved
     };
     try {
@@ -754,14 +808,42 @@ export class SegmentChain {
       doubt();
       return { kind: 'in-doubt' };
     }
-    this.framing.ownCommit(firstSeq, records.length, { file: segment.path, line: segment.reader.line + 1, offset: size });
-    segment.reader.skip(bytes.length, records.length);
+    this.framing.ownCommit(firstSeq, lines, { file: segment.path, line: segment.reader.line + 1, offset: size });
+    segment.reader.skip(bytes.length, lines);
     this.chainHead = head;
     this.counters.commits++;
     this.counters.recordsWritten += records.length;
     this.counters.bytesWritten += bytes.length;
-    return { kind: 'written', firstSeq };
+    return { kind: 'written', firstSeq, seqs };
   }
+
+  /**
+   * Whether a `type` record with a payload of `payloadBytes` can be written:
+   * on one line within maxLineBytes, or spread over lines that each fit.
+   */
+  canWrite(type: string, payloadBytes: number): boolean {
+    if (this.fitsOneLine(type, payloadBytes)) return true;
+    const pieceBytes = pieceBytesFor(type, this.partRoom);
+    // A piece, as a JSON string, carries at least half as many bytes of the payload: '"' and '\' are escaped again.
+    return pieceBytes !== undefined && Math.ceil((2 * payloadBytes) / (pieceBytes - 2)) + 1 <= MAX_PARTS;
+  }
+
+  private fitsOneLine(type: string, payloadBytes: number): boolean {
+    // Most records are far below the limit: a character of the type takes at most 6 bytes as JSON.
+    if (payloadBytes + 6 * type.length + this.envelopeBase <= this.maxLineBytes) return true;
+    return payloadBytes + envelopeBytes(this.writerJson, type) <= this.maxLineBytes;
+  }
+
+  /** The part payloads a record is written as, or undefined when it fits on one line. */
+  private partsOf(type: string, payloadJson: string): string[] | undefined {
+    // A character is at most 3 bytes of UTF-8: most records are known to fit without measuring them.
+    if (3 * payloadJson.length + 6 * type.length + this.envelopeBase <= this.maxLineBytes) return undefined;
+    if (this.fitsOneLine(type, Buffer.byteLength(payloadJson))) return undefined;
+    const pieceBytes = pieceBytesFor(type, this.partRoom);
+    // append() refused what cannot be spread; a record of the engine's own (a rotation marker) is always short.
+    return pieceBytes === undefined ? undefined : spreadPayload(type, payloadJson, pieceBytes);
+  }
+
 
   /**
    * Under the lock: closes the live segment with a rotation marker and makes

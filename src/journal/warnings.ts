@@ -21,6 +21,24 @@ export const WarningCodes = {
   INVALID_PAYLOAD: 'INVALID_PAYLOAD',
   /** A line longer than maxLineBytes; skipped without being buffered. */
   LINE_TOO_LONG: 'LINE_TOO_LONG',
+  /**
+   * Parts of a record spread over several lines (docs/FORMAT.md) that do not
+   * join into it: one is missing or damaged, out of order, or the commit ends
+   * before the last. None of them is applied; each is reported at its line.
+   */
+  INCOMPLETE_RECORD: 'INCOMPLETE_RECORD',
+  /**
+   * A record spread over several lines whose payload is larger than the
+   * reader's maxRecordBytes: not applied (a writer with a larger limit wrote
+   * it; read the store with that limit). Reported at each of its lines.
+   */
+  RECORD_TOO_LARGE: 'RECORD_TOO_LARGE',
+  /**
+   * `session-journal codex-mcp-server`: an answer too large for the store
+   * (over --max-turn-bytes, or over maxRecordBytes) was stored cut to fit,
+   * with a note at the cut; the MCP client received it whole.
+   */
+  TURN_TRUNCATED: 'TURN_TRUNCATED',
   /** The file ends in a line with no newline and no writer holds the lock. */
   INCOMPLETE_TAIL: 'INCOMPLETE_TAIL',
   /**

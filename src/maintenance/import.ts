@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
-import { ENVELOPE_OVERHEAD_BYTES, canonicalPayload } from '../journal/record-codec.js';
+import { canonicalPayload } from '../journal/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from '../journal/record-parts.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { SessionEventTypes, reviveSession, reviveTurn } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
@@ -19,7 +20,7 @@ export interface ImportSkip {
   key?: string;
   /** The session id, when the entry has a usable one. */
   id?: string;
-  /** INVALID_DATE, INVALID_PAYLOAD, INVALID_SESSION_ID, DUPLICATE_ID or LINE_TOO_LONG. */
+  /** INVALID_DATE, INVALID_PAYLOAD, INVALID_SESSION_ID or DUPLICATE_ID. */
   code: string;
   reason: string;
 }
@@ -61,6 +62,7 @@ export interface ImportOptions {
   mtimeMs?: number;
   /** Wait this long for the journal lock (default 30 s). */
   lockTimeoutMs?: number;
+  /** The store's line length (default 1 MiB): a larger session is spread over several lines. */
   maxLineBytes?: number;
   /**
    * Import nothing when any entry, turn or field would be skipped: the file is
@@ -68,6 +70,13 @@ export interface ImportOptions {
    * says `refused`. Ids that are mapped are no loss and do not refuse.
    */
   strict?: boolean;
+  /**
+   * Largest session imported, as its journal record (UTF-8 bytes of its
+   * JSON; default 64 MiB, the journal's maxRecordBytes, at most 256 MiB). A
+   * file with a larger session throws RECORD_TOO_LARGE before the store is
+   * touched: nothing is imported.
+   */
+  maxSessionBytes?: number;
   /** Called for each entry skipped (default: nothing; the result lists them). */
   onSkip?: (skip: ImportSkip & { file: string }) => void;
   /** Called for each turn or field left out of a session that is imported. */
@@ -271,16 +280,12 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
   }
   const parsed = parseImportDocument(text, options.file, mtimeMs ?? (options.now ?? Date.now)());
   const skips = [...parsed.skips];
-  const candidates: { id: string; payload: unknown }[] = [];
-  for (const { index, session } of parsed.sessions) {
-    const payload = { id: session.id, session };
-    const bytes = Buffer.byteLength(canonicalPayload(payload)!) + SessionEventTypes.import.length + ENVELOPE_OVERHEAD_BYTES;
-    if (bytes > maxLineBytes) {
-      skips.push({ index, id: session.id, code: 'LINE_TOO_LONG', reason: `the session is about ${bytes} bytes as one journal line, more than maxLineBytes (${maxLineBytes})` });
-    } else {
-      candidates.push({ id: session.id, payload });
-    }
+  const candidates = parsed.sessions.map(({ index, session }) => ({ index, id: session.id, payload: { id: session.id, session } }));
+  const maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  if (!(maxSessionBytes > 0 && maxSessionBytes <= MAX_RECORD_BYTES_LIMIT)) {
+    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `maxSessionBytes must be a positive number of at most ${MAX_RECORD_BYTES_LIMIT} (256 MiB), got ${maxSessionBytes}`, { details: { option: 'maxSessionBytes', value: maxSessionBytes } });
   }
+  refuseOversizeSessions(candidates, maxSessionBytes, options.file);
   skips.sort((a, b) => a.index - b.index);
   // Only what is said of sessions that go on to the store: a skipped one is reported once, as skipped.
   const skippedIndexes = new Set(skips.map((s) => s.index));
@@ -317,6 +322,8 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
     flushOnExit: false,
     lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
     maxLineBytes,
+    // A larger limit must let the journal write such a session; a smaller one must not narrow what it reads.
+    maxRecordBytes: Math.max(maxSessionBytes, DEFAULT_MAX_RECORD_BYTES),
     onWarning: options.onWarning,
     fsync: options.fsync ?? true,
     ...(options.now && { clock: options.now }),
@@ -337,4 +344,19 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
     await journal.close();
   }
   return result(imported, alreadyPresent, false);
+}
+
+/**
+ * Every session over the limit, found before the store is opened: a limit
+ * that is hit stops the import before any work is done, rather than
+ * importing part of the file.
+ */
+function refuseOversizeSessions(candidates: ReadonlyArray<{ index: number; id: string; payload: unknown }>, limit: number, file: string): void {
+  const over = candidates.map((c) => ({ ...c, bytes: Buffer.byteLength(canonicalPayload(c.payload)!) })).filter((c) => c.bytes > limit);
+  if (over.length === 0) return;
+  const first = over[0]!;
+  const more = over.length > 1 ? ` (and ${over.length - 1} more)` : '';
+  throw new SessionJournalError(ErrorCodes.RECORD_TOO_LARGE, `${file}: sessions[${first.index}] (id ${JSON.stringify(first.id)}) is ${first.bytes} bytes as a journal record, over maxSessionBytes (${limit})${more}; nothing was imported`, {
+    details: { option: 'maxSessionBytes', flag: '--max-session-bytes', limit, sessions: over.map(({ index, id, bytes }) => ({ index, id, bytes })) },
+  });
 }

@@ -25,6 +25,7 @@ const UNFOLDED_CODES: ReadonlySet<string> = new Set<WarningCode>([
   WarningCodes.INVALID_PAYLOAD,
   WarningCodes.LINE_TOO_LONG,
   WarningCodes.INCOMPLETE_TAIL,
+  WarningCodes.INCOMPLETE_RECORD,
 ]);
 
 /** What one segment's kept-aside lines became. Paths are relative to the store directory. */

@@ -1,5 +1,6 @@
 import { CommitAssembler } from '../journal/commit-framing.js';
-import { decodeLine, decodeRecord, rotationTarget, type CommitHeader } from '../journal/record-codec.js';
+import { decodeLine, decodeRecord, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../journal/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../journal/record-parts.js';
 import { isCr } from '../journal/line-framing.js';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { fdSize, readFully, segmentNumberOf } from '../journal/store-files.js';
@@ -68,6 +69,7 @@ interface ScannedRecord {
   seq: number;
   commit?: CommitHeader;
   h: string | undefined;
+  record: JournalRecord;
   place: LinePlace;
   end: number;
 }
@@ -78,20 +80,36 @@ interface ScannedRecord {
  * that is not an object, a broken envelope (including an invalid `ts`), a
  * byte order mark; and the records of commits no reader applies (the
  * framing rule, commit-framing.ts: an incomplete commit's, a stale writer's
- * copy), which are not in the hash chain. Where damage stood for committed
- * records, the gap it leaves in the chain is noted (`gaps`). Records replay
- * skips for other reasons (a newer format version, a line over
- * `maxLineBytes`) are kept. Reads `size` bytes of `fd` with the replay's own
- * line reader; never throws on content.
+ * copy), which are not in the hash chain; and the parts of a spread record
+ * that do not join (record-parts.ts), which no reader applies. Where damage
+ * stood for committed records, the gap it leaves in the chain is noted
+ * (`gaps`). Records replay skips for other reasons (a newer format version,
+ * a line over `maxLineBytes`, a record over `maxRecordBytes`) are kept.
+ * Reads `size` bytes of `fd` with the replay's own line reader; never throws
+ * on content.
  */
-export function scanSegment(fd: number, file: string, maxLineBytes: number, size = fdSize(fd, file), startSeq = 0): SegmentScan {
+export function scanSegment(fd: number, file: string, maxLineBytes: number, size = fdSize(fd, file), startSeq = 0, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): SegmentScan {
   const scan: SegmentScan = { file, startSeq, endSeq: startSeq, gaps: [], size, bad: [], kept: [], closed: false };
   const number = segmentNumberOf(file) ?? 0;
   let last: ScannedRecord | undefined;
   let damageSinceLast = false;
   const framing = new CommitAssembler<ScannedRecord>(startSeq, {
     applied: (records) => {
-      for (const r of records) {
+      const unjoined = new Map<number, Rejection>();
+      joinParts(records.length, (i) => records[i]!.record, maxRecordBytes, {
+        whole: () => undefined,
+        broken: (first, last, rejection) => {
+          for (let i = first; i <= last; i++) unjoined.set(i, rejection);
+        },
+      });
+      for (const [i, r] of records.entries()) {
+        const rejection = unjoined.get(i);
+        if (rejection?.code === WarningCodes.RECORD_TOO_LARGE) {
+          scan.kept.push({ ...r.place, reason: rejection.code, message: `${rejection.message}; left in place` });
+        } else if (rejection) {
+          damage({ line: r.place.line, offset: r.place.offset, length: r.end - r.place.offset, reason: rejection.code, message: rejection.message });
+          continue;
+        }
         // Before the segment's first record, the seq to resume from is known only from the segment before (or at segment 1).
         const known = last !== undefined || startSeq > 0 || number === 1;
         if (damageSinceLast && known && r.h !== undefined && r.seq > (last?.seq ?? startSeq) + 1) {
@@ -127,7 +145,7 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
     if (decoded.ok) {
       const { record } = decoded;
       if (rotationTarget(record, number) !== undefined) scan.closed = true;
-      framing.record({ seq: record.seq, commit: record.commit, h: record.hash, place, end }, place);
+      framing.record({ seq: record.seq, commit: record.commit, h: record.hash, record, place, end }, place);
     } else if (decoded.rejection.code === WarningCodes.UNSUPPORTED_VERSION) {
       framing.unreadableLine(place, false);
       scan.kept.push({ ...place, reason: decoded.rejection.code, message: `${decoded.rejection.message}; left in place` });

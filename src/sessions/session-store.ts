@@ -25,9 +25,19 @@ export interface SessionStoreOptions {
   fsync?: boolean;
   /** Where replay and commit warnings go (default: one line each on stderr). */
   onWarning?: WarningHandler;
-  /** Longest journal line, written or read (default 1 MiB). */
+  /** Longest journal line, written or read (default 1 MiB); a longer record is spread over several lines. */
   maxLineBytes?: number;
-  /** Largest prompt + response of one turn, in UTF-8 bytes (default 256 KiB). */
+  /**
+   * Largest journal record, in UTF-8 bytes of its payload (default 64 MiB, at
+   * most 256 MiB): a larger mutation throws RECORD_TOO_LARGE and changes
+   * nothing. Read the store with the limit it was written with.
+   */
+  maxRecordBytes?: number;
+  /**
+   * Largest prompt + response of one turn, in UTF-8 bytes: a larger turn
+   * throws TURN_TOO_LARGE and changes nothing. Default: no limit but
+   * maxRecordBytes.
+   */
   maxTurnBytes?: number;
   /** How long to wait for the store lock before LOCK_TIMEOUT (default 20 s, longer than lockStaleMs). */
   lockTimeoutMs?: number;
@@ -51,7 +61,8 @@ export interface SessionStoreOptions {
 
 export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_SESSIONS = 100;
-export const DEFAULT_MAX_TURN_BYTES = 256 * 1024;
+/** No limit of its own: a turn is bounded by maxRecordBytes only. */
+export const DEFAULT_MAX_TURN_BYTES = Number.POSITIVE_INFINITY;
 
 /**
  * A drop-in for codex-mcp-server's SessionStorage, durable and shared by
@@ -74,7 +85,7 @@ export class SessionStore implements SessionStorage {
   private constructor(options: SessionStoreOptions) {
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
     this.maxSessions = requirePositiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
-    this.maxTurnBytes = requirePositive('maxTurnBytes', options.maxTurnBytes ?? DEFAULT_MAX_TURN_BYTES);
+    this.maxTurnBytes = options.maxTurnBytes === undefined ? DEFAULT_MAX_TURN_BYTES : requirePositive('maxTurnBytes', options.maxTurnBytes);
     const journalOptions: JournalOptions = {
       dir: options.dir,
       consumer: {
@@ -86,7 +97,7 @@ export class SessionStore implements SessionStorage {
       deferredFlushMs: options.touchFlushMs ?? 1000,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
-    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
+    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
       if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
     }
     this.journal = Journal.openSync(journalOptions);

@@ -293,3 +293,29 @@ test('the library functions: importSessions and exportSessions', async (t) => {
   const again = await importSessions({ dir, file: 'export.json', text: JSON.stringify(doc), fsync: false });
   t.like(again, { format: 'v1', imported: 0, alreadyPresent: 1 });
 });
+
+test('import: a session of 3 MiB is imported, spread over several journal lines; --max-session-bytes below it refuses the file before anything is done (exit 4, no store created)', async (t) => {
+  const dir = tempStoreDir(t);
+  const file = path.join(path.dirname(dir), 'big.json');
+  const at = new Date(T0).toISOString();
+  const turn = (i: number) => ({ prompt: `question ${i}`, response: `${i}:${'a'.repeat(512 * 1024)}`, timestamp: at });
+  const sessions = [
+    { id: 'small', createdAt: at, lastAccessedAt: at, turns: [turn(0)] },
+    { id: 'huge', createdAt: at, lastAccessedAt: at, turns: [1, 2, 3, 4, 5, 6].map(turn) },
+  ];
+  fs.writeFileSync(file, JSON.stringify({ version: 1, sessions }));
+
+  const refused = await runCli(['import', '--dir', dir, file, '--max-session-bytes', String(2 * 1024 * 1024)]);
+  t.is(refused.code, 4, refused.stderr);
+  t.is(refused.stdout, '');
+  t.regex(refused.stderr, /RECORD_TOO_LARGE: .*sessions\[1\] \(id "huge"\) is \d+ bytes as a journal record, over maxSessionBytes \(2097152\); nothing was imported\nhint: raise --max-session-bytes/);
+  t.false(fs.existsSync(dir), 'the store was not even created');
+
+  const run = await runCli(['import', '--dir', dir, file, '--json']);
+  t.is(run.code, 0, run.stderr);
+  t.like(JSON.parse(run.stdout) as ImportDoc, { imported: 2, skipped: 0, total: 2 });
+  t.true(readJournalLines(dir).filter((l) => l.record?.t === 'journal.part').length >= 4, 'the huge session is spread over lines');
+  const replayed = await freshReplay(dir, () => undefined);
+  t.deepEqual(replayed.map((s) => [s.id, s.turns.length]), [['huge', 6], ['small', 1]]);
+  t.is(replayed[0]!.turns[5]!.response, turn(6).response);
+});

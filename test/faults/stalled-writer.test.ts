@@ -27,12 +27,20 @@ const isStopped = (pid: number): boolean => {
   }
 };
 
-for (const withCompaction of [false, true]) {
-  test(`a writer stopped inside its commit past lockStaleMs, ${withCompaction ? 'with' : 'without'} a compaction meanwhile: nothing acknowledged lost or doubled, every view converges`, async (t) => {
+/** Turns of 300 bytes; or of 5000 bytes in lines of 2 KiB, so that every commit in doubt holds records spread over several lines. */
+const CASES = [
+  { withCompaction: false, spread: false },
+  { withCompaction: true, spread: false },
+  { withCompaction: false, spread: true },
+];
+
+for (const { withCompaction, spread } of CASES) {
+  test(`a writer stopped inside its commit past lockStaleMs, ${withCompaction ? 'with' : 'without'} a compaction meanwhile${spread ? ', every turn spread over several lines' : ''}: nothing acknowledged lost or doubled, every view converges`, async (t) => {
     const dir = tempStoreDir(t);
     fs.mkdirSync(dir, { mode: 0o700 });
-    const stalled = spawnFaultChild({ dir, name: 'stalled', mode: 'write', count: COUNT, payloadBytes: 300, flushEvery: 2, clockStart: NOW, lockStaleMs: STALE_MS, stopAtCommitWrite: 40 });
-    const peer = spawnFaultChild({ dir, name: 'peer', mode: 'write', count: COUNT, payloadBytes: 300, flushEvery: 1, clockStart: NOW + 500_000, lockStaleMs: STALE_MS });
+    const size = spread ? { payloadBytes: 5000, maxLineBytes: 2048 } : { payloadBytes: 300 };
+    const stalled = spawnFaultChild({ dir, name: 'stalled', mode: 'write', count: COUNT, ...size, flushEvery: 2, clockStart: NOW, lockStaleMs: STALE_MS, stopAtCommitWrite: 40 });
+    const peer = spawnFaultChild({ dir, name: 'peer', mode: 'write', count: COUNT, ...size, flushEvery: 1, clockStart: NOW + 500_000, lockStaleMs: STALE_MS });
     t.teardown(() => {
       if (stalled.alive) stalled.proc.kill('SIGCONT');
       stalled.kill();

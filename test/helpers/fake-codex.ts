@@ -6,7 +6,9 @@
  * `codex exec --skip-git-repo-check -c model="..." resume <id> <prompt>`.
  *
  * Environment: FAKE_CODEX_LOG (append one JSON line per call),
- * FAKE_CODEX_DELAY_MS (answer after a random delay up to this, so calls overlap).
+ * FAKE_CODEX_DELAY_MS (answer after a random delay up to this, so calls overlap),
+ * FAKE_CODEX_ANSWER_BYTES (pad the answer to this many bytes: a long answer;
+ * the transcript on stderr then shows only its start, as a long one scrolls).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -33,7 +35,20 @@ const model = modelArg !== -1 ? args[modelArg + 1] : (/model="([^"]+)"/.exec(arg
 const log = process.env.FAKE_CODEX_LOG;
 if (log) fs.appendFileSync(log, JSON.stringify({ args, conversationId, resumed, prompt }) + '\n');
 
-const answer = `answer to ${JSON.stringify(prompt)} in conversation ${conversationId}`;
+/**
+ * `text`, padded to `bytes` bytes (when it is shorter). ASCII only:
+ * codex-mcp-server 1.4.10 decodes each stdout chunk on its own
+ * (`data.toString()`), so a multi-byte character split between two chunks
+ * reaches the client as two U+FFFD.
+ */
+function padded(text: string, bytes: number): string {
+  if (Buffer.byteLength(text) >= bytes) return text;
+  const line = 'all work and no play makes a long answer; ';
+  const out = `${text}\n${line.repeat(Math.ceil(bytes / line.length))}`;
+  return out.slice(0, bytes - (Buffer.byteLength(text) - text.length));
+}
+
+const answer = padded(`answer to ${JSON.stringify(prompt)} in conversation ${conversationId}`, Number(process.env.FAKE_CODEX_ANSWER_BYTES ?? 0));
 const delay = Math.floor(Math.random() * Number(process.env.FAKE_CODEX_DELAY_MS ?? 0));
 
 setTimeout(() => {
@@ -54,7 +69,7 @@ setTimeout(() => {
       prompt,
       '',
       'codex',
-      answer,
+      answer.slice(0, 200),
       'tokens used: 1,234',
       '',
     ].join('\n'),

@@ -28,6 +28,8 @@ export interface FaultWriterConfig {
   clockStart: number;
   lockStaleMs?: number;
   stopAtCommitWrite?: number;
+  /** The store's maxLineBytes: below payloadBytes, every turn is spread over several lines. */
+  maxLineBytes?: number;
 }
 
 const config = JSON.parse(process.argv[2]!) as FaultWriterConfig;
@@ -52,6 +54,7 @@ const store = SessionStore.openSync({
   autoCompact: false,
   lockStaleMs: config.lockStaleMs ?? 10_000,
   lockTimeoutMs: 60_000,
+  ...(config.maxLineBytes !== undefined && { maxLineBytes: config.maxLineBytes }),
   onWarning: (w) => send({ type: 'warning', code: w.code, message: w.message }),
 });
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -32,6 +32,8 @@ export function installFakeCodex(root: string): FakeCodex {
 
 export interface McpServerConnection {
   client: Client;
+  /** What tools/list answered right after initialize (as desktop clients ask before any call). */
+  tools: Array<{ name: string; outputSchema?: unknown }>;
   /** Everything the server process wrote on stderr so far. */
   stderr(): string;
   /** Every line the server process wrote on stdout (through the tee). */
@@ -40,7 +42,7 @@ export interface McpServerConnection {
   exitCode(): string | undefined;
   /** Pid of the server process itself (behind the tee). */
   serverPid(): number;
-  callCodex(sessionId: string, prompt: string): Promise<{ text: string; isError: boolean }>;
+  callCodex(sessionId: string, prompt: string): Promise<{ text: string; isError: boolean; structuredContent?: Record<string, unknown> }>;
   listSessions(): Promise<Array<{ id: string; createdAt: string; lastAccessedAt: string; turnCount: number }>>;
   close(): Promise<void>;
 }
@@ -56,7 +58,9 @@ function clockEnvironment(): Record<string, string> {
 
 /**
  * Spawns `node <script> ...args` behind the stdout tee, with the fake codex
- * first on PATH, and connects a real MCP client to it over stdio.
+ * first on PATH, and connects a real MCP client to it over stdio as the
+ * desktop clients do: initialize, then tools/list, then calls (the SDK's
+ * Client checks every result against the output schema the listing gave).
  */
 export async function connectStdioServer(t: ExecutionContext, root: string, fake: FakeCodex, commandArgs: string[], env: Record<string, string> = {}): Promise<McpServerConnection> {
   const capture = path.join(root, `stdout-${process.pid}-${++serial}.bin`);
@@ -70,6 +74,7 @@ export async function connectStdioServer(t: ExecutionContext, root: string, fake
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const client = new Client({ name: 'session-journal-test', version: '0.0.0' });
   await client.connect(transport);
+  const { tools } = await client.listTools();
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -80,13 +85,14 @@ export async function connectStdioServer(t: ExecutionContext, root: string, fake
   const text = (result: unknown) => ((result as { content: Array<{ type: string; text: string }> }).content[0]?.text ?? '');
   return {
     client,
+    tools,
     stderr: () => stderr,
     stdoutLines: () => (fs.existsSync(capture) ? fs.readFileSync(capture, 'utf8').split('\n').filter((l) => l !== '') : []),
     serverPid: () => Number(fs.readFileSync(`${capture}.pid`, 'utf8')),
     exitCode: () => (fs.existsSync(`${capture}.exit`) ? fs.readFileSync(`${capture}.exit`, 'utf8') : undefined),
     async callCodex(sessionId, prompt) {
       const result = await client.callTool({ name: 'codex', arguments: { prompt, sessionId } });
-      return { text: text(result), isError: Boolean(result.isError) };
+      return { text: text(result), isError: Boolean(result.isError), ...(result.structuredContent !== undefined && { structuredContent: result.structuredContent as Record<string, unknown> }) };
     },
     async listSessions() {
       const body = text(await client.callTool({ name: 'listSessions', arguments: {} }));

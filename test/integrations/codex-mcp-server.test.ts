@@ -196,3 +196,82 @@ test('SESSION_JOURNAL_DIR names the store when --dir is absent; SIGTERM closes t
   t.teardown(() => store.close());
   t.is(store.getSession('env-dir')?.turns.length, 1);
 });
+
+test('a client that lists tools first (the SDK Client, as desktop clients do) gets codex answers: the codex tool lists no outputSchema unless STRUCTURED_CONTENT_ENABLED is set, and then every answer carries structuredContent', async (t) => {
+  const { root, dir, fake } = setup(t);
+  const plain = await ourServer(t, root, fake, dir);
+  t.is(plain.tools.find((tool) => tool.name === 'codex')?.outputSchema, undefined);
+  const answer = await plain.callCodex('listed', 'hello');
+  t.false(answer.isError, answer.text);
+  t.is(answer.structuredContent, undefined);
+  await closeCleanly(t, plain);
+
+  const structured = await ourServer(t, root, fake, dir, { STRUCTURED_CONTENT_ENABLED: '1' });
+  t.truthy(structured.tools.find((tool) => tool.name === 'codex')?.outputSchema, 'the schema is listed when structured content is sent');
+  const again = await structured.callCodex('listed', 'hello again');
+  t.false(again.isError, again.text);
+  t.like(again.structuredContent, { sessionId: 'listed' });
+  await closeCleanly(t, structured);
+});
+
+test('plain codex-mcp-server 1.4.10 under the same client fails every codex call with -32600 unless STRUCTURED_CONTENT_ENABLED is set: the cause is upstream', async (t) => {
+  const { root, fake } = setup(t);
+  const upstream = new URL('../../../node_modules/codex-mcp-server/dist/index.js', import.meta.url).pathname;
+  const plain = await connectStdioServer(t, root, fake, [upstream]);
+  t.truthy(plain.tools.find((tool) => tool.name === 'codex')?.outputSchema);
+  const err = await t.throwsAsync(plain.callCodex('upstream', 'hello'));
+  t.like(err, { code: -32600 });
+  t.regex(err!.message, /has an output schema but did not return structured content/);
+  await plain.close();
+  const enabled = await connectStdioServer(t, root, fake, [upstream], { STRUCTURED_CONTENT_ENABLED: '1' });
+  t.false((await enabled.callCodex('upstream', 'hello')).isError);
+  await enabled.close();
+});
+
+test('a 2 MiB answer through session-journal codex-mcp-server: the call succeeds with all of it, the turn is durable, a restarted server sees it', async (t) => {
+  const { root, dir, fake } = setup(t);
+  const env = { FAKE_CODEX_ANSWER_BYTES: String(2 * 1024 * 1024) };
+  const first = await ourServer(t, root, fake, dir, env);
+  const answer = await first.callCodex('long', 'tell me everything');
+  t.false(answer.isError, answer.text.slice(0, 500));
+  t.is(Buffer.byteLength(answer.text), 2 * 1024 * 1024 + 1, 'the whole answer (and its newline) reached the client');
+  await closeCleanly(t, first);
+  t.notRegex(first.stderr(), /TURN_TOO_LARGE|RECORD_TOO_LARGE|TURN_TRUNCATED/);
+
+  const second = await ourServer(t, root, fake, dir);
+  t.deepEqual(
+    (await second.listSessions()).map((s) => [s.id, s.turnCount]),
+    [['long', 1]],
+  );
+  t.false((await second.callCodex('long', 'and a short follow-up')).isError);
+  await closeCleanly(t, second);
+
+  const store = openReplay(dir);
+  t.teardown(() => store.close());
+  const turns = store.getSession('long')!.turns;
+  t.is(turns[0]!.response, answer.text);
+  t.is(turns.length, 2);
+});
+
+test('--max-turn-bytes: a prompt over it is refused before codex runs; a longer answer is returned whole and stored cut to fit, with TURN_TRUNCATED on stderr', async (t) => {
+  const { root, dir, fake } = setup(t);
+  const limit = 64 * 1024;
+  const conn = await connectStdioServer(t, root, fake, [CLI_MAIN, 'codex-mcp-server', '--dir', dir, '--max-turn-bytes', String(limit)], { FAKE_CODEX_ANSWER_BYTES: String(200 * 1024) });
+  const refused = await conn.callCodex('limited', 'p'.repeat(limit + 1));
+  t.true(refused.isError);
+  t.regex(refused.text, /more than the 65536 bytes a session turn may hold here \(--max-turn-bytes\): it was not sent to codex/);
+  t.is(fake.calls().length, 0, 'codex never ran');
+
+  const long = await conn.callCodex('limited', 'a long answer, please');
+  t.false(long.isError, long.text.slice(0, 500));
+  t.is(Buffer.byteLength(long.text), 200 * 1024 + 1, 'the client got the whole answer');
+  await waitFor(() => /warning TURN_TRUNCATED/.test(conn.stderr()), 30_000, 'the TURN_TRUNCATED warning on stderr');
+  await closeCleanly(t, conn);
+
+  const store = openReplay(dir);
+  t.teardown(() => store.close());
+  const [turn] = store.getSession('limited')!.turns;
+  t.true(Buffer.byteLength(turn!.prompt) + Buffer.byteLength(turn!.response) <= limit);
+  t.true(long.text.startsWith(turn!.response.slice(0, turn!.response.indexOf('\n[session-journal: answer cut here'))));
+  t.regex(turn!.response, /\n\[session-journal: answer cut here to fit the store's limit; 204801 bytes in all\]$/);
+});

@@ -59,6 +59,33 @@ test('storeEvent ids are unique and ordered across two writers; the stream is fo
   t.is(err!.code, UNKNOWN_EVENT_ID);
 });
 
+test('a 2 MiB tool result is stored spread over several journal lines, and replayed whole by this process, another one, and after a restart', async (t) => {
+  const dir = tempStoreDir(t);
+  const { warnings, onWarning } = collectWarnings();
+  const writer = await JournalEventStore.open({ dir, fsync: false, onWarning });
+  const big = { jsonrpc: '2.0' as const, id: 7, result: { content: [{ type: 'text', text: `${'x'.repeat(2 * 1024 * 1024)} and "the end"` }] } };
+  const before = await writer.storeEvent('req-big', msg(1));
+  const id = await writer.storeEvent('req-big', big);
+  const after = await writer.storeEvent('req-big', msg(2));
+  const reader = await JournalEventStore.open({ dir, fsync: false, onWarning });
+  for (const store of [writer, reader]) {
+    const { stream, events } = await replayAll(store, before);
+    t.is(stream, 'req-big');
+    t.deepEqual(events.map(([eventId]) => eventId), [id, after]);
+    t.deepEqual(events[0]![1], big);
+    t.is(await store.getStreamIdForEventId(id), 'req-big');
+  }
+  await Promise.all([writer.close(), reader.close()]);
+  const reopened = await JournalEventStore.open({ dir, fsync: false, onWarning });
+  t.teardown(() => reopened.close());
+  t.deepEqual((await replayAll(reopened, before)).events, [
+    [id, big],
+    [after, msg(2)],
+  ]);
+  t.true(fs.readFileSync(`${dir}/journal-00000001.ndjson`, 'utf8').includes('"t":"journal.part"'), 'written as parts');
+  t.deepEqual(warnings, []);
+});
+
 test('events survive reopen; old streams expire by TTL through compaction, and other processes drop them', async (t) => {
   const dir = tempStoreDir(t);
   let now = Date.parse('2026-11-22T10:00:00Z');
