@@ -19,6 +19,8 @@ import { TEST_T0 } from '../helpers/fixture-now.js';
 import { spreadValue } from '../helpers/spread-values.js';
 
 const SEGMENT_1 = 'journal-00000001.ndjson';
+/** The instant every store here runs at (an explicit clock: TEST_T0). */
+const clockTime = (): Date => new Date(TEST_T0);
 
 function kvJournal(dir: string, extra: Partial<Parameters<typeof Journal.openSync>[0]> = {}) {
   const state = new Map<string, unknown>();
@@ -201,8 +203,8 @@ test('a reader with a smaller maxRecordBytes skips the record (RECORD_TOO_LARGE 
   const dir = tempStoreDir(t);
   const store = SessionStore.openSync({ dir, maxLineBytes: 8192, autoCompact: false, clock: () => TEST_T0 });
   store.ensureSession('s');
-  store.addTurn('s', { prompt: 'big', response: 'r'.repeat(50_000), timestamp: new Date(TEST_T0) });
-  store.addTurn('s', { prompt: 'small', response: 'ok', timestamp: new Date(TEST_T0) });
+  store.addTurn('s', { prompt: 'big', response: 'r'.repeat(50_000), timestamp: clockTime() });
+  store.addTurn('s', { prompt: 'small', response: 'ok', timestamp: clockTime() });
   await store.close();
   const partLines = linesOf(dir).flatMap((l, i) => (l.record.t === PART_EVENT ? [i + 1] : []));
 
@@ -274,7 +276,7 @@ test('compaction keeps every line of a spread record it cannot fold aside (a tas
   const other = kvJournal(dir, { maxLineBytes: 4096 });
   other.journal.append('tasks.create', { id: 't1', body: spreadValue(20_000) });
   await other.journal.close();
-  store.addTurn('s', { prompt: 'after', response: 'ok', timestamp: new Date(TEST_T0) });
+  store.addTurn('s', { prompt: 'after', response: 'ok', timestamp: clockTime() });
   await store.close();
   const parts = linesOf(dir).flatMap((l, i) => (l.record.t === PART_EVENT ? [i + 1] : []));
   t.true(parts.length > 5);
