@@ -466,7 +466,7 @@ test('turns of 300 KiB and 2 MiB are stored with the default options (no maxTurn
   const { store, warnings } = open(t, dir, clock);
   store.ensureSession('s');
   const answers = [300 * 1024, 2 * 1024 * 1024].map((n, i) => `${i}:${'é'.repeat(n / 2 - 1)}`);
-  for (const response of answers) store.addTurn('s', { prompt: 'q', response, timestamp: new Date(T0) });
+  for (const response of answers) store.addTurn('s', { prompt: 'q', response, timestamp: new Date(clock.now) });
   await store.close();
   t.true(journalLines(dir).filter((l) => l.t === 'journal.part').length >= 2, 'the 2 MiB turn is spread (the 300 KiB one fits a line)');
   const { store: reopened } = open(t, dir, clock);

@@ -824,8 +824,8 @@ export class SegmentChain {
   canWrite(type: string, payloadBytes: number): boolean {
     if (this.fitsOneLine(type, payloadBytes)) return true;
     const pieceBytes = pieceBytesFor(type, this.partRoom);
-    // A piece, as a JSON string, carries at least half as many bytes of the payload: '"' and '\' are escaped again.
-    return pieceBytes !== undefined && Math.ceil((2 * payloadBytes) / (pieceBytes - 2)) + 1 <= MAX_PARTS;
+    // A piece fills at least a third of its room (a character of payload JSON takes 1 to 3 bytes as a JSON string), so this many parts at most.
+    return pieceBytes !== undefined && Math.ceil((3 * payloadBytes) / (pieceBytes - 2)) + 1 <= MAX_PARTS;
   }
 
   private fitsOneLine(type: string, payloadBytes: number): boolean {

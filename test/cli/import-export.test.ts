@@ -297,7 +297,7 @@ test('the library functions: importSessions and exportSessions', async (t) => {
 test('import: a session of 3 MiB is imported, spread over several journal lines; --max-session-bytes below it refuses the file before anything is done (exit 4, no store created)', async (t) => {
   const dir = tempStoreDir(t);
   const file = path.join(path.dirname(dir), 'big.json');
-  const at = new Date(T0).toISOString();
+  const at = new Date(T0).toISOString(); // the fixed clock of these tests
   const turn = (i: number) => ({ prompt: `question ${i}`, response: `${i}:${'a'.repeat(512 * 1024)}`, timestamp: at });
   const sessions = [
     { id: 'small', createdAt: at, lastAccessedAt: at, turns: [turn(0)] },

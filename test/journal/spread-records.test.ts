@@ -19,6 +19,8 @@ import { TEST_T0 } from '../helpers/fixture-now.js';
 import { spreadValue } from '../helpers/spread-values.js';
 
 const SEGMENT_1 = 'journal-00000001.ndjson';
+/** The instant every store here runs at (an explicit clock: TEST_T0). */
+const clockTime = (): Date => new Date(TEST_T0);
 
 function kvJournal(dir: string, extra: Partial<Parameters<typeof Journal.openSync>[0]> = {}) {
   const state = new Map<string, unknown>();
@@ -201,8 +203,8 @@ test('a reader with a smaller maxRecordBytes skips the record (RECORD_TOO_LARGE 
   const dir = tempStoreDir(t);
   const store = SessionStore.openSync({ dir, maxLineBytes: 8192, autoCompact: false, clock: () => TEST_T0 });
   store.ensureSession('s');
-  store.addTurn('s', { prompt: 'big', response: 'r'.repeat(50_000), timestamp: new Date(TEST_T0) });
-  store.addTurn('s', { prompt: 'small', response: 'ok', timestamp: new Date(TEST_T0) });
+  store.addTurn('s', { prompt: 'big', response: 'r'.repeat(50_000), timestamp: clockTime() });
+  store.addTurn('s', { prompt: 'small', response: 'ok', timestamp: clockTime() });
   await store.close();
   const partLines = linesOf(dir).flatMap((l, i) => (l.record.t === PART_EVENT ? [i + 1] : []));
 
@@ -264,4 +266,32 @@ test('fixture torn-spread-record: verify reports the unfinished commit at its fi
   const sessions = await freshReplay(dir, onWarning);
   t.deepEqual(sessions.map((s) => s.turns.map((x) => x.prompt)), [['after the torn write']]);
   t.deepEqual(warnings, []);
+});
+
+test('compaction keeps every line of a spread record it cannot fold aside (a tasks.* record in a session store), and folds the rest', async (t) => {
+  const dir = tempStoreDir(t);
+  const store = SessionStore.openSync({ dir, maxLineBytes: 4096, autoCompact: false, onWarning: () => undefined, clock: () => TEST_T0 });
+  store.ensureSession('s');
+  await store.flush();
+  const other = kvJournal(dir, { maxLineBytes: 4096 });
+  other.journal.append('tasks.create', { id: 't1', body: spreadValue(20_000) });
+  await other.journal.close();
+  store.addTurn('s', { prompt: 'after', response: 'ok', timestamp: clockTime() });
+  await store.close();
+  const parts = linesOf(dir).flatMap((l, i) => (l.record.t === PART_EVENT ? [i + 1] : []));
+  t.true(parts.length > 5);
+
+  const result = await compactSessions({ dir, maxLineBytes: 4096, onWarning: () => undefined, now: () => TEST_T0 });
+  t.is(result.status, 'compacted');
+  t.is(result.keptAside.lines, parts.length);
+  const index = JSON.parse(fs.readFileSync(path.join(dir, result.keptAside.files[0]!.index), 'utf8')) as { items: Array<{ line: number; reason: string }> };
+  t.deepEqual(
+    index.items.map((i) => [i.line, i.reason]),
+    parts.map((line) => [line, WarningCodes.UNKNOWN_EVENT_TYPE]),
+  );
+  const kept = fs.readFileSync(path.join(dir, result.keptAside.files[0]!.quarantine), 'utf8').trim().split('\n');
+  t.is(kept.map((l) => (JSON.parse(l) as { p: { d: string } }).p.d).join(''), JSON.stringify({ body: spreadValue(20_000), id: 't1' }), 'the parts, verbatim, join into the record');
+  const reopened = SessionStore.openSync({ dir, autoCompact: false, onWarning: () => undefined, clock: () => TEST_T0 });
+  t.deepEqual(reopened.getSession('s')?.turns.map((x) => x.prompt), ['after']);
+  reopened.closeSync();
 });
