@@ -10,7 +10,7 @@ export { compactStore, type CompactOptions, type CompactResult, type CompactionS
 export type { ArchivePolicy } from './compact/archive.js';
 export type { AutoCompactPolicy } from './compact/auto-compact.js';
 export { JournalEventStore, compactEventStore, DEFAULT_EVENT_TTL_MS, UNKNOWN_EVENT_ID, type McpSessionEventStore, type JournalEventStoreOptions, type CompactEventStoreOptions, type EventId, type StreamId } from './integrations/event-store.js';
-export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, CodexNotInstalledError, CodexUnsupportedError, type CodexServerHandle } from './integrations/codex-mcp-server.js';
+export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, CodexNotInstalledError, CodexUnsupportedError, type CodexServerHandle, type TurnLimitOptions } from './integrations/codex-mcp-server.js';
 export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, type RepairedFile, type QuarantineItem, type LeftProblem } from './maintenance/repair.js';
 export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportPartSkip, type ImportIdMapping, type ImportFormat } from './maintenance/import.js';
 export { importedSessionId } from './maintenance/import-ids.js';
@@ -21,3 +21,4 @@ export { replayHistory, type ReplayOptions } from './history/replay-history.js';
 export type { ReplayFilter } from './history/replay-filter.js';
 export type { ReplayEvent } from './history/replay-format.js';
 export { sessionsAt, HistoryPrunedError, type SessionsAtOptions, type PointInTimeState, type StateBase } from './history/replay-state.js';
+export { DEFAULT_MAX_RECORD_BYTES } from './journal/record-parts.js';
