@@ -1,9 +1,11 @@
 import { compactSessions } from '../sessions/compact-sessions.js';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { compactEventStore, DEFAULT_EVENT_TTL_MS } from '../integrations/event-store.js';
+import { requireStore } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
-import { UsageError, parseDuration, parseFlags, parseInstant, parsePositiveInt, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parsePositiveInt, parseTime, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
+import { SignalAbort } from './signals.js';
 import { progressBar, type Progress } from './terminal.js';
 import type { CompactionStep } from '../compact/compactor.js';
 
@@ -58,10 +60,11 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   if (kind === 'events' && args.values.has('max-sessions')) throw new UsageError('--max-sessions applies to session stores only');
   const ttl = args.values.get('ttl');
   let bar: Progress | undefined;
+  let lastStep: CompactionStep | undefined;
   const options = {
     dir: storeDir(args, io.env),
     // One instant for the whole compaction: TTL and archive age are judged at the same "now".
-    ...(args.values.has('now') && { now: constant(parseInstant('now', args.values.get('now')!)) }),
+    ...(args.values.has('now') && { now: constant(parseTime('now', args.values.get('now')!, Date.now())) }),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
     ...(args.values.has('max-clock-skew') && { maxClockSkewMs: parseDuration('max-clock-skew', args.values.get('max-clock-skew')!) }),
     ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),
@@ -76,17 +79,35 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
       bar.update(done);
     },
     onStep: (step: CompactionStep) => {
+      lastStep = step;
       if (step === 'replayed') bar?.finish();
     },
   };
-  const result =
-    kind === 'events'
-      ? await compactEventStore({ ...options, ttlMs: ttl ? parseDuration('ttl', ttl) : DEFAULT_EVENT_TTL_MS })
-      : await compactSessions({
-          ...options,
-          ttlMs: ttl ? parseDuration('ttl', ttl) : DEFAULT_TTL_MS,
-          maxSessions: args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS,
-        });
-  if (json) io.stdout.write(JSON.stringify(result) + '\n');
-  return ExitCodes.OK;
+  const ttlMs = ttl ? parseDuration('ttl', ttl) : kind === 'events' ? DEFAULT_EVENT_TTL_MS : DEFAULT_TTL_MS;
+  const maxSessions = args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS;
+  requireStore(options.dir);
+  // From here on SIGINT, SIGTERM and SIGHUP stop the compaction cleanly, with the shell's exit code for the signal.
+  const stop = new SignalAbort();
+  try {
+    const result = kind === 'events' ? await compactEventStore({ ...options, ttlMs, signal: stop.signal }) : await compactSessions({ ...options, ttlMs, maxSessions, signal: stop.signal });
+    if (json) io.stdout.write(JSON.stringify(result) + '\n');
+    return ExitCodes.OK;
+  } catch (err) {
+    if (!stop.received) throw err;
+    bar?.finish();
+    io.stderr.write(`session-journal compact: stopped by ${stop.received}: ${STOPPED_AFTER[lastStep ?? 'none']}\n`);
+    return stop.exitCode;
+  } finally {
+    stop.dispose();
+  }
 }
+
+/** What a stopped compaction leaves, by the last step it finished (docs/OPERATIONS.md, "Stopping a compaction"). */
+const STOPPED_AFTER: Record<CompactionStep | 'none', string> = {
+  none: 'nothing was changed',
+  replayed: 'nothing was changed',
+  rotated: 'the journal was rotated and nothing else changed; the next compaction folds it',
+  retained: 'the journal was rotated and the expiries journaled, nothing else changed; the next compaction folds it',
+  'snapshot-written': 'the new snapshot is published; the next compaction archives the segments it folded',
+  archived: 'the compaction was done',
+};

@@ -1,13 +1,14 @@
 import stableStringify from 'fast-json-stable-stringify';
-import { parseIsoInstant } from '../journal/dates.js';
-import type { JournalRecord } from '../journal/record-codec.js';
-import { requireStoreDir } from '../journal/store-files.js';
+import { REPAIR_EVENT, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { SessionEventTypes } from '../sessions/session-events.js';
+import { StreamEventTypes } from '../integrations/event-records.js';
+import { requireStore } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
-import { recordMatcher, type ReplayFilter } from '../history/replay-filter.js';
+import { recordMatcher, shortType, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
 import { auditTrail } from '../history/replay-source.js';
 import { stateAt } from '../history/replay-state.js';
-import { DIR_ENV, UsageError, parseDuration, parseFlags, parseInstant, storeDir } from './args.js';
+import { DIR_ENV, UsageError, parseFlags, parseTime, storeDir, suggestion } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { followJournal } from './replay-follow.js';
 import { ReplayProgress } from './replay-progress.js';
@@ -59,25 +60,6 @@ Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with --follow),
 --at was pruned), 70 internal error.
 `;
 
-/** Parses a --since/--until/--at value: ISO instant, UTC date, or a duration before `now`. */
-export function parseTime(flag: string, text: string, now: number): number {
-  const trimmed = text.trim();
-  const iso = parseIsoInstant(trimmed);
-  if (iso !== undefined) return iso;
-  if (/^\d{4}-\d{2}-\d{2}$/.test(trimmed)) {
-    const day = parseIsoInstant(`${trimmed}T00:00:00Z`);
-    if (day !== undefined) return day;
-  }
-  if (/^\d/.test(trimmed) && !trimmed.includes('-') && !trimmed.includes(':')) {
-    try {
-      return now - parseDuration(flag, trimmed);
-    } catch {
-      // fall through to the message below
-    }
-  }
-  throw new UsageError(`--${flag} takes an ISO instant (2026-11-21T09:00:00Z), a date (2026-11-21) or a duration ago (2h, 30m, 7d); got ${JSON.stringify(text)}`);
-}
-
 const list = (value: string | undefined): string[] | undefined => {
   if (value === undefined) return undefined;
   const items = value
@@ -86,6 +68,25 @@ const list = (value: string | undefined): string[] | undefined => {
     .filter((s) => s !== '');
   return items.length > 0 ? items : undefined;
 };
+
+/** Every type this library writes: sessions, event streams (JournalEventStore), the engine's own. */
+const KNOWN_TYPES: readonly string[] = [...Object.values(SessionEventTypes), ...Object.values(StreamEventTypes), ROTATE_EVENT, REPAIR_EVENT];
+const KNOWN_NAMESPACES = new Set(KNOWN_TYPES.map((t) => t.slice(0, t.indexOf('.'))));
+const SHORT_TYPES = [...new Set(KNOWN_TYPES.map(shortType))];
+
+/**
+ * Refuses a --type that matches nothing this library writes (a typo would
+ * print nothing and exit 0): a short form must be a known one, a full type in
+ * a known namespace a known type. A type of another namespace (`tasks.create`,
+ * kept in a session store by someone else) is taken as it is.
+ */
+function checkTypes(types: readonly string[] | undefined): void {
+  for (const type of types ?? []) {
+    const dot = type.indexOf('.');
+    const known = dot === -1 ? SHORT_TYPES.includes(type) : !KNOWN_NAMESPACES.has(type.slice(0, dot)) || KNOWN_TYPES.includes(type);
+    if (!known) throw new UsageError(`--type: unknown event type ${JSON.stringify(type)}${suggestion(type, dot === -1 ? [...SHORT_TYPES, ...KNOWN_TYPES] : KNOWN_TYPES)} (types: ${SHORT_TYPES.join(', ')}, or in full such as session.turn)`);
+  }
+}
 
 /** Warnings on stderr, each (code, file, line) once: history and --follow may meet the same line. */
 function warningSink(io: CliIO): (w: JournalWarning) => void {
@@ -106,7 +107,7 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
     switches: ['ndjson', 'follow', 'state', 'json'],
   });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
-  const now = args.values.has('now') ? parseInstant('now', args.values.get('now')!) : Date.now();
+  const now = args.values.has('now') ? parseTime('now', args.values.get('now')!, Date.now()) : Date.now();
   const dir = storeDir(args, io.env);
   const state = args.switches.has('state');
   if (state) {
@@ -123,10 +124,11 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
     since: args.values.has('since') ? parseTime('since', args.values.get('since')!, now) : undefined,
     until: args.values.has('until') ? parseTime('until', args.values.get('until')!, now) : undefined,
   };
+  checkTypes(filter.types);
   if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) throw new UsageError('--since is after --until');
   const at = args.values.has('at') ? parseTime('at', args.values.get('at')!, now) : now;
 
-  requireStoreDir(dir);
+  requireStore(dir);
   const warn = warningSink(io);
   if (state) return printState(dir, at, filter.sessions, io, warn);
   return printHistory(dir, filter, args.switches.has('ndjson'), args.switches.has('follow'), io, warn);

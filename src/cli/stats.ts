@@ -1,6 +1,7 @@
 import { storeStats, type StoreStats } from '../history/store-stats.js';
+import { requireStore } from '../journal/store-files.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { UsageError, parseDuration, parseFlags, parseInstant, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parseTime, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
 export const statsHelp = `Usage: session-journal stats --dir DIR [options]
@@ -28,8 +29,10 @@ export async function statsCommand(argv: readonly string[], io: CliIO): Promise<
   const args = parseFlags(argv, { values: ['dir', 'ttl', 'now'], switches: ['json'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const ttlMs = args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS;
-  const now = args.values.has('now') ? parseInstant('now', args.values.get('now')!) : Date.now();
-  const stats = storeStats(storeDir(args, io.env), { ttlMs, now });
+  const now = args.values.has('now') ? parseTime('now', args.values.get('now')!, Date.now()) : Date.now();
+  const dir = storeDir(args, io.env);
+  requireStore(dir);
+  const stats = storeStats(dir, { ttlMs, now });
   if (stats.warnings > 0) io.stderr.write(`session-journal stats: ${stats.warnings} replay warning${stats.warnings === 1 ? '' : 's'}; run session-journal verify for details\n`);
   io.stdout.write(args.switches.has('json') ? `${JSON.stringify(stats)}\n` : formatStats(stats));
   return ExitCodes.OK;

@@ -1,4 +1,5 @@
 import { readChainHead, verifyStore, type VerifyReport } from '../history/verify-store.js';
+import { requireStore } from '../journal/store-files.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour } from './terminal.js';
@@ -48,16 +49,20 @@ export async function verifyCommand(argv: readonly string[], io: CliIO): Promise
   const dir = storeDir(args, io.env);
   if (args.switches.has('head')) {
     if (args.values.has('expect-head')) throw new UsageError('--head and --expect-head do not go together');
+    requireStore(dir);
     const head = readChainHead(dir);
     io.stdout.write(json ? `${JSON.stringify({ head })}\n` : `${head.seq}:${head.h}\n`);
     return ExitCodes.OK;
   }
   const expectHead = args.values.has('expect-head') ? parseExpectedHead(args.values.get('expect-head')!) : undefined;
+  const lockTimeoutMs = args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : undefined;
+  // An empty directory, or a store's parent, is not a clean store.
+  requireStore(dir);
   const started = Date.now();
   let bar: ReturnType<typeof progressBar> | undefined;
   const report = await verifyStore(dir, {
     ...(expectHead && { expectHead }),
-    ...(args.values.has('lock-timeout') && { lockTimeoutMs: parseDuration('lock-timeout', args.values.get('lock-timeout')!) }),
+    ...(lockTimeoutMs !== undefined && { lockTimeoutMs }),
     onProgress: (done, total) => {
       // Only long work gets a bar: none for a store verified in a blink.
       if (!bar && Date.now() - started > 300) bar = progressBar(io.stderr, 'verify', total, !json);

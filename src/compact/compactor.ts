@@ -63,6 +63,16 @@ export interface CompactOptions {
   /** Progress of the fold's replay: bytes of segments read, out of total. */
   onReplayProgress?: (done: number, total: number) => void;
   maxLineBytes?: number;
+  /**
+   * Stops the compaction: while it waits for a lock, between replay steps
+   * (64 KiB), between protocol steps and between archived files. It then
+   * rejects with `signal.reason` (an AbortError unless given another),
+   * having removed its temporary files and released its locks. Stopped
+   * before the rotation, it changed nothing; after it, the store is as a
+   * crash there leaves it (FORMAT.md: every acknowledged mutation is in it,
+   * and the next compaction does the rest).
+   */
+  signal?: AbortSignal;
 }
 
 export interface CompactResult {
@@ -95,9 +105,12 @@ export interface CompactResult {
 class FoldConsumer implements JournalConsumer {
   frozen = false;
   readonly touchedAfterRotation = new Set<string>();
+  /** Records of other namespaces by namespace, and (under SNAPSHOT_ENTRIES) snapshot entries the state rejected. */
   readonly foreign = new Map<string, number>();
   /** Snapshot entries restored and records of the fold's own namespace read. */
   own = 0;
+  /** Set when the last rejection was of a foreign record or entry: its warning is the next one (see takeForeignRejection). */
+  private foreignRejection = false;
   constructor(private readonly state: FoldState) {}
   reset(): void {
     this.state.reset();
@@ -108,14 +121,28 @@ class FoldConsumer implements JournalConsumer {
   restore(entry: unknown) {
     const rejection = this.state.restore(entry);
     if (!rejection) this.own++;
+    else this.countForeign(SNAPSHOT_ENTRIES);
     return rejection;
+  }
+  /** True once for the warning of a foreign record or entry: the replay reports a rejection right after it. */
+  takeForeignRejection(): boolean {
+    const was = this.foreignRejection;
+    this.foreignRejection = false;
+    return was;
+  }
+  private countForeign(what: string): void {
+    this.foreign.set(what, (this.foreign.get(what) ?? 0) + 1);
+    this.foreignRejection = true;
   }
   apply(record: JournalRecord) {
     const namespace = record.type.slice(0, record.type.indexOf('.'));
     if (namespace !== this.state.recordNamespace && namespace !== 'journal') {
-      this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
-      if (!this.frozen) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `a ${record.type} record is not a ${this.state.recordNamespace}.* record: not folded (compaction keeps it aside)` };
-      return undefined;
+      if (this.frozen) {
+        this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
+        return undefined;
+      }
+      this.countForeign(namespace);
+      return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `a ${record.type} record is not a ${this.state.recordNamespace}.* record: not folded (compaction keeps it aside)` };
     }
     if (namespace === this.state.recordNamespace) this.own++;
     if (!this.frozen) return this.state.apply(record);
@@ -124,6 +151,17 @@ class FoldConsumer implements JournalConsumer {
     return undefined;
   }
 }
+
+/** The key of FoldConsumer.foreign that counts snapshot entries the state rejected. */
+const SNAPSHOT_ENTRIES = 'snapshot';
+
+/**
+ * How many warnings about foreign lines are held back while the replay has
+ * met nothing of its own kind yet (a store of the other kind is refused with
+ * one error, not a warning per record); past this many, the rest are
+ * counted and summed up in one warning.
+ */
+const MAX_HELD_WARNINGS = 1000;
 
 /**
  * Compacts a store while writers keep appending (docs/FORMAT.md, "Compaction
@@ -136,14 +174,18 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   const now = options.now ?? Date.now;
   const timeoutMs = options.lockTimeoutMs ?? 30_000;
   const policy = { ...DEFAULT_ARCHIVE_POLICY, ...options.archive };
+  const stopIfAborted = () => options.signal?.throwIfAborted();
   const step = async (name: CompactionStep) => {
     lock.check(name);
+    stopIfAborted();
     await options.onStep?.(name);
+    // Once archived the compaction is done: a stop request then comes too late to stop anything.
+    if (name !== 'archived') stopIfAborted();
   };
   requireStoreDir(options.dir);
   const bytesBefore = storeBytes(options.dir);
   const lock = new CompactionLock(options.dir, path.join(options.dir, COMPACTION_LOCK_NAME));
-  await lock.acquire(timeoutMs);
+  await lock.acquire(timeoutMs, options.signal);
   const maxSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   /** Retention's clock: `now`, capped by the store's newest activity (clock-guard.ts). */
   let skewReported = false; // retention is decided twice (before and after the rotation): one warning
@@ -159,6 +201,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   let prefixes: PrefixArchiver | undefined;
   let failure: unknown;
   try {
+    stopIfAborted();
     refuseFastClock(options.dir, now(), fileSystemNow(options.dir), maxSkewMs);
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
@@ -172,14 +215,33 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     const unreadableSnapshots: JournalWarning[] = [];
     const unfolded = new UnfoldedLines();
     const report = options.onWarning ?? writeWarningToStderr;
+    // Foreign lines met before anything of the fold's own kind: reported once the store proves to be of this kind, never if it is of the other.
+    const held: JournalWarning[] = [];
+    let heldBeyond = 0;
+    const reportHeld = () => {
+      for (const w of held.splice(0)) report(w);
+      if (heldBeyond > 0) report({ code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `and ${heldBeyond} more line(s) of another kind before the first ${state.recordNamespace}.* record: not folded (compaction keeps them aside)`, file: options.dir });
+      heldBeyond = 0;
+    };
     const onWarning = (w: JournalWarning) => {
       // An over-long line that is no record (garbage) is only kept aside; one that begins like a record stops the compaction.
       if (w.code === WarningCodes.LINE_TOO_LONG && w.file !== undefined && w.offset !== undefined && looksLikeRecord(w.file, w.offset)) tooLong.push(w);
       unfolded.note(w);
       if (w.code === WarningCodes.SNAPSHOT_UNREADABLE) unreadableSnapshots.push(w);
+      if (fold.takeForeignRejection() && fold.own === 0) {
+        if (held.length < MAX_HELD_WARNINGS) held.push(w);
+        else heldBeyond++;
+        return;
+      }
+      reportHeld();
       report(w);
     };
-    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
+    // The pace is also where a stop request ends the replay: it runs between its steps.
+    const replayPace = (bytes: number) => {
+      stopIfAborted();
+      return prefixes?.paceTo(bytes);
+    };
+    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace });
     const refuseTooLong = (limit: number) => {
       if (tooLong.length === 0) return;
       const first = tooLong[0]!;
@@ -191,11 +253,12 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     refuseIncompleteBase(options.dir, unreadableSnapshots);
     // Only foreign records and no state of its own: the store is of the other kind, and folding it would empty it.
     if (fold.foreign.size > 0 && fold.own === 0) {
-      const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
+      const found = [...fold.foreign].map(([ns, n]) => (ns === SNAPSHOT_ENTRIES ? `${n} snapshot entries it cannot restore` : `${n} ${ns}.* records`)).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found} and no ${state.recordNamespace}.* record; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
         details: { dir: options.dir, expected: state.recordNamespace, found: Object.fromEntries(fold.foreign) },
       });
     }
+    reportHeld();
     await step('replayed');
     const base = listStore(options.dir);
     const pending = state.retention(retentionNow());
@@ -231,7 +294,10 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 
     const folded = listStore(options.dir);
     const names = [...folded.segments.filter((n) => n < rotation.next).map(segmentName), ...folded.snapshots.filter((n) => n < rotation.next).map(snapshotName)];
-    for (const name of names) await archiveFile(options.dir, name, policy, await prefixes?.take(name));
+    for (const name of names) {
+      stopIfAborted();
+      await archiveFile(options.dir, name, policy, await prefixes?.take(name), options.signal);
+    }
     const archiveFilesPruned = pruneArchive(options.dir, policy, pruneNow());
     await step('archived');
 
