@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal, type JournalConsumer } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
@@ -175,11 +176,21 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   const timeoutMs = options.lockTimeoutMs ?? 30_000;
   const policy = { ...DEFAULT_ARCHIVE_POLICY, ...options.archive };
   const stopIfAborted = () => options.signal?.throwIfAborted();
+  /**
+   * Where a stop request ends the compaction. A signal reaches JavaScript in the event loop's poll
+   * phase, and the work before may have run without one (a small store replays in one go): two
+   * turns of the loop have a poll phase between them, so a stop requested meanwhile is seen here.
+   */
+  const checkpoint = async () => {
+    if (!options.signal) return;
+    for (let turn = 0; turn < 2; turn++) await nextTurn();
+    stopIfAborted();
+  };
   const step = async (name: CompactionStep) => {
     lock.check(name);
-    stopIfAborted();
-    await options.onStep?.(name);
     // Once archived the compaction is done: a stop request then comes too late to stop anything.
+    if (name !== 'archived') await checkpoint();
+    await options.onStep?.(name);
     if (name !== 'archived') stopIfAborted();
   };
   requireStoreDir(options.dir);
@@ -262,7 +273,8 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     await step('replayed');
     const base = listStore(options.dir);
     const pending = state.retention(retentionNow());
-    if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1) {
+    // An older snapshot or segment still in the store (a compaction stopped or killed before it archived them) is work left to do.
+    if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1 && base.snapshots.length <= 1) {
       return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, keptAside: { lines: 0, files: [] }, archiveFilesPruned: pruneArchive(options.dir, policy, pruneNow()), durationMs: Date.now() - started };
     }
 
@@ -295,7 +307,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     const folded = listStore(options.dir);
     const names = [...folded.segments.filter((n) => n < rotation.next).map(segmentName), ...folded.snapshots.filter((n) => n < rotation.next).map(snapshotName)];
     for (const name of names) {
-      stopIfAborted();
+      await checkpoint();
       await archiveFile(options.dir, name, policy, await prefixes?.take(name), options.signal);
     }
     const archiveFilesPruned = pruneArchive(options.dir, policy, pruneNow());
