@@ -19,16 +19,15 @@ least recently used beyond --max-sessions (LRU), and archives the folded
 segments. Safe beside live writers. Quiet on success.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
   --kind KIND          sessions (default) or events (a JournalEventStore);
                        a store of the other kind is refused (exit 4)
   --ttl DURATION       drop sessions not accessed for this long (default 24h;
                        for events: streams whose newest event is older, default 1h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
   --now TIME           evaluate the TTL and the archive's age at this instant
-                       (ISO 2026-11-22T10:00:00Z, or epoch ms) instead of the
-                       current time; a store passes its clock to the
-                       compaction it starts by itself
+                       instead of the current time; a store passes its clock
+                       to the compaction it starts by itself
   --lock-timeout DUR   wait this long for a running compaction or writer (default 30s)
   --max-line-bytes N   the longest record the store's writers accept (their
                        maxLineBytes; default 1048576); a longer record stops
@@ -38,13 +37,23 @@ Options:
   --no-archive         delete folded segments instead of archiving them
   --archive-max-age D  delete archived files older than this (default 30d)
   --archive-max-files N  keep at most N archived files (default 1000)
-  --json               print one JSON document with what was done
+  -j, --json           print one JSON document with what was done
   -h, --help           this help
 
-Durations take ms, s, m, h or d: 90s, 15m, 24h, 7d.
+DURATION takes ms, s, m, h or d (90s, 15m, 24h, 7d), or a bare number of
+seconds (3600). TIME is an ISO-8601 instant (2026-11-22T10:00:00Z, or with
+an offset), a UTC date (2026-11-22: its midnight), epoch milliseconds, or a
+duration meaning that long ago (2h).
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP stop it at the next step: its temporary
+files are removed and its locks released. Stopped before its rotation it
+changed nothing; after it, the store is as a crash there leaves it (every
+session in it), and the next compaction does the rest.
+
 Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
-4 store error (I/O, permissions), 5 clock skew (nothing changed),
-70 internal error.
+4 store error (I/O, permissions, NOT_A_STORE, STORE_KIND_MISMATCH),
+5 clock skew (nothing changed), 70 internal error; 130, 143 and 129 when
+stopped by SIGINT, SIGTERM or SIGHUP.
 `;
 
 const constant = (ms: number) => (): number => ms;

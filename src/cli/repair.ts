@@ -24,11 +24,11 @@ committed record, the gap it leaves in the hash chain is journaled in a
 journal.repair record, which verify accepts.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
   -n, --dry-run        report what would move; change nothing, take no lock;
                        exits as the repair would (0 when it can clean the store)
   --lock-timeout DUR   wait this long for a compaction or writer (default 30s)
-  --json               print one JSON document
+  -j, --json           print one JSON document
   -h, --help           this help
 
 Exit codes (the same with --dry-run, for what the repair would do, so

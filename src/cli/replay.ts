@@ -30,34 +30,36 @@ are hidden unless --type asks for them. Colour only on a terminal, never
 with NO_COLOR set.
 
 Options:
-  --dir DIR          the store (default: $${DIR_ENV})
+  -d, --dir DIR      the store (default: $${DIR_ENV})
   --session ID       only events of this session (comma-separated: several)
   --type T           only these event types: full (session.turn,
-                     journal.rotate) or short (turn, delete, rotate); commas
+                     journal.rotate) or short (turn, delete, rotate); commas;
+                     a type no store holds is a usage error
   --writer W         only events written by W: pid@host, or just the pid
   --since TIME       only events at or after TIME
   --until TIME       only events at or before TIME
   --ndjson           one JSON object per line, for machines:
                      {"seq","ts","writer","type","session","payload"}
-  --follow           after the history, keep printing new events as writers
+  -f, --follow       after the history, keep printing new events as writers
                      append (across compactions) until SIGINT or SIGTERM
   --state            print the sessions as they were at --at as one JSON
                      document {"at","sessions"} (dates as ISO strings)
   --at TIME          the instant for --state (default: now)
-  --now TIME         what "now" is for the defaults and durations above (ISO
-                     instant or epoch ms; default: the current time)
+  --now TIME         what "now" is for the defaults and durations above
+                     (default: the current time)
   -h, --help         this help
 
 TIME is an ISO-8601 instant (2026-11-21T09:00:00Z, 2026-11-21T10:00+01:00),
-a UTC date (2026-11-21, meaning its midnight), or a duration meaning that
-long ago: 90s, 30m, 2h, 7d. Times are the events' own timestamps (ts).
+a UTC date (2026-11-21, meaning its midnight), epoch milliseconds (a whole
+number), or a duration meaning that long ago: 90s, 30m, 2h, 7d. Times are
+the events' own timestamps (ts).
 
 Unreadable lines (torn writes, garbage) are reported on stderr with file and
 line; stdout carries only events. A closed pipe (| head) ends the command
 quietly with exit code 0.
 Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with --follow),
-2 usage, 4 store error (missing, unsafe, unreadable, or the history for
---at was pruned), 70 internal error.
+2 usage, 4 store error (missing, not a store, unsafe, unreadable, or the
+history for --at was pruned), 70 internal error.
 `;
 
 const list = (value: string | undefined): string[] | undefined => {

@@ -13,16 +13,18 @@ their record counts and when each was last seen), the chain head, and the
 records written since the snapshot.
 
 Options:
-  --dir DIR          the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR      the store (default: $SESSION_JOURNAL_DIR)
   --ttl DURATION     count sessions not accessed for this long as expired (default 24h;
                      use your servers' ttl)
-  --now TIME         evaluate expiry at this instant (ISO, or epoch ms) instead of
-                     the current time
-  --json             print one JSON document
+  --now TIME         evaluate expiry at this instant instead of the current time:
+                     an ISO instant, a UTC date (2026-11-22), epoch ms, or a
+                     duration ago (2h)
+  -j, --json         print one JSON document
   -h, --help         this help
 
-Exit codes: 0 done, 2 usage, 4 store error (missing, unsafe permissions, I/O),
-70 internal error.
+DURATION takes ms, s, m, h or d, or a bare number of seconds.
+Exit codes: 0 done, 2 usage, 4 store error (missing, NOT_A_STORE, unsafe
+permissions, I/O), 70 internal error.
 `;
 
 export async function statsCommand(argv: readonly string[], io: CliIO): Promise<number> {

@@ -15,14 +15,14 @@ against the segments it folds (its header's seq and hash, and its sessions).
 Each problem is reported with its file, line and byte offset.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
   --head               print only the current chain head, as SEQ:HASH, to record it elsewhere
   --expect-head SEQ:HASH
                        also prove that nothing up to that recorded head changed: the record
                        with seq SEQ must still have hash HASH and the chain up to it must be intact
   --lock-timeout DUR   when a compaction moved files during a check, wait this long for
                        it to end before checking again (default 30s)
-  --json               print one JSON document: {ok, problems:[{code,file,line,offset,message}],
+  -j, --json           print one JSON document: {ok, problems:[{code,file,line,offset,message}],
                        notes, records, segments, archivedSegments, snapshots, head:{seq,h}}
   -h, --help           this help
 
@@ -30,7 +30,8 @@ File names are relative to the store directory; byte offsets in archived
 (gzipped) segments count uncompressed bytes.
 Exit codes: 0 clean, 1 problems found, 2 usage, 3 the store kept changing
 under 5 checks (STORE_CHANGING: retry later), 4 store error (missing,
-unsafe permissions, I/O), 70 internal error.
+NOT_A_STORE: an empty directory or a store's parent, unsafe permissions,
+I/O), 70 internal error.
 `;
 
 /** Parses `SEQ:HASH` (HASH may be empty, for an unchained head). */
