@@ -6,7 +6,7 @@ import type { JournalRecord } from '../journal/record-codec.js';
 import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
-import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
+import { writeSnapshot } from '../snapshot/snapshot-writer.js';
 import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
 import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
@@ -186,12 +186,11 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     for (let turn = 0; turn < 2; turn++) await nextTurn();
     stopIfAborted();
   };
+  /** After each step's work: onStep hears of it, then a stop request ends the compaction (none after the last). */
   const step = async (name: CompactionStep) => {
     lock.check(name);
-    // Once archived the compaction is done: a stop request then comes too late to stop anything.
-    if (name !== 'archived') await checkpoint();
     await options.onStep?.(name);
-    if (name !== 'archived') stopIfAborted();
+    if (name !== 'archived') await checkpoint();
   };
   requireStoreDir(options.dir);
   const bytesBefore = storeBytes(options.dir);
@@ -301,7 +300,8 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 
     await step('retained');
 
-    const snapshot = writeSnapshotSync(options.dir, rotation.next, rotation.seq, rotation.hash, state.entries());
+    // In chunks that let the event loop run: a large snapshot takes seconds, and a stop request must not wait for it.
+    const snapshot = await writeSnapshot(options.dir, rotation.next, rotation.seq, rotation.hash, state.entries(), options.signal);
     await step('snapshot-written');
 
     const folded = listStore(options.dir);
