@@ -6,6 +6,7 @@ import test from 'ava';
 import { SessionStore } from '../src/index.js';
 import { tempStoreDir } from './helpers/temp-store.js';
 import { copyFixtureStore } from './helpers/fixture-store.js';
+import { SHORT_OPTIONS } from '../src/cli/args.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const operations = fs.readFileSync(path.join(repo, 'docs/OPERATIONS.md'), 'utf8');
@@ -60,4 +61,10 @@ test('"An operator\'s session" in OPERATIONS.md repairs as written: repair --dry
   t.regex(result.stdout, /^would repair: .*\n[^]*^repaired: /m);
   const verify = spawnSync(process.execPath, [cli, 'verify', '--dir', dir], { encoding: 'utf8' });
   t.is(verify.status, 0, verify.stdout);
+});
+
+test('the one-letter options in OPERATIONS.md are the ones the parser knows', (t) => {
+  const table = operations.slice(operations.indexOf('| short | long |'), operations.indexOf('An unknown option or command'));
+  const documented = Object.fromEntries([...table.matchAll(/^\| `-(\w)[^`]*`[^|]*\| `--([\w-]+)/gm)].map((m) => [m[1]!, m[2]!]));
+  t.deepEqual(documented, { ...SHORT_OPTIONS, h: 'help', v: 'version' });
 });
