@@ -42,6 +42,13 @@ export const ErrorCodes = {
   SYMLINK_REFUSED: 'SYMLINK_REFUSED',
   /** The store directory does not exist (and the operation does not create one). */
   STORE_NOT_FOUND: 'STORE_NOT_FOUND',
+  /**
+   * The directory exists but is not a store: it holds none of a store's
+   * names (no segment, snapshot, archive/ ...), such as an empty directory or
+   * a store's parent. A writer that opens a new store makes its first
+   * segment, so a store with no records yet is still a store.
+   */
+  NOT_A_STORE: 'NOT_A_STORE',
   /** The store holds another kind of records than the tool expects (an event store given to the session compactor). */
   STORE_KIND_MISMATCH: 'STORE_KIND_MISMATCH',
   /** A replay asked for an event id the store (or this MCP session's view of it) does not hold: never stored, stored through another view, altered, or its stream expired. */

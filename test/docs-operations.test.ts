@@ -5,6 +5,8 @@ import path from 'node:path';
 import test from 'ava';
 import { SessionStore } from '../src/index.js';
 import { tempStoreDir } from './helpers/temp-store.js';
+import { copyFixtureStore } from './helpers/fixture-store.js';
+import { SHORT_OPTIONS } from '../src/cli/args.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const operations = fs.readFileSync(path.join(repo, 'docs/OPERATIONS.md'), 'utf8');
@@ -45,4 +47,24 @@ test('the systemd units in OPERATIONS.md pass systemd-analyze verify', (t) => {
   // systemd-analyze ships with systemd on this machine kind (Debian); it checks syntax and directives.
   const out = execFileSync('systemd-analyze', ['verify', 'session-journal-compact.service', 'session-journal-compact.timer'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   t.is(out.trim(), '');
+});
+
+test('"An operator\'s session" in OPERATIONS.md repairs as written: repair --dry-run && repair', async (t) => {
+  const line = blockAfter("## An operator's session")
+    .split('\n')
+    .find((l) => l.startsWith('session-journal repair'))!;
+  t.is(line, 'session-journal repair --dry-run && session-journal repair');
+  const dir = copyFixtureStore(t, 'repair-garbage', 'stores');
+  const command = line.replaceAll('session-journal', `'${process.execPath}' '${cli}'`);
+  const result = spawnSync('/bin/sh', ['-c', command], { encoding: 'utf8', env: { ...process.env, SESSION_JOURNAL_DIR: dir } });
+  t.is(result.status, 0, result.stdout + result.stderr);
+  t.regex(result.stdout, /^would repair: .*\n[^]*^repaired: /m);
+  const verify = spawnSync(process.execPath, [cli, 'verify', '--dir', dir], { encoding: 'utf8' });
+  t.is(verify.status, 0, verify.stdout);
+});
+
+test('the one-letter options in OPERATIONS.md are the ones the parser knows', (t) => {
+  const table = operations.slice(operations.indexOf('| short | long |'), operations.indexOf('An unknown option or command'));
+  const documented = Object.fromEntries([...table.matchAll(/^\| `-(\w)[^`]*`[^|]*\| `--([\w-]+)/gm)].map((m) => [m[1]!, m[2]!]));
+  t.deepEqual(documented, { ...SHORT_OPTIONS, h: 'help', v: 'version' });
 });

@@ -146,7 +146,8 @@ test('deferred entries wait for the next commit, or for the deferred timer', asy
   const { journal } = openKv(dir, { deferredFlushMs: 50 });
   journal.append('kv.set', { key: 'lazy', value: 1 }, { deferred: true });
   await new Promise((r) => setTimeout(r, 5));
-  t.false(fs.existsSync(segment1(dir)), 'nothing written yet');
+  // The writer made segment 1 when it opened the new store: empty until the commit.
+  t.is(fs.readFileSync(segment1(dir), 'utf8'), '', 'nothing written yet');
   await new Promise((r) => setTimeout(r, 150));
   t.regex(fs.readFileSync(segment1(dir), 'utf8'), /"key":"lazy"/);
   await journal.close();
@@ -338,7 +339,10 @@ test.serial('a background fdatasync failure is kept: COMMIT_FAILED once, then ev
 
 test.serial('a batch whose first segment cannot be created is put back, not dropped: after the cause is gone it is written', async (t) => {
   const dir = tempStoreDir(t);
-  const { journal } = openKv(dir);
+  // An existing empty directory opened without create: the writer makes no segment at open, its first commit does.
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const { journal } = openKv(dir, { create: false });
+  t.deepEqual(fs.readdirSync(dir), []);
   const original = fs.openSync;
   let refused = 0;
   // Creating the segment fails once (EMFILE: out of descriptors); opening an existing one is not affected.
@@ -421,4 +425,21 @@ test('appendDecided and rotate on a read-only journal throw CLOSED and take no l
   t.false(fs.existsSync(path.join(dir, 'journal.lock')));
   t.deepEqual(fs.readdirSync(dir), ['journal-00000001.ndjson']);
   await journal.close();
+});
+
+test('a writer that opens a new store makes its (empty) first segment, so the directory shows it is a store; a reader, or create: false, makes nothing', async (t) => {
+  const dir = tempStoreDir(t);
+  fs.mkdirSync(dir, { mode: 0o700 });
+  openKv(dir, { readOnly: true }).journal.closeSync();
+  openKv(dir, { create: false }).journal.closeSync();
+  t.deepEqual(fs.readdirSync(dir), []);
+  const { journal } = openKv(dir);
+  t.deepEqual(fs.readdirSync(dir), ['journal-00000001.ndjson']);
+  t.is(fs.statSync(segment1(dir)).size, 0);
+  journal.append('kv.set', { key: 'a', value: 1 });
+  await journal.close();
+  const reopened = openKv(dir);
+  t.deepEqual([...reopened.state.keys()], ['a']);
+  t.deepEqual(fs.readdirSync(dir), ['journal-00000001.ndjson'], 'the first commit went into it');
+  await reopened.journal.close();
 });

@@ -1,9 +1,11 @@
 import { compactSessions } from '../sessions/compact-sessions.js';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { compactEventStore, DEFAULT_EVENT_TTL_MS } from '../integrations/event-store.js';
+import { requireStore } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
-import { UsageError, parseDuration, parseFlags, parseInstant, parsePositiveInt, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parsePositiveInt, parseTime, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
+import { SignalAbort } from './signals.js';
 import { progressBar, type Progress } from './terminal.js';
 import type { CompactionStep } from '../compact/compactor.js';
 
@@ -17,16 +19,15 @@ least recently used beyond --max-sessions (LRU), and archives the folded
 segments. Safe beside live writers. Quiet on success.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
   --kind KIND          sessions (default) or events (a JournalEventStore);
                        a store of the other kind is refused (exit 4)
   --ttl DURATION       drop sessions not accessed for this long (default 24h;
                        for events: streams whose newest event is older, default 1h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
   --now TIME           evaluate the TTL and the archive's age at this instant
-                       (ISO 2026-11-22T10:00:00Z, or epoch ms) instead of the
-                       current time; a store passes its clock to the
-                       compaction it starts by itself
+                       instead of the current time; a store passes its clock
+                       to the compaction it starts by itself
   --lock-timeout DUR   wait this long for a running compaction or writer (default 30s)
   --max-line-bytes N   the longest line the store's writers write (their
                        maxLineBytes; default 1048576); a longer record stops
@@ -39,13 +40,23 @@ Options:
   --no-archive         delete folded segments instead of archiving them
   --archive-max-age D  delete archived files older than this (default 30d)
   --archive-max-files N  keep at most N archived files (default 1000)
-  --json               print one JSON document with what was done
+  -j, --json           print one JSON document with what was done
   -h, --help           this help
 
-Durations take ms, s, m, h or d: 90s, 15m, 24h, 7d.
+DURATION takes ms, s, m, h or d (90s, 15m, 24h, 7d), or a bare number of
+seconds (3600). TIME is an ISO-8601 instant (2026-11-22T10:00:00Z, or with
+an offset), a UTC date (2026-11-22: its midnight), epoch milliseconds, or a
+duration meaning that long ago (2h).
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP stop it at the next step: its temporary
+files are removed and its locks released. Stopped before its rotation it
+changed nothing; after it, the store is as a crash there leaves it (every
+session in it), and the next compaction does the rest.
+
 Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
-4 store error (I/O, permissions), 5 clock skew (nothing changed),
-70 internal error.
+4 store error (I/O, permissions, NOT_A_STORE, STORE_KIND_MISMATCH),
+5 clock skew (nothing changed), 70 internal error; 130, 143 and 129 when
+stopped by SIGINT, SIGTERM or SIGHUP.
 `;
 
 const constant = (ms: number) => (): number => ms;
@@ -61,10 +72,11 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   if (kind === 'events' && args.values.has('max-sessions')) throw new UsageError('--max-sessions applies to session stores only');
   const ttl = args.values.get('ttl');
   let bar: Progress | undefined;
+  let lastStep: CompactionStep | undefined;
   const options = {
     dir: storeDir(args, io.env),
     // One instant for the whole compaction: TTL and archive age are judged at the same "now".
-    ...(args.values.has('now') && { now: constant(parseInstant('now', args.values.get('now')!)) }),
+    ...(args.values.has('now') && { now: constant(parseTime('now', args.values.get('now')!, Date.now())) }),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
     ...(args.values.has('max-clock-skew') && { maxClockSkewMs: parseDuration('max-clock-skew', args.values.get('max-clock-skew')!) }),
     ...(args.values.has('max-line-bytes') && { maxLineBytes: parsePositiveInt('max-line-bytes', args.values.get('max-line-bytes')!) }),
@@ -80,17 +92,35 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
       bar.update(done);
     },
     onStep: (step: CompactionStep) => {
+      lastStep = step;
       if (step === 'replayed') bar?.finish();
     },
   };
-  const result =
-    kind === 'events'
-      ? await compactEventStore({ ...options, ttlMs: ttl ? parseDuration('ttl', ttl) : DEFAULT_EVENT_TTL_MS })
-      : await compactSessions({
-          ...options,
-          ttlMs: ttl ? parseDuration('ttl', ttl) : DEFAULT_TTL_MS,
-          maxSessions: args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS,
-        });
-  if (json) io.stdout.write(JSON.stringify(result) + '\n');
-  return ExitCodes.OK;
+  const ttlMs = ttl ? parseDuration('ttl', ttl) : kind === 'events' ? DEFAULT_EVENT_TTL_MS : DEFAULT_TTL_MS;
+  const maxSessions = args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS;
+  requireStore(options.dir);
+  // From here on SIGINT, SIGTERM and SIGHUP stop the compaction cleanly, with the shell's exit code for the signal.
+  const stop = new SignalAbort();
+  try {
+    const result = kind === 'events' ? await compactEventStore({ ...options, ttlMs, signal: stop.signal }) : await compactSessions({ ...options, ttlMs, maxSessions, signal: stop.signal });
+    if (json) io.stdout.write(JSON.stringify(result) + '\n');
+    return ExitCodes.OK;
+  } catch (err) {
+    if (!stop.received) throw err;
+    bar?.finish();
+    io.stderr.write(`session-journal compact: stopped by ${stop.received}: ${STOPPED_AFTER[lastStep ?? 'none']}\n`);
+    return stop.exitCode;
+  } finally {
+    stop.dispose();
+  }
 }
+
+/** What a stopped compaction leaves, by the last step it finished (docs/OPERATIONS.md, "Stopping a compaction"). */
+const STOPPED_AFTER: Record<CompactionStep | 'none', string> = {
+  none: 'nothing was changed',
+  replayed: 'nothing was changed',
+  rotated: 'the journal was rotated and nothing else changed; the next compaction folds it',
+  retained: 'the journal was rotated and the expiries journaled, nothing else changed; the next compaction folds it',
+  'snapshot-written': 'the new snapshot is published; the next compaction archives the segments it folded',
+  archived: 'the compaction was done',
+};

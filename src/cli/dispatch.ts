@@ -6,6 +6,7 @@ import { codexMcpServerCommand, codexMcpServerHelp } from './codex-mcp-server.js
 import { repairCommand, repairHelp } from './repair.js';
 import { importCommand, importHelp } from './import.js';
 import { exportCommand, exportHelp } from './export.js';
+import { suggestion } from './args.js';
 import { ExitCodes, reportError, type CliIO } from './output.js';
 
 interface Command {
@@ -30,14 +31,16 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return `Usage: session-journal <command> [options]
+       session-journal help <command>
 
 Durable, multi-process session storage for MCP servers.
 
 Commands:
 ${lines.join('\n')}
 
-Every command takes --dir DIR (or the SESSION_JOURNAL_DIR environment
-variable) and --help. Exit codes: docs/OPERATIONS.md.
+Every command takes --dir DIR (-d DIR, or the SESSION_JOURNAL_DIR
+environment variable) and --help. -- ends the options. Exit codes:
+docs/OPERATIONS.md.
 
 Options:
   -h, --help       show this help
@@ -45,23 +48,46 @@ Options:
 `;
 }
 
+/** Names the top level knows besides the commands: what a typo may have meant. */
+const TOP_LEVEL_WORDS = ['help', '--help', '--version'];
+
+/** `help` and `--help` with `-h` before any `--` (after it they are arguments). */
+function asksForHelp(rest: readonly string[]): boolean {
+  const end = rest.indexOf('--');
+  return (end === -1 ? rest : rest.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+function unknownCommand(name: string, io: CliIO): number {
+  io.stderr.write(`session-journal: unknown command ${JSON.stringify(name)}${suggestion(name, [...Object.keys(COMMANDS), ...TOP_LEVEL_WORDS])}\nhint: session-journal --help lists the commands\n`);
+  return ExitCodes.USAGE;
+}
+
 /** Parses the command line and runs one subcommand; returns the exit code. */
 export async function run(argv: readonly string[], io: CliIO & { version: string }): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+  if (first === undefined || first === '--help' || first === '-h') {
     (first === undefined ? io.stderr : io.stdout).write(usage());
     return first === undefined ? ExitCodes.USAGE : ExitCodes.OK;
+  }
+  if (first === 'help') {
+    // `help CMD` is `CMD --help`.
+    if (rest.length === 0) return run(['--help'], io);
+    if (rest.length > 1) {
+      io.stderr.write(`session-journal help: name one command (got ${rest.length})\nhint: session-journal --help lists the commands\n`);
+      return ExitCodes.USAGE;
+    }
+    const topic = COMMANDS[rest[0]!];
+    if (!topic) return unknownCommand(rest[0]!, io);
+    io.stdout.write(topic.help);
+    return ExitCodes.OK;
   }
   if (first === '--version' || first === '-v') {
     io.stdout.write(`${io.version}\n`);
     return ExitCodes.OK;
   }
   const command = COMMANDS[first];
-  if (!command) {
-    io.stderr.write(`session-journal: unknown command ${JSON.stringify(first)}\nhint: session-journal --help lists the commands\n`);
-    return ExitCodes.USAGE;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!command) return unknownCommand(first, io);
+  if (asksForHelp(rest)) {
     io.stdout.write(command.help);
     return ExitCodes.OK;
   }

@@ -1,28 +1,38 @@
 import { formatWarning } from '../journal/warnings.js';
+import { requireStore } from '../journal/store-files.js';
 import { exportSessions } from '../maintenance/export.js';
 import { UsageError, parseFlags, storeDir } from './args.js';
-import { ExitCodes, type CliIO } from './output.js';
+import type { CliIO } from './output.js';
+import { StdoutSink } from './stdout-sink.js';
 
 export const exportHelp = `Usage: session-journal export --dir DIR [options] > sessions.json
 
 Prints the store's current sessions on stdout as one JSON document, in the
-format "session-journal import" reads and codex-mcp-server's session file
-uses: {"version":1,"sessions":[...]} with ISO dates, sessions ordered by id.
+v1 format "session-journal import" reads (the session file of
+codex-mcp-server's FileSessionStorage proposal, PR #134):
+{"version":1,"sessions":[...]} with ISO dates, sessions ordered by id.
 For backups and for moving sessions to another store. Reads without any
 lock: safe beside live writers.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
-  --json               accepted for symmetry: the output is always JSON
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
+  -j, --json           accepted for symmetry: the output is always JSON
   -h, --help           this help
 
-Exit codes: 0 done, 2 usage, 4 store error (missing, unsafe, I/O), 70 internal error.
+A closed pipe (| head) ends it quietly with exit code 0.
+Exit codes: 0 done, 2 usage, 4 store error (missing, NOT_A_STORE, unsafe,
+I/O), 70 internal error.
 `;
 
 export async function exportCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, { values: ['dir'], switches: ['json'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
-  const doc = exportSessions({ dir: storeDir(args, io.env), onWarning: (w) => io.stderr.write(formatWarning(w) + '\n') });
-  await new Promise<void>((resolve, reject) => io.stdout.write(JSON.stringify(doc, null, 2) + '\n', (err) => (err ? reject(err) : resolve())));
-  return ExitCodes.OK;
+  const dir = storeDir(args, io.env);
+  requireStore(dir);
+  const doc = exportSessions({ dir, onWarning: (w) => io.stderr.write(formatWarning(w) + '\n') });
+  // A reader that goes away (`| head`) ends it quietly, with exit code 0.
+  const out = new StdoutSink(io.stdout, false);
+  await out.write(JSON.stringify(doc, null, 2) + '\n');
+  await out.end();
+  return out.exitCode(io.stderr, 'export');
 }

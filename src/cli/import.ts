@@ -10,8 +10,10 @@ Imports sessions from FILE ("-" for stdin) into the store, creating the
 store when missing. Two formats are recognised:
 
   {"version":1,"sessions":[{"id","createdAt","lastAccessedAt","turns":[...],
-   "codexConversationId"}, ...]}   codex-mcp-server's session file (ISO dates);
-                                   also what "session-journal export" writes
+   "codexConversationId"}, ...]}   a v1 session file (ISO dates), as the file
+                                   storage proposed for codex-mcp-server in
+                                   its PR #134 writes it; also what
+                                   "session-journal export" writes
   {"key":"value", ...}             a flat cache kept by hook processes: each
                                    key becomes a session whose conversation id
                                    is the value, created and last accessed at

@@ -57,6 +57,8 @@ function hintFor(err: SessionJournalError): string {
       return 'pass the real path of the store, not a symbolic link';
     case ErrorCodes.STORE_NOT_FOUND:
       return 'check --dir (or SESSION_JOURNAL_DIR)';
+    case ErrorCodes.NOT_A_STORE:
+      return 'pass the store directory itself, the one holding journal-*.ndjson (check --dir or SESSION_JOURNAL_DIR)';
     case ErrorCodes.LINE_TOO_LONG:
       return 'pass --max-line-bytes with the maxLineBytes the store is written with';
     case ErrorCodes.RECORD_TOO_LARGE:
@@ -69,6 +71,8 @@ function hintFor(err: SessionJournalError): string {
       return 'a session is too large for a snapshot; delete or shorten it, then compact again (docs/OPERATIONS.md)';
     case ErrorCodes.CLOCK_SKEW:
       return "fix this host's clock (NTP), or pass --max-clock-skew if the file system's clock is the wrong one; see Clocks in docs/OPERATIONS.md";
+    case ErrorCodes.STORE_KIND_MISMATCH:
+      return err.details.expected === 'session' ? 'a JournalEventStore is compacted with --kind events' : 'a session store is compacted with --kind sessions (the default)';
     case ErrorCodes.IO_ERROR:
       return 'check free disk space and permissions; the store is unchanged and the command can be run again';
     default:

@@ -1,3 +1,4 @@
+import { requireStore } from '../journal/store-files.js';
 import { repairStore, type RepairResult } from '../maintenance/repair.js';
 import { isDamageLeft } from '../maintenance/repair-report.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
@@ -23,14 +24,18 @@ committed record, the gap it leaves in the hash chain is journaled in a
 journal.repair record, which verify accepts.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
-  --dry-run            report what would move; change nothing, take no lock
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
+  -n, --dry-run        report what would move; change nothing, take no lock;
+                       exits as the repair would (0 when it can clean the store)
   --lock-timeout DUR   wait this long for a compaction or writer (default 30s)
-  --json               print one JSON document
+  -j, --json           print one JSON document
   -h, --help           this help
 
-Exit codes: 0 clean or repaired, 1 (--dry-run only) there is something to
-repair, 2 usage, 3 lock busy (retry later), 4 store error, 70 internal error.
+Exit codes (the same with --dry-run, for what the repair would do, so
+"repair --dry-run && repair" repairs): 0 clean, repaired (or repairable),
+1 damage left that repair cannot undo (see "left"), 2 usage, 3 lock busy
+(retry later), 4 store error (NOT_A_STORE: the directory is not a store),
+70 internal error.
 `;
 
 export async function repairCommand(argv: readonly string[], io: CliIO): Promise<number> {
@@ -38,15 +43,15 @@ export async function repairCommand(argv: readonly string[], io: CliIO): Promise
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const json = args.switches.has('json');
   const dryRun = args.switches.has('dry-run');
-  const result = await repairStore({
-    dir: storeDir(args, io.env),
-    dryRun,
-    lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
-  });
+  const dir = storeDir(args, io.env);
+  const lockTimeoutMs = args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000;
+  requireStore(dir);
+  const result = await repairStore({ dir, dryRun, lockTimeoutMs });
   if (json) io.stdout.write(JSON.stringify(result) + '\n');
   else io.stdout.write(describe(result, paint(useColour(io.stdout, io.env))));
-  // Damage repair cannot undo (a damaged rotation marker) is a problem found, as with --dry-run.
-  return (dryRun && result.status === 'would-repair') || result.left.some(isDamageLeft) ? ExitCodes.PROBLEMS : ExitCodes.OK;
+  // --dry-run exits as the repair would, so that `repair --dry-run && repair` repairs: 1 only for
+  // damage repair cannot undo (a damaged rotation marker), which a person has to look at.
+  return result.left.some(isDamageLeft) ? ExitCodes.PROBLEMS : ExitCodes.OK;
 }
 
 function describe(r: RepairResult, p: ReturnType<typeof paint>): string {

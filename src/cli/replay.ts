@@ -1,13 +1,14 @@
 import stableStringify from 'fast-json-stable-stringify';
-import { parseIsoInstant } from '../journal/dates.js';
-import type { JournalRecord } from '../journal/record-codec.js';
-import { requireStoreDir } from '../journal/store-files.js';
+import { REPAIR_EVENT, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { SessionEventTypes } from '../sessions/session-events.js';
+import { StreamEventTypes } from '../integrations/event-records.js';
+import { requireStore } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
-import { recordMatcher, type ReplayFilter } from '../history/replay-filter.js';
+import { recordMatcher, shortType, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
 import { auditTrail } from '../history/replay-source.js';
 import { stateAt } from '../history/replay-state.js';
-import { DIR_ENV, UsageError, parseDuration, parseFlags, parseInstant, storeDir } from './args.js';
+import { DIR_ENV, UsageError, parseFlags, parseTime, storeDir, suggestion } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { followJournal } from './replay-follow.js';
 import { ReplayProgress } from './replay-progress.js';
@@ -29,54 +30,37 @@ are hidden unless --type asks for them. Colour only on a terminal, never
 with NO_COLOR set.
 
 Options:
-  --dir DIR          the store (default: $${DIR_ENV})
+  -d, --dir DIR      the store (default: $${DIR_ENV})
   --session ID       only events of this session (comma-separated: several)
   --type T           only these event types: full (session.turn,
-                     journal.rotate) or short (turn, delete, rotate); commas
+                     journal.rotate) or short (turn, delete, rotate); commas;
+                     a type no store holds is a usage error
   --writer W         only events written by W: pid@host, or just the pid
   --since TIME       only events at or after TIME
   --until TIME       only events at or before TIME
   --ndjson           one JSON object per line, for machines:
                      {"seq","ts","writer","type","session","payload"}
-  --follow           after the history, keep printing new events as writers
+  -f, --follow       after the history, keep printing new events as writers
                      append (across compactions) until SIGINT or SIGTERM
   --state            print the sessions as they were at --at as one JSON
                      document {"at","sessions"} (dates as ISO strings)
   --at TIME          the instant for --state (default: now)
-  --now TIME         what "now" is for the defaults and durations above (ISO
-                     instant or epoch ms; default: the current time)
+  --now TIME         what "now" is for the defaults and durations above
+                     (default: the current time)
   -h, --help         this help
 
 TIME is an ISO-8601 instant (2026-11-21T09:00:00Z, 2026-11-21T10:00+01:00),
-a UTC date (2026-11-21, meaning its midnight), or a duration meaning that
-long ago: 90s, 30m, 2h, 7d. Times are the events' own timestamps (ts).
+a UTC date (2026-11-21, meaning its midnight), epoch milliseconds (a whole
+number), or a duration meaning that long ago: 90s, 30m, 2h, 7d. Times are
+the events' own timestamps (ts).
 
 Unreadable lines (torn writes, garbage) are reported on stderr with file and
 line; stdout carries only events. A closed pipe (| head) ends the command
 quietly with exit code 0.
 Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with --follow),
-2 usage, 4 store error (missing, unsafe, unreadable, or the history for
---at was pruned), 70 internal error.
+2 usage, 4 store error (missing, not a store, unsafe, unreadable, or the
+history for --at was pruned), 70 internal error.
 `;
-
-/** Parses a --since/--until/--at value: ISO instant, UTC date, or a duration before `now`. */
-export function parseTime(flag: string, text: string, now: number): number {
-  const trimmed = text.trim();
-  const iso = parseIsoInstant(trimmed);
-  if (iso !== undefined) return iso;
-  if (/^\d{4}-\d{2}-\d{2}$/.test(trimmed)) {
-    const day = parseIsoInstant(`${trimmed}T00:00:00Z`);
-    if (day !== undefined) return day;
-  }
-  if (/^\d/.test(trimmed) && !trimmed.includes('-') && !trimmed.includes(':')) {
-    try {
-      return now - parseDuration(flag, trimmed);
-    } catch {
-      // fall through to the message below
-    }
-  }
-  throw new UsageError(`--${flag} takes an ISO instant (2026-11-21T09:00:00Z), a date (2026-11-21) or a duration ago (2h, 30m, 7d); got ${JSON.stringify(text)}`);
-}
 
 const list = (value: string | undefined): string[] | undefined => {
   if (value === undefined) return undefined;
@@ -86,6 +70,25 @@ const list = (value: string | undefined): string[] | undefined => {
     .filter((s) => s !== '');
   return items.length > 0 ? items : undefined;
 };
+
+/** Every type this library writes: sessions, event streams (JournalEventStore), the engine's own. */
+const KNOWN_TYPES: readonly string[] = [...Object.values(SessionEventTypes), ...Object.values(StreamEventTypes), ROTATE_EVENT, REPAIR_EVENT];
+const KNOWN_NAMESPACES = new Set(KNOWN_TYPES.map((t) => t.slice(0, t.indexOf('.'))));
+const SHORT_TYPES = [...new Set(KNOWN_TYPES.map(shortType))];
+
+/**
+ * Refuses a --type that matches nothing this library writes (a typo would
+ * print nothing and exit 0): a short form must be a known one, a full type in
+ * a known namespace a known type. A type of another namespace (`tasks.create`,
+ * kept in a session store by someone else) is taken as it is.
+ */
+function checkTypes(types: readonly string[] | undefined): void {
+  for (const type of types ?? []) {
+    const dot = type.indexOf('.');
+    const known = dot === -1 ? SHORT_TYPES.includes(type) : !KNOWN_NAMESPACES.has(type.slice(0, dot)) || KNOWN_TYPES.includes(type);
+    if (!known) throw new UsageError(`--type: unknown event type ${JSON.stringify(type)}${suggestion(type, dot === -1 ? [...SHORT_TYPES, ...KNOWN_TYPES] : KNOWN_TYPES)} (types: ${SHORT_TYPES.join(', ')}, or in full such as session.turn)`);
+  }
+}
 
 /** Warnings on stderr, each (code, file, line) once: history and --follow may meet the same line. */
 function warningSink(io: CliIO): (w: JournalWarning) => void {
@@ -106,7 +109,7 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
     switches: ['ndjson', 'follow', 'state', 'json'],
   });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
-  const now = args.values.has('now') ? parseInstant('now', args.values.get('now')!) : Date.now();
+  const now = args.values.has('now') ? parseTime('now', args.values.get('now')!, Date.now()) : Date.now();
   const dir = storeDir(args, io.env);
   const state = args.switches.has('state');
   if (state) {
@@ -123,10 +126,11 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
     since: args.values.has('since') ? parseTime('since', args.values.get('since')!, now) : undefined,
     until: args.values.has('until') ? parseTime('until', args.values.get('until')!, now) : undefined,
   };
+  checkTypes(filter.types);
   if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) throw new UsageError('--since is after --until');
   const at = args.values.has('at') ? parseTime('at', args.values.get('at')!, now) : now;
 
-  requireStoreDir(dir);
+  requireStore(dir);
   const warn = warningSink(io);
   if (state) return printState(dir, at, filter.sessions, io, warn);
   return printHistory(dir, filter, args.switches.has('ndjson'), args.switches.has('follow'), io, warn);

@@ -1,6 +1,7 @@
 import { storeStats, type StoreStats } from '../history/store-stats.js';
+import { requireStore } from '../journal/store-files.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { UsageError, parseDuration, parseFlags, parseInstant, storeDir } from './args.js';
+import { UsageError, parseDuration, parseFlags, parseTime, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
 export const statsHelp = `Usage: session-journal stats --dir DIR [options]
@@ -12,24 +13,28 @@ their record counts and when each was last seen), the chain head, and the
 records written since the snapshot.
 
 Options:
-  --dir DIR          the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR      the store (default: $SESSION_JOURNAL_DIR)
   --ttl DURATION     count sessions not accessed for this long as expired (default 24h;
                      use your servers' ttl)
-  --now TIME         evaluate expiry at this instant (ISO, or epoch ms) instead of
-                     the current time
-  --json             print one JSON document
+  --now TIME         evaluate expiry at this instant instead of the current time:
+                     an ISO instant, a UTC date (2026-11-22), epoch ms, or a
+                     duration ago (2h)
+  -j, --json         print one JSON document
   -h, --help         this help
 
-Exit codes: 0 done, 2 usage, 4 store error (missing, unsafe permissions, I/O),
-70 internal error.
+DURATION takes ms, s, m, h or d, or a bare number of seconds.
+Exit codes: 0 done, 2 usage, 4 store error (missing, NOT_A_STORE, unsafe
+permissions, I/O), 70 internal error.
 `;
 
 export async function statsCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, { values: ['dir', 'ttl', 'now'], switches: ['json'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const ttlMs = args.values.has('ttl') ? parseDuration('ttl', args.values.get('ttl')!) : DEFAULT_TTL_MS;
-  const now = args.values.has('now') ? parseInstant('now', args.values.get('now')!) : Date.now();
-  const stats = storeStats(storeDir(args, io.env), { ttlMs, now });
+  const now = args.values.has('now') ? parseTime('now', args.values.get('now')!, Date.now()) : Date.now();
+  const dir = storeDir(args, io.env);
+  requireStore(dir);
+  const stats = storeStats(dir, { ttlMs, now });
   if (stats.warnings > 0) io.stderr.write(`session-journal stats: ${stats.warnings} replay warning${stats.warnings === 1 ? '' : 's'}; run session-journal verify for details\n`);
   io.stdout.write(args.switches.has('json') ? `${JSON.stringify(stats)}\n` : formatStats(stats));
   return ExitCodes.OK;

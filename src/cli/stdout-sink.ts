@@ -3,6 +3,21 @@ import type { Transform, Writable } from 'node:stream';
 import ndjson from 'ndjson';
 import { ExitCodes } from './output.js';
 
+/** A reader that went away (`| head`): not an error of ours. */
+const isClosedReader = (err: NodeJS.ErrnoException) => err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED';
+
+/**
+ * For every command: a closed reader on stdout (`session-journal stats | head -1`)
+ * is ignored instead of crashing the process with an unhandled 'error'. A
+ * command that streams uses a StdoutSink, which also stops writing; any other
+ * failure of stdout is left to that sink, or, without one, thrown as before.
+ */
+export function closedStdoutIsQuiet(stdout: Writable): void {
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (!isClosedReader(err) && stdout.listenerCount('error') === 1) throw err;
+  });
+}
+
 /**
  * stdout, with a closed reader (EPIPE: `| head`) turned into a quiet stop.
  * With `machine`, objects go through the ndjson package's stringify stream.
@@ -21,7 +36,7 @@ export class StdoutSink {
   ) {
     this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
     stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') this.failure ??= err;
+      if (!isClosedReader(err)) this.failure ??= err;
       this.close();
     });
     if (machine) {

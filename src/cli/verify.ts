@@ -1,4 +1,5 @@
 import { readChainHead, verifyStore, type VerifyReport } from '../history/verify-store.js';
+import { requireStore } from '../journal/store-files.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour } from './terminal.js';
@@ -14,14 +15,14 @@ against the segments it folds (its header's seq and hash, and its sessions).
 Each problem is reported with its file, line and byte offset.
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
   --head               print only the current chain head, as SEQ:HASH, to record it elsewhere
   --expect-head SEQ:HASH
                        also prove that nothing up to that recorded head changed: the record
                        with seq SEQ must still have hash HASH and the chain up to it must be intact
   --lock-timeout DUR   when a compaction moved files during a check, wait this long for
                        it to end before checking again (default 30s)
-  --json               print one JSON document: {ok, problems:[{code,file,line,offset,message}],
+  -j, --json           print one JSON document: {ok, problems:[{code,file,line,offset,message}],
                        notes, records, segments, archivedSegments, snapshots, head:{seq,h}}
   -h, --help           this help
 
@@ -29,7 +30,8 @@ File names are relative to the store directory; byte offsets in archived
 (gzipped) segments count uncompressed bytes.
 Exit codes: 0 clean, 1 problems found, 2 usage, 3 the store kept changing
 under 5 checks (STORE_CHANGING: retry later), 4 store error (missing,
-unsafe permissions, I/O), 70 internal error.
+NOT_A_STORE: an empty directory or a store's parent, unsafe permissions,
+I/O), 70 internal error.
 `;
 
 /** Parses `SEQ:HASH` (HASH may be empty, for an unchained head). */
@@ -48,16 +50,20 @@ export async function verifyCommand(argv: readonly string[], io: CliIO): Promise
   const dir = storeDir(args, io.env);
   if (args.switches.has('head')) {
     if (args.values.has('expect-head')) throw new UsageError('--head and --expect-head do not go together');
+    requireStore(dir);
     const head = readChainHead(dir);
     io.stdout.write(json ? `${JSON.stringify({ head })}\n` : `${head.seq}:${head.h}\n`);
     return ExitCodes.OK;
   }
   const expectHead = args.values.has('expect-head') ? parseExpectedHead(args.values.get('expect-head')!) : undefined;
+  const lockTimeoutMs = args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : undefined;
+  // An empty directory, or a store's parent, is not a clean store.
+  requireStore(dir);
   const started = Date.now();
   let bar: ReturnType<typeof progressBar> | undefined;
   const report = await verifyStore(dir, {
     ...(expectHead && { expectHead }),
-    ...(args.values.has('lock-timeout') && { lockTimeoutMs: parseDuration('lock-timeout', args.values.get('lock-timeout')!) }),
+    ...(lockTimeoutMs !== undefined && { lockTimeoutMs }),
     onProgress: (done, total) => {
       // Only long work gets a bar: none for a store verified in a blink.
       if (!bar && Date.now() - started > 300) bar = progressBar(io.stderr, 'verify', total, !json);

@@ -25,7 +25,7 @@ export { archiveDir };
  * rename, fsync the archive directory, and only then remove the original. A
  * crash at any point leaves the original in place.
  */
-export async function archiveFile(dir: string, name: string, policy: ArchivePolicy, prefix?: CompressedPrefix): Promise<void> {
+export async function archiveFile(dir: string, name: string, policy: ArchivePolicy, prefix?: CompressedPrefix, signal?: AbortSignal): Promise<void> {
   const source = path.join(dir, name);
   if (policy.keep) {
     const target = archiveDir(dir);
@@ -33,7 +33,7 @@ export async function archiveFile(dir: string, name: string, policy: ArchivePoli
     const tempPath = prefix?.tempPath ?? tempNameFor(finalPath);
     try {
       prepareStoreDir(target, true);
-      await gzipRange(source, tempPath, { start: prefix?.end ?? 0, append: prefix !== undefined });
+      await gzipRange(source, tempPath, { start: prefix?.end ?? 0, append: prefix !== undefined, ...(signal && { signal }) });
       const fd = fs.openSync(tempPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
         fs.fsyncSync(fd);
@@ -44,6 +44,7 @@ export async function archiveFile(dir: string, name: string, policy: ArchivePoli
       fsyncDirSync(target);
     } catch (err) {
       removeQuietly(tempPath); // or later, as an abandoned temp file
+      if (signal?.aborted) throw signal.reason;
       throw ioError('archive', source, err);
     }
   } else if (prefix) {

@@ -19,10 +19,11 @@ export class CompactionLock {
     private readonly lockPath: string,
   ) {}
 
-  /** Waits up to `timeoutMs`; throws LOCK_TIMEOUT when another compaction keeps it. */
-  async acquire(timeoutMs: number): Promise<void> {
+  /** Waits up to `timeoutMs`; throws LOCK_TIMEOUT when another compaction keeps it, `signal.reason` once `signal` aborts. */
+  async acquire(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
+      signal?.throwIfAborted();
       try {
         // The synchronous API: a failure after mkdir removes the directory
         // before it throws (the async one removes it later, unawaited). It
@@ -47,7 +48,7 @@ export class CompactionLock {
             details: { dir: this.dir, timeoutMs },
           });
         }
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        await sleep(wait, signal);
       }
     }
   }
@@ -69,4 +70,17 @@ export class CompactionLock {
       // already released or taken over; nothing of ours to undo
     }
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the loop above then throws). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -1,11 +1,12 @@
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal, type JournalConsumer } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record-codec.js';
 import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
-import { writeSnapshotSync } from '../snapshot/snapshot-writer.js';
+import { writeSnapshot } from '../snapshot/snapshot-writer.js';
 import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
 import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
@@ -66,6 +67,16 @@ export interface CompactOptions {
   maxLineBytes?: number;
   /** Join records this large (default 64 MiB): the writers' maxRecordBytes. A larger record stops the compaction (RECORD_TOO_LARGE). */
   maxRecordBytes?: number;
+  /**
+   * Stops the compaction: while it waits for a lock, between replay steps
+   * (64 KiB), between protocol steps and between archived files. It then
+   * rejects with `signal.reason` (an AbortError unless given another),
+   * having removed its temporary files and released its locks. Stopped
+   * before the rotation, it changed nothing; after it, the store is as a
+   * crash there leaves it (FORMAT.md: every acknowledged mutation is in it,
+   * and the next compaction does the rest).
+   */
+  signal?: AbortSignal;
 }
 
 export interface CompactResult {
@@ -98,9 +109,12 @@ export interface CompactResult {
 class FoldConsumer implements JournalConsumer {
   frozen = false;
   readonly touchedAfterRotation = new Set<string>();
+  /** Records of other namespaces by namespace, and (under SNAPSHOT_ENTRIES) snapshot entries the state rejected. */
   readonly foreign = new Map<string, number>();
   /** Snapshot entries restored and records of the fold's own namespace read. */
   own = 0;
+  /** Set when the last rejection was of a foreign record or entry: its warning is the next one (see takeForeignRejection). */
+  private foreignRejection = false;
   constructor(private readonly state: FoldState) {}
   reset(): void {
     this.state.reset();
@@ -111,14 +125,28 @@ class FoldConsumer implements JournalConsumer {
   restore(entry: unknown) {
     const rejection = this.state.restore(entry);
     if (!rejection) this.own++;
+    else this.countForeign(SNAPSHOT_ENTRIES);
     return rejection;
+  }
+  /** True once for the warning of a foreign record or entry: the replay reports a rejection right after it. */
+  takeForeignRejection(): boolean {
+    const was = this.foreignRejection;
+    this.foreignRejection = false;
+    return was;
+  }
+  private countForeign(what: string): void {
+    this.foreign.set(what, (this.foreign.get(what) ?? 0) + 1);
+    this.foreignRejection = true;
   }
   apply(record: JournalRecord) {
     const namespace = record.type.slice(0, record.type.indexOf('.'));
     if (namespace !== this.state.recordNamespace && namespace !== 'journal') {
-      this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
-      if (!this.frozen) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `a ${record.type} record is not a ${this.state.recordNamespace}.* record: not folded (compaction keeps it aside)` };
-      return undefined;
+      if (this.frozen) {
+        this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
+        return undefined;
+      }
+      this.countForeign(namespace);
+      return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `a ${record.type} record is not a ${this.state.recordNamespace}.* record: not folded (compaction keeps it aside)` };
     }
     if (namespace === this.state.recordNamespace) this.own++;
     if (!this.frozen) return this.state.apply(record);
@@ -127,6 +155,17 @@ class FoldConsumer implements JournalConsumer {
     return undefined;
   }
 }
+
+/** The key of FoldConsumer.foreign that counts snapshot entries the state rejected. */
+const SNAPSHOT_ENTRIES = 'snapshot';
+
+/**
+ * How many warnings about foreign lines are held back while the replay has
+ * met nothing of its own kind yet (a store of the other kind is refused with
+ * one error, not a warning per record); past this many, the rest are
+ * counted and summed up in one warning.
+ */
+const MAX_HELD_WARNINGS = 1000;
 
 /**
  * Compacts a store while writers keep appending (docs/FORMAT.md, "Compaction
@@ -139,14 +178,27 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   const now = options.now ?? Date.now;
   const timeoutMs = options.lockTimeoutMs ?? 30_000;
   const policy = { ...DEFAULT_ARCHIVE_POLICY, ...options.archive };
+  const stopIfAborted = () => options.signal?.throwIfAborted();
+  /**
+   * Where a stop request ends the compaction. A signal reaches JavaScript in the event loop's poll
+   * phase, and the work before may have run without one (a small store replays in one go): two
+   * turns of the loop have a poll phase between them, so a stop requested meanwhile is seen here.
+   */
+  const checkpoint = async () => {
+    if (!options.signal) return;
+    for (let turn = 0; turn < 2; turn++) await nextTurn();
+    stopIfAborted();
+  };
+  /** After each step's work: onStep hears of it, then a stop request ends the compaction (none after the last). */
   const step = async (name: CompactionStep) => {
     lock.check(name);
     await options.onStep?.(name);
+    if (name !== 'archived') await checkpoint();
   };
   requireStoreDir(options.dir);
   const bytesBefore = storeBytes(options.dir);
   const lock = new CompactionLock(options.dir, path.join(options.dir, COMPACTION_LOCK_NAME));
-  await lock.acquire(timeoutMs);
+  await lock.acquire(timeoutMs, options.signal);
   const maxSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   /** Retention's clock: `now`, capped by the store's newest activity (clock-guard.ts). */
   let skewReported = false; // retention is decided twice (before and after the rotation): one warning
@@ -162,6 +214,7 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
   let prefixes: PrefixArchiver | undefined;
   let failure: unknown;
   try {
+    stopIfAborted();
     refuseFastClock(options.dir, now(), fileSystemNow(options.dir), maxSkewMs);
     removeAbandonedTempFiles(options.dir);
     removeAbandonedTempFiles(archiveDir(options.dir));
@@ -176,6 +229,14 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     const unreadableSnapshots: JournalWarning[] = [];
     const unfolded = new UnfoldedLines();
     const report = options.onWarning ?? writeWarningToStderr;
+    // Foreign lines met before anything of the fold's own kind: reported once the store proves to be of this kind, never if it is of the other.
+    const held: JournalWarning[] = [];
+    let heldBeyond = 0;
+    const reportHeld = () => {
+      for (const w of held.splice(0)) report(w);
+      if (heldBeyond > 0) report({ code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `and ${heldBeyond} more line(s) of another kind before the first ${state.recordNamespace}.* record: not folded (compaction keeps them aside)`, file: options.dir });
+      heldBeyond = 0;
+    };
     const onWarning = (w: JournalWarning) => {
       // An over-long line that is no record (garbage) is only kept aside; one that begins like a record stops the compaction.
       if (w.code === WarningCodes.LINE_TOO_LONG && w.file !== undefined && w.offset !== undefined && looksLikeRecord(w.file, w.offset)) tooLong.push(w);
@@ -183,9 +244,20 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
       if (w.code === WarningCodes.RECORD_TOO_LARGE) tooLarge.push(w);
       unfolded.note(w);
       if (w.code === WarningCodes.SNAPSHOT_UNREADABLE) unreadableSnapshots.push(w);
+      if (fold.takeForeignRejection() && fold.own === 0) {
+        if (held.length < MAX_HELD_WARNINGS) held.push(w);
+        else heldBeyond++;
+        return;
+      }
+      reportHeld();
       report(w);
     };
-    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, maxRecordBytes: options.maxRecordBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace: prefixes && ((bytes) => prefixes!.paceTo(bytes)) });
+    // The pace is also where a stop request ends the replay: it runs between its steps.
+    const replayPace = (bytes: number) => {
+      stopIfAborted();
+      return prefixes?.paceTo(bytes);
+    };
+    journal = await Journal.open({ dir: options.dir, consumer: fold, create: false, onWarning, lockTimeoutMs: timeoutMs, flushOnExit: false, maxLineBytes: options.maxLineBytes, maxRecordBytes: options.maxRecordBytes, clock: now, onReplayProgress: options.onReplayProgress, replayPace });
     const refuseTooLong = (limit: number) => {
       if (tooLong.length > 0) {
         const first = tooLong[0]!;
@@ -204,15 +276,17 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
     refuseIncompleteBase(options.dir, unreadableSnapshots);
     // Only foreign records and no state of its own: the store is of the other kind, and folding it would empty it.
     if (fold.foreign.size > 0 && fold.own === 0) {
-      const found = [...fold.foreign].map(([ns, n]) => `${n} ${ns}.* records`).join(', ');
+      const found = [...fold.foreign].map(([ns, n]) => (ns === SNAPSHOT_ENTRIES ? `${n} snapshot entries it cannot restore` : `${n} ${ns}.* records`)).join(', ');
       throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${options.dir} holds ${found} and no ${state.recordNamespace}.* record; this compaction folds ${state.recordNamespace}.* records, so nothing was changed`, {
         details: { dir: options.dir, expected: state.recordNamespace, found: Object.fromEntries(fold.foreign) },
       });
     }
+    reportHeld();
     await step('replayed');
     const base = listStore(options.dir);
     const pending = state.retention(retentionNow());
-    if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1) {
+    // An older snapshot or segment still in the store (a compaction stopped or killed before it archived them) is work left to do.
+    if (journal.recordsSinceBase === 0 && pending.length === 0 && base.segments.length <= 1 && base.snapshots.length <= 1) {
       return { status: 'nothing-to-do', bytesBefore, bytesAfter: bytesBefore, kept: state.size, removed: {}, segmentsArchived: 0, keptAside: { lines: 0, files: [] }, archiveFilesPruned: pruneArchive(options.dir, policy, pruneNow()), durationMs: Date.now() - started };
     }
 
@@ -239,12 +313,16 @@ export async function compactStore(options: CompactOptions, state: FoldState): P
 
     await step('retained');
 
-    const snapshot = writeSnapshotSync(options.dir, rotation.next, rotation.seq, rotation.hash, state.entries());
+    // In chunks that let the event loop run: a large snapshot takes seconds, and a stop request must not wait for it.
+    const snapshot = await writeSnapshot(options.dir, rotation.next, rotation.seq, rotation.hash, state.entries(), options.signal);
     await step('snapshot-written');
 
     const folded = listStore(options.dir);
     const names = [...folded.segments.filter((n) => n < rotation.next).map(segmentName), ...folded.snapshots.filter((n) => n < rotation.next).map(snapshotName)];
-    for (const name of names) await archiveFile(options.dir, name, policy, await prefixes?.take(name));
+    for (const name of names) {
+      await checkpoint();
+      await archiveFile(options.dir, name, policy, await prefixes?.take(name), options.signal);
+    }
     const archiveFilesPruned = pruneArchive(options.dir, policy, pruneNow());
     await step('archived');
 

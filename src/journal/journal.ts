@@ -184,7 +184,12 @@ export class Journal {
   /** The same, letting the event loop run between replay steps (the journal is not usable before it resolves). */
   static async open(options: JournalOptions): Promise<Journal> {
     const journal = new Journal(options);
-    await journal.chain.loadAsync(options.create ?? !journal.readOnly, options.replayPace);
+    try {
+      await journal.chain.loadAsync(options.create ?? !journal.readOnly, options.replayPace);
+    } catch (err) {
+      journal.release(); // a replay stopped half-way (by its pace, or I/O) leaves no descriptor open
+      throw err;
+    }
     if (!journal.readOnly && (options.flushOnExit ?? true)) registerForExit(journal);
     return journal;
   }

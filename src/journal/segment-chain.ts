@@ -222,7 +222,24 @@ export class SegmentChain {
 
   /** Opens the store directory (creating it when asked) and replays it. */
   load(create: boolean): void {
-    if (prepareStoreDir(this.dir, create)) runSteps(this.loadSteps());
+    if (!prepareStoreDir(this.dir, create)) return;
+    this.markNewStore(create);
+    runSteps(this.loadSteps());
+  }
+
+  /**
+   * A writer that opens a store holding no segment yet makes segment 1, empty
+   * (the first commit would), so that from then on the directory shows that
+   * it is a store: the command-line tools tell it from an empty or unrelated
+   * directory by its names (isStoreName), and refuse those (NOT_A_STORE).
+   */
+  private markNewStore(create: boolean): void {
+    if (!create || this.readOnly) return;
+    const { segments, snapshots } = listStore(this.dir);
+    if (segments.length > 0 || snapshots.length > 0 || listArchive(this.dir).segments.length > 0) return;
+    const fd = openStoreFile(storePath(this.dir, segmentName(1)), 'append-create');
+    if (fd !== undefined) closeQuietly(fd);
+    fsyncDirSync(this.dir);
   }
 
   /**
@@ -233,6 +250,7 @@ export class SegmentChain {
    */
   async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined): Promise<void> {
     if (!prepareStoreDir(this.dir, create)) return;
+    this.markNewStore(create);
     this.loadStepBytes = LOAD_STEP_BYTES;
     try {
       for (const _ of this.loadSteps()) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { ARCHIVE_DIR, archivedName, archivedNumberOf, segmentName, segmentNumberOf, snapshotName, snapshotNumberOf } from './store-layout.js';
+import { ARCHIVE_DIR, archivedName, archivedNumberOf, isStoreName, segmentName, segmentNumberOf, snapshotName, snapshotNumberOf } from './store-layout.js';
 
 // The names themselves are store-layout.ts's; these are re-exported for the modules that list and open files.
 export { segmentName, segmentNumberOf, snapshotName };
@@ -124,6 +124,30 @@ export function readStoreSubdir(dir: string): string[] {
 /** prepareStoreDir for a store that must already exist: STORE_NOT_FOUND when it does not. */
 export function requireStoreDir(dir: string): void {
   if (!prepareStoreDir(dir, false)) throw new SessionJournalError(ErrorCodes.STORE_NOT_FOUND, `no store at ${dir}`, { details: { dir } });
+}
+
+/**
+ * requireStoreDir, and the directory must hold a store's names (isStoreName):
+ * NOT_A_STORE for an empty or unrelated directory, naming the subdirectories
+ * that are stores (a store's parent given by mistake). For the command-line
+ * tools, which would otherwise report such a directory as a clean, empty store.
+ */
+export function requireStore(dir: string): void {
+  requireStoreDir(dir);
+  const names = readStoreSubdir(dir);
+  if (names.some(isStoreName)) return;
+  const stores = names.filter((name) => isStoreBelow(path.join(dir, name))).sort();
+  const found = stores.length === 0 ? (names.length === 0 ? ' (it is empty)' : '') : `; ${stores.map((n) => path.join(dir, n)).join(', ')} ${stores.length === 1 ? 'is one' : 'are stores'}`;
+  throw new SessionJournalError(ErrorCodes.NOT_A_STORE, `${dir} is not a store: it holds no segment (journal-*.ndjson), snapshot or archive/${found}`, { details: { dir, stores } });
+}
+
+/** A real directory (not a symlink) holding a store's names. */
+function isStoreBelow(dir: string): boolean {
+  try {
+    return fs.lstatSync(dir).isDirectory() && fs.readdirSync(dir).some(isStoreName);
+  } catch {
+    return false; // unreadable: not one we can name
+  }
 }
 
 /**

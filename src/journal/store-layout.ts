@@ -58,6 +58,18 @@ export function archivedNumberOf(name: string, kind: 'journal' | 'snapshot'): nu
 /** True for any archived store file (what archive retention may delete). */
 export const isArchivedName = (name: string): boolean => name.endsWith('.ndjson.gz');
 
+// ---- what makes a directory a store ------------------------------------------
+
+/**
+ * True for the names only a store holds: segments, snapshots, the locks,
+ * archive/ and quarantine/. A directory with none of them is not a store
+ * (an empty directory, a store's parent); a writer makes segment 1 when it
+ * opens a new store, so even a store with no records yet has one.
+ */
+export function isStoreName(name: string): boolean {
+  return SEGMENT_RE.test(name) || SNAPSHOT_RE.test(name) || name === LOCK_NAME || name === COMPACTION_LOCK_NAME || name === ARCHIVE_DIR || name === QUARANTINE_DIR;
+}
+
 // ---- temporary files -----------------------------------------------------------
 
 const TEMP_RE = /\.tmp-(.+)-(\d+)-[0-9a-f]{8}$/;

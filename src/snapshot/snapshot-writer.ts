@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import stableStringify from 'fast-json-stable-stringify';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
@@ -28,6 +29,35 @@ export interface SnapshotWriteResult {
  * limits readers apply is never published: SNAPSHOT_TOO_LARGE.
  */
 export function writeSnapshotSync(dir: string, segment: number, seq: number, hash: string, entries: Iterable<unknown>, limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS): SnapshotWriteResult {
+  const steps = writeSteps(dir, segment, seq, hash, entries, limits);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Thrown into the steps where a stop request ends the write: they remove the temporary file and rethrow `reason`. */
+class Stopped {
+  constructor(readonly reason: unknown) {}
+}
+
+/**
+ * The same, letting the event loop run after each chunk written (1 MiB), so
+ * that a stop request is heard while a large snapshot is written: once
+ * `signal` aborts, the temporary file is removed and the promise rejects
+ * with its reason, before anything is published.
+ */
+export async function writeSnapshot(dir: string, segment: number, seq: number, hash: string, entries: Iterable<unknown>, signal?: AbortSignal, limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS): Promise<SnapshotWriteResult> {
+  const steps = writeSteps(dir, segment, seq, hash, entries, limits);
+  for (let step = steps.next(); ; ) {
+    if (step.done) return step.value;
+    await nextTurn();
+    step = signal?.aborted ? steps.throw(new Stopped(signal.reason)) : steps.next();
+  }
+}
+
+/** writeSnapshotSync's work, pausing (yield) after each chunk it writes. */
+function* writeSteps(dir: string, segment: number, seq: number, hash: string, entries: Iterable<unknown>, limits: SnapshotLimits): Generator<void, SnapshotWriteResult> {
   const finalPath = path.join(dir, snapshotName(segment));
   const tempPath = tempNameFor(finalPath);
   let fd: number | undefined;
@@ -38,14 +68,16 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
     let pending = stableStringify({ v: FORMAT_VERSION, kind: 'snapshot', segment, seq, h: hash }) + '\n';
     // The footer's sha256 covers every byte before it: a damaged byte that still parses is caught too.
     const digest = crypto.createHash('sha256');
-    const drain = (force: boolean, footer = false) => {
-      if (pending.length < WRITE_CHUNK_CHARS && !force) return;
+    /** Writes what is pending once it is a chunk (or when forced); true when it wrote. */
+    const drain = (force: boolean, footer = false): boolean => {
+      if (pending.length < WRITE_CHUNK_CHARS && !force) return false;
       const buf = Buffer.from(pending, 'utf8');
       if (!footer) digest.update(buf);
       bytes += buf.length;
       if (bytes > limits.maxSnapshotBytes) throw tooLarge(`the snapshot would be over ${limits.maxSnapshotBytes} bytes (maxSnapshotBytes)`, { maxSnapshotBytes: limits.maxSnapshotBytes });
       writeFully(fd!, buf);
       pending = '';
+      return true;
     };
     for (const entry of entries) {
       const line = stableStringify(entry);
@@ -55,7 +87,7 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
       }
       pending += line + '\n';
       count++;
-      drain(false);
+      if (drain(false)) yield;
     }
     drain(true);
     pending = stableStringify({ end: true, entries: count, sha256: digest.digest('hex') }) + '\n';
@@ -74,6 +106,7 @@ export function writeSnapshotSync(dir: string, segment: number, seq: number, has
       }
     }
     removeQuietly(tempPath);
+    if (err instanceof Stopped) throw err.reason;
     // An entry too big for a string at all (Invalid string length) is too large a snapshot, not an I/O failure.
     if (err instanceof RangeError) throw tooLarge(`an entry is too large to encode (${err.message})`, {}, err);
     throw ioError('snapshot write', finalPath, err);

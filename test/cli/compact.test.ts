@@ -217,10 +217,10 @@ test('compact --now decides what is expired: an ISO instant or epoch ms', async 
   t.deepEqual((await freshReplay(dir, onWarning)).map((s) => s.id), ['fresh']);
 });
 
-test('compact --now with something not an instant: exit 2, one line naming --now and a hint, store untouched', async (t) => {
+test('compact --now with something not a TIME: exit 2, one line naming --now and a hint, store untouched', async (t) => {
   const dir = await storeAged(t, { a: 1000 });
   const before = fingerprintOf(dir);
-  for (const bad of ['yesterday', '2026-02-30T00:00:00Z', '2026-11-22', '-5', '1.5', '1e12', '99999999999999999999']) {
+  for (const bad of ['yesterday', '2026-02-30T00:00:00Z', '2026-02-30', '-5', '1.5', '1e12', '99999999999999999999', '2x']) {
     const run = await runBinary(['compact', '--dir', dir, '--now', bad]);
     t.is(run.code, 2, `--now ${bad}`);
     t.is(run.stdout, '');
