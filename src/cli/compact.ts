@@ -49,14 +49,15 @@ an offset), a UTC date (2026-11-22: its midnight), epoch milliseconds, or a
 duration meaning that long ago (2h).
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop it at the next step: its temporary
-files are removed and its locks released. Stopped before its rotation it
-changed nothing; after it, the store is as a crash there leaves it (every
-session in it), and the next compaction does the rest.
+files are removed and its locks released, then it ends by that signal (a
+shell reports 130, 143, 129). Stopped before its rotation it changed
+nothing; after it, the store is as a crash there leaves it (every session
+in it), and the next compaction does the rest.
 
 Exit codes: 0 done or nothing to do, 2 usage, 3 lock busy (retry later),
 4 store error (I/O, permissions, NOT_A_STORE, STORE_KIND_MISMATCH),
-5 clock skew (nothing changed), 70 internal error; 130, 143 and 129 when
-stopped by SIGINT, SIGTERM or SIGHUP.
+5 clock skew (nothing changed), 70 internal error; 130, 143, 129: stopped
+by SIGINT, SIGTERM, SIGHUP.
 `;
 
 const constant = (ms: number) => (): number => ms;
@@ -108,6 +109,8 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   } catch (err) {
     if (!stop.received) throw err;
     bar?.finish();
+    // The terminal may be gone (SIGHUP): a failed write of this line must not become an error of its own.
+    io.stderr.on('error', () => undefined);
     io.stderr.write(`session-journal compact: stopped by ${stop.received}: ${STOPPED_AFTER[lastStep ?? 'none']}\n`);
     return stop.exitCode;
   } finally {

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import os from 'node:os';
 import { ExitCodes } from './output.js';
 
 /**
@@ -11,27 +10,29 @@ import { ExitCodes } from './output.js';
  */
 const PASSED_ON = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** How the restarted process ended: its exit code, or the signal that ended it. */
+export type Ended = { code: number; signal?: undefined } | { code?: undefined; signal: NodeJS.Signals };
+
 /**
  * Runs this command again in a child process with a V8 flag that cannot be
  * set at run time (see main.ts), without blocking: signals are passed on
- * while it runs. Resolves to its exit code, or 128 + the signal's number
- * when a signal ended it, as a shell reports it.
+ * while it runs. Resolves to how it ended, which main.ts passes on.
  */
-export function runWithFlag(flag: string, script: string): Promise<number> {
+export function runWithFlag(flag: string, script: string): Promise<Ended> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [flag, ...process.execArgv, script, ...process.argv.slice(2)], { stdio: 'inherit' });
     const passOn = (signal: NodeJS.Signals) => {
       child.kill(signal);
     };
     for (const signal of PASSED_ON) process.on(signal, passOn);
-    const done = (code: number) => {
+    const done = (ended: Ended) => {
       for (const signal of PASSED_ON) process.off(signal, passOn);
-      resolve(code);
+      resolve(ended);
     };
     child.once('error', (err) => {
       process.stderr.write(`session-journal: internal error: could not start ${process.execPath}: ${err.message}\n`);
-      done(ExitCodes.INTERNAL);
+      done({ code: ExitCodes.INTERNAL });
     });
-    child.once('exit', (code, signal) => done(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
+    child.once('exit', (code, signal) => done(signal ? { signal } : { code: code ?? ExitCodes.INTERNAL }));
   });
 }
