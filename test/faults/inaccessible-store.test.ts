@@ -2,7 +2,7 @@
  * A store whose files cannot be read, with real faults: a server running as
  * another user than the one who owns the store directory (EACCES; the tests
  * run as root, which no permission stops, so the server is a child process
- * running as nobody), and a FIFO where the first segment belongs. Reads, as
+ * running as nobody), and a FIFO where the next segment belongs. Reads, as
  * codex-mcp-server's in-memory storage, never throw: they answer from the
  * process's view, with one CATCH_UP_FAILED warning collapsed over repeats.
  * Mutations go on in memory and are committed once the store is usable.
@@ -18,6 +18,7 @@ import { freshReplay, openStore, waitFor } from '../helpers/compaction-helpers.j
 import { FakeClock } from '../helpers/fake-clock.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
+import { Journal } from '../../src/journal/journal.js';
 
 const NOBODY = 65534;
 
@@ -30,9 +31,26 @@ function nobodysDir(t: ExecutionContext): string {
   return root;
 }
 
+/**
+ * Another writer closes segment 1 with a rotation marker and makes segment 2
+ * (as a compaction does). A writer that opened the store made segment 1 at
+ * once and reads it through its open descriptor, so only following such a
+ * marker makes a read look in the directory again.
+ */
+async function rotateAsAnotherWriter(dir: string): Promise<void> {
+  const journal = Journal.openSync({ dir, consumer: { reset: () => undefined, restore: () => undefined, apply: () => undefined }, flushOnExit: false });
+  await journal.rotate();
+  await journal.close();
+}
+
+function chownTree(dir: string, uid: number, gid: number): void {
+  fs.chownSync(dir, uid, gid);
+  for (const name of fs.readdirSync(dir)) fs.chownSync(path.join(dir, name), uid, gid);
+}
+
 const counts = (warnings: readonly { code: string }[]) => warnings.reduce<Record<string, number>>((m, w) => ({ ...m, [w.code]: (m[w.code] ?? 0) + 1 }), {});
 
-test('before the first commit, a store directory taken over by another user (EACCES): reads answer from the view and never throw, CATCH_UP_FAILED collapsed; mutations apply in memory and are committed once it is accessible again, RECOVERED once each', async (t) => {
+test('a store directory taken over by another user (EACCES): reads answer from the view and never throw, CATCH_UP_FAILED collapsed; mutations apply in memory and are committed once it is accessible again, RECOVERED once each', async (t) => {
   const dir = path.join(nobodysDir(t), 'store');
   const child = new StoreChild('server-as-nobody', { uid: NOBODY, gid: NOBODY });
   t.teardown(() => child.kill());
@@ -40,6 +58,9 @@ test('before the first commit, a store directory taken over by another user (EAC
   t.is(fs.statSync(dir).uid, NOBODY, 'the server created its store');
 
   fs.chownSync(dir, 0, 0); // `sudo session-journal ...` re-created or chowned it: 0700, root's
+  t.is((await child.request({ op: 'get', id: 'ghost' }, 'session')).session, null, 'segment 1 is read through its open descriptor');
+  t.deepEqual(child.warnings, [], 'so nothing failed yet');
+  await rotateAsAnotherWriter(dir); // root's writer moves the store on to segment 2, which the server must open
   for (let i = 0; i < 20; i++) t.is((await child.request({ op: 'get', id: 'ghost' }, 'session')).session, null, 'getSession: undefined, no throw');
   for (let i = 0; i < 5; i++) t.deepEqual((await child.request({ op: 'list' }, 'list')).sessions, [], 'listSessions: [], no throw');
   const failed = child.warnings.filter((w) => w.code === 'CATCH_UP_FAILED');
@@ -53,7 +74,7 @@ test('before the first commit, a store directory taken over by another user (EAC
   t.true(await waitFor(() => child.warnings.some((w) => w.code === 'COMMIT_FAILED'), 30_000), 'its background commit fails, and says so');
   t.regex(child.warnings.find((w) => w.code === 'COMMIT_FAILED')!.message, /^background commit failed; retrying in \d\.\d s: .*EACCES/);
 
-  fs.chownSync(dir, NOBODY, NOBODY);
+  chownTree(dir, NOBODY, NOBODY);
   await child.request({ op: 'list' }, 'list');
   t.true(await waitFor(() => child.warnings.filter((w) => w.code === 'RECOVERED').length === 2, 30_000), `both recover: ${JSON.stringify(child.warnings)}`);
   const recovered = child.warnings.filter((w) => w.code === 'RECOVERED').map((w) => w.message);
@@ -77,18 +98,20 @@ test('SessionStore.openSync of a store directory the process may not read (EACCE
   t.regex(error!.message, /SessionJournalError: readdir failed for \S+\/store: EACCES/, 'ioError: code IO_ERROR, cause EACCES');
 });
 
-test('before the first commit, a FIFO where the first segment belongs: reads answer from the view (CATCH_UP_FAILED, NOT_A_FILE), flush() rejects with NOT_A_FILE; with the FIFO gone the same store commits', async (t) => {
+test('a FIFO where the next segment belongs: reads answer from the view (CATCH_UP_FAILED, NOT_A_FILE), flush() rejects with NOT_A_FILE; with the FIFO gone the same store commits', async (t) => {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(TEST_T0);
   const { warnings, onWarning } = collectWarnings();
   const store = openStore(dir, onWarning, { clock: clock.read });
   t.teardown(() => store.close().catch(() => undefined));
-  execFileSync('mkfifo', ['-m', '600', path.join(dir, 'journal-00000001.ndjson')]); // an operator's log pipe, made in the wrong directory
+  await rotateAsAnotherWriter(dir);
+  fs.unlinkSync(path.join(dir, 'journal-00000002.ndjson'));
+  execFileSync('mkfifo', ['-m', '600', path.join(dir, 'journal-00000002.ndjson')]); // an operator's log pipe, made in the wrong directory
   t.is(store.getSession('x'), undefined);
   t.deepEqual(store.listSessions(), []);
   t.is(store.getCodexConversationId('x'), undefined);
   t.deepEqual(counts(warnings), { CATCH_UP_FAILED: 2 }, 'three reads: warned at the 1st and 2nd');
-  t.regex(warnings[0]!.message, /NOT_A_FILE: store file .*journal-00000001\.ndjson is not a regular file \(a FIFO\)/);
+  t.regex(warnings[0]!.message, /NOT_A_FILE: store file .*journal-00000002\.ndjson is not a regular file \(a FIFO\)/);
 
   store.ensureSession('a');
   store.addTurn('a', { prompt: 'p', response: 'r', timestamp: new Date(clock.now) });
@@ -96,7 +119,7 @@ test('before the first commit, a FIFO where the first segment belongs: reads ans
   const flushed = await t.throwsAsync(store.flush());
   t.is((flushed as { code?: string }).code, 'NOT_A_FILE', 'a waiting flush() gets the error (no warning then)');
 
-  fs.unlinkSync(path.join(dir, 'journal-00000001.ndjson'));
+  fs.unlinkSync(path.join(dir, 'journal-00000002.ndjson'));
   await store.flush();
   t.is(store.listSessions().length, 1);
   t.deepEqual(counts(warnings), { CATCH_UP_FAILED: 3, RECOVERED: 1 }, 'the failing read at 4 was warned; reads recovered; no commit failure was warned, so none is said to be over');
