@@ -2,7 +2,9 @@
  * A store whose files cannot be read, with real faults: a server running as
  * another user than the one who owns the store directory (EACCES; the tests
  * run as root, which no permission stops, so the server is a child process
- * running as nobody), and a FIFO where the next segment belongs. Reads, as
+ * running as root without the capabilities that override file permissions:
+ * it can still load this checkout wherever it lies, as its owner, but not
+ * enter a directory that belongs to nobody), and a FIFO where the next segment belongs. Reads, as
  * codex-mcp-server's in-memory storage, never throw: they answer from the
  * process's view, with one CATCH_UP_FAILED warning collapsed over repeats.
  * Mutations go on in memory and are committed once the store is usable.
@@ -22,12 +24,14 @@ import { Journal } from '../../src/journal/journal.js';
 
 const NOBODY = 65534;
 
-/** A directory the user nobody may use, removed after the test. */
-function nobodysDir(t: ExecutionContext): string {
-  if (process.getuid?.() !== 0) throw new Error('this test runs a child as the user nobody and needs root (CI runs as root)');
+/** root without CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER: bound by file permissions like any user. */
+const WITHOUT_PERMISSION_OVERRIDE = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search,-fowner'];
+
+/** A directory for the store, removed after the test. */
+function storeParent(t: ExecutionContext): string {
+  if (process.getuid?.() !== 0) throw new Error('this test changes file owners and needs root (CI runs as root)');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sj-eacces-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  fs.chownSync(root, NOBODY, NOBODY);
   return root;
 }
 
@@ -51,16 +55,16 @@ function chownTree(dir: string, uid: number, gid: number): void {
 const counts = (warnings: readonly { code: string }[]) => warnings.reduce<Record<string, number>>((m, w) => ({ ...m, [w.code]: (m[w.code] ?? 0) + 1 }), {});
 
 test('a store directory taken over by another user (EACCES): reads answer from the view and never throw, CATCH_UP_FAILED collapsed; mutations apply in memory and are committed once it is accessible again, RECOVERED once each', async (t) => {
-  const dir = path.join(nobodysDir(t), 'store');
-  const child = new StoreChild('server-as-nobody', { uid: NOBODY, gid: NOBODY });
+  const dir = path.join(storeParent(t), 'store');
+  const child = new StoreChild('server-without-override', { wrapper: WITHOUT_PERMISSION_OVERRIDE });
   t.teardown(() => child.kill());
   await child.request({ op: 'open', dir, fsync: true, clock: timeline(TEST_T0) }, 'opened');
-  t.is(fs.statSync(dir).uid, NOBODY, 'the server created its store');
+  t.is(fs.statSync(dir).uid, 0, 'the server created its store');
 
-  fs.chownSync(dir, 0, 0); // `sudo session-journal ...` re-created or chowned it: 0700, root's
+  fs.chownSync(dir, NOBODY, NOBODY); // an operator chowned it to another account: 0700, nobody's
   t.is((await child.request({ op: 'get', id: 'ghost' }, 'session')).session, null, 'segment 1 is read through its open descriptor');
   t.deepEqual(child.warnings, [], 'so nothing failed yet');
-  await rotateAsAnotherWriter(dir); // root's writer moves the store on to segment 2, which the server must open
+  await rotateAsAnotherWriter(dir); // the operator's writer moves the store on to segment 2, which the server must open
   for (let i = 0; i < 20; i++) t.is((await child.request({ op: 'get', id: 'ghost' }, 'session')).session, null, 'getSession: undefined, no throw');
   for (let i = 0; i < 5; i++) t.deepEqual((await child.request({ op: 'list' }, 'list')).sessions, [], 'listSessions: [], no throw');
   const failed = child.warnings.filter((w) => w.code === 'CATCH_UP_FAILED');
@@ -74,7 +78,7 @@ test('a store directory taken over by another user (EACCES): reads answer from t
   t.true(await waitFor(() => child.warnings.some((w) => w.code === 'COMMIT_FAILED'), 30_000), 'its background commit fails, and says so');
   t.regex(child.warnings.find((w) => w.code === 'COMMIT_FAILED')!.message, /^background commit failed; retrying in \d\.\d s: .*EACCES/);
 
-  chownTree(dir, NOBODY, NOBODY);
+  chownTree(dir, 0, 0);
   await child.request({ op: 'list' }, 'list');
   t.true(await waitFor(() => child.warnings.filter((w) => w.code === 'RECOVERED').length === 2, 30_000), `both recover: ${JSON.stringify(child.warnings)}`);
   const recovered = child.warnings.filter((w) => w.code === 'RECOVERED').map((w) => w.message);
@@ -90,9 +94,10 @@ test('a store directory taken over by another user (EACCES): reads answer from t
 });
 
 test('SessionStore.openSync of a store directory the process may not read (EACCES) throws IO_ERROR at once: the misconfiguration shows at startup', async (t) => {
-  const dir = path.join(nobodysDir(t), 'store');
-  fs.mkdirSync(dir, { mode: 0o700 }); // root's
-  const child = new StoreChild('opener-as-nobody', { uid: NOBODY, gid: NOBODY });
+  const dir = path.join(storeParent(t), 'store');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.chownSync(dir, NOBODY, NOBODY);
+  const child = new StoreChild('opener-without-override', { wrapper: WITHOUT_PERMISSION_OVERRIDE });
   t.teardown(() => child.kill());
   const error = await t.throwsAsync(child.request({ op: 'open', dir, fsync: true, clock: timeline(TEST_T0) }, 'opened'));
   t.regex(error!.message, /SessionJournalError: readdir failed for \S+\/store: EACCES/, 'ioError: code IO_ERROR, cause EACCES');
