@@ -5,7 +5,7 @@ import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { yieldToEventLoop } from './event-loop-yield.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from './record-parts.js';
+import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from './record-parts.js';
 import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segment-chain.js';
 import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
@@ -75,13 +75,6 @@ export interface JournalOptions {
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
-function requireMaxRecordBytes(value: number): number {
-  requirePositive('maxRecordBytes', value);
-  if (value > MAX_RECORD_BYTES_LIMIT) {
-    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `maxRecordBytes must be at most ${MAX_RECORD_BYTES_LIMIT} (256 MiB), got ${value}`, { details: { option: 'maxRecordBytes', value } });
-  }
-  return value;
-}
 /** Stale after 10 s (+ up to 1 s of mtime rounding); waiting writers hold on for 20 s. */
 const DEFAULT_LOCK_TIMEOUT_MS = 20_000;
 const MAX_BATCH_BYTES = 64 * 1024;
@@ -145,7 +138,7 @@ export class Journal {
     this.fsync = options.fsync ?? true;
     this.readOnly = options.readOnly ?? false;
     this.maxLineBytes = requirePositive('maxLineBytes', options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
-    this.maxRecordBytes = requireMaxRecordBytes(options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
+    this.maxRecordBytes = requireRecordBytes('maxRecordBytes', options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
     this.report = options.onWarning ?? writeWarningToStderr;
     this.clock = options.clock ?? Date.now;
     this.deferredFlushMs = requirePositive('deferredFlushMs', options.deferredFlushMs ?? 1000);

@@ -1,3 +1,4 @@
+import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import { MAX_COMMIT_RECORDS, PART_EVENT, type JournalRecord, type Rejection } from './record-codec.js';
 import { WarningCodes } from './warnings.js';
 
@@ -17,6 +18,15 @@ import { WarningCodes } from './warnings.js';
 export const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
 /** The most maxRecordBytes may be: joining and parsing hold the payload several times, and a V8 string holds about 512 M characters. */
 export const MAX_RECORD_BYTES_LIMIT = 256 * 1024 * 1024;
+
+/** A record-size option (`maxRecordBytes`, import's `maxSessionBytes`): positive and at most MAX_RECORD_BYTES_LIMIT, or INVALID_OPTION. */
+export function requireRecordBytes(option: string, value: number): number {
+  requirePositive(option, value);
+  if (value > MAX_RECORD_BYTES_LIMIT) {
+    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `${option} must be at most ${MAX_RECORD_BYTES_LIMIT} (256 MiB), got ${value}`, { details: { option, value } });
+  }
+  return value;
+}
 
 /** Bytes of a part's payload besides its piece: `{"d":…,"i":I,"n":N,"t":TYPE}` with I and N as wide as a commit allows. */
 const partOverhead = (type: string): number => `{"d":,"i":${MAX_COMMIT_RECORDS},"n":${MAX_COMMIT_RECORDS},"t":}`.length + Buffer.byteLength(JSON.stringify(type));

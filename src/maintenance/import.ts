@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
 import { canonicalPayload } from '../journal/record-codec.js';
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT } from '../journal/record-parts.js';
+import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from '../journal/record-parts.js';
 import type { WarningHandler } from '../journal/warnings.js';
 import { SessionEventTypes, reviveSession, reviveTurn } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
@@ -281,10 +281,7 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
   const parsed = parseImportDocument(text, options.file, mtimeMs ?? (options.now ?? Date.now)());
   const skips = [...parsed.skips];
   const candidates = parsed.sessions.map(({ index, session }) => ({ index, id: session.id, payload: { id: session.id, session } }));
-  const maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  if (!(maxSessionBytes > 0 && maxSessionBytes <= MAX_RECORD_BYTES_LIMIT)) {
-    throw new SessionJournalError(ErrorCodes.INVALID_OPTION, `maxSessionBytes must be a positive number of at most ${MAX_RECORD_BYTES_LIMIT} (256 MiB), got ${maxSessionBytes}`, { details: { option: 'maxSessionBytes', value: maxSessionBytes } });
-  }
+  const maxSessionBytes = requireRecordBytes('maxSessionBytes', options.maxSessionBytes ?? DEFAULT_MAX_RECORD_BYTES);
   refuseOversizeSessions(candidates, maxSessionBytes, options.file);
   skips.sort((a, b) => a.index - b.index);
   // Only what is said of sessions that go on to the store: a skipped one is reported once, as skipped.
