@@ -355,8 +355,9 @@ test('repair beside a live writer process appending all the time: every acknowle
   // The writer runs at the fixture's now: on the wall clock its 24 h TTL would expire the fixture's sessions.
   const [writer] = await openChildren(1, 'repair-writer', { dir, fsync: false, clock: timeline(STORES_NOW.repair) });
   t.teardown(() => killAll([writer!]));
-  const count = 400;
-  writer!.send({ op: 'write', writer: 'w', sessions: ['live-a', 'live-b'], count, flushEvery: 1, pauseMs: 2 });
+  // It writes until the repair is over (at most `count`), however fast or slow the machine.
+  const count = 1_000_000;
+  writer!.send({ op: 'write', writer: 'w', sessions: ['live-a', 'live-b'], count, flushEvery: 1, pauseMs: 2, untilStopped: true });
   while (writer!.acked < 50) await new Promise((resolve) => setTimeout(resolve, 10));
 
   const run = await runCli(['repair', '--dir', dir, '--json']);
@@ -366,13 +367,14 @@ test('repair beside a live writer process appending all the time: every acknowle
   t.truthy(doc.rotated);
   t.true(writer!.acked < count - 1, `the repair ran while the writer was still writing (acked ${writer!.acked})`);
 
-  await writer!.next('done', 60_000);
+  writer!.send({ op: 'stop-writing' });
+  const written = ((await writer!.next('done', 60_000)) as unknown as { count: number }).count;
   await writer!.close();
   const after = await replayWarnings(dir);
   t.deepEqual(after.warnings, [], 'clean');
   const prompts = after.sessions.filter((s) => s.id.startsWith('live-')).flatMap((s) => s.turns.map((turn) => turn.prompt));
-  t.is(prompts.length, count, 'every turn the writer wrote is there');
-  t.deepEqual([...prompts].sort(), Array.from({ length: count }, (_, i) => `w:${i}`).sort());
+  t.is(prompts.length, written, 'every turn the writer wrote is there');
+  t.deepEqual([...prompts].sort(), Array.from({ length: written }, (_, i) => `w:${i}`).sort());
   t.deepEqual(
     after.sessions.filter((s) => !s.id.startsWith('live-')),
     damaged.sessions,

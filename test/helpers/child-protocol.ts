@@ -69,6 +69,13 @@ export interface WriteCommand {
   flushEvery: number;
   /** Wait this long (ms) after each acknowledgement, to spread the run out. */
   pauseMs?: number;
+  /** Stop early, after the turn being written, when a StopWritingCommand arrives: `done` then says how many were written. */
+  untilStopped?: boolean;
+}
+
+/** Ends a running `untilStopped` write; handled as it arrives, not after the write. */
+export interface StopWritingCommand {
+  op: 'stop-writing';
 }
 
 /** One mutation (or a scheduling point) of a scripted sequence. */
@@ -111,7 +118,7 @@ export interface CloseCommand {
   op: 'close';
 }
 
-export type Command = OpenCommand | WriteCommand | OpsCommand | ListCommand | GetCommand | TearCommand | CloseCommand;
+export type Command = OpenCommand | WriteCommand | StopWritingCommand | OpsCommand | ListCommand | GetCommand | TearCommand | CloseCommand;
 
 // ---- replies (child -> parent) --------------------------------------------
 

@@ -52,15 +52,21 @@ async function run(command: Command): Promise<void> {
     case 'write': {
       const s = opened();
       for (const id of command.sessions) s.ensureSession(id);
-      for (let i = 0; i < command.count; i++) {
+      let written = 0;
+      for (let i = 0; i < command.count && !(command.untilStopped && stopWriting); i++) {
         s.addTurn(command.sessions[i % command.sessions.length]!, turnOf(`${command.writer}:${i}`));
+        written = i + 1;
         if ((i + 1) % command.flushEvery === 0 || i === command.count - 1) {
           await s.flush();
           reply({ type: 'acked', upTo: i });
           if (command.pauseMs) await new Promise((resolve) => setTimeout(resolve, command.pauseMs));
         }
       }
-      reply({ type: 'done', count: command.count });
+      if (written % command.flushEvery !== 0) {
+        await s.flush(); // stopped between acknowledgements
+        reply({ type: 'acked', upTo: written - 1 });
+      }
+      reply({ type: 'done', count: written });
       return;
     }
     case 'ops': {
@@ -171,7 +177,14 @@ function tear(dir: string, text: string): string {
 }
 
 let chain = Promise.resolve();
+/** Set by a stop-writing command, which is not queued behind the write it ends. */
+let stopWriting = false;
+
 process.on('message', (command: Command) => {
+  if (command.op === 'stop-writing') {
+    stopWriting = true;
+    return;
+  }
   chain = chain
     .then(() => run(command))
     .catch((err: Error) => {
