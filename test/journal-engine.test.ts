@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import lockfile from 'proper-lockfile';
 import { Journal, type JournalConsumer, type JournalRecord } from '../src/index.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';
 import { makeFreshLock, makeStaleLock } from './helpers/held-lock.js';
@@ -121,6 +122,49 @@ test('a lock held by another process makes flush wait, then fail with LOCK_TIMEO
   await journal.flush();
   await journal.close();
   t.true(openKv(dir).state.has('waiting'));
+});
+
+test("the journal lock is proper-lockfile's: a lock taken with proper-lockfile keeps a writer out, and proper-lockfile sees a writer's commit as holding it", async (t) => {
+  const dir = tempStoreDir(t);
+  const lockPath = path.join(dir, 'journal.lock');
+  const viaLibrary = { lockfilePath: lockPath, realpath: false };
+  const { journal } = openKv(dir, { lockTimeoutMs: 150 });
+  const release = lockfile.lockSync(path.join(dir, 'journal'), viaLibrary);
+  journal.append('kv.set', { key: 'waits', value: 1 });
+  t.is(((await t.throwsAsync(journal.flush())) as { code?: string }).code, 'LOCK_TIMEOUT');
+  release();
+  await journal.flush();
+
+  // A second writer's reducer runs inside its locked section when it applies the first writer's new record.
+  const inside: Array<{ held: boolean; lockCode: string | undefined }> = [];
+  const b = Journal.openSync({
+    dir,
+    onWarning: () => undefined,
+    consumer: {
+      reset: () => undefined,
+      restore: () => undefined,
+      apply: (r) => {
+        if ((r.payload as { key?: string }).key !== 'seen-inside') return undefined;
+        let lockCode: string | undefined;
+        try {
+          lockfile.lockSync(path.join(dir, 'journal'), viaLibrary)();
+        } catch (err) {
+          lockCode = (err as NodeJS.ErrnoException).code;
+        }
+        inside.push({ held: lockfile.checkSync(path.join(dir, 'journal'), viaLibrary), lockCode });
+        return undefined;
+      },
+    },
+  });
+  journal.append('kv.set', { key: 'seen-inside', value: 2 });
+  await journal.flush();
+  b.append('kv.set', { key: 'from-b', value: 3 });
+  await b.flush();
+  t.deepEqual(inside, [{ held: true, lockCode: 'ELOCKED' }]);
+  t.false(lockfile.checkSync(path.join(dir, 'journal'), viaLibrary), 'released after the section');
+  await b.close();
+  await journal.close();
+  t.deepEqual([...openKv(dir).state.keys()].sort(), ['from-b', 'seen-inside', 'waits']);
 });
 
 test('a stale lock left by a dead process is taken over', async (t) => {

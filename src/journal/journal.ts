@@ -86,8 +86,13 @@ const RETRY_JITTER = 0.2;
 /** Fenced attempts in a row that may fail to prove a commit before waiters get LOCK_COMPROMISED. */
 const MAX_UNPROVEN_ATTEMPTS = 20;
 
-/** What one locked section did: a commit to sync and acknowledge, or another attempt needed. */
-type Commit = { kind: 'written'; segment: Segment; batch: QueuedEntry[] } | { kind: 'again' };
+/**
+ * What one locked section did: a commit to sync and acknowledge (its
+ * fdatasync perhaps already started, see runCommits), or another attempt
+ * needed.
+ */
+type Written = { kind: 'written'; segment: Segment; batch: QueuedEntry[]; syncing?: Promise<void> };
+type Commit = Written | { kind: 'again' };
 
 /**
  * The engine: an append-only NDJSON journal in segments, replayed at open,
@@ -388,7 +393,7 @@ export class Journal {
   private async runCommits(): Promise<void> {
     try {
       while (this.wantsCommit && !this.closed) {
-        const commit = await this.lock.runLocked((lease) => this.commitLocked(lease));
+        const commit = await this.lock.runLocked((lease) => this.startSync(this.commitLocked(lease)));
         if (!commit) break;
         if (commit.kind === 'again') continue;
         await this.syncCommit(commit);
@@ -510,14 +515,28 @@ export class Journal {
   }
 
   /**
-   * fdatasync a written commit, then acknowledge it. If the sync fails, the
+   * Starts the fdatasync of a commit just written, still under the lock:
+   * the order of commits is fixed once the bytes are in the file, so the
+   * sync need not hold the lock, and started before the lock directory is
+   * removed it runs in the thread pool while the rmdir does (both wait on
+   * the file system's journal). The acknowledgement still waits for it.
+   */
+  private startSync(commit: Commit | undefined): Commit | undefined {
+    if (commit?.kind !== 'written' || !this.fsync) return commit;
+    commit.syncing = fdatasync(commit.segment.fd);
+    commit.syncing.catch(() => undefined); // awaited by syncCommit, which handles the failure
+    return commit;
+  }
+
+  /**
+   * fdatasync a written commit (or wait for the sync startSync began), then acknowledge it. If the sync fails, the
    * bytes are in the file and must not be queued again, but they are not
    * known durable: whoever waits for them gets the error instead.
    */
-  private async syncCommit(commit: { segment: Segment; batch: QueuedEntry[] }): Promise<void> {
+  private async syncCommit(commit: Written): Promise<void> {
     const last = commit.batch[commit.batch.length - 1]!.ticket;
     try {
-      if (this.fsync) await fdatasync(commit.segment.fd);
+      if (this.fsync) await (commit.syncing ?? fdatasync(commit.segment.fd));
     } catch (err) {
       throw this.syncFailed(last, ioError('fdatasync', commit.segment.path, err));
     } finally {

@@ -1,19 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { LOCK_NAME, restrictLockDir } from './store-files.js';
+import { LOCK_NAME } from './store-files.js';
 
 export interface StoreLockOptions {
-  /** The lock directory proper-lockfile creates (mkdir is atomic). */
+  /** The lock directory (an atomic mkdir: proper-lockfile's protocol). */
   lockPath: string;
   /** The store directory the lock guards (for messages). */
   dir: string;
   /** Give up after this long with LOCK_TIMEOUT. */
   timeoutMs: number;
-  /** A lock untouched for this long is taken over (proper-lockfile `stale`, at least 2000). */
+  /** A lock untouched for this long is taken over (proper-lockfile's `stale`, at least 2000). */
   staleMs: number;
-  /** Called, never thrown, when proper-lockfile reports the lock lost. */
+  /** Called, never thrown, when the lock turns out to have been lost (taken over while held). */
   onCompromised: (err: Error) => void;
 }
 
@@ -31,10 +30,14 @@ const MIN_BACKOFF_MS = 1;
 const MAX_BACKOFF_MS = 5; // the lock is held for well under a millisecond
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-/** True when some process holds a fresh lock at `lockPath` (checked the way StoreLock takes it). */
+/**
+ * True when some process holds a fresh lock at `lockPath`: the directory
+ * exists and its mtime is within `stale` of this process's clock, which is
+ * exactly proper-lockfile's `check`.
+ */
 function lockHeld(lockPath: string, staleMs: number): boolean {
   try {
-    return lockfile.checkSync(keyOf(lockPath), { lockfilePath: lockPath, realpath: false, stale: staleMs });
+    return fs.statSync(lockPath).mtimeMs >= Date.now() - staleMs;
   } catch {
     return false;
   }
@@ -48,13 +51,6 @@ function lockHeld(lockPath: string, staleMs: number): boolean {
 export function journalLockHeld(dir: string, staleMs = DEFAULT_LOCK_STALE_MS): boolean {
   return lockHeld(path.join(dir, LOCK_NAME), staleMs);
 }
-
-/**
- * proper-lockfile keeps its in-process registry keyed by the locked path,
- * not by lockfilePath; each lock of a store needs a key of its own or one
- * lock's release would cancel another's mtime refresh.
- */
-const keyOf = (lockPath: string): string => lockPath.replace(/\.lock$/, '');
 
 /**
  * One holding of the lock, as a commit's fence sees it: the lock directory
@@ -109,22 +105,30 @@ const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
 const TAKEOVER_GRACE_MS = 1000;
 
 /**
- * The store's advisory lock. Acquisition is always proper-lockfile's
- * synchronous mkdir, retried here with a short jittered backoff until a
- * deadline: proper-lockfile's own retries are 0 by default, and a bare retry
- * count backs off from one second. The lock is held only around a synchronous
- * section, so no await ever happens while it is held; that is what makes a
- * flush at process exit safe.
+ * The store's advisory lock, in proper-lockfile's protocol, so that every
+ * version of session-journal and any tool using proper-lockfile on
+ * `journal.lock` exclude each other: the lock is a directory made by an
+ * atomic mkdir, removed to release, and a lock whose mtime has not moved
+ * for `stale` belongs to a dead holder and is taken over.
+ *
+ * It is held only around a synchronous section (no await ever happens while
+ * it is held: that is what makes a flush at process exit safe), so the
+ * section is short and the mkdir's own mtime is as fresh as a holder could
+ * make it. That is why this lock does not go through proper-lockfile's
+ * lockSync: its mtime refresh timer can never fire inside a synchronous
+ * section, and the rest of it (an mtime-precision probe with utimes, a copy
+ * of the fs module per call, its exit hook, a chmod after the mkdir) cost
+ * about half of a non-synced commit. The compaction lock, held across awaits
+ * for seconds, does use proper-lockfile and its refresh (compaction-lock.ts).
+ *
+ * Acquisition is retried here with a short jittered backoff until a
+ * deadline; stale locks are taken over by takeOverIfStale.
  */
 export class StoreLock {
-  /** See keyOf. */
-  private readonly key: string;
   /** The held lock this process has been waiting on, and since when (monotonic ms) it has looked exactly so. */
   private watched: { identity: string; since: number } | undefined;
 
-  constructor(private readonly options: StoreLockOptions) {
-    this.key = keyOf(options.lockPath);
-  }
+  constructor(private readonly options: StoreLockOptions) {}
 
   /** Runs `section` under the lock, waiting asynchronously for it. */
   async runLocked<T>(section: (lease: LockLease) => T): Promise<T> {
@@ -160,19 +164,11 @@ export class StoreLock {
       }
       ownLeftovers.delete(this.options.lockPath);
     }
-    let release: () => void;
     try {
-      // proper-lockfile's own stale check compares the lock's mtime with this
-      // process's clock; takeOverIfStale below decides instead.
-      release = lockfile.lockSync(this.key, {
-        lockfilePath: this.options.lockPath,
-        realpath: false,
-        stale: Number.MAX_SAFE_INTEGER,
-        update: this.options.staleMs / 2,
-        onCompromised: this.options.onCompromised,
-      });
+      // 0700 like every directory of the store (the umask can only narrow it).
+      fs.mkdirSync(this.options.lockPath, { mode: 0o700 });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError('lock', this.options.lockPath, err);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', this.options.lockPath, err);
       if (this.takeOverIfStale()) return undefined;
       if (monotonicMs() >= deadline) {
         throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `store ${this.options.dir} stayed locked for ${this.options.timeoutMs} ms`, {
@@ -182,8 +178,7 @@ export class StoreLock {
       }
       return undefined;
     }
-    restrictLockDir(this.options.lockPath, release);
-    return release;
+    return () => fs.rmdirSync(this.options.lockPath);
   }
 
   /**
@@ -224,14 +219,13 @@ export class StoreLock {
       try {
         release();
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        // Not ours any more: the lock was taken over while we held it.
-        if (code === 'ENOTACQUIRED' || code === 'ERELEASED' || code === 'ENOENT') this.options.onCompromised(err as Error);
+        // Gone: the lock was taken over (and released) while we held it.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.options.onCompromised(err as Error);
         // Still ours, but its directory could not be removed (EIO...): retried before the next acquisition.
         else ownLeftovers.add(this.options.lockPath);
       }
-      // proper-lockfile's mtime refresh cannot run during a synchronous section;
-      // one that outlives `stale` may have been overlapped by a takeover.
+      // Nothing refreshes the mtime during a synchronous section; one that
+      // outlives `stale` may have been overlapped by a takeover.
       const heldMs = Number(process.hrtime.bigint() - started) / 1e6;
       if (heldMs >= this.options.staleMs) {
         this.options.onCompromised(new Error(`lock held ${Math.round(heldMs)} ms, past the ${this.options.staleMs} ms stale limit`));
