@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childProcess } from '../lazy.js';
 import type { Journal } from '../journal/journal.js';
 import { fileSizeOrZero, listStore, snapshotName } from '../journal/store-files.js';
 import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
@@ -88,7 +88,7 @@ export class AutoCompactor {
  */
 function runCompactionProcess(dir: string, compactArgs: readonly string[], onWarning: WarningHandler): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
+    const child = childProcess().spawn(process.execPath, [CLI_MAIN, 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

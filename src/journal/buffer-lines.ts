@@ -1,4 +1,4 @@
-import zlib from 'node:zlib';
+import { zlib } from '../lazy.js';
 import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import type { LinePlace } from './segment-reader.js';
 
@@ -47,13 +47,13 @@ export function splitBufferLines(
 export function gunzipReadable(compressed: Buffer, maxOutputLength?: number): { bytes: Buffer; damaged?: string } {
   const options = maxOutputLength === undefined ? {} : { maxOutputLength };
   try {
-    return { bytes: zlib.gunzipSync(compressed, options) };
+    return { bytes: zlib().gunzipSync(compressed, options) };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw err;
     const damaged = (err as Error).message;
     const partial = (length: number): Buffer | undefined => {
       try {
-        return zlib.gunzipSync(compressed.subarray(0, length), { ...options, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+        return zlib().gunzipSync(compressed.subarray(0, length), { ...options, finishFlush: zlib().constants.Z_SYNC_FLUSH });
       } catch {
         return undefined;
       }

@@ -7,9 +7,9 @@
  * poll phase as I/O. The port holds the process open only while a yield is
  * pending.
  */
-import { MessageChannel } from 'node:worker_threads';
+// The global MessageChannel is node:worker_threads' own; not importing that module keeps it off a cold start (src/lazy.ts).
 
-let channel: MessageChannel | undefined;
+let channel: InstanceType<typeof MessageChannel> | undefined;
 const waiting: Array<() => void> = [];
 
 export function yieldToEventLoop(): Promise<void> {

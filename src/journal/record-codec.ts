@@ -1,5 +1,4 @@
-import crypto from 'node:crypto';
-import stableStringify from 'fast-json-stable-stringify';
+import { crypto, stableStringify } from '../lazy.js';
 import { parseIsoInstant } from './dates.js';
 import { WarningCodes, type WarningCode } from './warnings.js';
 
@@ -64,7 +63,7 @@ export const isChainHash = (value: unknown): value is string => typeof value ===
 
 /** The canonical form of a payload: sorted keys, so a verifier can rebuild it from the parsed line. */
 export function canonicalPayload(payload: unknown): string | undefined {
-  return stableStringify(payload) as string | undefined;
+  return stableStringify(payload);
 }
 
 /**
@@ -75,13 +74,13 @@ export function canonicalPayload(payload: unknown): string | undefined {
  */
 export function chainHash(prev: string, seq: number, ts: string, writerJson: string, type: string, payloadCanonical: string, version = FORMAT_VERSION): string {
   const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":${version},"w":${writerJson}}`;
-  return crypto.hash('sha256', canonical, 'hex');
+  return crypto().hash('sha256', canonical, 'hex');
 }
 
 /** The same hash computed from a parsed line, for verification. */
 export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>>): string {
-  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
-  return crypto.hash('sha256', canonical, 'hex');
+  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w })!;
+  return crypto().hash('sha256', canonical, 'hex');
 }
 
 export interface Rejection {

@@ -1,5 +1,5 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { crypto } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from '../snapshot/snapshot-file.js';
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
@@ -60,9 +60,9 @@ function runSteps<T>(steps: Generator<void, T>): T {
 }
 
 /** Commit ids: random per process, then counted, so no two commits of this process share one and other processes' differ. */
-const commitIdPrefix = crypto.randomBytes(4).toString('hex');
+let commitIdPrefix: string | undefined; // drawn at the first commit: a process that only reads never loads node:crypto
 let commitCounter = 0;
-const nextCommitId = (): string => `${commitIdPrefix}${(commitCounter++ & 0xffffffff).toString(16).padStart(8, '0')}`;
+const nextCommitId = (): string => `${(commitIdPrefix ??= crypto().randomBytes(4).toString('hex'))}${(commitCounter++ & 0xffffffff).toString(16).padStart(8, '0')}`;
 
 /** True when a commit holds a part of a spread record: only then are its records joined. */
 function hasParts(records: readonly JournalRecord[]): boolean {

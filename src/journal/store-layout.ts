@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { crypto } from '../lazy.js';
 
 /**
  * Every name a store directory may hold, in the order docs/FORMAT.md ("The
@@ -81,7 +81,7 @@ const TEMP_RE = /\.tmp-(.+)-(\d+)-[0-9a-f]{8}$/;
  * a name this process reuses (the clock probe).
  */
 export function tempNameFor(finalPath: string, fixed = false): string {
-  const suffix = fixed ? '00000000' : crypto.randomBytes(4).toString('hex');
+  const suffix = fixed ? '00000000' : crypto().randomBytes(4).toString('hex');
   return `${finalPath}.tmp-${os.hostname()}-${process.pid}-${suffix}`;
 }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { crypto } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
 import { isValidDate } from '../journal/dates.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
@@ -125,7 +125,7 @@ export class SessionStore implements SessionStorage {
   /** Over maxSessions, the least recently used are hidden from listSessions, not deleted (see expireNow). */
   createSession(): string {
     this.journal.tryCatchUp();
-    const id = randomUUID();
+    const id = crypto().randomUUID();
     this.record({ kind: 'create', id, time: this.journal.now() });
     return id;
   }

@@ -1,7 +1,6 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
+import { crypto, zlib } from '../lazy.js';
 import { splitBufferLines } from '../journal/buffer-lines.js';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
 import { closeQuietly, fdSize, openStoreFile } from '../journal/store-files.js';
@@ -47,7 +46,7 @@ class SnapshotParser {
   private header: SnapshotHeader | undefined;
   private footer: { entries: number; sha256?: unknown } | undefined;
   /** Of every line before the footer, each with its newline: what the writer hashed. */
-  private readonly digest = crypto.createHash('sha256');
+  private readonly digest = crypto().createHash('sha256');
   private problem: string | undefined;
   private readonly entries: SnapshotEntry[] = [];
 
@@ -175,7 +174,7 @@ export function readArchivedSnapshotSync(file: string, limits: SnapshotLimits = 
       // Compressed bigger than the bound: surely bigger uncompressed (and not read into memory).
       const size = fdSize(fd, file);
       if (size > limits.maxSnapshotBytes) return { ok: false, reason: tooLargeReason(`over ${size}`, limits) };
-      bytes = zlib.gunzipSync(fs.readFileSync(fd), { maxOutputLength: limits.maxSnapshotBytes });
+      bytes = zlib().gunzipSync(fs.readFileSync(fd), { maxOutputLength: limits.maxSnapshotBytes });
     } finally {
       closeQuietly(fd);
     }
