@@ -14,20 +14,24 @@
  */
 import { createRequire } from 'node:module';
 
-type StableStringify = (value: unknown) => string | undefined;
+/** As fast-json-stable-stringify's own types say; like JSON.stringify it gives undefined for undefined (canonicalPayload checks). */
+type StableStringify = (value: unknown) => string;
+type ProperLockfile = typeof import('proper-lockfile');
 
 let require: NodeJS.Require | undefined;
 let stableStringifyFn: StableStringify | undefined;
+
+const requireHere = (id: string): unknown => (require ??= createRequire(import.meta.url))(id);
 
 export const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 export const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');
 export const childProcess = (): typeof import('node:child_process') => process.getBuiltinModule('node:child_process');
 
 /** fast-json-stable-stringify: JSON with sorted keys (the journal's canonical form), loaded at its first use. */
-export function stableStringify(value: unknown): string | undefined {
-  if (!stableStringifyFn) {
-    require ??= createRequire(import.meta.url);
-    stableStringifyFn = require('fast-json-stable-stringify') as StableStringify;
-  }
+export function stableStringify(value: unknown): string {
+  stableStringifyFn ??= requireHere('fast-json-stable-stringify') as StableStringify;
   return stableStringifyFn(value);
 }
+
+/** proper-lockfile, for the compaction lock (compaction-lock.ts): only a process that compacts loads it. */
+export const properLockfile = (): ProperLockfile => requireHere('proper-lockfile') as ProperLockfile;

@@ -1,5 +1,6 @@
 /**
- * The programmatic API of the package entry (build/src/index.js, what
+ * The programmatic API of build/src/index.js (what the package entry,
+ * build/dist/index.js, bundles; what
  * `import ... from 'session-journal'` loads), one test per function, on the
  * committed fixture stores. Where a command prints the same thing, the result
  * is compared with that command's golden file, so the function and the

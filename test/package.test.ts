@@ -236,6 +236,16 @@ test('package.json: exports for import and require with types, main, metadata, a
   t.is(pkg.scripts.prepack, 'npm run build', 'npm pack and npm publish still build');
 });
 
+test('the package entry is one bundled file of build/src/index.js (a cold process loads one module, not seventy): the same exports, and no static import of a dependency or of a costly builtin', async (t) => {
+  const entry = pkg.exports['.']!.default!;
+  t.is(entry, './build/dist/index.js');
+  const bundled = (await import(path.join(repo, entry))) as Record<string, unknown>;
+  t.deepEqual(Object.keys(bundled).sort(), Object.keys(api).sort());
+  const text = fs.readFileSync(path.join(repo, entry), 'utf8');
+  const staticImports = [...text.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]!);
+  t.deepEqual([...new Set(staticImports)].filter((m) => !['node:fs', 'node:os', 'node:path', 'node:url', 'node:module', 'node:events', 'node:timers/promises'].includes(m)), [], 'dependencies, node:crypto, node:zlib and node:child_process load at first use (src/lazy.ts)');
+});
+
 test('the session-journal binary answers --version and --help, and a usage error exits 2', (t) => {
   const bin = path.join(repo, pkg.bin['session-journal']!);
   t.is(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }).trim(), pkg.version);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childProcess } from '../lazy.js';
@@ -18,10 +19,19 @@ function shouldCompact(policy: AutoCompactPolicy, growth: { journalBytes: number
   return growth.journalBytes >= policy.minBytes && growth.journalBytes * 100 >= growth.snapshotBytes * policy.growthPercent;
 }
 
-// fileURLToPath, not URL.pathname: the pathname stays percent-encoded, so an
-// install under a directory with a space (or any escaped character) would
-// hand the child a path that does not exist.
-const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/**
+ * The CLI's entry point, found from the package root: this module runs from
+ * build/src/compact/ or bundled into build/dist/, so a path relative to it
+ * would be right in only one of them. fileURLToPath, not URL.pathname: the
+ * pathname stays percent-encoded, so an install under a directory with a
+ * space would hand the child a path that does not exist.
+ */
+function cliMain(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build', 'src', 'cli', 'main.js');
+    if (path.dirname(dir) === dir) throw new Error(`session-journal's package.json not found above ${fileURLToPath(import.meta.url)}`);
+  }
+}
 
 /**
  * After a failed compaction child, no new one is started for this long: a
@@ -88,7 +98,7 @@ export class AutoCompactor {
  */
 function runCompactionProcess(dir: string, compactArgs: readonly string[], onWarning: WarningHandler): Promise<number> {
   return new Promise((resolve) => {
-    const child = childProcess().spawn(process.execPath, [CLI_MAIN, 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
+    const child = childProcess().spawn(process.execPath, [cliMain(), 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

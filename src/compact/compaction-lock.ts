@@ -1,4 +1,4 @@
-import lockfile from 'proper-lockfile';
+import { properLockfile } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { restrictLockDir } from '../journal/store-files.js';
 
@@ -28,7 +28,7 @@ export class CompactionLock {
         // The synchronous API: a failure after mkdir removes the directory
         // before it throws (the async one removes it later, unawaited). It
         // still keeps the lock fresh with its timer.
-        const release = lockfile.lockSync(this.lockPath.replace(/\.lock$/, ''), {
+        const release = properLockfile().lockSync(this.lockPath.replace(/\.lock$/, ''), {
           lockfilePath: this.lockPath,
           realpath: false,
           stale: 30_000,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
-import zlib from 'node:zlib';
+import { zlib } from '../lazy.js';
 import { ioError } from '../errors.js';
 import { closeQuietly, openStoreFile, writeFully } from '../journal/store-files.js';
 
@@ -43,7 +43,7 @@ export async function gzipRange(source: string, target: string, options: GzipRan
   const input = openStoreFile(source, 'read');
   if (input === undefined) throw ioError('open', source, Object.assign(new Error(`ENOENT: ${source}`), { code: 'ENOENT', path: source }));
   let output: number | undefined;
-  const gzip = zlib.createGzip({ level: 1, chunkSize: GZIP_OUTPUT_BYTES });
+  const gzip = zlib().createGzip({ level: 1, chunkSize: GZIP_OUTPUT_BYTES });
   // The first failure of reading, compressing or writing; zlib's own errors also reach the callbacks below.
   let failure: unknown;
   gzip.on('error', (err) => (failure ??= err));

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { zlib } from '../lazy.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { CommitAssembler } from '../journal/commit-framing.js';
 import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
@@ -80,7 +80,7 @@ function openSegmentStream(segment: HistorySegment): Readable {
   }
   const file = fs.createReadStream(segment.file, { fd, highWaterMark: 1024 * 1024 });
   if (!segment.archived) return file;
-  const gunzip = zlib.createGunzip();
+  const gunzip = zlib().createGunzip();
   file.on('error', (err) => gunzip.destroy(err));
   return file.pipe(gunzip);
 }

@@ -1,4 +1,4 @@
-import stableStringify from 'fast-json-stable-stringify';
+import { stableStringify } from '../lazy.js';
 import { CHAIN_START } from '../journal/record-codec.js';
 import { VerifyCodes, shortHash } from './verify-chain.js';
 import type { Findings } from './verify-findings.js';

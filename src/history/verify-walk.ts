@@ -1,4 +1,4 @@
-import stableStringify from 'fast-json-stable-stringify';
+import { stableStringify } from '../lazy.js';
 import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, type JournalRecord } from '../journal/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';

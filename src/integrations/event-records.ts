@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { crypto } from '../lazy.js';
 import type { JournalRecord, Rejection } from '../journal/record-codec.js';
 import { WarningCodes } from '../journal/warnings.js';
 
@@ -69,7 +69,7 @@ let noncePoolOffset = noncePool.length;
 
 export function newNonce(): string {
   if (noncePoolOffset === noncePool.length) {
-    randomFillSync(noncePool);
+    crypto().randomFillSync(noncePool);
     noncePoolOffset = 0;
   }
   const nonce = noncePool.toString('base64url', noncePoolOffset, noncePoolOffset + NONCE_BYTES);

@@ -63,7 +63,7 @@ export const isChainHash = (value: unknown): value is string => typeof value ===
 
 /** The canonical form of a payload: sorted keys, so a verifier can rebuild it from the parsed line. */
 export function canonicalPayload(payload: unknown): string | undefined {
-  return stableStringify(payload);
+  return stableStringify(payload) as string | undefined;
 }
 
 /**
@@ -79,7 +79,7 @@ export function chainHash(prev: string, seq: number, ts: string, writerJson: str
 
 /** The same hash computed from a parsed line, for verification. */
 export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>>): string {
-  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w })!;
+  const canonical = stableStringify({ p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v, w: line.w });
   return crypto().hash('sha256', canonical, 'hex');
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { crypto } from '../lazy.js';
 import { SESSION_ID_PATTERN } from '../sessions/session-types.js';
 
 /** Hex digits of the SHA-256 of the original id appended to a mapped id: 48 bits, so two ids never meet by chance. */
@@ -31,5 +31,5 @@ export function importedSessionId(id: unknown): string | undefined {
       .replace(/^[_-]+/, '')
       .slice(0, SLUG_CHARS)
       .replace(/[_-]+$/, '') || 'session';
-  return `${slug}-${createHash('sha256').update(id, 'utf8').digest('hex').slice(0, HASH_DIGITS)}`;
+  return `${slug}-${crypto().createHash('sha256').update(id, 'utf8').digest('hex').slice(0, HASH_DIGITS)}`;
 }

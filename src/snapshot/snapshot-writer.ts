@@ -1,8 +1,7 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import stableStringify from 'fast-json-stable-stringify';
+import { crypto, stableStringify } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { FORMAT_VERSION } from '../journal/record-codec.js';
 import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from '../journal/store-files.js';
@@ -67,7 +66,7 @@ function* writeSteps(dir: string, segment: number, seq: number, hash: string, en
     fd = fs.openSync(tempPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     let pending = stableStringify({ v: FORMAT_VERSION, kind: 'snapshot', segment, seq, h: hash }) + '\n';
     // The footer's sha256 covers every byte before it: a damaged byte that still parses is caught too.
-    const digest = crypto.createHash('sha256');
+    const digest = crypto().createHash('sha256');
     /** Writes what is pending once it is a chunk (or when forced); true when it wrote. */
     const drain = (force: boolean, footer = false): boolean => {
       if (pending.length < WRITE_CHUNK_CHARS && !force) return false;
