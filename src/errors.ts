@@ -14,6 +14,8 @@ export const ErrorCodes = {
   LOCK_COMPROMISED: 'LOCK_COMPROMISED',
   /** The store (or journal) was already closed. */
   CLOSED: 'CLOSED',
+  /** A mutation on a store opened readOnly. */
+  READ_ONLY: 'READ_ONLY',
   /** A session id is not 1-256 characters of [a-zA-Z0-9_-]. */
   INVALID_SESSION_ID: 'INVALID_SESSION_ID',
   /**

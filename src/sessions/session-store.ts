@@ -57,6 +57,13 @@ export interface SessionStoreOptions {
   autoCompact?: Partial<AutoCompactPolicy> | false;
   /** Chain records with sha256 hashes for `verify` (default true). */
   hashChain?: boolean;
+  /**
+   * Open for reading only, as a short-lived process that looks a session up
+   * does: no lock is taken and nothing is written, ever. Reads do not
+   * refresh access times (LRU does not see them), a missing store reads as
+   * empty and is not created, and every mutation throws READ_ONLY.
+   */
+  readOnly?: boolean;
 }
 
 export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
@@ -81,8 +88,10 @@ export class SessionStore implements SessionStorage {
   private readonly view = new SessionView();
   private readonly journal: Journal;
   private readonly autoCompactor: AutoCompactor | undefined;
+  readonly readOnly: boolean;
 
   private constructor(options: SessionStoreOptions) {
+    this.readOnly = options.readOnly ?? false;
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
     this.maxSessions = requirePositiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.maxTurnBytes = options.maxTurnBytes === undefined ? DEFAULT_MAX_TURN_BYTES : requirePositive('maxTurnBytes', options.maxTurnBytes);
@@ -95,6 +104,7 @@ export class SessionStore implements SessionStorage {
         committed: (entries) => this.view.committed(entries),
       },
       deferredFlushMs: options.touchFlushMs ?? 1000,
+      readOnly: this.readOnly,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
     for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
@@ -102,7 +112,7 @@ export class SessionStore implements SessionStorage {
     }
     this.journal = Journal.openSync(journalOptions);
     const compactArgs = ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)];
-    this.autoCompactor = autoCompactorFor(options.autoCompact, this.journal, compactArgs, options.onWarning ?? writeWarningToStderr);
+    this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(options.autoCompact, this.journal, compactArgs, options.onWarning ?? writeWarningToStderr);
   }
 
   /** Opens (creating if needed) and replays the store. */
@@ -250,12 +260,14 @@ export class SessionStore implements SessionStorage {
 
   /** Applies a mutation to the view now and queues it for the journal. */
   private record(event: SessionEvent, deferred = false): void {
+    if (this.readOnly) throw new SessionJournalError(ErrorCodes.READ_ONLY, `store ${this.dir} was opened readOnly; ${event.kind} needs a writer`, { details: { dir: this.dir } });
     const entry = this.journal.append(SessionEventTypes[event.kind], sessionPayload(event), { time: event.time, deferred });
     this.view.applyLocal(event, entry);
   }
 
   /** A read refreshed the access time: coalesced into one queued touch per session. */
   private touch(sessionId: string): void {
+    if (this.readOnly) return; // a reader leaves no trace, access times included
     const time = this.journal.now();
     if (this.view.extendQueuedTouch(sessionId, time)) return;
     this.record({ kind: 'touch', id: sessionId, time }, true);
