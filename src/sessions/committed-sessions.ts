@@ -1,5 +1,5 @@
 import { applySessionEvent, cloneSession, type SessionEvent } from './session-events.js';
-import type { ConversationTurn, SessionData } from './session-types.js';
+import type { SessionData } from './session-types.js';
 
 /**
  * The committed state of the sessions that have local mutations queued (the
@@ -75,7 +75,7 @@ export class CommittedSessions {
 
   private ownTurns(id: string): void {
     const session = this.sessions.get(id)!;
-    session.turns = (session.turns as ConversationTurn[]).slice(0, this.sharedTurns.get(id));
+    session.turns = session.turns.slice(0, this.sharedTurns.get(id));
     this.sharedTurns.delete(id);
   }
 }
