@@ -14,6 +14,9 @@ export interface QueuedEntry {
   readonly payloadBytes: number;
 }
 
+/** Taken slots are dropped once at least this many, and at least as many as the entries still waiting. */
+const COMPACT_AT = 1024;
+
 interface Waiter {
   ticket: number;
   resolve: () => void;
@@ -25,7 +28,14 @@ interface Waiter {
  * which tickets are durable, and who is waiting for what. It does no I/O.
  */
 export class CommitQueue {
-  private entries: QueuedEntry[] = [];
+  /**
+   * The queue is `entries[head..]`. Taking moves `head` instead of shifting
+   * the array, which cost O(queue) per commit on a long queue; the taken
+   * slots are cleared at once and dropped when the queue empties or they
+   * outnumber the waiting entries, so each entry is moved O(1) times.
+   */
+  private entries: Array<QueuedEntry | undefined> = [];
+  private head = 0;
   private lastTicket = 0;
   private durableTicket = 0;
   private urgentCount = 0;
@@ -39,24 +49,33 @@ export class CommitQueue {
   }
 
   get size(): number {
-    return this.entries.length;
+    return this.entries.length - this.head;
   }
 
   /** Work that should start a commit now: an urgent entry, or someone waiting. */
   get wantsCommit(): boolean {
-    return this.entries.length > 0 && (this.urgentCount > 0 || this.waiters.length > 0);
+    return this.size > 0 && (this.urgentCount > 0 || this.waiters.length > 0);
   }
 
   /** Removes the oldest entries, at least one, up to about `maxBytes`. */
   take(maxBytes: number): QueuedEntry[] {
+    const batch: QueuedEntry[] = [];
     let bytes = 0;
-    let n = 0;
-    while (n < this.entries.length && (n === 0 || bytes + this.entries[n]!.payloadBytes <= maxBytes)) {
-      bytes += this.entries[n]!.payloadBytes;
-      n++;
+    while (this.head < this.entries.length) {
+      const e = this.entries[this.head]!;
+      if (batch.length > 0 && bytes + e.payloadBytes > maxBytes) break;
+      bytes += e.payloadBytes;
+      batch.push(e);
+      if (!e.deferred) this.urgentCount--;
+      this.entries[this.head++] = undefined;
     }
-    const batch = this.entries.splice(0, n);
-    for (const e of batch) if (!e.deferred) this.urgentCount--;
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head >= COMPACT_AT && this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
     return batch;
   }
 
@@ -66,7 +85,14 @@ export class CommitQueue {
       e.seq = 0;
       if (!e.deferred) this.urgentCount++;
     }
-    this.entries = batch.concat(this.entries);
+    if (batch.length <= this.head) {
+      // Back into the slots it was taken from (or others as free): O(batch).
+      this.head -= batch.length;
+      for (let i = 0; i < batch.length; i++) this.entries[this.head + i] = batch[i];
+    } else {
+      this.entries = (batch as Array<QueuedEntry | undefined>).concat(this.entries.slice(this.head));
+      this.head = 0;
+    }
   }
 
   /** A promise for the durability of everything appended so far. */

@@ -1,5 +1,6 @@
 import type { QueuedEntry } from '../journal/commit-queue.js';
-import { applySessionEvent, cloneSession, type SessionEvent } from './session-events.js';
+import { CommittedSessions } from './committed-sessions.js';
+import { applySessionEvent, type SessionEvent } from './session-events.js';
 import type { SessionData } from './session-types.js';
 
 interface LocalEvent {
@@ -16,12 +17,13 @@ interface LocalEvent {
  * it in the file), so the session is rebased: its committed copy (the shadow)
  * takes the record, and the queued local events are applied again on top. The
  * result equals a fresh replay of the file, which is what convergence needs.
+ * Keeping the shadows costs O(mutation), not O(session): see CommittedSessions.
  */
 export class SessionView {
   /** The sessions callers see; getSession hands out these objects. */
   readonly sessions = new Map<string, SessionData>();
   /** Committed state of sessions with queued local events (absent: no such session). */
-  private readonly shadows = new Map<string, SessionData>();
+  private readonly shadows = new CommittedSessions();
   /** Queued local events per session, in order. */
   private readonly local = new Map<string, LocalEvent[]>();
   private readonly byTicket = new Map<number, LocalEvent>();
@@ -42,7 +44,7 @@ export class SessionView {
       this.sessions.set(session.id, session);
       return;
     }
-    this.shadows.set(session.id, session);
+    this.shadows.set(session);
     this.rebase(session.id);
   }
 
@@ -52,7 +54,7 @@ export class SessionView {
       queued = [];
       this.local.set(event.id, queued);
       const current = this.sessions.get(event.id);
-      if (current) this.shadows.set(event.id, cloneSession(current));
+      if (current) this.shadows.capture(current);
     }
     const local = { event, entry };
     queued.push(local);
@@ -77,7 +79,7 @@ export class SessionView {
       applySessionEvent(this.sessions, event);
       return;
     }
-    applySessionEvent(this.shadows, event);
+    this.shadows.apply(event);
     this.rebase(event.id);
   }
 
@@ -93,17 +95,17 @@ export class SessionView {
       queued.splice(queued.indexOf(local), 1);
       if (queued.length === 0) {
         this.local.delete(id);
-        this.shadows.delete(id);
+        this.shadows.drop(id);
       } else {
-        applySessionEvent(this.shadows, local.event);
+        this.shadows.apply(local.event);
       }
     }
   }
 
   private rebase(id: string): void {
     const scratch = new Map<string, SessionData>();
-    const committed = this.shadows.get(id);
-    if (committed) scratch.set(id, cloneSession(committed));
+    const committed = this.shadows.copy(id);
+    if (committed) scratch.set(id, committed);
     for (const { event } of this.local.get(id)!) applySessionEvent(scratch, event);
     const result = scratch.get(id);
     const live = this.sessions.get(id);
