@@ -2,7 +2,7 @@
  * A KeyValueStore child process for test/kv/ (JSON lines on stdin/stdout,
  * driven through LineChild of crash-procs.ts). Commands, one per line:
  *
- *   {"op":"open","dir":D,"clockMs":T}   -> {"type":"opened","pid":P}
+ *   {"op":"open","dir":D,"clockMs":T,"lockStaleMs":S?}   -> {"type":"opened","pid":P}
  *   {"op":"set","prefix":K,"count":N,"flushEvery":F}
  *        sets K-0 .. K-(N-1) to {"by":K,"i":i}; after every F sets (and the
  *        last) awaits flush() and answers {"type":"acked","upTo":i}; then
@@ -25,6 +25,7 @@ async function run(c: Record<string, unknown>): Promise<void> {
         dir: String(c.dir),
         clock: () => Number(c.clockMs),
         lockTimeoutMs: 30_000,
+        ...(c.lockStaleMs !== undefined && { lockStaleMs: Number(c.lockStaleMs) }),
         autoCompact: false,
         onWarning: (w) => send({ type: 'warning', code: w.code, message: w.message }),
       });
