@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtRatio, loadAverage, now, type BenchResult } from './common.js';
 
-const BENCHMARKS = ['group-commit', 'multi-writer', 'replay', 'rewrite-vs-journal', 'compaction', 'hash-chain', 'event-store'] as const;
+const BENCHMARKS = ['group-commit', 'multi-writer', 'replay', 'rewrite-vs-journal', 'compaction', 'hash-chain', 'event-store', 'kv-processes'] as const;
 
 function runOne(name: string, passArgs: string[], resultFile: string): Promise<number> {
   const script = fileURLToPath(new URL(`./${name}.js`, import.meta.url));

@@ -32,6 +32,8 @@ export const ErrorCodes = {
   RECORD_TOO_LARGE: 'RECORD_TOO_LARGE',
   /** A conversation turn exceeds the maxTurnBytes the caller set. */
   TURN_TOO_LARGE: 'TURN_TOO_LARGE',
+  /** A KeyValueStore key is not a string of 1-1024 characters without control characters. */
+  INVALID_KEY: 'INVALID_KEY',
   /** A date field is not a valid Date. */
   INVALID_DATE: 'INVALID_DATE',
   /** An update names a forbidden key (__proto__, constructor, prototype) or is not an object. */

@@ -22,3 +22,6 @@ export type { ReplayFilter } from './history/replay-filter.js';
 export type { ReplayEvent } from './history/replay-format.js';
 export { sessionsAt, HistoryPrunedError, type SessionsAtOptions, type PointInTimeState, type StateBase } from './history/replay-state.js';
 export { DEFAULT_MAX_RECORD_BYTES } from './journal/record-parts.js';
+export { KeyValueStore, DEFAULT_KV_MAX_ENTRIES, DEFAULT_KV_TTL_MS, type KeyValueStoreOptions } from './kv/key-value-store.js';
+export { compactKeyValueStore, type CompactKeyValueStoreOptions } from './kv/compact-key-value-store.js';
+export { MAX_KEY_LENGTH, type JsonValue } from './kv/kv-records.js';

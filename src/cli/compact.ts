@@ -1,6 +1,10 @@
 import { compactSessions } from '../sessions/compact-sessions.js';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { compactEventStore, DEFAULT_EVENT_TTL_MS } from '../integrations/event-store.js';
+import { compactKeyValueStore } from '../kv/compact-key-value-store.js';
+import { DEFAULT_KV_MAX_ENTRIES, DEFAULT_KV_TTL_MS } from '../kv/key-value-store.js';
+import { DEFAULT_STORE_KIND, STORE_KINDS, isStoreKindName, type StoreKind, type StoreKindName } from './store-kinds.js';
+import type { CompactOptions, CompactResult } from '../compact/compactor.js';
 import { requireStore } from '../journal/store-files.js';
 import { formatWarning, type JournalWarning } from '../journal/warnings.js';
 import { UsageError, parseDuration, parseFlags, parsePositiveInt, parseTime, storeDir } from './args.js';
@@ -20,11 +24,13 @@ segments. Safe beside live writers. Quiet on success.
 
 Options:
   -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
-  --kind KIND          sessions (default) or events (a JournalEventStore);
-                       a store of the other kind is refused (exit 4)
+  --kind KIND          sessions (default), events (a JournalEventStore) or kv
+                       (a KeyValueStore); a store of another kind is refused (exit 4)
   --ttl DURATION       drop sessions not accessed for this long (default 24h;
-                       for events: streams whose newest event is older, default 1h)
+                       for events: streams whose newest event is older, default 1h;
+                       for kv: keys neither set nor read for this long, default 24h)
   --max-sessions N     keep at most N sessions (default ${DEFAULT_MAX_SESSIONS})
+  --max-entries N      kv: keep at most N keys, most recently used (default ${DEFAULT_KV_MAX_ENTRIES})
   --now TIME           evaluate the TTL and the archive's age at this instant
                        instead of the current time; a store passes its clock
                        to the compaction it starts by itself
@@ -62,15 +68,27 @@ by SIGINT, SIGTERM, SIGHUP.
 
 const constant = (ms: number) => (): number => ms;
 
+/** Each kind's compaction, its default TTL and (for a kind with a cap) the cap's default. */
+const COMPACTIONS: Record<StoreKindName, { ttlMs: number; limit?: number; run: (options: CompactOptions & { ttlMs: number }, limit: number | undefined) => Promise<CompactResult> }> = {
+  sessions: { ttlMs: DEFAULT_TTL_MS, limit: DEFAULT_MAX_SESSIONS, run: (options, limit) => compactSessions({ ...options, maxSessions: limit }) },
+  events: { ttlMs: DEFAULT_EVENT_TTL_MS, run: (options) => compactEventStore(options) },
+  kv: { ttlMs: DEFAULT_KV_TTL_MS, limit: DEFAULT_KV_MAX_ENTRIES, run: (options, limit) => compactKeyValueStore({ ...options, maxEntries: limit }) },
+};
+
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'kind', 'ttl', 'max-sessions', 'now', 'lock-timeout', 'max-line-bytes', 'max-record-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
+    values: ['dir', 'kind', 'ttl', 'max-sessions', 'max-entries', 'now', 'lock-timeout', 'max-line-bytes', 'max-record-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
-  const kind = args.values.get('kind') ?? 'sessions';
-  if (kind !== 'sessions' && kind !== 'events') throw new UsageError(`--kind is sessions or events (got ${JSON.stringify(kind)})`);
-  if (kind === 'events' && args.values.has('max-sessions')) throw new UsageError('--max-sessions applies to session stores only');
+  const kindName = args.values.get('kind') ?? DEFAULT_STORE_KIND;
+  if (!isStoreKindName(kindName)) throw new UsageError(`--kind is ${Object.keys(STORE_KINDS).join(', ')} (got ${JSON.stringify(kindName)})`);
+  const kind: StoreKind = STORE_KINDS[kindName];
+  for (const [name, other] of Object.entries(STORE_KINDS) as Array<[string, StoreKind]>) {
+    const flag = other.limitFlag;
+    if (flag && flag !== kind.limitFlag && args.values.has(flag)) throw new UsageError(`--${flag} applies to --kind ${name} only`);
+  }
+  const compaction = COMPACTIONS[kindName];
   const ttl = args.values.get('ttl');
   let bar: Progress | undefined;
   let lastStep: CompactionStep | undefined;
@@ -97,13 +115,14 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
       if (step === 'replayed') bar?.finish();
     },
   };
-  const ttlMs = ttl ? parseDuration('ttl', ttl) : kind === 'events' ? DEFAULT_EVENT_TTL_MS : DEFAULT_TTL_MS;
-  const maxSessions = args.values.has('max-sessions') ? parsePositiveInt('max-sessions', args.values.get('max-sessions')!) : DEFAULT_MAX_SESSIONS;
+  const ttlMs = ttl ? parseDuration('ttl', ttl) : compaction.ttlMs;
+  const limitFlag = kind.limitFlag;
+  const limit = limitFlag && args.values.has(limitFlag) ? parsePositiveInt(limitFlag, args.values.get(limitFlag)!) : compaction.limit;
   requireStore(options.dir);
   // From here on SIGINT, SIGTERM and SIGHUP stop the compaction cleanly, with the shell's exit code for the signal.
   const stop = new SignalAbort();
   try {
-    const result = kind === 'events' ? await compactEventStore({ ...options, ttlMs, signal: stop.signal }) : await compactSessions({ ...options, ttlMs, maxSessions, signal: stop.signal });
+    const result = await compaction.run({ ...options, ttlMs, signal: stop.signal }, limit);
     if (json) io.stdout.write(JSON.stringify(result) + '\n');
     return ExitCodes.OK;
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { UsageError } from './args.js';
+import { kindHint } from './store-kinds.js';
 
 /** Exit codes are API (docs/OPERATIONS.md); changing one is a breaking change. */
 export const ExitCodes = {
@@ -72,7 +73,7 @@ function hintFor(err: SessionJournalError): string {
     case ErrorCodes.CLOCK_SKEW:
       return "fix this host's clock (NTP), or pass --max-clock-skew if the file system's clock is the wrong one; see Clocks in docs/OPERATIONS.md";
     case ErrorCodes.STORE_KIND_MISMATCH:
-      return err.details.expected === 'session' ? 'a JournalEventStore is compacted with --kind events' : 'a session store is compacted with --kind sessions (the default)';
+      return kindHint(err.details.expected, err.details.found as Record<string, unknown> | undefined);
     case ErrorCodes.IO_ERROR:
       return 'check free disk space and permissions; the store is unchanged and the command can be run again';
     default:

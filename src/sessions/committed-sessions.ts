@@ -1,3 +1,4 @@
+import type { Shadows } from '../view/keyed-view.js';
 import { applySessionEvent, cloneSession, type SessionEvent } from './session-events.js';
 import type { SessionData } from './session-types.js';
 
@@ -17,13 +18,13 @@ import type { SessionData } from './session-types.js';
  * copies the committed prefix first, which is the rare path that rebases
  * anyway.
  */
-export class CommittedSessions {
+export class CommittedSessions implements Shadows<SessionData, SessionEvent> {
   private readonly sessions = new Map<string, SessionData>();
   /** Sessions whose `turns` is still the live array: how many of its first entries are committed. */
   private readonly sharedTurns = new Map<string, number>();
 
   /** The committed state is what the live session is now (no local mutation queued yet); its turns array is shared, not copied. */
-  capture(live: SessionData): void {
+  capture(_id: string, live: SessionData): void {
     const shadow: SessionData = { ...live, createdAt: new Date(live.createdAt), lastAccessedAt: new Date(live.lastAccessedAt) };
     this.sessions.set(live.id, shadow);
     if (Array.isArray(live.turns)) this.sharedTurns.set(live.id, live.turns.length);
@@ -31,9 +32,9 @@ export class CommittedSessions {
   }
 
   /** The committed state is this session, which the caller hands over. */
-  set(session: SessionData): void {
-    this.sessions.set(session.id, session);
-    this.sharedTurns.delete(session.id);
+  set(id: string, session: SessionData): void {
+    this.sessions.set(id, session);
+    this.sharedTurns.delete(id);
   }
 
   drop(id: string): void {

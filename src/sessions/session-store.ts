@@ -289,7 +289,7 @@ export class SessionStore implements SessionStorage {
   private restoreEntry(entry: unknown): Rejection | undefined {
     const session = reviveSession(entry);
     if ('code' in session) return session;
-    this.view.restore(session);
+    this.view.restoreSession(session);
     return undefined;
   }
 

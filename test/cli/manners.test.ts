@@ -228,7 +228,7 @@ test('compact --kind of the wrong kind refuses once: one error and its hint, no 
   t.is(asSessions.code, 4);
   t.deepEqual(lines(asSessions.stderr), [
     `session-journal compact: STORE_KIND_MISMATCH: ${events} holds 20 snapshot entries it cannot restore and no session.* record; this compaction folds session.* records, so nothing was changed`,
-    'hint: a JournalEventStore is compacted with --kind events',
+    'hint: a JournalEventStore is compacted with --kind events, a KeyValueStore is compacted with --kind kv',
   ]);
   t.deepEqual(fingerprint(events), compacted);
 });

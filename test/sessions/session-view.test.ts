@@ -184,7 +184,7 @@ for (const seed of SEEDS) {
       } else if (roll < 0.95) {
         label = 'a reload from a snapshot of the committed state';
         view.reset();
-        for (const session of model.committedOnly().values()) view.restore(session);
+        for (const session of model.committedOnly().values()) view.restoreSession(session);
       } else {
         label = 'a commit of everything';
         model.file.push(...model.queued.map((q) => q.event));

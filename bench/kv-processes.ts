@@ -1,0 +1,132 @@
+/**
+ * (e) Short-lived processes sharing a key-value cache: the hook case.
+ *
+ * 50 node processes are started at once; each opens the cache, sets its own
+ * key, makes it durable and exits. Two sides, alternated over several rounds:
+ *
+ * - journal: KeyValueStore.openSync + set + closeSync (group commit under the
+ *   store lock, fsync on: the defaults a hook gets), bench/kv-hook-journal.ts,
+ *   importing the package entry (build/src/index.js) as a hook must;
+ * - genie: the flat JSON file pattern (read into a Map, set, write a unique
+ *   `<file>.<pid>.tmp` and rename; no fsync), bench/kv-hook-genie.ts;
+ * - informational: the journal side importing only src/kv/key-value-store.js
+ *   (not an exported entry point), to show what of its time is the import of
+ *   the whole library rather than the store's own work.
+ *
+ * Reported: entries lost by each (the keys missing once all have exited;
+ * ours must be 0), and wall time per process (the batch's wall time, from the
+ * first spawn to the last exit, over 50; and the median process's own spawn
+ * to exit). Headline ratio = genie's batch time / ours (bigger is better),
+ * the median over rounds. Goal: >= 0.9x, and 0 entries lost.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KeyValueStore } from '../src/index.js';
+import { fmtMs, fmtRatio, log, measured, median, now, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
+
+const PROCESSES = 50;
+const TARGET = 0.9;
+const JOURNAL_CHILD = fileURLToPath(new URL('./kv-hook-journal.js', import.meta.url));
+const SIDES = {
+  journal: (target: string, key: string) => [JOURNAL_CHILD, target, key, 'index'],
+  genie: (target: string, key: string) => [fileURLToPath(new URL('./kv-hook-genie.js', import.meta.url)), target, key],
+  'journal-kv-module': (target: string, key: string) => [JOURNAL_CHILD, target, key, 'kv-module'],
+} as const;
+type Side = keyof typeof SIDES;
+const isJournal = (side: Side) => side !== 'genie';
+
+interface Batch {
+  wallMs: number;
+  /** Each process's own spawn-to-exit time. */
+  processMs: number[];
+  lost: number;
+}
+
+async function runBatch(root: string, side: Side, tag: string, processes = PROCESSES): Promise<Batch> {
+  const target = isJournal(side) ? path.join(root, `store-${side}-${tag}`) : path.join(root, `cache-${tag}.json`);
+  const keys = Array.from({ length: processes }, (_, i) => `executor-${tag}-${i}`);
+  const started = now();
+  const exits = keys.map(
+    (key) =>
+      new Promise<number>((resolve, reject) => {
+        const t0 = now();
+        const child = spawn(process.execPath, SIDES[side](target, key), { stdio: ['ignore', 'ignore', 'inherit'] });
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve(now() - t0) : reject(new Error(`${side} process for ${key} exited ${code}`))));
+      }),
+  );
+  const processMs = await Promise.all(exits);
+  const wallMs = now() - started;
+  let present: number;
+  if (isJournal(side)) {
+    const kv = KeyValueStore.openSync({ dir: target, maxEntries: 1000, autoCompact: false });
+    present = keys.filter((k) => kv.get(k) === `session-of-${k}`).length;
+    kv.closeSync();
+  } else {
+    const cache = JSON.parse(fs.readFileSync(target, 'utf8')) as Record<string, string>;
+    present = keys.filter((k) => cache[k] === `session-of-${k}`).length;
+  }
+  return { wallMs, processMs, lost: processes - present };
+}
+
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'kv-processes', (root) => measureIn(args, root));
+}
+
+async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measurement; lines: readonly string[] }> {
+  const rounds = args.quick ? 1 : 2;
+  log('kv-processes: warm-up (one process per side)');
+  for (const side of Object.keys(SIDES) as Side[]) await runBatch(root, side, 'warm', 1);
+  const batches: Record<Side, Batch[]> = { journal: [], genie: [], 'journal-kv-module': [] };
+  for (let r = 0; r < rounds; r++) {
+    const order: Side[] = r % 2 === 0 ? ['journal', 'genie', 'journal-kv-module'] : ['journal-kv-module', 'genie', 'journal'];
+    for (const side of order) {
+      log(`kv-processes: round ${r + 1}/${rounds}, ${side}`);
+      batches[side].push(await runBatch(root, side, `r${r}`));
+    }
+  }
+  const perRound = batches.journal.map((j, i) => batches.genie[i]!.wallMs / j.wallMs);
+  const ratio = median(perRound);
+  const narrowRatio = median(batches['journal-kv-module'].map((j, i) => batches.genie[i]!.wallMs / j.wallMs));
+  const lost = (side: Side) => batches[side].reduce((n, b) => n + b.lost, 0);
+  const perProcess = (side: Side) => median(batches[side].map((b) => b.wallMs / PROCESSES));
+  const ownTime = (side: Side) => median(batches[side].flatMap((b) => b.processMs));
+  const total = rounds * PROCESSES;
+  const lines = [
+    `${PROCESSES} node processes started at once per batch, each: open, set its own key, make it durable, exit; ${rounds} rounds per side, alternated`,
+    `journal: KeyValueStore.openSync + set + closeSync (fsync on); genie: read JSON -> Map, set, write <file>.<pid>.tmp + rename (unique tmp name, no fsync)`,
+    `entries lost: journal ${lost('journal')} of ${total}, journal (kv module) ${lost('journal-kv-module')} of ${total}; genie ${lost('genie')} of ${total} (per round: ${batches.genie.map((b) => b.lost).join(', ')})`,
+    `wall time per process (batch wall / ${PROCESSES}): journal ${fmtMs(perProcess('journal'))}, journal (kv module) ${fmtMs(perProcess('journal-kv-module'))}, genie ${fmtMs(perProcess('genie'))}`,
+    `batch wall time: journal ${batches.journal.map((b) => fmtMs(b.wallMs)).join(', ')}; journal (kv module) ${batches['journal-kv-module'].map((b) => fmtMs(b.wallMs)).join(', ')}; genie ${batches.genie.map((b) => fmtMs(b.wallMs)).join(', ')}`,
+    `median process, spawn to exit: journal ${fmtMs(ownTime('journal'))}, journal (kv module) ${fmtMs(ownTime('journal-kv-module'))}, genie ${fmtMs(ownTime('genie'))}`,
+    `per-round ratios (genie / journal batch time): ${perRound.map(fmtRatio).join(', ')}; headline = their median`,
+  ];
+  const pass = ratio >= TARGET && lost('journal') === 0 && lost('journal-kv-module') === 0;
+  const result: Measurement = {
+    name: 'kv-processes',
+    title: `${PROCESSES} short-lived processes setting a key each: KeyValueStore vs a flat JSON file (genie's pattern)`,
+    ratio,
+    target: TARGET,
+    goal: `wall time genie / KeyValueStore >= ${TARGET}x, and KeyValueStore loses 0 entries`,
+    pass,
+    extra: [{ label: 'importing only src/kv/key-value-store.js (not an exported entry)', ratio: narrowRatio }],
+    figures: {
+      processes: PROCESSES,
+      rounds,
+      journalLost: lost('journal'),
+      genieLost: lost('genie'),
+      entriesPerSide: total,
+      journalMsPerProcess: perProcess('journal'),
+      genieMsPerProcess: perProcess('genie'),
+      journalMedianProcessMs: ownTime('journal'),
+      journalKvModuleLost: lost('journal-kv-module'),
+      journalKvModuleMsPerProcess: perProcess('journal-kv-module'),
+      genieMedianProcessMs: ownTime('genie'),
+    },
+  };
+  return { result, lines };
+}
+
+runWhenMain(import.meta.url, run);

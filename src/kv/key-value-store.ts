@@ -1,0 +1,238 @@
+import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
+import { Journal, type JournalOptions } from '../journal/journal.js';
+import type { JournalRecord, Rejection } from '../journal/record-codec.js';
+import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
+import { KeyedView } from '../view/keyed-view.js';
+import { partitionEntries } from './kv-fold.js';
+import { KvEventTypes, MAX_KEY_LENGTH, applyKvEvent, decodeKvEvent, deepFreeze, isValidKey, kvPayload, reviveKvEntry, type JsonValue, type KvEntry, type KvEvent } from './kv-records.js';
+
+export interface KeyValueStoreOptions {
+  /** Store directory (created 0700 when missing). Give it a directory of its own: not a SessionStore's or an event store's. */
+  dir: string;
+  /** Keys neither set nor read for this long (by this process's clock) read as absent (default 24 h); compaction, given the same value, journals their removal. */
+  ttlMs?: number;
+  /** entries() lists at most this many, most recently used first (default 1000); compaction evicts the rest. */
+  maxEntries?: number;
+  /** fsync each group commit before acknowledging it (default true). */
+  fsync?: boolean;
+  /** Where replay and commit warnings go (default: one line each on stderr). */
+  onWarning?: WarningHandler;
+  /** Longest journal line, written or read (default 1 MiB); a longer record is spread over several lines. */
+  maxLineBytes?: number;
+  /** Largest record, its payload's JSON in UTF-8 bytes (default 64 MiB): a larger set() throws RECORD_TOO_LARGE and changes nothing. */
+  maxRecordBytes?: number;
+  /** How long to wait for the store lock before LOCK_TIMEOUT (default 20 s, longer than lockStaleMs). */
+  lockTimeoutMs?: number;
+  /** A lock left by a dead process is taken over after this long (default 10 s, at least 2 s). */
+  lockStaleMs?: number;
+  /** Last-use refreshes by get() are written at most this late (default 1 s), or with the next commit, or at exit. */
+  touchFlushMs?: number;
+  /** Clock in epoch ms (default Date.now); tests control time with it. */
+  clock?: () => number;
+  /** Compact in a child process (`compact --kind kv`) when the journal outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves it to cron. */
+  autoCompact?: Partial<AutoCompactPolicy> | false;
+  /** Chain records with sha256 hashes for `verify` (default true). */
+  hashChain?: boolean;
+}
+
+export const DEFAULT_KV_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_KV_MAX_ENTRIES = 1000;
+
+/** The journal options a store passes through unchanged. */
+const PASSED_THROUGH = ['fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const;
+
+type KvView = KeyedView<KvEntry, KvEvent>;
+
+/**
+ * A durable Map of JSON values shared by processes, for short-lived ones
+ * (a hook's forks) that would otherwise rewrite one JSON file each and lose
+ * each other's entries. The same journal as SessionStore underneath: each
+ * mutation applies in memory at once and is journaled by group commit, so
+ * concurrent processes never lose each other's keys, and what a resolved
+ * flush() covered survives SIGKILL.
+ *
+ * Time has one owner, as for sessions: readers only *hide* what their clock
+ * finds expired (get/has answer as if absent, entries() leaves it out) and
+ * entries() lists at most maxEntries; nothing is deleted for the others.
+ * Compaction (its guarded clock, or `--now`) journals the removal with the
+ * same rule, so what a reader hides is what compaction will drop.
+ */
+export class KeyValueStore {
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  private readonly view: KvView;
+  private readonly journal: Journal;
+  private readonly autoCompactor: AutoCompactor | undefined;
+
+  private constructor(prepared: Prepared, journal: Journal, options: KeyValueStoreOptions) {
+    this.ttlMs = prepared.ttlMs;
+    this.maxEntries = prepared.maxEntries;
+    this.view = prepared.view;
+    this.journal = journal;
+    const compactArgs = ['--kind', 'kv', '--ttl', `${this.ttlMs}ms`, '--max-entries', String(this.maxEntries)];
+    this.autoCompactor = autoCompactorFor(options.autoCompact, journal, compactArgs, options.onWarning ?? writeWarningToStderr);
+    prepared.hooks.onDurable = () => this.autoCompactor?.maybeStart();
+  }
+
+  /** Opens (creating if needed) and replays the store, letting the event loop run between replay steps. */
+  static async open(options: KeyValueStoreOptions): Promise<KeyValueStore> {
+    const prepared = prepare(options);
+    return new KeyValueStore(prepared, await Journal.open(prepared.journalOptions), options);
+  }
+
+  /** The same, synchronously: what a short-lived process wants. */
+  static openSync(options: KeyValueStoreOptions): KeyValueStore {
+    const prepared = prepare(options);
+    return new KeyValueStore(prepared, Journal.openSync(prepared.journalOptions), options);
+  }
+
+  /** The store directory. */
+  get dir(): string {
+    return this.journal.dir;
+  }
+
+  /**
+   * The value of `key`, or undefined when it is absent or expired by this
+   * process's clock. Reading refreshes the key's last use (a deferred
+   * `kv.touch`: it rides with the next commit, or goes after touchFlushMs,
+   * or at exit), so a key in use is neither expired nor evicted. The value is
+   * the stored one, deeply frozen: change it with set().
+   */
+  get(key: string): JsonValue | undefined {
+    checkKey(key);
+    this.journal.tryCatchUp();
+    const entry = this.live(key);
+    if (!entry) return undefined;
+    const now = this.journal.now();
+    if (now > entry.lastUsedAt && !this.view.extendQueuedTouch(key, now)) this.record({ kind: 'touch', key, time: now }, true);
+    return entry.value;
+  }
+
+  /** Whether get(key) would find a value. A check is not a use: the last use does not move. */
+  has(key: string): boolean {
+    checkKey(key);
+    this.journal.tryCatchUp();
+    return this.live(key) !== undefined;
+  }
+
+  /**
+   * Sets `key` to `value`, which is stored as JSON: what get() returns, here
+   * and in every process, is what JSON.parse(JSON.stringify(value)) gives.
+   * A value JSON cannot hold at all (undefined, a function, a symbol) throws
+   * TypeError; one over maxRecordBytes throws RECORD_TOO_LARGE; nothing
+   * changes then.
+   */
+  set(key: string, value: unknown): this {
+    checkKey(key);
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`the value of ${JSON.stringify(key)} is not a JSON value`);
+    const time = this.journal.now();
+    const entry = this.journal.append(KvEventTypes.set, { key, value }, { time });
+    // The value as every reader will parse it from the journal (sorted keys, undefined members gone), so this view equals a fresh replay.
+    const stored = deepFreeze((JSON.parse(entry.payloadJson) as { value: JsonValue }).value);
+    this.view.applyLocal({ kind: 'set', key, time, value: stored }, entry);
+    return this;
+  }
+
+  /** Removes `key`; true when get() would have found it. A key hidden as expired is removed too (it is still in the store). */
+  delete(key: string): boolean {
+    checkKey(key);
+    this.journal.tryCatchUp();
+    if (!this.view.values.has(key)) return false;
+    const visible = this.live(key) !== undefined;
+    this.record({ kind: 'delete', key, time: this.journal.now(), reason: 'deleted' });
+    return visible;
+  }
+
+  /**
+   * [key, value] pairs, most recently used first (ties by key), without the
+   * keys expired by this process's clock and at most maxEntries: exactly
+   * what a compaction at this instant keeps. Listing does not refresh.
+   */
+  entries(): IterableIterator<[string, JsonValue]> {
+    this.journal.tryCatchUp();
+    const { live } = partitionEntries(this.view.values.values(), this.journal.now(), this.ttlMs, this.maxEntries);
+    return live.map((e): [string, JsonValue] => [e.key, e.value]).values();
+  }
+
+  /** Resolves when every mutation made before the call is durable. */
+  flush(): Promise<void> {
+    return this.journal.flush();
+  }
+
+  /** Writes and syncs everything queued, blocking. */
+  flushSync(): void {
+    this.journal.flushSync();
+  }
+
+  /** Flushes and releases the store; later mutations throw CLOSED. */
+  close(): Promise<void> {
+    return this.journal.close();
+  }
+
+  closeSync(): void {
+    this.journal.closeSync();
+  }
+
+  /** The entry of `key` unless this process's clock finds it expired. */
+  private live(key: string): KvEntry | undefined {
+    const entry = this.view.values.get(key);
+    return entry && this.journal.now() - entry.lastUsedAt <= this.ttlMs ? entry : undefined;
+  }
+
+  private record(event: KvEvent, deferred = false): void {
+    const entry = this.journal.append(KvEventTypes[event.kind], kvPayload(event), { time: event.time, deferred });
+    this.view.applyLocal(event, entry);
+  }
+}
+
+interface Prepared {
+  ttlMs: number;
+  maxEntries: number;
+  view: KvView;
+  journalOptions: JournalOptions;
+  /** Set by the store once it exists: the journal is made before it. */
+  hooks: { onDurable?: () => void };
+}
+
+/** Validated limits (before any file is touched), the view, and the journal options whose consumer feeds the view. */
+function prepare(options: KeyValueStoreOptions): Prepared {
+  const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_KV_TTL_MS);
+  const maxEntries = requirePositiveInteger('maxEntries', options.maxEntries ?? DEFAULT_KV_MAX_ENTRIES);
+  // Entries are never changed in place (applyKvEvent makes new ones), so a shadow copy is the entry itself.
+  const view: KvView = new KeyedView<KvEntry, KvEvent>({ keyOf: (e) => e.key, apply: applyKvEvent, clone: (e) => e });
+  const hooks: Prepared['hooks'] = {};
+  const journalOptions: JournalOptions = {
+    dir: options.dir,
+    consumer: {
+      reset: () => view.reset(),
+      restore: (raw): Rejection | undefined => {
+        const entry = reviveKvEntry(raw);
+        if ('code' in entry) return entry;
+        view.restore(entry.key, entry);
+        return undefined;
+      },
+      apply: (record: JournalRecord): Rejection | undefined => {
+        const event = decodeKvEvent(record);
+        if ('code' in event) return event;
+        view.applyCommitted(event);
+        return undefined;
+      },
+      committed: (entries) => view.committed(entries),
+    },
+    deferredFlushMs: options.touchFlushMs ?? 1000,
+    onDurable: () => hooks.onDurable?.(),
+  };
+  for (const key of PASSED_THROUGH) {
+    if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
+  }
+  return { ttlMs, maxEntries, view, journalOptions, hooks };
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (!isValidKey(key)) {
+    throw new SessionJournalError(ErrorCodes.INVALID_KEY, `a key is a string of 1-${MAX_KEY_LENGTH} characters without control characters`, {
+      details: { key: typeof key === 'string' ? key.slice(0, 100) : String(key).slice(0, 100) },
+    });
+  }
+}
