@@ -34,6 +34,13 @@ export interface KeyValueStoreOptions {
   autoCompact?: Partial<AutoCompactPolicy> | false;
   /** Chain records with sha256 hashes for `verify` (default true). */
   hashChain?: boolean;
+  /**
+   * Open for reading only (a process that only looks keys up): no lock is
+   * taken and nothing is written, ever. get() does not refresh last use, a
+   * missing store reads as empty and is not created, and set() and delete()
+   * throw READ_ONLY.
+   */
+  readOnly?: boolean;
 }
 
 export const DEFAULT_KV_TTL_MS = 24 * 60 * 60 * 1000;
@@ -64,14 +71,16 @@ export class KeyValueStore {
   private readonly view: KvView;
   private readonly journal: Journal;
   private readonly autoCompactor: AutoCompactor | undefined;
+  readonly readOnly: boolean;
 
   private constructor(prepared: Prepared, journal: Journal, options: KeyValueStoreOptions) {
+    this.readOnly = options.readOnly ?? false;
     this.ttlMs = prepared.ttlMs;
     this.maxEntries = prepared.maxEntries;
     this.view = prepared.view;
     this.journal = journal;
     const compactArgs = ['--kind', 'kv', '--ttl', `${this.ttlMs}ms`, '--max-entries', String(this.maxEntries)];
-    this.autoCompactor = autoCompactorFor(options.autoCompact, journal, compactArgs, options.onWarning ?? writeWarningToStderr);
+    this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(options.autoCompact, journal, compactArgs, options.onWarning ?? writeWarningToStderr);
     prepared.hooks.onDurable = () => this.autoCompactor?.maybeStart();
   }
 
@@ -181,6 +190,10 @@ export class KeyValueStore {
   }
 
   private record(event: KvEvent, deferred = false): void {
+    if (this.readOnly) {
+      if (event.kind === 'touch') return; // a reader leaves no trace, last use included
+      throw new SessionJournalError(ErrorCodes.READ_ONLY, `store ${this.journal.dir} was opened readOnly; ${event.kind} needs a writer`, { details: { dir: this.journal.dir } });
+    }
     const entry = this.journal.append(KvEventTypes[event.kind], kvPayload(event), { time: event.time, deferred });
     this.view.applyLocal(event, entry);
   }
@@ -221,6 +234,7 @@ function prepare(options: KeyValueStoreOptions): Prepared {
       committed: (entries) => view.committed(entries),
     },
     deferredFlushMs: options.touchFlushMs ?? 1000,
+    readOnly: options.readOnly ?? false,
     onDurable: () => hooks.onDurable?.(),
   };
   for (const key of PASSED_THROUGH) {
