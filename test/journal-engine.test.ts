@@ -87,9 +87,15 @@ test('sequence numbers are gapless and records carry the envelope', async (t) =>
   await journal.close();
   const lines = fs.readFileSync(segment1(dir), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.deepEqual(lines.map((l) => l.seq), [1, 2]);
-  // Every commit's first record carries its framing: `c`, the commit id (and `n` when it holds more than one record).
+  // Format 2: every commit's first record carries its framing: `c`, the writer's tag (and `n` when it holds more than one record);
+  // `w` only where the lines before do not say it: on the segment's first line, not on this writer's next commit.
   t.deepEqual(Object.keys(lines[0]), ['v', 'seq', 'ts', 'w', 'c', 't', 'p', 'h']);
-  t.regex(lines[0].c, /^[0-9a-f]{16}$/);
+  t.deepEqual(Object.keys(lines[1]), ['v', 'seq', 'ts', 'c', 't', 'p', 'h']);
+  t.is(lines[0].v, 2);
+  t.true(Number.isSafeInteger(lines[0].ts));
+  t.regex(lines[0].c, /^[0-9a-z]{6}$/);
+  t.is(lines[1].c, lines[0].c);
+  t.regex(lines[0].h, /^[A-Za-z0-9_-]{22}$/);
   t.is(lines[0].w, `${process.pid}@${(await import('node:os')).hostname()}`);
 });
 
@@ -232,7 +238,7 @@ test('invalid options are refused with INVALID_OPTION', (t) => {
   t.is((err as { code?: string }).code, 'INVALID_OPTION');
 });
 
-test('each record is chained to the one before by a sha256 over its canonical form', async (t) => {
+test('each record is chained to the one before by a (truncated) sha256 over its canonical form', async (t) => {
   const { chainHashOf } = await import('../src/journal/record-codec.js');
   const dir = tempStoreDir(t);
   const first = openKv(dir);

@@ -132,10 +132,18 @@ const cases: FixtureCase[] = [
     warnings: [2, 4, 5].map((line) => ({ code: WarningCodes.UNKNOWN_EVENT_TYPE, line })),
   },
   {
-    fixture: 'future-version',
-    about: 'records of format version 2 are UNSUPPORTED_VERSION; v1 records around them are kept',
+    fixture: 'future-version-3',
+    about: 'records of format version 3 are UNSUPPORTED_VERSION; records around them are kept',
     sessions: [s('s1', 1, 'conv-v1v1'), s('s2', 0)],
     warnings: [3, 4].map((line) => ({ code: WarningCodes.UNSUPPORTED_VERSION, line })),
+    check: (t, store) => t.is(store.getSession('s-v2'), undefined),
+  },
+  {
+    // Made when format 2 was still a future version: its "v":2 lines carry format 1's ISO `ts`, which format 2 (epoch ms) does not accept.
+    fixture: 'future-version',
+    about: 'lines marked format 2 with an ISO ts are INVALID_DATE; v1 records around them are kept',
+    sessions: [s('s1', 1, 'conv-v1v1'), s('s2', 0)],
+    warnings: [3, 4].map((line) => ({ code: WarningCodes.INVALID_DATE, line })),
     check: (t, store) => t.is(store.getSession('s-v2'), undefined),
   },
   {
@@ -319,7 +327,7 @@ test('fixture torn-last-line: a writer never glues its line onto a torn tail', a
   const appended = bytes.subarray(original.length + 2).toString('utf8').split('\n');
   t.is(appended.pop(), '', 'the new records end in a newline');
   t.true(appended.length >= 2);
-  for (const line of appended) t.is((JSON.parse(line) as { v: unknown }).v, 1, 'each new record is a whole line of its own');
+  for (const line of appended) t.is((JSON.parse(line) as { v: unknown }).v, 2, 'each new record is a whole line of its own (format 2)');
 
   const { store, warnings } = openStore(t, dir);
   t.deepEqual(places(warnings), [{ code: WarningCodes.UNPARSABLE_LINE, file, line: 6, offset: tornAt }], 'the torn line is now a skipped line');

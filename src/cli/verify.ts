@@ -1,5 +1,6 @@
 import { readChainHead, verifyStore, type VerifyReport } from '../history/verify-store.js';
 import { requireStore } from '../journal/store-files.js';
+import { isChainHash } from '../journal/record-codec.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour } from './terminal.js';
@@ -36,8 +37,9 @@ I/O), 70 internal error.
 
 /** Parses `SEQ:HASH` (HASH may be empty, for an unchained head). */
 export function parseExpectedHead(text: string): { seq: number; h: string } {
-  const m = /^(\d+):([0-9a-f]{64}|)$/.exec(text.trim());
-  if (!m || !Number.isSafeInteger(Number(m[1])) || Number(m[1]) < 1) {
+  // HASH in either format's form: a head recorded before format 2 is hex (record-codec.ts, isChainHash).
+  const m = /^(\d+):([0-9A-Za-z_-]*)$/.exec(text.trim());
+  if (!m || !Number.isSafeInteger(Number(m[1])) || Number(m[1]) < 1 || (m[2] !== '' && !isChainHash(m[2]))) {
     throw new UsageError(`--expect-head takes SEQ:HASH as printed by verify --head (got ${JSON.stringify(text)})`);
   }
   return { seq: Number(m[1]), h: m[2]! };

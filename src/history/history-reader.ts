@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { zlib } from '../lazy.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
 import { CommitAssembler } from '../journal/commit-framing.js';
-import { decodeLine, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
+import { LineDecoder, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../journal/record-parts.js';
 import type { LinePlace } from '../journal/segment-reader.js';
 import { journalLockHeld } from '../journal/store-lock.js';
@@ -150,6 +150,7 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
       continue;
     }
     const lines = splitLines(stream, segment.file, maxLineBytes);
+    const decoder = new LineDecoder();
     let lastLine = 0;
     let gzipError: Error | undefined;
     const next = async () => {
@@ -173,7 +174,7 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
           if (item.warning.code === WarningCodes.LINE_TOO_LONG) framing.unreadableLine(item.warning as LinePlace, false);
         } else {
           lastLine = item.place.line;
-          const decoded = decodeLine(item.text);
+          const decoded = decoder.decode(item.text);
           if (decoded.ok) {
             let raw: Record<string, unknown>;
             try {

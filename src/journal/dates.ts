@@ -60,3 +60,16 @@ export function parseIsoInstant(text: unknown): number | undefined {
 export function isValidDate(value: unknown): value is Date {
   return value instanceof Date && Number.isFinite(value.getTime());
 }
+
+/** The instants ISO_INSTANT can write: years 0000 to 9999 (toISOString writes others as `+010000-…`, which no reader accepts). */
+const EARLIEST_MS = -62167219200000; // 0000-01-01T00:00:00.000Z
+const LATEST_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
+
+/**
+ * A format 2 envelope `ts`: epoch milliseconds as a JSON integer, in the
+ * same range the ISO form of format 1 allows, or undefined. As strict as
+ * parseIsoInstant: a fraction, a string or a number past year 9999 is not a time.
+ */
+export function parseEpochMs(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= EARLIEST_MS && value <= LATEST_MS ? value : undefined;
+}

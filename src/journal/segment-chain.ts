@@ -1,11 +1,10 @@
 import fs from 'node:fs';
-import { crypto } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
 import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from '../snapshot/snapshot-file.js';
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
 import { CommitAssembler } from './commit-framing.js';
 import type { QueuedEntry } from './commit-queue.js';
-import { CHAIN_START, PART_EVENT, ROTATE_EVENT, TORN_SEAL, canonicalPayload, decodeLine, encodeRecord, envelopeBytes, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
+import { CHAIN_START, LineDecoder, PART_EVENT, ROTATE_EVENT, TORN_SEAL, canonicalPayload, encodeRecord, envelopeBytes, newWriterTag, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
 import { MAX_PARTS, joinParts, pieceBytesFor, spreadPayload } from './record-parts.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import type { LockLease } from './store-lock.js';
@@ -59,10 +58,13 @@ function runSteps<T>(steps: Generator<void, T>): T {
   }
 }
 
-/** Commit ids: random per process, then counted, so no two commits of this process share one and other processes' differ. */
-let commitIdPrefix: string | undefined; // drawn at the first commit: a process that only reads never loads node:crypto
-let commitCounter = 0;
-const nextCommitId = (): string => `${(commitIdPrefix ??= crypto().randomBytes(4).toString('hex'))}${(commitCounter++ & 0xffffffff).toString(16).padStart(8, '0')}`;
+/**
+ * This process's writer tag, the `c` of each of its commits (format 2): a
+ * commit is known by (tag, first seq), which no two commits readers apply
+ * share, since applied commits begin at increasing seqs.
+ */
+let writerTag: string | undefined; // drawn at the first commit: a process that only reads never loads node:crypto
+const ownWriterTag = (): string => (writerTag ??= newWriterTag());
 
 /** True when a commit holds a part of a spread record: only then are its records joined. */
 function hasParts(records: readonly JournalRecord[]): boolean {
@@ -77,7 +79,7 @@ class StoreChanged extends Error {}
  * A file whose lines are being applied: a live Segment, or an archived one
  * read whole from its gzip (only when the newest snapshot is unreadable).
  */
-type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo'> & { reader: { tailReportedAt: number | undefined } };
+type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo' | 'lines'> & { reader: { tailReportedAt: number | undefined } };
 
 /**
  * A commit this process wrote but could not prove in place (the fence
@@ -86,6 +88,8 @@ type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo'> & { reader: { tai
  */
 interface InDoubtCommit {
   id: string;
+  /** Seq of its first line: with the id, what tells it from this process's other commits. */
+  firstSeq: number;
   entries: QueuedEntry[];
   /** Each entry by the seq of its record's last line: what a reader applies it as. */
   bySeq: Map<number, QueuedEntry>;
@@ -186,8 +190,8 @@ export class SegmentChain {
     this.onReplayProgress = options.onReplayProgress;
     this.framing = new CommitAssembler<JournalRecord>(0, {
       applied: (records, places, header) => this.applyCommit(records, places, header),
-      rejected: (_records, header) => {
-        if (this.inDoubt?.id === header.id) this.inDoubt.outcome = 'rejected';
+      rejected: (records, header) => {
+        if (this.isInDoubt(header, records[0])) this.inDoubt!.outcome = 'rejected';
       },
       warn: (w) => this.warnAt(w),
     });
@@ -195,6 +199,12 @@ export class SegmentChain {
 
   get lastSeq(): number {
     return this.framing.lastSeq;
+  }
+
+  /** True when a commit read from the files is the one this process left in doubt: same tag, same first seq, and attributed to this writer. */
+  private isInDoubt(header: CommitHeader, first: JournalRecord | undefined): boolean {
+    const doubt = this.inDoubt;
+    return doubt !== undefined && doubt.id === header.id && first?.seq === doubt.firstSeq && first.writer === this.writer;
   }
 
   /** True while a commit of this process waits to be proved or written again. */
@@ -406,7 +416,7 @@ export class SegmentChain {
       closeQuietly(fd);
     }
     const { bytes, damaged } = gunzipReadable(compressed);
-    const part: ReadFile = { number: n, path: file, rotatesTo: undefined, reader: { tailReportedAt: undefined } };
+    const part: ReadFile = { number: n, path: file, rotatesTo: undefined, lines: new LineDecoder(), reader: { tailReportedAt: undefined } };
     const tail = splitBufferLines(
       bytes,
       file,
@@ -496,8 +506,9 @@ export class SegmentChain {
       const size = fdSize(fd, path);
       if (size === 0) return 'empty';
       let seq: number | undefined;
+      const lines = new LineDecoder();
       new SegmentReader(fd, path, this.maxLineBytes, () => undefined).readTo(size, (text) => {
-        const decoded = decodeLine(text);
+        const decoded = lines.decode(text);
         if (!decoded.ok) return 'continue';
         seq = decoded.record.seq;
         return 'stop';
@@ -653,7 +664,7 @@ export class SegmentChain {
   private applyLine(segment: ReadFile, text: string, place: LinePlace): 'continue' | 'stop' {
     this.reading = segment;
     this.lastLine = place;
-    const decoded = decodeLine(text);
+    const decoded = segment.lines.decode(text);
     if (!decoded.ok) {
       if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
       this.framing.unreadableLine(place, 'sealed' in decoded);
@@ -669,7 +680,7 @@ export class SegmentChain {
   /** The framing rule decided that readers apply these records (one commit). */
   private applyCommit(records: readonly JournalRecord[], places: readonly LinePlace[], header: CommitHeader | undefined): void {
     const segment = this.reading!;
-    const own = header && this.inDoubt?.id === header.id && records[0]?.writer === this.writer ? this.inDoubt : undefined;
+    const own = header && this.isInDoubt(header, records[0]) ? this.inDoubt : undefined;
     // Readers pass every line of the commit, parts that do not join included: the chain goes on from its last.
     const last = records[records.length - 1];
     if (last) this.chainHead = last.hash ?? CHAIN_START;
@@ -788,14 +799,17 @@ export class SegmentChain {
     const parts = records.map((r) => this.partsOf(r.type, r.payloadJson));
     let lines = 0;
     for (const p of parts) lines += p?.length ?? 1;
-    const header: CommitHeader = { id: nextCommitId(), count: lines };
+    const header: CommitHeader = { id: ownWriterTag(), count: lines };
     const firstSeq = this.framing.lastSeq + 1;
+    // `w` only where the lines before would not say it (LineDecoder): the other lines of the commit are the first one's.
+    const firstWriterJson = segment.lines.needsWriter(header.id, this.writer) ? this.writerJson : undefined;
     const seqs: number[] = [];
     let text = '';
     let head = this.chainHead;
     let seq = firstSeq;
     const writeLine = (time: number, type: string, payloadJson: string) => {
-      const encoded = encodeRecord(seq, time, this.writerJson, type, payloadJson, this.hashChain ? head : undefined, seq === firstSeq ? header : undefined);
+      const first = seq === firstSeq;
+      const encoded = encodeRecord(seq, time, first ? firstWriterJson : undefined, type, payloadJson, this.hashChain ? head : undefined, first ? header : undefined);
       text += encoded.line;
       head = encoded.hash;
       seq++;
@@ -812,7 +826,7 @@ export class SegmentChain {
     if (!before.current || before.size !== size || segment.reader.offset !== size || !lease.stillHeld()) return { kind: 'not-written' };
     const doubt = (): void => {
       if (!entries) return;
-      this.inDoubt = { id: header.id, entries, bySeq: new Map(entries.map((e, i) => [seqs[i]!, e])), segment, landed: [], outcome: 'unknown' };
+      this.inDoubt = { id: header.id, firstSeq, entries, bySeq: new Map(entries.map((e, i) => [seqs[i]!, e])), segment, landed: [], outcome: 'unknown' };
       segment.expectSync(); // keeps the descriptor until the doubt is resolved
     };
     try {
@@ -828,6 +842,7 @@ export class SegmentChain {
     }
     this.framing.ownCommit(firstSeq, lines, { file: segment.path, line: segment.reader.line + 1, offset: size });
     segment.reader.skip(bytes.length, lines);
+    segment.lines.wrote(header.id, this.writer);
     this.chainHead = head;
     this.counters.commits++;
     this.counters.recordsWritten += records.length;

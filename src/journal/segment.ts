@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { ioError } from '../errors.js';
+import { LineDecoder } from './record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import { closeQuietly, writeFully } from './store-files.js';
 import type { JournalWarning } from './warnings.js';
@@ -12,6 +13,8 @@ import type { JournalWarning } from './warnings.js';
  */
 export class Segment {
   readonly reader: SegmentReader;
+  /** Decodes its lines in file order (who wrote a line depends on the lines before it). */
+  readonly lines = new LineDecoder();
   /** Set when a rotation marker was read: the number of the segment that follows. */
   rotatesTo?: number;
   /** Commits written here whose fsync has not finished. */

@@ -1,5 +1,5 @@
 import { CommitAssembler } from '../journal/commit-framing.js';
-import { decodeLine, decodeRecord, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../journal/record-codec.js';
+import { LineDecoder, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../journal/record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../journal/record-parts.js';
 import { isCr } from '../journal/line-framing.js';
 import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
@@ -139,9 +139,10 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
     if (allNul(fd, file, place.offset, content)) damage({ line: place.line, offset: place.offset, length: end - place.offset, reason: WarningCodes.ZERO_FILLED, message: `line of ${content} NUL bytes` });
     else scan.kept.push({ line: place.line, offset: place.offset, reason: WarningCodes.LINE_TOO_LONG, message: `line of ${content} bytes exceeds maxLineBytes (${maxLineBytes}); left in place` });
   };
+  const lines = new LineDecoder();
   reader.readTo(size, (text, place, end) => {
     scan.lastLine = { line: place.line, offset: place.offset };
-    const decoded = decodeLine(text);
+    const decoded = lines.decode(text);
     if (decoded.ok) {
       const { record } = decoded;
       if (rotationTarget(record, number) !== undefined) scan.closed = true;
@@ -160,7 +161,7 @@ export function scanSegment(fd: number, file: string, maxLineBytes: number, size
   const tailBytes = size - reader.offset;
   if (tailBytes > 0) {
     const nul = allNul(fd, file, reader.offset, tailBytes);
-    const wholeRecord = !nul && tailBytes <= maxLineBytes && decodeRecord(reader.peekTail(tailBytes).toString('utf8')).ok;
+    const wholeRecord = !nul && tailBytes <= maxLineBytes && lines.decode(reader.peekTail(tailBytes).toString('utf8')).ok;
     scan.tail = {
       line: reader.line + 1,
       offset: reader.offset,

@@ -66,7 +66,7 @@ class SnapshotParser {
       // Writers continue from these: a fractional seq would make every later record invalid, a bad segment replay folded segments twice.
       if (!Number.isSafeInteger(h.seq) || h.seq < 0) return this.fail(`header seq ${JSON.stringify(h.seq)} is not a whole number >= 0`);
       if (!Number.isSafeInteger(h.segment) || h.segment < 1) return this.fail(`header segment ${JSON.stringify(h.segment)} is not a whole number >= 1`);
-      if (h.h !== undefined && h.h !== CHAIN_START && !isChainHash(h.h)) return this.fail(`header h ${JSON.stringify(h.h)} is not a sha256 hash`);
+      if (h.h !== undefined && h.h !== CHAIN_START && !isChainHash(h.h)) return this.fail(`header h ${JSON.stringify(h.h)} is not a chain hash`);
       // A header naming another segment (a damaged digit) would skip, or replay twice, every segment in between.
       if (this.named !== undefined && h.segment !== this.named) return this.fail(`header segment ${h.segment} is not the ${this.named} of the file name`);
       this.header = h;

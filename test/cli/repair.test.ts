@@ -280,7 +280,7 @@ for (const name of JOURNAL_FIXTURES) {
 }
 
 test('repair leaves records of a newer format version in place and lists them', async (t) => {
-  const dir = copyStore(t, 'journals', 'future-version');
+  const dir = copyStore(t, 'journals', 'future-version-3');
   const print = fingerprint(dir);
   const run = await runCli(['repair', '--dir', dir, '--json']);
   t.is(run.code, 0);
