@@ -11,7 +11,8 @@ const BUILT_INDEX = new URL('../src/index.js', import.meta.url).href;
 
 interface JournalLine {
   seq: number;
-  ts: string;
+  /** Epoch ms: the format (2) new writes use. */
+  ts: number;
   t: string;
   p: Record<string, unknown>;
 }
@@ -128,7 +129,7 @@ test('touches are coalesced: many getSession calls write at most one session.tou
   await store.flush();
   const touches = ofType(dir, 'session.touch');
   t.is(touches.length, 1, 'one line for 100 reads');
-  t.is(Date.parse(touches[0]!.ts), T0 + 1000, 'carrying the time of the last read');
+  t.is(touches[0]!.ts, T0 + 1000, 'carrying the time of the last read');
   for (let i = 0; i < 20; i++) {
     clock.advance(1);
     store.getSession(id);
@@ -249,7 +250,7 @@ test('TTL: listSessions hides an expired session but journals nothing; expireNow
     deletes.map((l) => l.p),
     [{ id: 'old', reason: 'expired' }],
   );
-  t.is(Date.parse(deletes[0]!.ts), T0 + 10_001);
+  t.is(deletes[0]!.ts, T0 + 10_001);
   await owner.close();
   // Reopened with the clock back at the start, the session would not be expired by
   // computation: it is gone because the expiry is in the journal.
