@@ -10,11 +10,10 @@
  *
  * Ratio: aggregate acknowledged turns/s, session-journal ÷ SQLite. Goal >= 2x.
  */
-import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fmtRate, fmtRatio, measured, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
 import { startJsonChild } from './peers/child-process.js';
-import { peerModule, peerPath, type PeerKind } from './peers/peer.js';
+import { peerModule, peerPath, removePeer, type PeerKind } from './peers/peer.js';
 import { alternate, ratioList } from './peers/rounds.js';
 
 const PROCESSES = 4;
@@ -58,7 +57,7 @@ async function runGroup(root: string, kind: PeerKind, durationMs: number): Promi
     return { rate: reports.reduce((s, r) => s + (r.ops / r.ms) * 1000, 0), ops, cpuUsPerOp: (reports.reduce((s, r) => s + r.cpuMs, 0) / ops) * 1000, lost };
   } finally {
     for (const c of children) if (c.child.exitCode === null) c.child.kill();
-    for (const p of [path, `${path}-wal`, `${path}-shm`]) fs.rmSync(p, { recursive: true, force: true });
+    removePeer(path);
   }
 }
 

@@ -4,10 +4,9 @@
  * addTurn + await flush() (bench/common.ts addTurnLoop) for `durationMs`.
  * A turn counts once its flush resolved.
  */
-import fs from 'node:fs';
 import { Samples, addTurnLoop } from '../common.js';
 import type { ConversationTurn } from '../../src/index.js';
-import { peerModule, peerPath, type PeerKind, type PeerOpenOptions } from './peer.js';
+import { peerModule, peerPath, removePeer, type PeerKind, type PeerOpenOptions } from './peer.js';
 
 export interface LoopRun {
   ops: number;
@@ -31,7 +30,7 @@ export async function closedLoop(root: string, kind: PeerKind, clients: number, 
     await store.close();
     return { ops, ms, rate: (ops / ms) * 1000, cpuMs, lat };
   } finally {
-    for (const p of [path, `${path}-wal`, `${path}-shm`]) fs.rmSync(p, { recursive: true, force: true });
+    removePeer(path);
   }
 }
 

@@ -7,6 +7,7 @@
  * (bulk preparation before timing, not timed). Modules are imported on
  * demand, so a cold child process loads only the peer it measures.
  */
+import fs from 'node:fs';
 import type { ConversationTurn, PortableSession } from '../../src/index.js';
 
 export interface PeerStore {
@@ -58,4 +59,22 @@ export async function peerModule(kind: PeerKind): Promise<PeerModule> {
 export function peerPath(root: string, kind: PeerKind, base: string): string {
   const ext = kind === 'session-journal' ? '' : kind === 'sqlite' ? '.sqlite' : '.json';
   return `${root}/${base}-${kind}${ext}`;
+}
+
+/** The files a peer's store consists of (SQLite's -wal and -shm beside its file). */
+export const peerFiles = (path: string): string[] => [path, `${path}-wal`, `${path}-shm`];
+
+/** Bytes on disk of a peer's store: every file under a directory, or the file and its companions. */
+export function peerBytes(path: string): number {
+  let total = 0;
+  for (const p of peerFiles(path)) {
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (st === undefined) continue;
+    total += st.isDirectory() ? fs.readdirSync(p).reduce((s, name) => s + peerBytes(`${p}/${name}`), 0) : st.size;
+  }
+  return total;
+}
+
+export function removePeer(path: string): void {
+  for (const p of peerFiles(path)) fs.rmSync(p, { recursive: true, force: true });
 }

@@ -4,7 +4,7 @@
  * workloads compact explicitly where they mean to), and maxSessions large
  * enough that LRU never hides a prepared session.
  */
-import { SessionStore, importSessions, type PortableSession } from '../../src/index.js';
+import { SessionStore, compactSessions, importSessions, type PortableSession } from '../../src/index.js';
 import type { PeerModule, PeerOpenOptions, PeerStore } from './peer.js';
 
 export const MAX_SESSIONS = 1_000_000;
@@ -24,6 +24,27 @@ export async function load(dir: string, sessions: readonly PortableSession[]): P
     if (result.imported !== end - start) throw new Error(`prepared import took ${result.imported} of ${end - start} sessions (${result.skipped} skipped)`);
     start = end;
   }
+}
+
+/**
+ * The same sessions as a user's store holds them after writing them turn by
+ * turn: ensureSession + one addTurn per turn (fsync off while preparing; the
+ * bytes are the same), so the store is a journal of one record per turn.
+ */
+export async function loadAsJournal(dir: string, sessions: readonly PortableSession[]): Promise<void> {
+  const store = SessionStore.openSync({ dir, fsync: false, maxSessions: MAX_SESSIONS, autoCompact: false });
+  for (const s of sessions) {
+    store.ensureSession(s.id);
+    for (const t of s.turns) store.addTurn(s.id, { prompt: t.prompt, response: t.response, timestamp: new Date(t.timestamp) });
+    await store.flush();
+  }
+  await store.close();
+}
+
+/** Folds the store into one snapshot (no archive, no retention), as `session-journal compact --no-archive` would. */
+export async function compactAll(dir: string): Promise<void> {
+  const r = await compactSessions({ dir, maxSessions: MAX_SESSIONS, ttlMs: 365 * 24 * 3600 * 1000, archive: { keep: false } });
+  if (r.status !== 'compacted') throw new Error(`compaction of ${dir}: ${r.status}`);
 }
 
 export default { open, load } satisfies PeerModule;
