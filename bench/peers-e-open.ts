@@ -15,13 +15,13 @@
  *   Preparing this store (import + compaction, about 270 MB of turns) takes
  *   most of this benchmark's time; the opens themselves are a few seconds.
  */
-import { fmtMs, fmtRatio, log, measured, median, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
 import { fileURLToPath } from 'node:url';
+import type { PortableSession } from '../src/index.js';
+import { fmtMs, fmtRatio, log, measured, median, now, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
 import { timedRun } from './peers/child-process.js';
 import { preparedId, preparedSessions, realisticTurns } from './peers/dataset.js';
 import { peerBytes, peerModule, peerPath, removePeer, type PeerKind } from './peers/peer.js';
 import { compactAll, loadAsJournal } from './peers/session-journal.js';
-import type { PortableSession } from '../src/index.js';
 
 const CHILD = fileURLToPath(new URL('./peers/open-child.js', import.meta.url));
 const SMALL_KINDS: readonly PeerKind[] = ['session-journal', 'lowdb', 'sqlite'];
@@ -42,23 +42,33 @@ interface Case {
   turnsEach: number;
   kinds: readonly PeerKind[];
   bytes: Map<PeerKind, number>;
+  /** Untimed preparation, for the record: loading each peer (and compacting ours). */
+  prepMs: Map<string, number>;
   runs: Map<PeerKind, OpenRun[]>;
 }
 
 async function openCase(root: string, label: string, kinds: readonly PeerKind[], sessions: readonly PortableSession[], form: 'journal' | 'snapshot', runs: number): Promise<Case> {
   const paths = new Map<PeerKind, string>();
   log(`peers-e: preparing ${label}`);
+  const prepMs = new Map<string, number>();
   for (const kind of kinds) {
     const path = peerPath(root, kind, label);
+    let t0 = now();
     if (kind === 'session-journal' && form === 'journal') await loadAsJournal(path, sessions);
     else await (await peerModule(kind)).load(path, sessions);
-    if (kind === 'session-journal' && form === 'snapshot') await compactAll(path);
+    prepMs.set(`${kind} load`, now() - t0);
+    if (kind === 'session-journal' && form === 'snapshot') {
+      t0 = now();
+      await compactAll(path);
+      prepMs.set(`${kind} compaction`, now() - t0);
+    }
     paths.set(kind, path);
   }
-  const c: Case = { label, sessions: sessions.length, turnsEach: sessions[0]!.turns.length, kinds, bytes: new Map(), runs: new Map(kinds.map((k) => [k, []])) };
+  const c: Case = { label, sessions: sessions.length, turnsEach: sessions[0]!.turns.length, kinds, bytes: new Map(), prepMs, runs: new Map(kinds.map((k) => [k, []])) };
   for (const [kind, path] of paths) c.bytes.set(kind, peerBytes(path));
   const id = preparedId(sessions.length >> 1);
-  for (const kind of kinds) await timedRun([CHILD, kind, paths.get(kind)!, 'read', id]); // warm-up: page cache
+  // Warm-up (compiled code cache); the big files are still in the page cache from being written, and one more open of them costs seconds.
+  if (form === 'journal') for (const kind of kinds) await timedRun([CHILD, kind, paths.get(kind)!, 'read', id]);
   for (let i = 0; i < runs; i++) {
     log(`peers-e: ${label} run ${i + 1}/${runs}`);
     for (let k = 0; k < kinds.length; k++) {
@@ -78,7 +88,8 @@ const mib = (n: number): string => `${(n / 1048576).toFixed(n < 10 * 1048576 ? 2
 
 function caseLines(c: Case, form: string): string[] {
   const head = `${c.sessions.toLocaleString('en-US')} sessions x ${c.turnsEach} turns (median of ${c.runs.get('lowdb')!.length} cold opens; session-journal as ${form}):`;
-  return [head, ...c.kinds.map((k) => `  ${k.padEnd(15)} open + read one ${fmtMs(openMs(c, k)).padStart(8)}   peak RSS ${rssMiB(c, k).toFixed(0).padStart(5)} MiB   on disk ${mib(c.bytes.get(k)!)}`)];
+  const prep = `  preparation (not timed): ${[...c.prepMs].map(([what, ms]) => `${what} ${fmtMs(ms)}`).join(', ')}`;
+  return [head, ...c.kinds.map((k) => `  ${k.padEnd(15)} open + read one ${fmtMs(openMs(c, k)).padStart(8)}   peak RSS ${rssMiB(c, k).toFixed(0).padStart(5)} MiB   on disk ${mib(c.bytes.get(k)!)}`), prep];
 }
 
 export function run(args: BenchArgs): Promise<BenchResult> {

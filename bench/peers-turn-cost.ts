@@ -9,12 +9,12 @@
  * Ratio: process CPU time per turn, empty ÷ big (wall time is printed too).
  * Goal >= 0.83 (a turn in the big session within 1.2x of one in an empty one).
  */
+import { SessionStore } from '../src/index.js';
 import { addTurnLoop, fmtUs, log, measured, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
 import { realisticTurns } from './peers/dataset.js';
-import { alternate, ratioList } from './peers/rounds.js';
 import { peerPath } from './peers/peer.js';
+import { alternate, ratioList } from './peers/rounds.js';
 import { MAX_SESSIONS } from './peers/session-journal.js';
-import { SessionStore } from '../src/index.js';
 
 const TARGET = 0.83;
 
