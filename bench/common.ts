@@ -251,10 +251,19 @@ export function cpuMsSince(start: NodeJS.CpuUsage): number {
 /**
  * The closed-loop workload of the throughput benchmarks: one async client
  * per id, each looping addTurn + await flush() until `durationMs` is over.
- * Per-operation latencies go to `lat` when given.
+ * Per-operation latencies go to `lat` when given; `perClient` counts each
+ * client's acknowledged turns. Any store with addTurn and flush will do
+ * (the peer benchmarks pass SQLite and the others, bench/peers/peer.ts).
  */
-export async function addTurnLoop(store: SessionStore, ids: readonly string[], turns: readonly ConversationTurn[], durationMs: number, lat?: Samples): Promise<{ ops: number; ms: number; cpuMs: number }> {
+export async function addTurnLoop(
+  store: Pick<SessionStore, 'addTurn' | 'flush'>,
+  ids: readonly string[],
+  turns: readonly ConversationTurn[],
+  durationMs: number,
+  lat?: Samples,
+): Promise<{ ops: number; ms: number; cpuMs: number; perClient: number[] }> {
   let ops = 0;
+  const perClient = ids.map(() => 0);
   const cpu0 = process.cpuUsage();
   const start = now();
   const end = start + durationMs;
@@ -267,8 +276,9 @@ export async function addTurnLoop(store: SessionStore, ids: readonly string[], t
         await store.flush();
         lat?.push(now() - t0);
         ops++;
+        perClient[c]!++;
       }
     }),
   );
-  return { ops, ms: now() - start, cpuMs: cpuMsSince(cpu0) };
+  return { ops, ms: now() - start, cpuMs: cpuMsSince(cpu0), perClient };
 }

@@ -3,7 +3,7 @@
  * interference), then prints a summary table. Each benchmark measures its own
  * baseline in the same run, so ratios stay meaningful on a shared machine.
  *
- *   npm run bench                     # full run (~2-3 min)
+ *   npm run bench                     # full run (~8 min)
  *   node build/bench/run-all.js --quick
  *   node build/bench/run-all.js --only replay,group-commit
  *
@@ -17,7 +17,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtRatio, loadAverage, now, type BenchResult } from './common.js';
 
-const BENCHMARKS = ['group-commit', 'multi-writer', 'replay', 'rewrite-vs-journal', 'compaction', 'hash-chain', 'event-store', 'kv-processes'] as const;
+const BENCHMARKS = [
+  'group-commit',
+  'multi-writer',
+  'replay',
+  'rewrite-vs-journal',
+  'compaction',
+  'hash-chain',
+  'event-store',
+  // Issue 11: session-journal against what users pick instead (bench/peers/).
+  'peers-a-concurrent',
+  'peers-b-sequential',
+  'peers-c-multi-process',
+  'peers-d-cold-process',
+  'peers-e-open',
+  'peers-f-bytes',
+  'peers-turn-cost',
+  'kv-processes',
+] as const;
 
 function runOne(name: string, passArgs: string[], resultFile: string): Promise<number> {
   const script = fileURLToPath(new URL(`./${name}.js`, import.meta.url));

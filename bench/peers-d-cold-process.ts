@@ -1,0 +1,113 @@
+/**
+ * Issue 11, workload D: a cold short-lived process (a hook fork).
+ *
+ * `node bench/peers/open-child.js <kind> ...` opens a store holding 1,000
+ * small sessions (prepared before timing, one short turn each), reads one,
+ * adds one turn durably, closes and exits. Wall time from spawn to exit,
+ * median of the runs, the peers interleaved run by run: session-journal
+ * against SQLite FULL (the goal) and genie's flat file (no fsync).
+ *
+ * Also: the same with a read only, and the import cost of the package
+ * (`await import(build/src/index.js)` against a bare `node -e ""`; goal:
+ * at most 15 ms more than bare node).
+ *
+ * Ratio: median wall time, SQLite FULL ÷ session-journal. Goal >= 1.0x.
+ */
+import { fileURLToPath } from 'node:url';
+import { fmtMs, fmtRatio, log, measured, median, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
+import { timedRun } from './peers/child-process.js';
+import { preparedId, preparedSessions, smallTurns } from './peers/dataset.js';
+import { peerModule, peerPath, type PeerKind } from './peers/peer.js';
+
+/**
+ * The store kind of our side. A KeyValueStore is being built on another
+ * branch for exactly this workload: when it lands, register it in
+ * bench/peers/peer.ts and name it here.
+ */
+const OURS_COLD: PeerKind = 'session-journal';
+const PEERS: readonly PeerKind[] = [OURS_COLD, 'sqlite', 'genie-file'];
+const ENTRIES = 1000;
+const TARGET = 1;
+const IMPORT_BUDGET_MS = 15;
+const CHILD = fileURLToPath(new URL('./peers/open-child.js', import.meta.url));
+const PACKAGE_ENTRY = fileURLToPath(new URL('../src/index.js', import.meta.url));
+
+type Action = 'read' | 'read-write';
+
+interface ChildOut {
+  openMs: number;
+  maxRssKb: number;
+}
+
+export function run(args: BenchArgs): Promise<BenchResult> {
+  return measured(args, 'peers-d', async (root) => {
+    const runs = args.quick ? 5 : 20;
+    const sessions = preparedSessions(ENTRIES, 1, smallTurns(ENTRIES));
+    const paths = new Map<PeerKind, string>();
+    for (const kind of PEERS) {
+      const path = peerPath(root, kind, 'cold');
+      await (await peerModule(kind)).load(path, sessions);
+      paths.set(kind, path);
+    }
+    const id = preparedId(ENTRIES / 2);
+    const wall = new Map<string, number[]>();
+    const open = new Map<string, number[]>();
+    const push = (m: Map<string, number[]>, key: string, x: number): void => void (m.get(key) ?? m.set(key, []).get(key)!).push(x);
+    const importArgs = { bare: ['-e', ''], package: ['--input-type=module', '-e', `await import(${JSON.stringify(PACKAGE_ENTRY)})`] };
+    await timedRun([CHILD, OURS_COLD, paths.get(OURS_COLD)!, 'read', id]); // warm-up: page cache, compiled code cache
+    for (let i = 0; i < runs; i++) {
+      log(`peers-d: run ${i + 1}/${runs}`);
+      // Rotate the order so a burst of load does not always hit the same peer.
+      const order = PEERS.map((_, k) => PEERS[(i + k) % PEERS.length]!);
+      for (const action of ['read-write', 'read'] as const) {
+        for (const kind of order) {
+          const { ms, stdout } = await timedRun([CHILD, kind, paths.get(kind)!, action, id]);
+          push(wall, `${kind} ${action}`, ms);
+          push(open, `${kind} ${action}`, (JSON.parse(stdout) as ChildOut).openMs);
+        }
+      }
+      for (const [name, argv] of i % 2 === 0 ? Object.entries(importArgs) : Object.entries(importArgs).reverse()) push(wall, `import ${name}`, (await timedRun(argv)).ms);
+    }
+    const w = (key: string): number => median(wall.get(key)!);
+    const o = (key: string): number => median(open.get(key)!);
+    const ratio = w('sqlite read-write') / w(`${OURS_COLD} read-write`);
+    const importExtra = w('import package') - w('import bare');
+    const lines = [`${ENTRIES} sessions of one short turn prepared in each store; median of ${runs} runs, peers interleaved; wall = spawn to exit`];
+    for (const action of ['read-write', 'read'] as Action[]) {
+      const what = action === 'read' ? 'open + read one' : 'open + read one + write one durably';
+      for (const kind of PEERS) lines.push(`${what}, ${kind.padEnd(15)}: wall ${fmtMs(w(`${kind} ${action}`))} (in-process open + read ${fmtMs(o(`${kind} ${action}`))})`);
+    }
+    lines.push(`node -e "" ${fmtMs(w('import bare'))}; + import of the package ${fmtMs(w('import package'))}: ${fmtMs(importExtra)} more (goal <= ${IMPORT_BUDGET_MS} ms: ${importExtra <= IMPORT_BUDGET_MS ? 'PASS' : 'MISS'})`);
+    lines.push(`genie-file does not fsync and takes no lock, so it is neither durable nor safe with two processes; SQLite's close() checkpoints the WAL`);
+    const result: Measurement = {
+      name: 'peers-d',
+      title: `D: cold process, ${ENTRIES}-entry store, read one + write one durably, session-journal vs SQLite FULL`,
+      ratio,
+      target: TARGET,
+      goal: `median wall time spawn to exit, SQLite FULL / session-journal >= ${TARGET}x`,
+      pass: ratio >= TARGET,
+      figures: {
+        oursReadWriteMs: w(`${OURS_COLD} read-write`),
+        sqliteReadWriteMs: w('sqlite read-write'),
+        genieReadWriteMs: w('genie-file read-write'),
+        oursReadMs: w(`${OURS_COLD} read`),
+        sqliteReadMs: w('sqlite read'),
+        genieReadMs: w('genie-file read'),
+        bareNodeMs: w('import bare'),
+        importMs: w('import package'),
+        importExtraMs: importExtra,
+        oursKind: OURS_COLD,
+        runs,
+      },
+      extra: [
+        { label: 'D vs genie-file, read + write (genie not durable)', ratio: w('genie-file read-write') / w(`${OURS_COLD} read-write`) },
+        { label: 'D read-only open vs SQLite', ratio: w('sqlite read') / w(`${OURS_COLD} read`) },
+        { label: `D import: (bare node + ${IMPORT_BUDGET_MS} ms) / with the package's import`, ratio: (w('import bare') + IMPORT_BUDGET_MS) / w('import package'), target: 1, pass: importExtra <= IMPORT_BUDGET_MS },
+      ],
+    };
+    lines.push(`(ratios: peer ÷ ours, above 1 = session-journal faster; ${fmtRatio(ratio)} vs SQLite)`);
+    return { result, lines };
+  });
+}
+
+runWhenMain(import.meta.url, run);
