@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   if (!isPeerKind(kind) || !path || (action !== 'read' && action !== 'read-write') || !id) throw new Error('usage: open-child <kind> <path> read|read-write <sessionId>');
   const peer = await peerModule(kind);
   const t0 = performance.now();
-  const store = await peer.open(path);
+  const store = await peer.open(path, { readOnly: action === 'read' });
   const session = store.getSession(id);
   if (session === undefined) throw new Error(`session ${id} not found in ${path}`);
   const openMs = performance.now() - t0;

@@ -23,6 +23,8 @@ export interface PeerStore {
 export interface PeerOpenOptions {
   /** session-journal only: fsync each group commit (default true). The other peers do what they always do. */
   fsync?: boolean;
+  /** session-journal only: open for reading only (no lock, no access-time write), as a process that only reads would. */
+  readOnly?: boolean;
 }
 
 export interface PeerModule {
