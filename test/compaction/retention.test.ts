@@ -83,7 +83,8 @@ test('TTL then LRU together: removed counts both reasons; replay shows only the 
   t.is(result.kept, 4);
   t.deepEqual(journaledDeletes(dir), ['new-0:evicted', 'new-1:evicted', 'old-0:expired', 'old-1:expired', 'old-2:expired']);
   const deletes = recordsOf(dir, liveSegment(dir)).filter((r) => r.t === 'session.delete');
-  t.true(deletes.every((r) => r.v === 1 && Number.isSafeInteger(r.seq) && typeof r.w === 'string'), 'retention deletes are ordinary records');
+  // Format 2 (docs/FORMAT.md): ts in epoch ms; `w` only where the segment's tag rule does not already name the writer.
+  t.true(deletes.every((r) => r.v === 2 && Number.isSafeInteger(r.seq) && Number.isSafeInteger(r.ts)), 'retention deletes are ordinary records');
   t.deepEqual((await freshReplay(dir, onWarning)).map((s) => s.id), ['new-2', 'new-3', 'new-4', 'new-5']);
 
   // The snapshot itself already lacks the removed sessions.

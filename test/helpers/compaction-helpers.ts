@@ -52,8 +52,10 @@ export function liveSegment(dir: string): string {
 export interface ParsedLine {
   v: number;
   seq: number;
-  ts: string;
-  w: string;
+  /** Format 1: ISO text; format 2 (what new writes use): epoch ms. */
+  ts: string | number;
+  /** Format 2 writes it only where the segment's rule does not already name the writer (docs/FORMAT.md). */
+  w?: string;
   t: string;
   p: Record<string, unknown>;
 }
