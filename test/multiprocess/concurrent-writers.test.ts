@@ -82,7 +82,8 @@ test('4 processes x 200 mutations on shared and private sessions: nothing lost, 
   );
   t.true(seqs.length >= WRITERS * MUTATIONS + WRITERS, `K = ${seqs.length}`);
   // The writers really ran at the same time: their commits alternate in the file.
-  const writersInOrder = readJournalLines(dir).map((l) => l.record!.w);
+  // Told apart by each commit's tag (`c`, one per process in format 2): a line names its writer (`w`) only where the tag does not.
+  const writersInOrder = readJournalLines(dir).map((l) => (l.record as { c?: string }).c).filter((tag) => tag !== undefined);
   const switches = writersInOrder.filter((w, i) => i > 0 && w !== writersInOrder[i - 1]).length;
   t.true(switches >= 2 * WRITERS, `commits of different processes interleave (${switches} switches)`);
   t.log(`${WRITERS} writers x ${MUTATIONS} mutations (fsync on) in ${elapsed} ms; ${seqs.length} records, ${switches} writer switches`);
