@@ -623,5 +623,6 @@ function skipRepairRecords(consumer: JournalConsumer): JournalConsumer {
     restore: (entry) => consumer.restore(entry),
     apply: (record) => (record.type === REPAIR_EVENT ? undefined : consumer.apply(record)),
     ...(consumer.committed && { committed: (entries: readonly QueuedEntry[]) => consumer.committed!(entries) }),
+    ...(consumer.restoreEntry && { restoreEntry: (entry: Parameters<NonNullable<JournalConsumer['restoreEntry']>>[0]) => consumer.restoreEntry!(entry) }),
   };
 }

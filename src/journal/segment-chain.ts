@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from '../snapshot/snapshot-file.js';
+import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotEntry, type SnapshotReadResult } from '../snapshot/snapshot-file.js';
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
 import { CommitAssembler } from './commit-framing.js';
 import type { QueuedEntry } from './commit-queue.js';
@@ -23,6 +23,13 @@ export interface JournalConsumer {
   reset(): void;
   /** Restore one snapshot entry. */
   restore(entry: unknown): Rejection | undefined;
+  /**
+   * Optional, called instead of restore: the entry with its line, parsed
+   * only when `entry.value` is read, for a consumer that makes its state
+   * lazily (a rejection found later is the consumer's to report, with
+   * `entry.place`).
+   */
+  restoreEntry?(entry: SnapshotEntry): Rejection | undefined;
   /** Apply one record read from the files: another writer's, or any at open. */
   apply(record: JournalRecord): Rejection | undefined;
   /** This journal's own entries were just written, right after every record before them was applied. */
@@ -360,7 +367,7 @@ export class SegmentChain {
 
   private restoreBase(result: Extract<SnapshotReadResult, { ok: true }>): void {
     for (const entry of result.entries) {
-      const rejection = this.guard(() => this.consumer.restore(entry.value));
+      const rejection = this.guard(() => (this.consumer.restoreEntry ? this.consumer.restoreEntry(entry) : this.consumer.restore(entry.value)));
       if (rejection) this.warn({ ...rejection, ...entry.place });
     }
     this.framing.lastSeq = result.header.seq;

@@ -141,6 +141,21 @@ export function reviveSessionFields(value: unknown): Partial<SessionData> | Reje
   return out as Partial<SessionData>;
 }
 
+/**
+ * The id of a session snapshot entry read off its line without parsing it,
+ * or undefined. The compactor writes entries with sorted keys
+ * (fast-json-stable-stringify), so a session's line begins with its
+ * top-level createdAt (after codexConversationId, when set) and then its
+ * id; a line that begins any other way (a field updateSession added, an
+ * older writer) gives undefined and is parsed at once. Whatever this finds
+ * is checked against the parsed entry when it is made.
+ */
+const ENTRY_ID_PREFIX = /^\{(?:"codexConversationId":"(?:[^"\\]|\\.)*",)?"createdAt":"[^"\\]*","id":"([A-Za-z0-9_-]{1,256})"[,}]/;
+
+export function sessionIdOfEntryLine(text: string): string | undefined {
+  return ENTRY_ID_PREFIX.exec(text)?.[1];
+}
+
 /** A whole session from a snapshot entry, or a rejection. */
 export function reviveSession(value: unknown): SessionData | Rejection {
   const fields = reviveSessionFields(value);

@@ -3,8 +3,9 @@ import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveIntege
 import { isValidDate } from '../journal/dates.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
-import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionPayload, type SessionEvent } from './session-events.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
+import type { SnapshotEntry } from '../snapshot/snapshot-file.js';
+import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionIdOfEntryLine, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
@@ -89,9 +90,19 @@ export class SessionStore implements SessionStorage {
   private readonly journal: Journal;
   private readonly autoCompactor: AutoCompactor | undefined;
   readonly readOnly: boolean;
+  /** onWarning, for what this store finds itself (a lazily made snapshot entry may be made during the replay at open, before `journal` is set). */
+  private readonly report: (warning: JournalWarning) => void;
 
   private constructor(options: SessionStoreOptions) {
     this.readOnly = options.readOnly ?? false;
+    const onWarning = options.onWarning ?? writeWarningToStderr;
+    this.report = (warning) => {
+      try {
+        onWarning(warning);
+      } catch {
+        // a failing warning handler must not break a read
+      }
+    };
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
     this.maxSessions = requirePositiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.maxTurnBytes = options.maxTurnBytes === undefined ? DEFAULT_MAX_TURN_BYTES : requirePositive('maxTurnBytes', options.maxTurnBytes);
@@ -100,6 +111,7 @@ export class SessionStore implements SessionStorage {
       consumer: {
         reset: () => this.view.reset(),
         restore: (entry) => this.restoreEntry(entry),
+        restoreEntry: (entry) => this.restoreSnapshotEntry(entry),
         apply: (record) => this.applyRecord(record),
         committed: (entries) => this.view.committed(entries),
       },
@@ -290,6 +302,24 @@ export class SessionStore implements SessionStorage {
     const session = reviveSession(entry);
     if ('code' in session) return session;
     this.view.restoreSession(session);
+    return undefined;
+  }
+
+  /**
+   * A snapshot's session, kept as its line until first read: opening a store
+   * of ten thousand sessions to read one parses one. A line whose id cannot
+   * be read off it is restored at once, as before.
+   */
+  private restoreSnapshotEntry(entry: SnapshotEntry): Rejection | undefined {
+    const id = sessionIdOfEntryLine(entry.text);
+    if (id === undefined) return this.restoreEntry(entry.value);
+    this.view.restoreSessionLazily(id, () => {
+      const session = reviveSession(entry.value);
+      const rejection: Rejection | undefined = 'code' in session ? session : session.id !== id ? { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(session.id)}` } : undefined;
+      if (!rejection) return session as SessionData;
+      this.report({ ...rejection, ...entry.place });
+      return undefined;
+    });
     return undefined;
   }
 

@@ -34,4 +34,9 @@ export class SessionView extends KeyedView<SessionData, SessionEvent> {
   restoreSession(session: SessionData): void {
     this.restore(session.id, session);
   }
+
+  /** A snapshot's session, made (parsed, checked) when first read: see KeyedView.restoreLazily. */
+  restoreSessionLazily(id: string, make: () => SessionData | undefined): void {
+    this.restoreLazily(id, make);
+  }
 }

@@ -26,9 +26,44 @@ export interface SnapshotHeader {
 }
 
 export interface SnapshotEntry {
-  value: unknown;
-  place: LinePlace;
+  /** The entry's line as written (its JSON). */
+  readonly text: string;
+  /** The entry parsed, at first use (undefined if its line is not JSON: see SnapshotParser). */
+  readonly value: unknown;
+  readonly place: LinePlace;
 }
+
+/**
+ * An entry whose line is parsed when its value is first asked for. A
+ * snapshot whose footer hash matches holds exactly the lines its writer
+ * wrote, all JSON, so a reader that needs one session of ten thousand
+ * (a hook fork) parses one line, not the whole state; the hash itself is
+ * checked over every byte before the snapshot is used.
+ */
+class LazyEntry implements SnapshotEntry {
+  private parsed = false;
+  private parsedValue: unknown;
+
+  constructor(
+    readonly text: string,
+    readonly place: LinePlace,
+  ) {}
+
+  get value(): unknown {
+    if (!this.parsed) {
+      this.parsed = true;
+      try {
+        this.parsedValue = JSON.parse(this.text);
+      } catch {
+        this.parsedValue = undefined; // the consumer rejects it, with its place
+      }
+    }
+    return this.parsedValue;
+  }
+}
+
+/** A line that is, or might be, the footer (`{"end":true,...}`: keys sorted, as the writer writes them), so is parsed at once. */
+const mayBeFooter = (text: string): boolean => text.charCodeAt(0) !== 0x7b || text.includes('"end":true');
 
 export type SnapshotReadResult =
   | { ok: true; header: SnapshotHeader; entries: SnapshotEntry[]; bytes: number }
@@ -53,6 +88,11 @@ class SnapshotParser {
   /** Takes one line; 'stop' once the snapshot is known to be bad. */
   push(text: string, place: LinePlace): 'continue' | 'stop' {
     if (this.problem) return 'stop';
+    if (this.header && !this.footer && !mayBeFooter(text)) {
+      this.entries.push(new LazyEntry(text, place));
+      this.digest.update(text + '\n', 'utf8');
+      return 'continue';
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -79,7 +119,7 @@ class SnapshotParser {
       if (unknown !== undefined) return this.fail(`the footer has an unknown field ${JSON.stringify(unknown)}`);
       return 'continue';
     } else {
-      this.entries.push({ value, place });
+      this.entries.push({ text, value, place });
     }
     this.digest.update(text + '\n', 'utf8');
     return 'continue';
@@ -90,8 +130,13 @@ class SnapshotParser {
     if (!this.header) return { ok: false, reason: 'empty snapshot' };
     if (!this.footer) return { ok: false, reason: 'no footer: the file is truncated' };
     if (this.footer.entries !== this.entries.length) return { ok: false, reason: `footer counts ${this.footer.entries} entries, file has ${this.entries.length}` };
-    // Snapshots written before the footer carried a hash have none: read as they always were.
-    if (this.footer.sha256 !== undefined && this.footer.sha256 !== this.digest.digest('hex')) return { ok: false, reason: 'the footer sha256 does not match the bytes before it (a damaged byte)' };
+    // Snapshots written before the footer carried a hash have none: read as they always were, every line JSON.
+    if (this.footer.sha256 === undefined) {
+      const bad = this.entries.find((e) => e.value === undefined);
+      if (bad) return { ok: false, reason: `line ${bad.place.line} is not valid JSON` };
+    } else if (this.footer.sha256 !== this.digest.digest('hex')) {
+      return { ok: false, reason: 'the footer sha256 does not match the bytes before it (a damaged byte)' };
+    }
     return { ok: true, header: this.header, entries: this.entries, bytes };
   }
 

@@ -1,4 +1,5 @@
 import type { QueuedEntry } from '../journal/commit-queue.js';
+import { LazyValues } from './lazy-values.js';
 
 /** What a keyed view needs of a store kind's reducer: every event concerns exactly one key. */
 export interface KeyedReducer<V, E extends { kind: string; time: number }> {
@@ -85,8 +86,8 @@ export class ClonedShadows<V, E extends { kind: string; time: number }> implemen
  * equals a fresh replay of the file, which is what convergence needs.
  */
 export class KeyedView<V, E extends { kind: string; time: number }> {
-  /** The values callers see. */
-  readonly values = new Map<string, V>();
+  /** The values callers see (some made only when first read: restoreLazily). */
+  readonly values = new LazyValues<V>();
   /** Queued local events per key, in order. */
   private readonly local = new Map<string, LocalEvent<E>[]>();
   private readonly byTicket = new Map<number, LocalEvent<E>>();
@@ -116,6 +117,21 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
     }
     this.shadows.set(key, value);
     this.rebase(key);
+  }
+
+  /**
+   * A snapshot entry whose value is made when first read: `make` parses and
+   * checks it, and reports (then returns undefined) when it is bad. At open
+   * no local event is queued; after a reload with some queued, the value is
+   * needed for the rebase at once.
+   */
+  restoreLazily(key: string, make: () => V | undefined): void {
+    if (!this.local.has(key)) {
+      this.values.setPending(key, make);
+      return;
+    }
+    const value = make();
+    if (value !== undefined) this.restore(key, value);
   }
 
   applyLocal(event: E, entry: QueuedEntry): void {
