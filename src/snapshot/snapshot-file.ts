@@ -62,8 +62,14 @@ class LazyEntry implements SnapshotEntry {
   }
 }
 
-/** A line that is, or might be, the footer (`{"end":true,...}`: keys sorted, as the writer writes them), so is parsed at once. */
-const mayBeFooter = (text: string): boolean => text.charCodeAt(0) !== 0x7b || text.includes('"end":true');
+/**
+ * A line that is, or might be, the footer, so is parsed at once: anything
+ * not an object, and a short line naming `"end":true` (a footer holds only
+ * end, entries and sha256, well under FOOTER_MAX_CHARS; the writer sorts
+ * its keys, so it begins `{"end":true`). A long entry line is not scanned.
+ */
+const FOOTER_MAX_CHARS = 256;
+const mayBeFooter = (text: string): boolean => text.charCodeAt(0) !== 0x7b || (text.length <= FOOTER_MAX_CHARS && text.includes('"end":true'));
 
 export type SnapshotReadResult =
   | { ok: true; header: SnapshotHeader; entries: SnapshotEntry[]; bytes: number }
@@ -90,7 +96,7 @@ class SnapshotParser {
     if (this.problem) return 'stop';
     if (this.header && !this.footer && !mayBeFooter(text)) {
       this.entries.push(new LazyEntry(text, place));
-      this.digest.update(text + '\n', 'utf8');
+      this.digest.update(text, 'utf8').update('\n');
       return 'continue';
     }
     let value: unknown;
@@ -121,7 +127,7 @@ class SnapshotParser {
     } else {
       this.entries.push({ text, value, place });
     }
-    this.digest.update(text + '\n', 'utf8');
+    this.digest.update(text, 'utf8').update('\n');
     return 'continue';
   }
 
