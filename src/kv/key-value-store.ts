@@ -6,48 +6,22 @@ import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '..
 import { KeyedView } from '../view/keyed-view.js';
 import { partitionEntries } from './kv-fold.js';
 import { KvEventTypes, MAX_KEY_LENGTH, applyKvEvent, decodeKvEvent, deepFreeze, isValidKey, kvPayload, reviveKvEntry, type JsonValue, type KvEntry, type KvEvent } from './kv-records.js';
+import { passedToJournal, type StoreJournalOptions } from '../journal/store-options.js';
 
-export interface KeyValueStoreOptions {
-  /** Store directory (created 0700 when missing). Give it a directory of its own: not a SessionStore's or an event store's. */
-  dir: string;
+export interface KeyValueStoreOptions extends StoreJournalOptions {
   /** Keys neither set nor read for this long (by this process's clock) read as absent (default 24 h); compaction, given the same value, journals their removal. */
   ttlMs?: number;
   /** entries() lists at most this many, most recently used first (default 1000); compaction evicts the rest. */
   maxEntries?: number;
-  /** fsync each group commit before acknowledging it (default true). */
-  fsync?: boolean;
-  /** Where replay and commit warnings go (default: one line each on stderr). */
-  onWarning?: WarningHandler;
-  /** Longest journal line, written or read (default 1 MiB); a longer record is spread over several lines. */
-  maxLineBytes?: number;
-  /** Largest record, its payload's JSON in UTF-8 bytes (default 64 MiB): a larger set() throws RECORD_TOO_LARGE and changes nothing. */
-  maxRecordBytes?: number;
-  /** How long to wait for the store lock before LOCK_TIMEOUT (default 20 s, longer than lockStaleMs). */
-  lockTimeoutMs?: number;
-  /** A lock left by a dead process is taken over after this long (default 10 s, at least 2 s). */
-  lockStaleMs?: number;
   /** Last-use refreshes by get() are written at most this late (default 1 s), or with the next commit, or at exit. */
   touchFlushMs?: number;
-  /** Clock in epoch ms (default Date.now); tests control time with it. */
-  clock?: () => number;
   /** Compact in a child process (`compact --kind kv`) when the journal outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves it to cron. */
   autoCompact?: Partial<AutoCompactPolicy> | false;
-  /** Chain records with sha256 hashes for `verify` (default true). */
-  hashChain?: boolean;
-  /**
-   * Open for reading only (a process that only looks keys up): no lock is
-   * taken and nothing is written, ever. get() does not refresh last use, a
-   * missing store reads as empty and is not created, and set() and delete()
-   * throw READ_ONLY.
-   */
-  readOnly?: boolean;
 }
 
 export const DEFAULT_KV_TTL_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_KV_MAX_ENTRIES = 1000;
 
-/** The journal options a store passes through unchanged. */
-const PASSED_THROUGH = ['fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const;
 
 type KvView = KeyedView<KvEntry, KvEvent>;
 
@@ -216,6 +190,7 @@ function prepare(options: KeyValueStoreOptions): Prepared {
   const view: KvView = new KeyedView<KvEntry, KvEvent>({ keyOf: (e) => e.key, apply: applyKvEvent, clone: (e) => e });
   const hooks: Prepared['hooks'] = {};
   const journalOptions: JournalOptions = {
+    ...passedToJournal(options),
     dir: options.dir,
     consumer: {
       reset: () => view.reset(),
@@ -234,12 +209,8 @@ function prepare(options: KeyValueStoreOptions): Prepared {
       committed: (entries) => view.committed(entries),
     },
     deferredFlushMs: options.touchFlushMs ?? 1000,
-    readOnly: options.readOnly ?? false,
     onDurable: () => hooks.onDurable?.(),
   };
-  for (const key of PASSED_THROUGH) {
-    if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
-  }
   return { ttlMs, maxEntries, view, journalOptions, hooks };
 }
 

@@ -10,10 +10,9 @@ import { isValidSessionId, type ConversationTurn, type SessionData, type Session
 import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
+import { passedToJournal, type StoreJournalOptions } from '../journal/store-options.js';
 
-export interface SessionStoreOptions {
-  /** Store directory (created 0700 when missing). */
-  dir: string;
+export interface SessionStoreOptions extends StoreJournalOptions {
   /**
    * Sessions not accessed for this long (by this process's clock) are left
    * out of listSessions (default 24 h); compaction, which passes the same
@@ -22,32 +21,14 @@ export interface SessionStoreOptions {
   ttlMs?: number;
   /** listSessions shows at most this many, a positive integer, most recently accessed first (default 100); compaction evicts the rest. */
   maxSessions?: number;
-  /** fsync each group commit before acknowledging it (default true). */
-  fsync?: boolean;
-  /** Where replay and commit warnings go (default: one line each on stderr). */
-  onWarning?: WarningHandler;
-  /** Longest journal line, written or read (default 1 MiB); a longer record is spread over several lines. */
-  maxLineBytes?: number;
-  /**
-   * Largest journal record, in UTF-8 bytes of its payload (default 64 MiB, at
-   * most 256 MiB): a larger mutation throws RECORD_TOO_LARGE and changes
-   * nothing. Read the store with the limit it was written with.
-   */
-  maxRecordBytes?: number;
   /**
    * Largest prompt + response of one turn, in UTF-8 bytes: a larger turn
    * throws TURN_TOO_LARGE and changes nothing. Default: no limit but
    * maxRecordBytes.
    */
   maxTurnBytes?: number;
-  /** How long to wait for the store lock before LOCK_TIMEOUT (default 20 s, longer than lockStaleMs). */
-  lockTimeoutMs?: number;
-  /** A lock left by a dead process is taken over after this long (default 10 s, at least 2 s). */
-  lockStaleMs?: number;
   /** Access-time refreshes are written at most this late (default 1 s). */
   touchFlushMs?: number;
-  /** Clock in epoch ms (default Date.now); tests control time with it. */
-  clock?: () => number;
   /**
    * Compact in a child process when the journal outgrows its snapshot
    * (default: at 16 MiB and 100 % growth); false leaves compaction to cron.
@@ -56,15 +37,6 @@ export interface SessionStoreOptions {
    * compaction running, for 30 s.
    */
   autoCompact?: Partial<AutoCompactPolicy> | false;
-  /** Chain records with sha256 hashes for `verify` (default true). */
-  hashChain?: boolean;
-  /**
-   * Open for reading only, as a short-lived process that looks a session up
-   * does: no lock is taken and nothing is written, ever. Reads do not
-   * refresh access times (LRU does not see them), a missing store reads as
-   * empty and is not created, and every mutation throws READ_ONLY.
-   */
-  readOnly?: boolean;
 }
 
 export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
@@ -107,6 +79,7 @@ export class SessionStore implements SessionStorage {
     this.maxSessions = requirePositiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.maxTurnBytes = options.maxTurnBytes === undefined ? DEFAULT_MAX_TURN_BYTES : requirePositive('maxTurnBytes', options.maxTurnBytes);
     const journalOptions: JournalOptions = {
+      ...passedToJournal(options),
       dir: options.dir,
       consumer: {
         reset: () => this.view.reset(),
@@ -116,12 +89,8 @@ export class SessionStore implements SessionStorage {
         committed: (entries) => this.view.committed(entries),
       },
       deferredFlushMs: options.touchFlushMs ?? 1000,
-      readOnly: this.readOnly,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
-    for (const key of ['fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
-      if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
-    }
     this.journal = Journal.openSync(journalOptions);
     const compactArgs = ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)];
     this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(options.autoCompact, this.journal, compactArgs, options.onWarning ?? writeWarningToStderr);
