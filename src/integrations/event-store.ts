@@ -7,30 +7,19 @@ import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '..
 import { isValidMcpSessionId, MAX_MCP_SESSION_ID_LENGTH } from './event-records.js';
 import { McpSessionEventStore, type EventId, type EventMessage, type EventStoreCore, type PendingEvent, type StreamId } from './event-store-view.js';
 import { EventStreams } from './event-streams.js';
+import { passedToJournal, type StoreJournalOptions } from '../journal/store-options.js';
 
 export { McpSessionEventStore, type EventId, type EventMessage, type StreamId } from './event-store-view.js';
 
-export interface JournalEventStoreOptions {
+export interface JournalEventStoreOptions extends Omit<StoreJournalOptions, 'readOnly'> {
   /** Store directory (created 0700 when missing). Do not share it with a SessionStore. */
   dir: string;
   /** Streams whose newest event is older than this are dropped by compaction (default 1 h). */
   ttlMs?: number;
   /** fsync each group commit before storeEvent resolves (default true). */
   fsync?: boolean;
-  /** Where replay and commit warnings go (default: one line each on stderr). */
-  onWarning?: WarningHandler;
-  /** Longest journal line, written or read (default 1 MiB); a longer message is spread over several lines. */
-  maxLineBytes?: number;
   /** Largest message stored, as JSON in UTF-8 bytes (default 64 MiB): a larger one rejects with RECORD_TOO_LARGE. */
   maxRecordBytes?: number;
-  /** How long to wait for the store lock (default 20 s, the Journal's: longer than lockStaleMs). */
-  lockTimeoutMs?: number;
-  /** A store lock older than this is taken over (default 10 s). */
-  lockStaleMs?: number;
-  /** Chain each record's hash to the previous one, as SessionStore does (default true). */
-  hashChain?: boolean;
-  /** Clock in epoch ms (default Date.now). */
-  clock?: () => number;
   /**
    * Compact automatically (fold, TTL, snapshot, archive), in a child process
    * running `session-journal compact --kind events`, when the journal
@@ -83,6 +72,8 @@ export class JournalEventStore {
     this.state = new EventStreams(this.ttlMs);
     this.onWarning = options.onWarning ?? writeWarningToStderr;
     const journalOptions: JournalOptions = {
+      ...passedToJournal(options),
+      readOnly: false, // an event store always writes: storeEvent is its reason to exist
       dir: options.dir,
       consumer: {
         reset: () => this.state.reset(),
@@ -93,9 +84,6 @@ export class JournalEventStore {
       onWarning: this.onWarning,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
-    for (const key of ['fsync', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain'] as const) {
-      if (options[key] !== undefined) (journalOptions as unknown as Record<string, unknown>)[key] = options[key];
-    }
     this.journal = Journal.openSync(journalOptions);
     // In a child process, as for sessions: the fold must not stall this server's event loop.
     this.autoCompactor = autoCompactorFor(options.autoCompact, this.journal, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning);

@@ -3,8 +3,8 @@ import type { WarningHandler } from './warnings.js';
 
 /**
  * The options every kind of store built on the journal (SessionStore,
- * KeyValueStore) takes and hands to its Journal unchanged: documented, and
- * passed on, here once.
+ * KeyValueStore, and JournalEventStore without readOnly) takes and hands to
+ * its Journal unchanged: documented, and passed on, here once.
  */
 export interface StoreJournalOptions {
   /** Store directory (created 0700 when missing). Give each store a directory of its own. */
