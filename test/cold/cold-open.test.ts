@@ -86,7 +86,7 @@ test('a readOnly open takes no lock and writes nothing: it reads while another p
     const store = SessionStore.openSync({ dir: ${JSON.stringify(dir)}, readOnly: true, lockTimeoutMs: 100 });
     const read = { turns: store.getSession(${JSON.stringify(id)})?.turns.length, sessions: store.listSessions().length };
     let code;
-    try { store.addTurn(${JSON.stringify(id)}, { prompt: 'no', response: 'no', timestamp: new Date() }); } catch (err) { code = err.code; }
+    try { store.addTurn(${JSON.stringify(id)}, { prompt: 'no', response: 'no', timestamp: new Date('2026-06-01T10:02:00.000Z') }); } catch (err) { code = err.code; }
     await store.close();
     console.log(JSON.stringify({ ...read, code }));
   `);
