@@ -173,6 +173,46 @@ test("the journal lock is proper-lockfile's: a lock taken with proper-lockfile k
   t.deepEqual([...openKv(dir).state.keys()].sort(), ['from-b', 'seen-inside', 'waits']);
 });
 
+test('a holder whose lock was taken over during its section leaves the new holder\'s lock directory alone (LOCK_COMPROMISED), and its entry is written once, later', async (t) => {
+  const dir = tempStoreDir(t);
+  const lockPath = path.join(dir, 'journal.lock');
+  const a = openKv(dir);
+  const warnings: Array<{ code: string }> = [];
+  let replaced: fs.BigIntStats | undefined;
+  // B's reducer runs inside B's locked section when it applies A's record: there it plays the taker.
+  const b = Journal.openSync({
+    dir,
+    onWarning: (w) => warnings.push(w),
+    consumer: {
+      reset: () => undefined,
+      restore: () => undefined,
+      apply: (r) => {
+        if ((r.payload as { key?: string }).key === 'from-a' && !replaced) {
+          fs.rmdirSync(lockPath);
+          fs.mkdirSync(lockPath, { mode: 0o700 });
+          replaced = fs.statSync(lockPath, { bigint: true });
+        }
+        return undefined;
+      },
+    },
+  });
+  a.journal.append('kv.set', { key: 'from-a', value: 1 });
+  await a.journal.flush();
+  b.append('kv.set', { key: 'from-b', value: 2 });
+  const flushed = b.flush();
+  const deadline = performance.now() + 30_000; // a bound on waiting for a condition (monotonic)
+  while (!warnings.some((w) => w.code === 'LOCK_COMPROMISED') && performance.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.true(warnings.some((w) => w.code === 'LOCK_COMPROMISED'));
+  const now = fs.statSync(lockPath, { bigint: true });
+  t.deepEqual([now.ino, now.ctimeNs], [replaced!.ino, replaced!.ctimeNs], "the taker's directory is still there");
+  fs.rmdirSync(lockPath); // the "taker" releases
+  await flushed;
+  await b.close();
+  await a.journal.close();
+  const keys = fs.readFileSync(segment1(dir), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { p: { key: string } }).p.key);
+  t.deepEqual(keys, ['from-a', 'from-b']);
+});
+
 test('a stale lock left by a dead process is taken over', async (t) => {
   const dir = tempStoreDir(t);
   const { journal } = openKv(dir, { lockTimeoutMs: 2000 });

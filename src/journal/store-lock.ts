@@ -74,7 +74,12 @@ export class LockLease {
   /** True when the lock is certainly still this holder's: its directory unchanged, and held for well under `stale`. */
   stillHeld(): boolean {
     const heldMs = Number(process.hrtime.bigint() - this.startedNs) / 1e6;
-    return heldMs < this.staleMs / 2 && this.identity !== undefined && lockIdentity(this.lockPath) === this.identity;
+    return heldMs < this.staleMs / 2 && this.isOurs();
+  }
+
+  /** True when the lock directory is still the one this holder made (not removed, nor replaced by a takeover). */
+  isOurs(): boolean {
+    return this.identity !== undefined && lockIdentity(this.lockPath) === this.identity;
   }
 }
 
@@ -237,11 +242,20 @@ export class StoreLock {
 
   private runAndRelease<T>(section: (lease: LockLease) => T, release: () => void): T {
     const started = process.hrtime.bigint();
+    let lease: LockLease | undefined;
     try {
-      return section(new LockLease(this.options.lockPath, this.options.staleMs));
+      lease = new LockLease(this.options.lockPath, this.options.staleMs);
+      return section(lease);
     } finally {
       try {
-        release();
+        // A holder stopped past `stale` may wake after a takeover: the
+        // directory there now is the new holder's, and removing it would let
+        // a third writer in beside the second. (A takeover between this look
+        // and the rmdir is still possible, only far less likely; the commit
+        // fence keeps such an overlap from acknowledging anything.)
+        // No lease: looking at the directory just made failed (EIO), and it is ours to remove.
+        if (!lease || lockStillOurs(lease)) release();
+        else this.options.onCompromised(new Error('the lock directory was replaced while held (taken over): left to its new holder'));
       } catch (err) {
         // Gone: the lock was taken over (and released) while we held it.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.options.onCompromised(err as Error);
@@ -255,6 +269,15 @@ export class StoreLock {
         this.options.onCompromised(new Error(`lock held ${Math.round(heldMs)} ms, past the ${this.options.staleMs} ms stale limit`));
       }
     }
+  }
+}
+
+/** lease.isOurs(), but a failing stat (EIO) answers yes: the release then does what it always did. */
+function lockStillOurs(lease: LockLease): boolean {
+  try {
+    return lease.isOurs();
+  } catch {
+    return true;
   }
 }
 
