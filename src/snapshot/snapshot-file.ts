@@ -26,7 +26,11 @@ export interface SnapshotHeader {
 }
 
 export interface SnapshotEntry {
-  /** The entry's line as written (its JSON). */
+  /**
+   * The entry's line as written, while it is not parsed yet; '' once it is
+   * (the value holds it then: a snapshot's state is not kept twice, as text
+   * and as objects, by a reader that parses every entry, such as compaction).
+   */
   readonly text: string;
   /** The entry parsed, at first use (undefined if its line is not JSON: see SnapshotParser). */
   readonly value: unknown;
@@ -45,18 +49,23 @@ class LazyEntry implements SnapshotEntry {
   private parsedValue: unknown;
 
   constructor(
-    readonly text: string,
+    private line: string,
     readonly place: LinePlace,
   ) {}
+
+  get text(): string {
+    return this.line;
+  }
 
   get value(): unknown {
     if (!this.parsed) {
       this.parsed = true;
       try {
-        this.parsedValue = JSON.parse(this.text);
+        this.parsedValue = JSON.parse(this.line);
       } catch {
         this.parsedValue = undefined; // the consumer rejects it, with its place
       }
+      this.line = '';
     }
     return this.parsedValue;
   }
@@ -125,7 +134,7 @@ class SnapshotParser {
       if (unknown !== undefined) return this.fail(`the footer has an unknown field ${JSON.stringify(unknown)}`);
       return 'continue';
     } else {
-      this.entries.push({ text, value, place });
+      this.entries.push({ text: '', value, place }); // parsed already (see SnapshotEntry.text)
     }
     this.digest.update(text, 'utf8').update('\n');
     return 'continue';

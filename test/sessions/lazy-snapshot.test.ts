@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { SessionStore, compactSessions, type SessionData } from '../../src/index.js';
+import { readSnapshotSync } from '../../src/snapshot/snapshot-file.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
@@ -124,4 +125,16 @@ test('an entry whose id read off the line differs from the parsed one is refused
   t.is(store.getSession('s-0003'), undefined);
   t.is(store.getSession('other'), undefined);
   t.like(warnings[0], { code: 'INVALID_PAYLOAD', file: planted.file, line: planted.line });
+});
+
+test("an entry's line is let go once it is parsed: a reader that parses every entry (compaction) does not hold the state twice", async (t) => {
+  const { dir } = await compactedStore(t, 3);
+  const file = path.join(dir, fs.readdirSync(dir).find((f) => /^snapshot-\d+\.ndjson$/.test(f))!);
+  const result = readSnapshotSync(file, () => undefined);
+  if (!result.ok) return t.fail(result.reason);
+  const entry = result.entries.find((e) => e.text.includes('"id":"s-0001"'))!;
+  t.true(entry.text.startsWith('{"codexConversationId":"conv-1"'));
+  t.is((entry.value as { id: string }).id, 's-0001');
+  t.is(entry.text, '');
+  t.is((entry.value as { id: string }).id, 's-0001', 'the value stays');
 });
