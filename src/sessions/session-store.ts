@@ -279,14 +279,30 @@ export class SessionStore implements SessionStorage {
    * of ten thousand sessions to read one parses one. A line whose id cannot
    * be read off it is restored at once, as before.
    */
+  /**
+   * A lazily restored entry, made at its first read: the session, or why not.
+   * It runs inside a read, which must not throw on file content, so a
+   * reducer that throws is a rejection here as it is at open (the engine's
+   * guard).
+   */
+  private madeSession(id: string, entry: SnapshotEntry): SessionData | Rejection {
+    try {
+      const session = reviveSession(entry.value);
+      if ('code' in session) return session;
+      if (session.id !== id) return { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(session.id)}` };
+      return session;
+    } catch (err) {
+      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+    }
+  }
+
   private restoreSnapshotEntry(entry: SnapshotEntry): Rejection | undefined {
     const id = sessionIdOfEntryLine(entry.text);
     if (id === undefined) return this.restoreEntry(entry.value);
     this.view.restoreSessionLazily(id, () => {
-      const session = reviveSession(entry.value);
-      const rejection: Rejection | undefined = 'code' in session ? session : session.id !== id ? { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(session.id)}` } : undefined;
-      if (!rejection) return session as SessionData;
-      this.report({ ...rejection, ...entry.place });
+      const made = this.madeSession(id, entry);
+      if (!('code' in made)) return made;
+      this.report({ ...made, ...entry.place });
       return undefined;
     });
     return undefined;
