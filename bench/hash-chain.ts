@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore, type ConversationTurn, type JournalWarning } from '../src/index.js';
-import { canonicalPayload, encodeRecord } from '../src/journal/record-codec.js';
+import { canonicalPayload, encodeRecord } from '../src/engine/record-codec.js';
 import { addTurnLoop, fmtRate, runWhenMain, log, median, now, rng, text, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 
 const CLIENTS = 64;

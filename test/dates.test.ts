@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseIsoInstant } from '../src/journal/dates.js';
+import { parseIsoInstant } from '../src/engine/dates.js';
 
 const valid: Array<[string, string]> = [
   ['2026-11-22T10:00:00.000Z', '2026-11-22T10:00:00.000Z'],

@@ -279,7 +279,7 @@ test('invalid options are refused with INVALID_OPTION', (t) => {
 });
 
 test('each record is chained to the one before by a (truncated) sha256 over its canonical form', async (t) => {
-  const { chainHashOf } = await import('../src/journal/record-codec.js');
+  const { chainHashOf } = await import('../src/engine/record-codec.js');
   const dir = tempStoreDir(t);
   const first = openKv(dir);
   first.journal.append('kv.set', { value: 1, key: 'a' });

@@ -1,6 +1,6 @@
 /** Command-line parsing shared by every subcommand: flags, durations, times, the store directory. */
 import { parseArgs } from 'node:util';
-import { parseIsoInstant } from '../journal/dates.js';
+import { parseIsoInstant } from '../engine/dates.js';
 
 export class UsageError extends Error {}
 

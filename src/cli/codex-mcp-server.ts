@@ -1,4 +1,4 @@
-import { formatWarning, type JournalWarning } from '../journal/warnings.js';
+import { formatWarning, type JournalWarning } from '../engine/warnings.js';
 import { SessionStore, DEFAULT_MAX_SESSIONS, DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { CodexNotInstalledError, CodexUnsupportedError, MEMORY_STORE, defaultCodexStoreDir, startCodexMcpServer } from '../integrations/codex-mcp-server.js';
 import { DIR_ENV, parseDuration, parseFlags, parsePositiveInt } from './args.js';

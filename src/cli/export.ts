@@ -1,5 +1,5 @@
-import { formatWarning } from '../journal/warnings.js';
-import { requireStore } from '../journal/store-files.js';
+import { formatWarning } from '../engine/warnings.js';
+import { requireStore } from '../storage/file/store-files.js';
 import { exportSessions } from '../maintenance/export.js';
 import { UsageError, parseFlags, storeDir } from './args.js';
 import type { CliIO } from './output.js';

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { formatWarning } from '../journal/warnings.js';
+import { formatWarning } from '../engine/warnings.js';
 import { importSessions, type ImportResult } from '../maintenance/import.js';
 import { UsageError, parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';

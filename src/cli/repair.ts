@@ -1,4 +1,4 @@
-import { requireStore } from '../journal/store-files.js';
+import { requireStore } from '../storage/file/store-files.js';
 import { repairStore, type RepairResult } from '../maintenance/repair.js';
 import { isDamageLeft } from '../maintenance/repair-report.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';

@@ -1,6 +1,6 @@
-import { Journal } from '../journal/journal.js';
-import type { JournalRecord } from '../journal/record-codec.js';
-import type { JournalWarning } from '../journal/warnings.js';
+import { Journal } from '../engine/journal.js';
+import type { JournalRecord } from '../engine/record-codec.js';
+import type { JournalWarning } from '../engine/warnings.js';
 import { auditTrail } from '../history/replay-source.js';
 import type { StdoutSink } from './stdout-sink.js';
 import type { Stopper } from './stopper.js';

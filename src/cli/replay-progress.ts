@@ -1,5 +1,5 @@
 import { listHistorySegments, type HistorySegment } from '../history/history-reader.js';
-import { fileSizeOrZero } from '../journal/store-files.js';
+import { fileSizeOrZero } from '../storage/file/store-files.js';
 import type { CliIO } from './output.js';
 import { progressBar, type Progress } from './terminal.js';
 

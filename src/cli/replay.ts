@@ -1,9 +1,9 @@
 import stableStringify from 'fast-json-stable-stringify';
-import { REPAIR_EVENT, ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { REPAIR_EVENT, ROTATE_EVENT, type JournalRecord } from '../engine/record-codec.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { StreamEventTypes } from '../integrations/event-records.js';
-import { requireStore } from '../journal/store-files.js';
-import { formatWarning, type JournalWarning } from '../journal/warnings.js';
+import { requireStore } from '../storage/file/store-files.js';
+import { formatWarning, type JournalWarning } from '../engine/warnings.js';
 import { recordMatcher, shortType, type ReplayFilter } from '../history/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../history/replay-format.js';
 import { auditTrail } from '../history/replay-source.js';

@@ -1,5 +1,5 @@
 import { storeStats, type StoreStats } from '../history/store-stats.js';
-import { requireStore } from '../journal/store-files.js';
+import { requireStore } from '../storage/file/store-files.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { UsageError, parseDuration, parseFlags, parseTime, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';

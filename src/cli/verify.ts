@@ -1,6 +1,6 @@
 import { readChainHead, verifyStore, type VerifyReport } from '../history/verify-store.js';
-import { requireStore } from '../journal/store-files.js';
-import { isChainHash } from '../journal/record-codec.js';
+import { requireStore } from '../storage/file/store-files.js';
+import { isChainHash } from '../engine/record-codec.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour } from './terminal.js';

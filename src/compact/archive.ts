@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ioError } from '../errors.js';
-import { archiveDir, closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../journal/store-files.js';
-import { archivedName, isArchivedName, tempNameFor } from '../journal/store-layout.js';
+import { archiveDir, closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../storage/file/store-files.js';
+import { archivedName, isArchivedName, tempNameFor } from '../storage/file/store-layout.js';
 import { gzipRange } from './gzip-range.js';
 import type { CompressedPrefix } from './prefix-archiver.js';
 

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childProcess } from '../lazy.js';
-import type { Journal } from '../journal/journal.js';
-import { fileSizeOrZero, listStore, snapshotName } from '../journal/store-files.js';
-import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
+import type { Journal } from '../engine/journal.js';
+import { fileSizeOrZero, listStore, snapshotName } from '../storage/file/store-files.js';
+import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
 
 export interface AutoCompactPolicy {
   /** Never compact a journal smaller than this (default 16 MiB; Redis: auto-aof-rewrite-min-size). */

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { tempNameFor } from '../journal/store-layout.js';
+import { tempNameFor } from '../storage/file/store-layout.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { closeQuietly, removeQuietly } from '../journal/store-files.js';
-import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
+import { closeQuietly, removeQuietly } from '../storage/file/store-files.js';
+import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
 
 /**
  * How far the compactor's clock may run ahead of the file system's, and lag

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { Journal, type JournalConsumer } from '../journal/journal.js';
-import type { JournalRecord } from '../journal/record-codec.js';
-import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../journal/store-files.js';
-import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../journal/store-lock.js';
-import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
-import { writeSnapshot } from '../snapshot/snapshot-writer.js';
+import { Journal, type JournalConsumer } from '../engine/journal.js';
+import type { JournalRecord } from '../engine/record-codec.js';
+import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../storage/file/store-files.js';
+import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../storage/file/store-lock.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
+import { writeSnapshot } from '../storage/file/snapshot-writer.js';
 import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
 import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { once } from 'node:events';
 import { zlib } from '../lazy.js';
 import { ioError } from '../errors.js';
-import { closeQuietly, openStoreFile, writeFully } from '../journal/store-files.js';
+import { closeQuietly, openStoreFile, writeFully } from '../storage/file/store-files.js';
 
 /**
  * Bytes read per step of a gzip, into one buffer reused for the whole file.

@@ -2,15 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { zlib } from '../lazy.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
-import { CommitAssembler } from '../journal/commit-framing.js';
-import { LineDecoder, type CommitHeader, type JournalRecord } from '../journal/record-codec.js';
-import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../journal/record-parts.js';
-import type { LinePlace } from '../journal/segment-reader.js';
-import { journalLockHeld } from '../journal/store-lock.js';
-import { archivedSegmentPath, archivedSnapshotPath, listArchive, listStore, openStoreFile, segmentName, snapshotName } from '../journal/store-files.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../engine/journal.js';
+import { CommitAssembler } from '../engine/commit-framing.js';
+import { LineDecoder, type CommitHeader, type JournalRecord } from '../engine/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../engine/record-parts.js';
+import type { LinePlace } from '../storage/file/segment-reader.js';
+import { journalLockHeld } from '../storage/file/store-lock.js';
+import { archivedSegmentPath, archivedSnapshotPath, listArchive, listStore, openStoreFile, segmentName, snapshotName } from '../storage/file/store-files.js';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
+import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
 import { splitLines } from './line-stream.js';
 
 /** One segment of the whole history: live in the store, or gzipped in the archive. */

@@ -1,4 +1,4 @@
-import { ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
+import { ROTATE_EVENT, type JournalRecord } from '../engine/record-codec.js';
 
 /**
  * Which records `session-journal replay` prints and `replayHistory` yields.

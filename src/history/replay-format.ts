@@ -1,4 +1,4 @@
-import type { JournalRecord } from '../journal/record-codec.js';
+import type { JournalRecord } from '../engine/record-codec.js';
 import { isEngineType, sessionOf, shortType } from './replay-filter.js';
 
 /**

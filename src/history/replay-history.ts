@@ -1,6 +1,6 @@
-import { DEFAULT_MAX_LINE_BYTES } from '../journal/journal.js';
-import { requireStoreDir } from '../journal/store-files.js';
-import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../engine/journal.js';
+import { requireStoreDir } from '../storage/file/store-files.js';
+import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { recordMatcher, type ReplayFilter } from './replay-filter.js';
 import { toReplayEvent, type ReplayEvent } from './replay-format.js';
 import { auditTrail } from './replay-source.js';

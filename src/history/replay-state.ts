@@ -1,10 +1,10 @@
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { ROTATE_EVENT, type JournalRecord } from '../journal/record-codec.js';
-import { requireStoreDir } from '../journal/store-files.js';
-import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
+import { ROTATE_EVENT, type JournalRecord } from '../engine/record-codec.js';
+import { requireStoreDir } from '../storage/file/store-files.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
 import { applySessionEvent, decodeSessionEvent, reviveSession } from '../sessions/session-events.js';
 import type { SessionData } from '../sessions/session-types.js';
-import { readArchivedSnapshotSync, readSnapshotSync } from '../snapshot/snapshot-file.js';
+import { readArchivedSnapshotSync, readSnapshotSync } from '../storage/file/snapshot-file.js';
 import { listHistorySegments, listStoreFiles, type StoreFile } from './history-reader.js';
 import { auditTrail } from './replay-source.js';
 

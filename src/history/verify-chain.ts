@@ -1,4 +1,4 @@
-import { CHAIN_START, chainHashOf } from '../journal/record-codec.js';
+import { CHAIN_START, chainHashOf } from '../engine/record-codec.js';
 
 /** Codes `verify` reports beyond the replay warning codes (docs/OPERATIONS.md, "Verifying integrity"). */
 export const VerifyCodes = {

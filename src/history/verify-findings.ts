@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { JournalWarning } from '../journal/warnings.js';
+import type { JournalWarning } from '../engine/warnings.js';
 import { VerifyCodes, type ChainBreak, type VerifyProblem } from './verify-chain.js';
 
 /** A gap `repair` journaled (a `journal.repair` record's payload item), with where that record is. */

@@ -1,5 +1,5 @@
 import { stableStringify } from '../lazy.js';
-import { CHAIN_START } from '../journal/record-codec.js';
+import { CHAIN_START } from '../engine/record-codec.js';
 import { VerifyCodes, shortHash } from './verify-chain.js';
 import type { Findings } from './verify-findings.js';
 import type { ReadableSnapshot } from './verify-snapshots.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
-import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotHeader } from '../snapshot/snapshot-file.js';
+import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
+import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotHeader } from '../storage/file/snapshot-file.js';
 import { listStoreFiles } from './history-reader.js';
 import { VerifyCodes } from './verify-chain.js';
 import type { Findings } from './verify-findings.js';

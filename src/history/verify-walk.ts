@@ -1,6 +1,6 @@
 import { stableStringify } from '../lazy.js';
-import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, type JournalRecord } from '../journal/record-codec.js';
-import { WarningCodes, type JournalWarning } from '../journal/warnings.js';
+import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, type JournalRecord } from '../engine/record-codec.js';
+import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { HistoryItem, HistoryLine, HistorySegment } from './history-reader.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SessionStorage } from '../sessions/session-types.js';
-import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { TurnLimitedStorage, type FlushableStorage } from './turn-limit.js';
 
 /**

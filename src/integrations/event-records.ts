@@ -1,6 +1,6 @@
 import { crypto } from '../lazy.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { WarningCodes } from '../journal/warnings.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
+import { WarningCodes } from '../engine/warnings.js';
 
 /** Journal event types of the MCP event-stream reducer (docs/FORMAT.md, "Event-store records"). */
 export const StreamEventTypes = {

@@ -1,13 +1,13 @@
 import { compactStore, type CompactOptions, type CompactResult } from '../compact/compactor.js';
 import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
-import type { QueuedEntry } from '../journal/commit-queue.js';
-import { Journal, type JournalOptions } from '../journal/journal.js';
-import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import type { QueuedEntry } from '../engine/commit-queue.js';
+import { Journal, type JournalOptions } from '../engine/journal.js';
+import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 import { isValidMcpSessionId, MAX_MCP_SESSION_ID_LENGTH } from './event-records.js';
 import { McpSessionEventStore, type EventId, type EventMessage, type EventStoreCore, type PendingEvent, type StreamId } from './event-store-view.js';
 import { EventStreams } from './event-streams.js';
-import { passedToJournal, type StoreJournalOptions } from '../journal/store-options.js';
+import { passedToJournal, type StoreJournalOptions } from '../engine/store-options.js';
 
 export { McpSessionEventStore, type EventId, type EventMessage, type StreamId } from './event-store-view.js';
 

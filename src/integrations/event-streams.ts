@@ -1,7 +1,7 @@
 import type { FoldState, RetentionDecision } from '../compact/compactor.js';
-import { parseIsoInstant } from '../journal/dates.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { WarningCodes } from '../journal/warnings.js';
+import { parseIsoInstant } from '../engine/dates.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
+import { WarningCodes } from '../engine/warnings.js';
 import { StreamEventTypes, decodeStreamEvent, deletePayload, eventIdOf, isMessageObject, isValidMcpSessionId, isValidNonce, isValidStreamId, type StoredEvent } from './event-records.js';
 
 interface Stream {

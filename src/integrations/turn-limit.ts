@@ -1,6 +1,6 @@
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import type { ConversationTurn, SessionData, SessionStorage } from '../sessions/session-types.js';
-import { WarningCodes, type WarningHandler } from '../journal/warnings.js';
+import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
 
 /** A storage that may say when its mutations are durable (SessionStore does). */
 export type FlushableStorage = SessionStorage & { flush?: () => Promise<void> };

@@ -1,12 +1,12 @@
 import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
-import { Journal, type JournalOptions } from '../journal/journal.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { writeWarningToStderr, type WarningHandler } from '../journal/warnings.js';
+import { Journal, type JournalOptions } from '../engine/journal.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
+import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 import { KeyedView } from '../view/keyed-view.js';
 import { partitionEntries } from './kv-fold.js';
 import { KvEventTypes, MAX_KEY_LENGTH, applyKvEvent, decodeKvEvent, deepFreeze, isValidKey, kvPayload, reviveKvEntry, type JsonValue, type KvEntry, type KvEvent } from './kv-records.js';
-import { passedToJournal, type StoreJournalOptions } from '../journal/store-options.js';
+import { passedToJournal, type StoreJournalOptions } from '../engine/store-options.js';
 
 export interface KeyValueStoreOptions extends StoreJournalOptions {
   /** Keys neither set nor read for this long (by this process's clock) read as absent (default 24 h); compaction, given the same value, journals their removal. */

@@ -1,5 +1,5 @@
 import type { FoldState, RetentionDecision } from '../compact/compactor.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { partitionByUse, type UsePartition } from '../view/use-retention.js';
 import { KV_NAMESPACE, KvEventTypes, applyKvEvent, decodeKvEvent, reviveKvEntry, snapshotEntry, type KvEntry } from './kv-records.js';
 

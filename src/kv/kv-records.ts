@@ -1,6 +1,6 @@
-import { parseIsoInstant } from '../journal/dates.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { WarningCodes } from '../journal/warnings.js';
+import { parseIsoInstant } from '../engine/dates.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
+import { WarningCodes } from '../engine/warnings.js';
 
 /** Journal event types of the key-value reducer (docs/FORMAT.md, "Key-value records"). */
 export const KvEventTypes = {

@@ -1,6 +1,6 @@
-import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
-import { requireStoreDir } from '../journal/store-files.js';
-import type { WarningHandler } from '../journal/warnings.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal } from '../engine/journal.js';
+import { requireStoreDir } from '../storage/file/store-files.js';
+import type { WarningHandler } from '../engine/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { SessionData } from '../sessions/session-types.js';
 

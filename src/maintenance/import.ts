@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES, Journal } from '../journal/journal.js';
-import { canonicalPayload } from '../journal/record-codec.js';
-import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from '../journal/record-parts.js';
-import type { WarningHandler } from '../journal/warnings.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal } from '../engine/journal.js';
+import { canonicalPayload } from '../engine/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from '../engine/record-parts.js';
+import type { WarningHandler } from '../engine/warnings.js';
 import { SessionEventTypes, reviveSession, reviveTurn } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import { portableSession, type PortableSession } from './export.js';

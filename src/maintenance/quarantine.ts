@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { fsyncDirSync } from '../journal/store-files.js';
-import { QUARANTINE_DIR, tempNameFor } from '../journal/store-layout.js';
+import { fsyncDirSync } from '../storage/file/store-files.js';
+import { QUARANTINE_DIR, tempNameFor } from '../storage/file/store-layout.js';
 import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
 import type { QuarantineItem } from './repair-report.js';
 

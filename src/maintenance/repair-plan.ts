@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { journalLockHeld } from '../journal/store-lock.js';
-import { WarningCodes } from '../journal/warnings.js';
-import { closeQuietly, listStore, openStoreFile, segmentName } from '../journal/store-files.js';
+import { journalLockHeld } from '../storage/file/store-lock.js';
+import { WarningCodes } from '../engine/warnings.js';
+import { closeQuietly, listStore, openStoreFile, segmentName } from '../storage/file/store-files.js';
 import { itemsOf, summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
 import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
 

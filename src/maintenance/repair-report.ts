@@ -1,4 +1,4 @@
-import { WarningCodes, type WarningCode } from '../journal/warnings.js';
+import { WarningCodes, type WarningCode } from '../engine/warnings.js';
 import type { BadSpan, ChainGap } from './segment-scan.js';
 
 /**

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../compact/leftovers.js';
-import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../journal/journal.js';
-import { requireStoreDir, segmentName } from '../journal/store-files.js';
-import type { WarningHandler } from '../journal/warnings.js';
-import { REPAIR_EVENT } from '../journal/record-codec.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../engine/journal.js';
+import { requireStoreDir, segmentName } from '../storage/file/store-files.js';
+import type { WarningHandler } from '../engine/warnings.js';
+import { REPAIR_EVENT } from '../engine/record-codec.js';
 import { QUARANTINE_DIR } from './quarantine.js';
-import { journalLockHeld } from '../journal/store-lock.js';
+import { journalLockHeld } from '../storage/file/store-lock.js';
 import { damagedMarker, leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
 import { summarize, type RepairGap, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';

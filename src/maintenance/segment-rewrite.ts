@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { closeQuietly, fdSize, fsyncDirSync, openStoreFile, removeQuietly } from '../journal/store-files.js';
-import { tempNameFor } from '../journal/store-layout.js';
+import { closeQuietly, fdSize, fsyncDirSync, openStoreFile, removeQuietly } from '../storage/file/store-files.js';
+import { tempNameFor } from '../storage/file/store-layout.js';
 import { QUARANTINE_DIR, writeQuarantine } from './quarantine.js';
 import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
 import { itemsOf, total, type RepairedFile } from './repair-report.js';

@@ -1,6 +1,6 @@
-import { isValidDate, parseIsoInstant } from '../journal/dates.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { WarningCodes } from '../journal/warnings.js';
+import { isValidDate, parseIsoInstant } from '../engine/dates.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
+import { WarningCodes } from '../engine/warnings.js';
 import { isValidSessionId, type ConversationTurn, type SessionData } from './session-types.js';
 
 /** Journal event types of the session reducer. */

@@ -1,5 +1,5 @@
 import type { FoldState, RetentionDecision } from '../compact/compactor.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession } from './session-events.js';
 import { partitionSessions } from './session-retention.js';
 import type { SessionData } from './session-types.js';

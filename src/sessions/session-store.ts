@@ -1,16 +1,16 @@
 import { crypto } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
-import { isValidDate } from '../journal/dates.js';
-import { Journal, type JournalOptions } from '../journal/journal.js';
-import type { JournalRecord, Rejection } from '../journal/record-codec.js';
-import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../journal/warnings.js';
-import type { SnapshotEntry } from '../snapshot/snapshot-file.js';
+import { isValidDate } from '../engine/dates.js';
+import { Journal, type JournalOptions } from '../engine/journal.js';
+import type { JournalRecord, Rejection } from '../engine/record-codec.js';
+import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
+import type { SnapshotEntry } from '../storage/file/snapshot-file.js';
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionIdOfEntryLine, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
-import { passedToJournal, type StoreJournalOptions } from '../journal/store-options.js';
+import { passedToJournal, type StoreJournalOptions } from '../engine/store-options.js';
 
 export interface SessionStoreOptions extends StoreJournalOptions {
   /**

@@ -1,4 +1,4 @@
-import type { QueuedEntry } from '../journal/commit-queue.js';
+import type { QueuedEntry } from '../engine/commit-queue.js';
 import { LazyValues } from './lazy-values.js';
 
 /** What a keyed view needs of a store kind's reducer: every event concerns exactly one key. */

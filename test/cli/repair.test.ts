@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TORN_SEAL, chainHashOf, decodeRecord } from '../../src/journal/record-codec.js';
+import { TORN_SEAL, chainHashOf, decodeRecord } from '../../src/engine/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../../src/index.js';
 import { openChildren, killAll } from '../helpers/child-protocol.js';
 import { collectWarnings, fixturePath, tempStoreDir } from '../helpers/temp-store.js';

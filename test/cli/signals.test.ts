@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SessionStore } from '../../src/index.js';
-import { tempFileOwner } from '../../src/journal/store-layout.js';
+import { tempFileOwner } from '../../src/storage/file/store-layout.js';
 import { collectWarnings, helperScript, tempStoreDir } from '../helpers/temp-store.js';
 import { CLI_MAIN, FakeClock, T0, fingerprint, freshReplay, runCli, snapshotsIn, waitFor, withoutStoreEnv } from '../helpers/compaction-helpers.js';
 import { makeFreshLock } from '../helpers/held-lock.js';

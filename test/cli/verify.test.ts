@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { chainHashOf } from '../../src/journal/record-codec.js';
+import { chainHashOf } from '../../src/engine/record-codec.js';
 import { SessionStore } from '../../src/index.js';
 import { compactSessions } from '../../src/index.js';
 import { tempStoreDir } from '../helpers/temp-store.js';

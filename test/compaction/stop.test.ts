@@ -9,8 +9,8 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { compactSessions, type CompactionStep } from '../../src/index.js';
-import { tempFileOwner } from '../../src/journal/store-layout.js';
-import { writeSnapshot } from '../../src/snapshot/snapshot-writer.js';
+import { tempFileOwner } from '../../src/storage/file/store-layout.js';
+import { writeSnapshot } from '../../src/storage/file/snapshot-writer.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, NO_TTL, T0, fingerprint, freshReplay, openStore, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';
 

@@ -1,11 +1,11 @@
 /**
- * The commit framing rule (src/journal/commit-framing.ts), case by case: which
+ * The commit framing rule (src/engine/commit-framing.ts), case by case: which
  * records readers apply, and what a damaged, torn, replaced or stale commit
  * becomes. Every reader of the store runs this rule, so each case here is a
  * promise about replay, catch-up, a writer checking its own bytes, and verify.
  */
 import test from 'ava';
-import { CommitAssembler, type FramedRecord } from '../../src/journal/commit-framing.js';
+import { CommitAssembler, type FramedRecord } from '../../src/engine/commit-framing.js';
 
 interface R extends FramedRecord {
   name: string;

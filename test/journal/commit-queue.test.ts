@@ -4,7 +4,7 @@
  * plain array queue, over queues long enough to cross its compaction.
  */
 import test from 'ava';
-import { CommitQueue, type QueuedEntry } from '../../src/journal/commit-queue.js';
+import { CommitQueue, type QueuedEntry } from '../../src/engine/commit-queue.js';
 import { seededRandom } from '../helpers/child-protocol.js';
 
 const entry = (bytes: number, deferred = false) => ({ type: 't', payloadJson: '{}', payloadBytes: bytes, time: 0, deferred });

@@ -1,5 +1,5 @@
 /**
- * One set of line rules for every reader (src/journal/line-framing.ts): the
+ * One set of line rules for every reader (src/storage/file/line-framing.ts): the
  * journal's segment reader and the history reader behind verify and replay
  * must agree on where a line ends and how long it is. They did not: the
  * history reader counted the CR of a CRLF line against maxLineBytes, so a

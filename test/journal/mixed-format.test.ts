@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { SessionStore, verifyStore, type JournalWarning } from '../../src/index.js';
-import { LineDecoder, decodeRecord } from '../../src/journal/record-codec.js';
+import { LineDecoder, decodeRecord } from '../../src/engine/record-codec.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { runCli } from '../helpers/compaction-helpers.js';
 

@@ -4,7 +4,7 @@
  * of failures, RECOVERED once after a success, on an explicit clock.
  */
 import test from 'ava';
-import { RepeatedFailure, type JournalWarning } from '../../src/journal/warnings.js';
+import { RepeatedFailure, type JournalWarning } from '../../src/engine/warnings.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
 

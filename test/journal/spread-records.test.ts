@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { ErrorCodes, Journal, SessionStore, WarningCodes, compactSessions, type JournalRecord } from '../../src/index.js';
-import { PART_EVENT } from '../../src/journal/record-codec.js';
+import { PART_EVENT } from '../../src/engine/record-codec.js';
 import { collectWarnings, helperScript, tempStoreDir } from '../helpers/temp-store.js';
 import { fingerprint, freshReplay, runCli } from '../helpers/compaction-helpers.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';

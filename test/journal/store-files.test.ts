@@ -8,7 +8,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { openStoreFile, closeQuietly } from '../../src/journal/store-files.js';
+import { openStoreFile, closeQuietly } from '../../src/storage/file/store-files.js';
 import { SessionJournalError } from '../../src/index.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 

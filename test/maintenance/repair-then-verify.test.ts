@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { compactSessions, WarningCodes } from '../../src/index.js';
-import { REPAIR_EVENT } from '../../src/journal/record-codec.js';
+import { REPAIR_EVENT } from '../../src/engine/record-codec.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 import { collectWarnings, fixturePath } from '../helpers/temp-store.js';
 import { NO_TTL, freshReplay, runCli } from '../helpers/compaction-helpers.js';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { SessionStore, compactSessions, type SessionData } from '../../src/index.js';
-import { readSnapshotSync } from '../../src/snapshot/snapshot-file.js';
+import { readSnapshotSync } from '../../src/storage/file/snapshot-file.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');

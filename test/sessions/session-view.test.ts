@@ -7,7 +7,7 @@
  * and that the sharing never changes what the view shows.
  */
 import test from 'ava';
-import type { QueuedEntry } from '../../src/journal/commit-queue.js';
+import type { QueuedEntry } from '../../src/engine/commit-queue.js';
 import { applySessionEvent, type SessionEvent } from '../../src/sessions/session-events.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import type { ConversationTurn, SessionData } from '../../src/sessions/session-types.js';

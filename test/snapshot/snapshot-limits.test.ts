@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { readArchivedSnapshotSync, readSnapshotSync } from '../../src/snapshot/snapshot-file.js';
-import { writeSnapshotSync } from '../../src/snapshot/snapshot-writer.js';
+import { readArchivedSnapshotSync, readSnapshotSync } from '../../src/storage/file/snapshot-file.js';
+import { writeSnapshotSync } from '../../src/storage/file/snapshot-writer.js';
 import { SessionJournalError } from '../../src/index.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 

@@ -1,4 +1,4 @@
-import { zlib } from '../lazy.js';
+import { zlib } from '../../lazy.js';
 import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import type { LinePlace } from './segment-reader.js';
 

@@ -6,13 +6,13 @@ import { yieldToEventLoop } from './event-loop-yield.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from './record-parts.js';
-import { SegmentChain, type DoubtResolution, type JournalConsumer } from './segment-chain.js';
-import type { Segment } from './segment.js';
-import { LOCK_NAME, storePath } from './store-files.js';
-import { DEFAULT_LOCK_STALE_MS, StoreLock, type LockLease } from './store-lock.js';
+import { SegmentChain, type DoubtResolution, type JournalConsumer } from '../storage/file/segment-chain.js';
+import type { Segment } from '../storage/file/segment.js';
+import { LOCK_NAME, storePath } from '../storage/file/store-files.js';
+import { DEFAULT_LOCK_STALE_MS, StoreLock, type LockLease } from '../storage/file/store-lock.js';
 import { RepeatedFailure, WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
 
-export type { JournalConsumer } from './segment-chain.js';
+export type { JournalConsumer } from '../storage/file/segment-chain.js';
 
 /** fs.fdatasync looked up at each call, so a test can fail it. */
 const fdatasync = (fd: number): Promise<void> => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));

@@ -1,6 +1,6 @@
 import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import { fdSize, readFully } from './store-files.js';
-import { WarningCodes, type JournalWarning } from './warnings.js';
+import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
 
 /** Where a line starts: file, 1-based line number, byte offset. */
 export interface LinePlace {

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import { ioError } from '../errors.js';
-import { LineDecoder } from './record-codec.js';
+import { ioError } from '../../errors.js';
+import { LineDecoder } from '../../engine/record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import { closeQuietly, writeFully } from './store-files.js';
-import type { JournalWarning } from './warnings.js';
+import type { JournalWarning } from '../../engine/warnings.js';
 
 /**
  * One open segment file and how far this process has read it. A commit's

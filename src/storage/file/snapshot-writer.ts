@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { crypto, stableStringify } from '../lazy.js';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { FORMAT_VERSION } from '../journal/record-codec.js';
-import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from '../journal/store-files.js';
-import { tempNameFor } from '../journal/store-layout.js';
+import { crypto, stableStringify } from '../../lazy.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import { FORMAT_VERSION } from '../../engine/record-codec.js';
+import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from './store-files.js';
+import { tempNameFor } from './store-layout.js';
 import { DEFAULT_SNAPSHOT_LIMITS, type SnapshotLimits } from './snapshot-file.js';
 
 const WRITE_CHUNK_CHARS = 1024 * 1024;

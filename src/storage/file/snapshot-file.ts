@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { crypto, zlib } from '../lazy.js';
-import { splitBufferLines } from '../journal/buffer-lines.js';
-import { SegmentReader, type LinePlace } from '../journal/segment-reader.js';
-import { closeQuietly, fdSize, openStoreFile } from '../journal/store-files.js';
-import { CHAIN_START, FORMAT_VERSION, isChainHash } from '../journal/record-codec.js';
-import type { JournalWarning } from '../journal/warnings.js';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { crypto, zlib } from '../../lazy.js';
+import { splitBufferLines } from './buffer-lines.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
+import { closeQuietly, fdSize, openStoreFile } from './store-files.js';
+import { CHAIN_START, FORMAT_VERSION, isChainHash } from '../../engine/record-codec.js';
+import type { JournalWarning } from '../../engine/warnings.js';
+import { ErrorCodes, SessionJournalError } from '../../errors.js';
 
 /**
  * A snapshot is NDJSON too: a header line, one line per state entry (the

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import { LOCK_NAME } from './store-files.js';
 
 export interface StoreLockOptions {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import { ARCHIVE_DIR, archivedName, archivedNumberOf, isStoreName, segmentName, segmentNumberOf, snapshotName, snapshotNumberOf } from './store-layout.js';
 
 // The names themselves are store-layout.ts's; these are re-exported for the modules that list and open files.

@@ -1,17 +1,17 @@
 import fs from 'node:fs';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotEntry, type SnapshotReadResult } from '../snapshot/snapshot-file.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotEntry, type SnapshotReadResult } from './snapshot-file.js';
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
-import { CommitAssembler } from './commit-framing.js';
-import type { QueuedEntry } from './commit-queue.js';
-import { CHAIN_START, LineDecoder, PART_EVENT, ROTATE_EVENT, TORN_SEAL, canonicalPayload, encodeRecord, envelopeBytes, newWriterTag, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
-import { MAX_PARTS, joinParts, pieceBytesFor, spreadPayload } from './record-parts.js';
+import { CommitAssembler } from '../../engine/commit-framing.js';
+import type { QueuedEntry } from '../../engine/commit-queue.js';
+import { CHAIN_START, LineDecoder, PART_EVENT, ROTATE_EVENT, TORN_SEAL, canonicalPayload, encodeRecord, envelopeBytes, newWriterTag, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
+import { MAX_PARTS, joinParts, pieceBytesFor, spreadPayload } from '../../engine/record-parts.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
 import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
-import { WarningCodes, type JournalWarning } from './warnings.js';
-import { yieldToEventLoop } from './event-loop-yield.js';
+import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
+import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
 
 /**
  * What the engine drives. A reducer turns records into state; the engine only
