@@ -16,6 +16,8 @@ export const ErrorCodes = {
   CLOSED: 'CLOSED',
   /** A mutation on a store opened readOnly. */
   READ_ONLY: 'READ_ONLY',
+  /** openSync, flushSync or closeSync on a store kept on a network server (Redis): use the async call. */
+  SYNC_UNSUPPORTED: 'SYNC_UNSUPPORTED',
   /** A session id is not 1-256 characters of [a-zA-Z0-9_-]. */
   INVALID_SESSION_ID: 'INVALID_SESSION_ID',
   /**

@@ -2,7 +2,7 @@ export { SessionStore, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TURN_BYTES, DEFAULT_TTL
 export type { ConversationTurn, SessionData, SessionStorage } from './sessions/session-types.js';
 export { SessionJournalError, ErrorCodes, type ErrorCode } from './errors.js';
 export { WarningCodes, formatWarning, type JournalWarning, type WarningCode, type WarningHandler } from './engine/warnings.js';
-export { Journal, type JournalConsumer, type JournalOptions } from './engine/journal.js';
+export { Journal, type JournalConsumer, type JournalOptions } from './storage/journal.js';
 export type { JournalRecord, Rejection } from './engine/record-codec.js';
 export type { QueuedEntry } from './engine/commit-queue.js';
 export { compactSessions, type CompactSessionsOptions } from './sessions/compact-sessions.js';

@@ -1,4 +1,4 @@
-import { Journal } from '../engine/journal.js';
+import { Journal } from '../storage/journal.js';
 import type { JournalRecord } from '../engine/record-codec.js';
 import type { JournalWarning } from '../engine/warnings.js';
 import { auditTrail } from '../history/replay-source.js';

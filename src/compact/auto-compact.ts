@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childProcess } from '../lazy.js';
-import type { Journal } from '../engine/journal.js';
+import type { Journal } from '../storage/journal.js';
 import { fileSizeOrZero, listStore, snapshotName } from '../storage/file/store-files.js';
 import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { Journal, type JournalConsumer } from '../engine/journal.js';
+import { Journal, type JournalConsumer } from '../storage/journal.js';
 import type { JournalRecord } from '../engine/record-codec.js';
 import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../storage/file/store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../storage/file/store-lock.js';

@@ -1,4 +1,4 @@
-import type { JournalOptions } from './journal.js';
+import type { JournalOptions } from '../storage/journal.js';
 import type { WarningHandler } from './warnings.js';
 
 /**

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { zlib } from '../lazy.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../engine/journal.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../storage/journal.js';
 import { CommitAssembler } from '../engine/commit-framing.js';
 import { LineDecoder, type CommitHeader, type JournalRecord } from '../engine/record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../engine/record-parts.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_LINE_BYTES } from '../engine/journal.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../storage/journal.js';
 import { requireStoreDir } from '../storage/file/store-files.js';
 import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { recordMatcher, type ReplayFilter } from './replay-filter.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { archiveDir } from '../compact/archive.js';
 import { COMPACTION_LOCK_NAME } from '../compact/compaction-lock.js';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES, Journal } from '../engine/journal.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { CHAIN_START } from '../engine/record-codec.js';
 import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir } from '../storage/file/store-files.js';
 import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';

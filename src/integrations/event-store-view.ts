@@ -1,6 +1,6 @@
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import type { QueuedEntry } from '../engine/commit-queue.js';
-import type { Journal } from '../engine/journal.js';
+import type { Journal } from '../storage/journal.js';
 import { StreamEventTypes, eventIdOf, isMessageObject, isPrimingMessage, isValidStreamId, MAX_STREAM_ID_LENGTH, newNonce, storePayload } from './event-records.js';
 import type { EventStreams } from './event-streams.js';
 

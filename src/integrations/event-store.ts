@@ -1,7 +1,7 @@
 import { compactStore, type CompactOptions, type CompactResult } from '../compact/compactor.js';
 import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import type { QueuedEntry } from '../engine/commit-queue.js';
-import { Journal, type JournalOptions } from '../engine/journal.js';
+import { Journal, type JournalOptions } from '../storage/journal.js';
 import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 import { isValidMcpSessionId, MAX_MCP_SESSION_ID_LENGTH } from './event-records.js';

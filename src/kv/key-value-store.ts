@@ -1,5 +1,5 @@
 import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
-import { Journal, type JournalOptions } from '../engine/journal.js';
+import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_LINE_BYTES, Journal } from '../engine/journal.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { requireStoreDir } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';

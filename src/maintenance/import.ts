@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES, Journal } from '../engine/journal.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { canonicalPayload } from '../engine/record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from '../engine/record-parts.js';
 import type { WarningHandler } from '../engine/warnings.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../compact/leftovers.js';
-import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../engine/journal.js';
+import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../storage/journal.js';
 import { requireStoreDir, segmentName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
 import { REPAIR_EVENT } from '../engine/record-codec.js';

@@ -1,7 +1,7 @@
 import { crypto } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
 import { isValidDate } from '../engine/dates.js';
-import { Journal, type JournalOptions } from '../engine/journal.js';
+import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
 import type { SnapshotEntry } from '../storage/file/snapshot-file.js';

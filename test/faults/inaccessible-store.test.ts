@@ -20,7 +20,7 @@ import { freshReplay, openStore, waitFor } from '../helpers/compaction-helpers.j
 import { FakeClock } from '../helpers/fake-clock.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
-import { Journal } from '../../src/engine/journal.js';
+import { Journal } from '../../src/storage/journal.js';
 
 const NOBODY = 65534;
 

@@ -11,30 +11,10 @@ import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
 import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
-import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
+import type { JournalConsumer } from '../../engine/journal-consumer.js';
 
-/**
- * What the engine drives. A reducer turns records into state; the engine only
- * knows envelopes, order and durability. No method may throw on bad content:
- * return a Rejection and the engine reports it with file and line.
- */
-export interface JournalConsumer {
-  /** Drop all state: replay is starting again (the store changed under an open). */
-  reset(): void;
-  /** Restore one snapshot entry. */
-  restore(entry: unknown): Rejection | undefined;
-  /**
-   * Optional, called instead of restore: the entry with its line, parsed
-   * only when `entry.value` is read, for a consumer that makes its state
-   * lazily (a rejection found later is the consumer's to report, with
-   * `entry.place`).
-   */
-  restoreEntry?(entry: SnapshotEntry): Rejection | undefined;
-  /** Apply one record read from the files: another writer's, or any at open. */
-  apply(record: JournalRecord): Rejection | undefined;
-  /** This journal's own entries were just written, right after every record before them was applied. */
-  committed?(entries: readonly QueuedEntry[]): void;
-}
+export type { JournalConsumer } from '../../engine/journal-consumer.js';
+import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
 
 export interface SegmentChainOptions {
   dir: string;
