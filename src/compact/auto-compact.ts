@@ -119,9 +119,10 @@ function runCompactionProcess(dir: string, compactArgs: readonly string[], onWar
 /** A store's `autoCompact` option made into its compactor: undefined for false, else the defaults overridden by what it gives. */
 export function autoCompactorFor(
   option: Partial<AutoCompactPolicy> | false | undefined,
-  journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes' | 'maxRecordBytes'>,
+  journal: Pick<Journal, 'dir' | 'growth' | 'now' | 'maxLineBytes' | 'maxRecordBytes' | 'isLocal'>,
   compactArgs: readonly string[],
   onWarning: WarningHandler,
 ): AutoCompactor | undefined {
-  return option === false ? undefined : new AutoCompactor(journal, { ...DEFAULT_AUTO_COMPACT, ...option }, compactArgs, onWarning);
+  // A store on Redis is compacted from cron (`compact --redis`): its growth is not a directory's to measure here.
+  return option === false || !journal.isLocal ? undefined : new AutoCompactor(journal, { ...DEFAULT_AUTO_COMPACT, ...option }, compactArgs, onWarning);
 }

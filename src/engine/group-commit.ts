@@ -190,8 +190,12 @@ export class GroupCommitJournal {
     return this.queue.size;
   }
 
-  /** True when catchUp() reads the store itself (a directory); false when only follow() does (Redis). */
-  get catchesUpSynchronously(): boolean {
+  /**
+   * True for a storage on this host (a directory): catchUp() reads it
+   * itself, the sync calls work, and a child process can compact it. False
+   * for one reached over the network (Redis): only follow() reads it.
+   */
+  get isLocal(): boolean {
     return this.storage.followSync !== undefined;
   }
 

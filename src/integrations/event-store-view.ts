@@ -55,7 +55,7 @@ export class McpSessionEventStore {
 
   /** The stream of an event id this view stored, or undefined (the SDK then answers 400 without replaying). */
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
-    this.core.journal.catchUp();
+    await this.core.journal.follow();
     return this.core.state.find(String(eventId), this.sessionId)?.streamId;
   }
 
@@ -68,7 +68,7 @@ export class McpSessionEventStore {
    */
   async replayEventsAfter(lastEventId: EventId, { send }: { send: (eventId: EventId, message: never) => Promise<void> }): Promise<StreamId> {
     const { journal, state } = this.core;
-    journal.catchUp();
+    await journal.follow();
     const id = String(lastEventId);
     const found = state.find(id, this.sessionId);
     if (found === undefined) {
@@ -84,7 +84,7 @@ export class McpSessionEventStore {
         cursor = event.seq;
         if (!isPrimingMessage(event.message)) await send(eventIdOf(event), event.message as never);
       }
-      journal.catchUp();
+      await journal.follow();
     }
   }
 }

@@ -7,7 +7,7 @@ import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '..
 import { isValidMcpSessionId, MAX_MCP_SESSION_ID_LENGTH } from './event-records.js';
 import { McpSessionEventStore, type EventId, type EventMessage, type EventStoreCore, type PendingEvent, type StreamId } from './event-store-view.js';
 import { EventStreams } from './event-streams.js';
-import { passedToJournal, type StoreJournalOptions } from '../engine/store-options.js';
+import { passedToJournal, type StoreJournalOptions } from '../storage/store-options.js';
 
 export { McpSessionEventStore, type EventId, type EventMessage, type StreamId } from './event-store-view.js';
 
@@ -60,21 +60,24 @@ export const UNKNOWN_EVENT_ID = ErrorCodes.UNKNOWN_EVENT_ID;
 export class JournalEventStore {
   readonly ttlMs: number;
   private readonly state: EventStreams;
-  private readonly journal: Journal;
+  /** Set by attach(), right after the constructor: the replay at open needs the state first. */
+  private journal!: Journal;
   private readonly pending = new Map<QueuedEntry, PendingEvent>();
   private readonly onWarning: WarningHandler;
-  private readonly autoCompactor: AutoCompactor | undefined;
-  private readonly core: EventStoreCore;
-  private readonly unscoped: McpSessionEventStore;
+  private autoCompactor: AutoCompactor | undefined;
+  private core!: EventStoreCore;
+  private unscoped!: McpSessionEventStore;
+  private readonly journalOptions: JournalOptions;
+  private readonly autoCompactPolicy: JournalEventStoreOptions['autoCompact'];
 
   private constructor(options: JournalEventStoreOptions) {
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_EVENT_TTL_MS);
     this.state = new EventStreams(this.ttlMs);
     this.onWarning = options.onWarning ?? writeWarningToStderr;
-    const journalOptions: JournalOptions = {
+    this.journalOptions = {
       ...passedToJournal(options),
       readOnly: false, // an event store always writes: storeEvent is its reason to exist
-      dir: options.dir,
+      storeKind: 'event',
       consumer: {
         reset: () => this.state.reset(),
         restore: (entry) => this.state.restore(entry),
@@ -84,16 +87,31 @@ export class JournalEventStore {
       onWarning: this.onWarning,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
-    this.journal = Journal.openSync(journalOptions);
+    this.autoCompactPolicy = options.autoCompact;
+  }
+
+  /** Opens (creating if needed) and replays the store: a directory, or a store on Redis (`redis`). */
+  static async open(options: JournalEventStoreOptions): Promise<JournalEventStore> {
+    const store = new JournalEventStore(options);
+    store.attach(await Journal.open(store.journalOptions));
+    return store;
+  }
+
+  private attach(journal: Journal): void {
+    this.journal = journal;
     // In a child process, as for sessions: the fold must not stall this server's event loop.
-    this.autoCompactor = autoCompactorFor(options.autoCompact, this.journal, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning);
-    this.core = { journal: this.journal, state: this.state, pending: this.pending };
+    this.autoCompactor = autoCompactorFor(this.autoCompactPolicy, journal, ['--kind', 'events', '--ttl', `${this.ttlMs}ms`], this.onWarning);
+    this.core = { journal, state: this.state, pending: this.pending };
     this.unscoped = new McpSessionEventStore(this.core, undefined);
   }
 
-  /** Opens (creating if needed) and replays the store. */
-  static async open(options: JournalEventStoreOptions): Promise<JournalEventStore> {
-    return new JournalEventStore(options);
+  /**
+   * Applies what every process and host had stored before the call. A store
+   * directory's reads do this by themselves; on Redis, a server resuming a
+   * stream another host wrote awaits this first (replayEventsAfter does).
+   */
+  catchUp(): Promise<void> {
+    return this.journal.follow();
   }
 
   get dir(): string {

@@ -6,7 +6,7 @@ import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '..
 import { KeyedView } from '../view/keyed-view.js';
 import { partitionEntries } from './kv-fold.js';
 import { KvEventTypes, MAX_KEY_LENGTH, applyKvEvent, decodeKvEvent, deepFreeze, isValidKey, kvPayload, reviveKvEntry, type JsonValue, type KvEntry, type KvEvent } from './kv-records.js';
-import { passedToJournal, type StoreJournalOptions } from '../engine/store-options.js';
+import { passedToJournal, type StoreJournalOptions } from '../storage/store-options.js';
 
 export interface KeyValueStoreOptions extends StoreJournalOptions {
   /** Keys neither set nor read for this long (by this process's clock) read as absent (default 24 h); compaction, given the same value, journals their removal. */
@@ -64,15 +64,25 @@ export class KeyValueStore {
     return new KeyValueStore(prepared, await Journal.open(prepared.journalOptions), options);
   }
 
-  /** The same, synchronously: what a short-lived process wants. */
+  /** The same, synchronously: what a short-lived process wants (a directory only: SYNC_UNSUPPORTED for Redis). */
   static openSync(options: KeyValueStoreOptions): KeyValueStore {
     const prepared = prepare(options);
     return new KeyValueStore(prepared, Journal.openSync(prepared.journalOptions), options);
   }
 
-  /** The store directory. */
+  /** The store directory (for a store on Redis: its server and prefix). */
   get dir(): string {
     return this.journal.dir;
+  }
+
+  /**
+   * Applies what every process and host had acknowledged before the call.
+   * Reads of a store directory do this by themselves (one fstat); a store on
+   * Redis answers reads from this process's view, so await this first.
+   * Rejects (REDIS_UNAVAILABLE, IO_ERROR) when the store cannot be read.
+   */
+  catchUp(): Promise<void> {
+    return this.journal.follow();
   }
 
   /**
@@ -191,7 +201,7 @@ function prepare(options: KeyValueStoreOptions): Prepared {
   const hooks: Prepared['hooks'] = {};
   const journalOptions: JournalOptions = {
     ...passedToJournal(options),
-    dir: options.dir,
+    storeKind: 'kv',
     consumer: {
       reset: () => view.reset(),
       restore: (raw): Rejection | undefined => {

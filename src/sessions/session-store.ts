@@ -10,7 +10,7 @@ import { isValidSessionId, type ConversationTurn, type SessionData, type Session
 import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
-import { passedToJournal, type StoreJournalOptions } from '../engine/store-options.js';
+import { passedToJournal, type StoreJournalOptions } from '../storage/store-options.js';
 
 export interface SessionStoreOptions extends StoreJournalOptions {
   /**
@@ -59,8 +59,12 @@ export class SessionStore implements SessionStorage {
   readonly maxSessions: number;
   private readonly maxTurnBytes: number;
   private readonly view = new SessionView();
-  private readonly journal: Journal;
-  private readonly autoCompactor: AutoCompactor | undefined;
+  /** Set by attach(), right after the constructor: the replay at open needs the view first. */
+  private journal!: Journal;
+  private autoCompactor: AutoCompactor | undefined;
+  private readonly journalOptions: JournalOptions;
+  private readonly autoCompactPolicy: SessionStoreOptions['autoCompact'];
+  private readonly onWarning: WarningHandler;
   readonly readOnly: boolean;
   /** onWarning, for what this store finds itself (a lazily made snapshot entry may be made during the replay at open, before `journal` is set). */
   private readonly report: (warning: JournalWarning) => void;
@@ -78,9 +82,9 @@ export class SessionStore implements SessionStorage {
     this.ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
     this.maxSessions = requirePositiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.maxTurnBytes = options.maxTurnBytes === undefined ? DEFAULT_MAX_TURN_BYTES : requirePositive('maxTurnBytes', options.maxTurnBytes);
-    const journalOptions: JournalOptions = {
+    this.journalOptions = {
       ...passedToJournal(options),
-      dir: options.dir,
+      storeKind: 'session',
       consumer: {
         reset: () => this.view.reset(),
         restore: (entry) => this.restoreEntry(entry),
@@ -91,22 +95,41 @@ export class SessionStore implements SessionStorage {
       deferredFlushMs: options.touchFlushMs ?? 1000,
       onDurable: () => this.autoCompactor?.maybeStart(),
     };
-    this.journal = Journal.openSync(journalOptions);
-    const compactArgs = ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)];
-    this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(options.autoCompact, this.journal, compactArgs, options.onWarning ?? writeWarningToStderr);
+    this.autoCompactPolicy = options.autoCompact;
+    this.onWarning = options.onWarning ?? writeWarningToStderr;
   }
 
-  /** Opens (creating if needed) and replays the store. */
+  /** Opens (creating if needed) and replays the store: a directory, or a store on Redis (`redis`). */
   static async open(options: SessionStoreOptions): Promise<SessionStore> {
-    return SessionStore.openSync(options);
+    const store = new SessionStore(options);
+    return store.attach(await Journal.open(store.journalOptions));
   }
 
-  /** The same, for code that must build its storage synchronously. */
+  /** The same, for code that must build its storage synchronously (a directory only: SYNC_UNSUPPORTED for Redis). */
   static openSync(options: SessionStoreOptions): SessionStore {
-    return new SessionStore(options);
+    const store = new SessionStore(options);
+    return store.attach(Journal.openSync(store.journalOptions));
   }
 
-  /** The store directory. */
+  private attach(journal: Journal): this {
+    this.journal = journal;
+    const compactArgs = ['--ttl', `${this.ttlMs}ms`, '--max-sessions', String(this.maxSessions)];
+    this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(this.autoCompactPolicy, journal, compactArgs, this.onWarning);
+    return this;
+  }
+
+  /**
+   * Applies what every process and host had acknowledged before the call.
+   * Reads of a store directory do this by themselves (one fstat); a store on
+   * Redis answers reads from this process's view, so a request handler
+   * awaits this first. Rejects (REDIS_UNAVAILABLE, IO_ERROR) when the store
+   * cannot be read; the view is then as it was.
+   */
+  catchUp(): Promise<void> {
+    return this.journal.follow();
+  }
+
+  /** The store directory (for a store on Redis: its server and prefix). */
   get dir(): string {
     return this.journal.dir;
   }

@@ -1,5 +1,20 @@
-import type { JournalOptions } from '../storage/journal.js';
-import type { WarningHandler } from './warnings.js';
+import type { JournalOptions } from './journal.js';
+import type { WarningHandler } from '../engine/warnings.js';
+
+/** Where a store on Redis is (docs/FORMAT.md, "The Redis backend"). */
+export interface RedisLocation {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string;
+  /** The store's key prefix: 1 to 128 characters of [A-Za-z0-9._:-]. Give each store a prefix of its own. */
+  prefix: string;
+  /** Fail the open with REDIS_UNAVAILABLE after this long without a connection (default 5 s). */
+  connectTimeoutMs?: number;
+  /**
+   * After each commit, WAIT until this many replicas have it (default 0:
+   * none); fewer within timeoutMs rejects flush() with REDIS_NOT_REPLICATED.
+   */
+  wait?: { replicas: number; timeoutMs: number };
+}
 
 /**
  * The options every kind of store built on the journal (SessionStore,
@@ -7,9 +22,16 @@ import type { WarningHandler } from './warnings.js';
  * its Journal unchanged: documented, and passed on, here once.
  */
 export interface StoreJournalOptions {
-  /** Store directory (created 0700 when missing). Give each store a directory of its own. */
-  dir: string;
-  /** fsync each group commit before acknowledging it (default true). */
+  /** Store directory (created 0700 when missing). Give each store a directory of its own. Exactly one of `dir` and `redis`. */
+  dir?: string;
+  /**
+   * Keep the store on a Redis server instead (docs/SCALING.md): every key is
+   * `{prefix}:...`. Open it with the async `open`; reads answer from this
+   * process's view, and `await store.catchUp()` brings in what other hosts
+   * acknowledged.
+   */
+  redis?: RedisLocation;
+  /** fsync each group commit before acknowledging it (default true); on Redis, false silences REDIS_NOT_DURABLE. */
   fsync?: boolean;
   /** Where replay and commit warnings go (default: one line each on stderr). */
   onWarning?: WarningHandler;
@@ -38,7 +60,7 @@ export interface StoreJournalOptions {
   readOnly?: boolean;
 }
 
-const PASSED_THROUGH = ['fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain', 'readOnly'] as const;
+const PASSED_THROUGH = ['dir', 'redis', 'fsync', 'onWarning', 'maxLineBytes', 'maxRecordBytes', 'lockTimeoutMs', 'lockStaleMs', 'clock', 'hashChain', 'readOnly'] as const;
 
 /** The journal options a store's own options set (those left undefined keep the Journal's defaults). */
 export function passedToJournal(options: StoreJournalOptions): Partial<JournalOptions> {
