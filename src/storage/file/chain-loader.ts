@@ -1,0 +1,345 @@
+import fs from 'node:fs';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from './snapshot-file.js';
+import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
+import { CHAIN_START, LineDecoder } from '../../engine/record-codec.js';
+import { SegmentReader } from './segment-reader.js';
+import { Segment } from './segment.js';
+import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
+import { WarningCodes } from '../../engine/warnings.js';
+
+import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
+import { ChainReader, StoreChanged, runSteps, type ReadFile } from './chain-reader.js';
+
+const OPEN_ATTEMPTS = 5;
+/** While loading, segments are read in steps of this many bytes (see loadAsync). */
+const LOAD_STEP_BYTES = 64 * 1024;
+
+
+/**
+ * Opening a store's chain of segments: the newest readable snapshot (or an
+ * older base when it is damaged), then the segments from it on, following
+ * rotation markers, reading past damaged ones, and reporting orphans.
+ */
+export class ChainLoader extends ChainReader {
+  // ---- open and replay ---------------------------------------------------
+
+  /** Opens the store directory (creating it when asked) and replays it. */
+  load(create: boolean): void {
+    if (!prepareStoreDir(this.dir, create)) return;
+    this.markNewStore(create);
+    runSteps(this.loadSteps());
+  }
+
+  /**
+   * A writer that opens a store holding no segment yet makes segment 1, empty
+   * (the first commit would), so that from then on the directory shows that
+   * it is a store: the command-line tools tell it from an empty or unrelated
+   * directory by its names (isStoreName), and refuse those (NOT_A_STORE).
+   */
+  private markNewStore(create: boolean): void {
+    if (!create || this.readOnly) return;
+    const { segments, snapshots } = listStore(this.dir);
+    if (segments.length > 0 || snapshots.length > 0 || listArchive(this.dir).segments.length > 0) return;
+    const fd = openStoreFile(storePath(this.dir, segmentName(1)), 'append-create');
+    if (fd !== undefined) closeQuietly(fd);
+    fsyncDirSync(this.dir);
+  }
+
+  /**
+   * The same, letting the event loop run between steps of 64 KiB:
+   * for work that should overlap a long replay (the compactor's archive gzip
+   * runs on libuv's thread pool meanwhile). `pace`, when given, is awaited
+   * after each step with the bytes of segments replayed so far.
+   */
+  async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined): Promise<void> {
+    if (!prepareStoreDir(this.dir, create)) return;
+    this.markNewStore(create);
+    this.loadStepBytes = LOAD_STEP_BYTES;
+    try {
+      for (const _ of this.loadSteps()) {
+        await yieldToEventLoop();
+        await pace?.(this.replayBytes.finished + (this.current?.reader.offset ?? 0));
+      }
+    } finally {
+      this.loadStepBytes = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private *loadSteps(): Generator<void, void> {
+    this.loading = true;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        this.framing.lastSeq = 0;
+        this.framing.dropOpen();
+        this.chainHead = CHAIN_START;
+        this.recordsRead = 0;
+        this.bytesBeforeCurrent = 0;
+        this.consumer.reset();
+        try {
+          yield* this.loadOnceSteps();
+          return;
+        } catch (err) {
+          if (!(err instanceof StoreChanged)) throw err;
+          if (attempt >= OPEN_ATTEMPTS) {
+            throw new SessionJournalError(ErrorCodes.IO_ERROR, `${this.dir} changed under every one of ${OPEN_ATTEMPTS} attempts to read it (compactions running back to back?); try again`, { details: { dir: this.dir } });
+          }
+          this.current?.retire();
+          this.current = undefined;
+        }
+      }
+    } finally {
+      this.loading = false;
+      if (this.current) this.current.reader.onChunk = undefined;
+    }
+  }
+
+  private *loadOnceSteps(): Generator<void, void> {
+    const listing = listStore(this.dir);
+    const { base, archived } = this.loadBase(listing);
+    const numbers = listing.segments.filter((n) => n >= base);
+    this.loadSegments = numbers;
+    this.firstSegmentNumber = numbers[0] ?? Math.max(base, (archived[archived.length - 1] ?? 0) + 1, 1);
+    this.replayBytes = { total: this.onReplayProgress ? numbers.reduce((sum, n) => sum + fileSizeOrZero(storePath(this.dir, segmentName(n))), 0) : 0, finished: 0 };
+    // Only when the newest snapshot was unreadable: the older base's segments no longer in the store.
+    for (const n of archived) yield* this.replayArchivedSteps(n);
+    // The live segment is the end of the chain of rotation markers, not simply
+    // the highest number: a rotation that died after creating its successor
+    // but before writing the marker leaves an empty segment nobody may use.
+    yield* this.followSteps(false);
+    if (numbers.length > 0 && !this.current) throw new StoreChanged();
+    if (!this.current) return;
+    yield* this.followPastDamagedMarkers(numbers);
+    const live = this.current;
+    for (const n of numbers) if (n > live.number) this.reportOrphan(n);
+    const size = live.reader.size();
+    if (size > live.reader.offset && !this.isLockHeld()) {
+      // The lock is free, so every byte up to `size` was written by a finished
+      // commit; read once more (a writer may have ended its line since), and
+      // what still has no newline before `size` is torn.
+      yield* this.followSteps(false);
+      if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
+    }
+  }
+
+  /**
+   * Restores the base replay starts from: the newest snapshot when it is
+   * readable (the normal case: nothing else is read). When it is not, the
+   * newest older base, from the store or archive/, whose first segment still
+   * exists; its segments no longer in the store are returned as `archived`,
+   * to be replayed first. Only when no such base exists is the state empty
+   * with history missing, and that is said loudly.
+   */
+  private loadBase(listing: StoreListing): { base: number; archived: number[] } {
+    this.snapshotBytes = 0;
+    const newest = listing.snapshots[listing.snapshots.length - 1];
+    if (newest === undefined) return { base: 0, archived: [] };
+    const file = storePath(this.dir, snapshotName(newest));
+    const result = this.readBase(file, () => readSnapshotSync(file, (w) => this.warn(w)));
+    if (result) {
+      this.restoreBase(result);
+      return { base: newest, archived: [] };
+    }
+    return this.loadOlderBase(listing, newest);
+  }
+
+  /** A snapshot read for a base, or undefined (and SNAPSHOT_UNREADABLE) when it fails its checks. */
+  private readBase(file: string, read: () => SnapshotReadResult): Extract<SnapshotReadResult, { ok: true }> | undefined {
+    const result = read();
+    if (result.ok) return result;
+    if (result.reason === 'file disappeared') throw new StoreChanged();
+    this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; trying an older base`, file });
+    return undefined;
+  }
+
+  private restoreBase(result: Extract<SnapshotReadResult, { ok: true }>): void {
+    for (const entry of result.entries) {
+      const rejection = this.guard(() => (this.consumer.restoreEntry ? this.consumer.restoreEntry(entry) : this.consumer.restore(entry.value)));
+      if (rejection) this.warn({ ...rejection, ...entry.place });
+    }
+    this.framing.lastSeq = result.header.seq;
+    this.chainHead = result.header.h ?? CHAIN_START;
+    this.snapshotBytes = result.bytes;
+  }
+
+  /** See loadBase: the newest base below snapshot `failed` whose history is all there. */
+  private loadOlderBase(listing: StoreListing, failed: number): { base: number; archived: number[] } {
+    const archive = listArchive(this.dir);
+    const exists = (n: number) => listing.segments.includes(n) || archive.segments.includes(n);
+    const archivedFrom = (n: number) => {
+      const firstLive = listing.segments.find((m) => m >= n) ?? Number.POSITIVE_INFINITY;
+      return archive.segments.filter((m) => m >= n && m < firstLive);
+    };
+    const bases = [...new Set([...listing.snapshots, ...archive.snapshots])].filter((n) => n < failed).sort((a, b) => b - a);
+    for (const n of bases) {
+      if (!exists(n)) continue; // its first segment was pruned or deleted: it would skip records
+      const live = listing.snapshots.includes(n);
+      const file = live ? storePath(this.dir, snapshotName(n)) : archivedSnapshotPath(this.dir, n);
+      const result = this.readBase(file, () => (live ? readSnapshotSync(file, (w) => this.warn(w)) : readArchivedSnapshotSync(file)));
+      if (!result) continue;
+      this.restoreBase(result);
+      const archived = archivedFrom(n);
+      this.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `snapshot ${failed} is unreadable: using this older base and replaying segments from ${n} on${archived.length > 0 ? ` (${archived.length} from archive/)` : ''}`, file });
+      return { base: n, archived };
+    }
+    // The whole history is there: replayed from segment 1 (from archive/ where folded), nothing is missing.
+    if (exists(1)) return { base: 1, archived: archivedFrom(1) };
+    this.warn({
+      code: WarningCodes.SNAPSHOT_UNREADABLE,
+      message: `no readable snapshot, and the history before segment ${listing.segments[0] ?? '(none)'} is not in the store nor in archive/: the state starts EMPTY and every session folded before it is missing (restore a snapshot or archive/ from a backup)`,
+      file: this.dir,
+    });
+    return { base: 0, archived: [] };
+  }
+
+  /**
+   * Replays one archived segment (gzip, read whole: this is the fallback
+   * path, never the normal open) through the same framing as a live one.
+   * What no longer inflates is reported and skipped; the history goes on.
+   */
+  private *replayArchivedSteps(n: number): Generator<void, void> {
+    const file = archivedSegmentPath(this.dir, n);
+    const fd = openStoreFile(file, 'read');
+    if (fd === undefined) throw new StoreChanged(); // pruned since the listing: list again
+    let compressed: Buffer;
+    try {
+      compressed = fs.readFileSync(fd);
+    } catch (err) {
+      throw ioError('read', file, err);
+    } finally {
+      closeQuietly(fd);
+    }
+    const { bytes, damaged } = gunzipReadable(compressed);
+    const part: ReadFile = { number: n, path: file, rotatesTo: undefined, lines: new LineDecoder(), reader: { tailReportedAt: undefined } };
+    const tail = splitBufferLines(
+      bytes,
+      file,
+      this.maxLineBytes,
+      (text, place) => this.applyLine(part, text, place),
+      (place, length) => {
+        this.framing.unreadableLine(place, false);
+        this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${length} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
+        return 'continue';
+      },
+    );
+    if (damaged) {
+      this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: `archived segment is not valid gzip after this point (${damaged}); the rest of it is skipped`, file, line: tail.lines + 1 });
+    } else if (tail.bytes > 0) {
+      this.warn({ code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.bytes} bytes have no newline (a torn write); not applied`, file, line: tail.lines + 1, offset: tail.offset });
+    }
+    yield;
+  }
+
+  /**
+   * At open, the chain of rotation markers may end early: its last segment
+   * ends in a line that is not a valid marker (a damaged byte, a cut), or in
+   * a marker naming a segment that is not there, while a higher segment of
+   * the listing continues the sequence. Such a segment is not an orphan (a
+   * rotation that died after creating its successor leaves that one empty):
+   * the damaged line is read as the rotation to it, with a warning, so
+   * readers apply what follows and writers append at the real end.
+   */
+  private *followPastDamagedMarkers(numbers: number[]): Generator<void, void> {
+    for (;;) {
+      const live = this.current!;
+      const next = this.successorPastDamage(live, numbers);
+      if (next === undefined) return;
+      const read = live.reader.offset;
+      yield* this.followSteps(false); // a marker written since the listing is read, not guessed
+      if (this.current !== live || live.reader.offset !== read) continue;
+      const torn = live.reader.size() > live.reader.offset;
+      const place = torn ? { line: live.reader.line + 1, offset: live.reader.offset } : { line: this.lastLine?.file === live.path ? this.lastLine.line : live.reader.line, offset: this.lastLine?.file === live.path ? this.lastLine.offset : undefined };
+      const why = live.rotatesTo !== undefined ? `its rotation marker names segment ${live.rotatesTo}, which is not in the store` : torn ? 'it ends in a line cut short' : 'its last line is not a valid rotation marker';
+      this.warn({ code: WarningCodes.ROTATION_MARKER_DAMAGED, message: `${why}, and segment ${next} continues the sequence after seq ${this.lastSeq}: read as the rotation to segment ${next}`, file: live.path, ...place });
+      live.rotatesTo = next;
+      yield* this.followSteps(false);
+      if (this.current === live) return; // gone since the listing: the next open looks again
+    }
+  }
+
+  /** The segment a damaged end of `live` leads to: the lowest non-empty one above it, if its first record continues the sequence. */
+  private successorPastDamage(live: Segment, numbers: number[]): number | undefined {
+    for (const m of numbers) {
+      if (m <= live.number) continue;
+      const first = this.firstSeqIn(m);
+      if (first === 'empty') continue; // a rotation that died after creating it
+      return first !== undefined && first > this.lastSeq ? m : undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * While loading, a marker naming a segment beyond the next one: a rotation
+   * skips past a non-empty orphan, but a damaged digit does the same. The
+   * first non-empty segment in between whose first record is the marker's
+   * seq + 1 is the real successor.
+   */
+  protected skippedSuccessor(segment: Segment, target: number): number {
+    for (const m of this.loadSegments) {
+      if (m <= segment.number || m >= target) continue;
+      const first = this.firstSeqIn(m);
+      if (first === 'empty') continue;
+      if (first !== this.lastSeq + 1) return target;
+      this.warn({ code: WarningCodes.ROTATION_MARKER_DAMAGED, message: `the rotation marker names segment ${target}, but segment ${m} continues the sequence right after it (seq ${first}): read as the rotation to segment ${m}`, ...this.lastLine!, file: segment.path });
+      return m;
+    }
+    return target;
+  }
+
+  /** The seq of the first readable record of live segment m, 'empty' for an empty file, undefined when none. */
+  private firstSeqIn(m: number): number | 'empty' | undefined {
+    const path = storePath(this.dir, segmentName(m));
+    let fd: number | undefined;
+    try {
+      fd = openStoreFile(path, 'read');
+    } catch {
+      return undefined; // not a regular file: reported where it is opened
+    }
+    if (fd === undefined) return undefined;
+    try {
+      const size = fdSize(fd, path);
+      if (size === 0) return 'empty';
+      let seq: number | undefined;
+      const lines = new LineDecoder();
+      new SegmentReader(fd, path, this.maxLineBytes, () => undefined).readTo(size, (text) => {
+        const decoded = lines.decode(text);
+        if (!decoded.ok) return 'continue';
+        seq = decoded.record.seq;
+        return 'stop';
+      });
+      return seq;
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  protected reportOrphan(n: number): void {
+    const path = storePath(this.dir, segmentName(n));
+    const size = fileSizeOrZero(path);
+    if (size > 0) {
+      this.warn({ code: WarningCodes.ORPHAN_SEGMENT, message: `segment is not reached by any rotation marker; its ${size} bytes are not applied (left in place)`, file: path });
+    }
+  }
+
+  private reportIncompleteTail(segment: Segment): void {
+    segment.reader.tailReportedAt = segment.reader.offset;
+    const zeroFilled = segment.reader.peekTail(64 * 1024).every((b) => b === 0);
+    this.warn({
+      code: zeroFilled ? WarningCodes.ZERO_FILLED : WarningCodes.INCOMPLETE_TAIL,
+      message: zeroFilled
+        ? 'file ends in NUL bytes with no newline (a zero-filled tail after power loss); not applied'
+        : 'last line has no newline and no writer holds the lock (a torn write); not applied',
+      file: segment.path,
+      line: segment.reader.line + 1,
+      offset: segment.reader.offset,
+    });
+  }
+
+  /** Starts over from the newest snapshot; the consumer keeps what it has not committed. */
+  protected reload(): void {
+    this.current?.retire();
+    this.current = undefined;
+    runSteps(this.loadSteps());
+  }
+
+}

@@ -1,0 +1,381 @@
+import { CommitAssembler } from '../../engine/commit-framing.js';
+import type { QueuedEntry } from '../../engine/commit-queue.js';
+import { CHAIN_START, PART_EVENT, ROTATE_EVENT, envelopeBytes, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
+import { joinParts } from '../../engine/record-parts.js';
+import { type LinePlace } from './segment-reader.js';
+import { Segment } from './segment.js';
+import { closeQuietly, fsyncDirSync, listStore, openStoreFile, segmentName, storePath } from './store-files.js';
+import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
+import type { JournalConsumer } from '../../engine/journal-consumer.js';
+
+export interface SegmentChainOptions {
+  dir: string;
+  consumer: JournalConsumer;
+  readOnly: boolean;
+  maxLineBytes: number;
+  /** Largest record joined from parts (record-parts.ts). */
+  maxRecordBytes: number;
+  warn: (w: JournalWarning) => void;
+  /** True when some process holds the journal lock (an unfinished line may be in progress). */
+  isLockHeld: () => boolean;
+  /** `pid@host`, JSON-encoded, for the envelopes this process writes. */
+  writerJson: string;
+  hashChain: boolean;
+  /** Progress of the replay at open: bytes of segments read so far, out of `total`. */
+  onReplayProgress?: (done: number, total: number) => void;
+}
+
+
+/** Drives a stepped operation to its end without pausing. */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** True when a commit holds a part of a spread record: only then are its records joined. */
+function hasParts(records: readonly JournalRecord[]): boolean {
+  for (const r of records) if (r.type === PART_EVENT) return true;
+  return false;
+}
+
+/** A listed file vanished between readdir and open: a compaction moved it. */
+export class StoreChanged extends Error {}
+
+/**
+ * A file whose lines are being applied: a live Segment, or an archived one
+ * read whole from its gzip (only when the newest snapshot is unreadable).
+ */
+export type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo' | 'lines'> & { reader: { tailReportedAt: number | undefined } };
+
+/**
+ * A commit this process wrote but could not prove in place (the fence
+ * failed, or the write failed part-way): not acknowledged, not re-queued,
+ * until reading the store under the lock shows what readers made of it.
+ */
+export interface InDoubtCommit {
+  id: string;
+  /** Seq of its first line: with the id, what tells it from this process's other commits. */
+  firstSeq: number;
+  entries: QueuedEntry[];
+  /** Each entry by the seq of its record's last line: what a reader applies it as. */
+  bySeq: Map<number, QueuedEntry>;
+  /** The segment written to: its descriptor stays open until the doubt is resolved. */
+  segment: Segment;
+  /** Entries whose records readers applied (set once the commit was read back). */
+  landed: QueuedEntry[];
+  /** Where the applied records were read: synced before they are acknowledged. */
+  landedIn?: Segment;
+  outcome: 'unknown' | 'applied' | 'rejected';
+}
+
+/**
+ * The reading half of a store's chain of segments, as one process sees it:
+ * the state (the segment followed, the framing, the chain head), catch-up
+ * by reading only new bytes and following rotation markers, and how read
+ * lines are applied. Opening is ChainLoader's (chain-loader.ts), writing
+ * SegmentChain's (segment-chain.ts).
+ */
+export abstract class ChainReader {
+  /** The segment appended to: the end of the chain of rotation markers. */
+  protected current: Segment | undefined;
+  protected readonly dir: string;
+  protected readonly consumer: JournalConsumer;
+  protected readonly readOnly: boolean;
+  protected readonly maxLineBytes: number;
+  private readonly maxRecordBytes: number;
+  /** Bytes a line of this writer leaves for the payload of a `journal.part`. */
+  protected readonly partRoom: number;
+  /** Bytes of a line of this writer besides its payload, for a type with an empty name. */
+  protected readonly envelopeBase: number;
+  protected readonly warn: (w: JournalWarning) => void;
+  protected readonly isLockHeld: () => boolean;
+  protected readonly writerJson: string;
+  protected readonly writer: string;
+  protected readonly hashChain: boolean;
+  protected readonly onReplayProgress: ((done: number, total: number) => void) | undefined;
+  /** While loading: bytes of the segments to replay, and of those finished. */
+  protected replayBytes = { total: 0, finished: 0 };
+  protected firstSegmentNumber = 1;
+  /** The commit framing rule (commit-framing.ts): which records readers apply. Its lastSeq is the chain's. */
+  protected readonly framing: CommitAssembler<JournalRecord>;
+  /** Set while a segment's lines are read: where applied records come from. */
+  private reading: ReadFile | undefined;
+  /** The last line handed to applyLine: where a damaged rotation marker is reported. */
+  protected lastLine: LinePlace | undefined;
+  /** While loading: the live segments the listing showed at or above the base. */
+  protected loadSegments: number[] = [];
+  /** A rotation marker was applied: the read stops right after it. */
+  private stopReading = false;
+  protected inDoubt: InDoubtCommit | undefined;
+  /** Hash of the last record applied or written: the next record's `prev`. */
+  protected chainHead = CHAIN_START;
+  protected recordsRead = 0;
+  protected loading = false;
+  /** Bytes read between pauses while loading: a step for loadAsync, everything at once otherwise. */
+  protected loadStepBytes = Number.POSITIVE_INFINITY;
+  /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
+  protected bytesBeforeCurrent = 0;
+  protected snapshotBytes = 0;
+  protected readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
+
+  constructor(options: SegmentChainOptions) {
+    this.dir = options.dir;
+    this.consumer = options.consumer;
+    this.readOnly = options.readOnly;
+    this.maxLineBytes = options.maxLineBytes;
+    this.maxRecordBytes = options.maxRecordBytes;
+    this.partRoom = options.maxLineBytes - envelopeBytes(options.writerJson, PART_EVENT);
+    this.envelopeBase = envelopeBytes(options.writerJson, '');
+    this.warn = options.warn;
+    this.isLockHeld = options.isLockHeld;
+    this.writerJson = options.writerJson;
+    this.writer = JSON.parse(options.writerJson) as string;
+    this.hashChain = options.hashChain;
+    this.onReplayProgress = options.onReplayProgress;
+    this.framing = new CommitAssembler<JournalRecord>(0, {
+      applied: (records, places, header) => this.applyCommit(records, places, header),
+      rejected: (records, header) => {
+        if (this.isInDoubt(header, records[0])) this.inDoubt!.outcome = 'rejected';
+      },
+      warn: (w) => this.warnAt(w),
+    });
+  }
+
+  get lastSeq(): number {
+    return this.framing.lastSeq;
+  }
+
+  /** True when a commit read from the files is the one this process left in doubt: same tag, same first seq, and attributed to this writer. */
+  private isInDoubt(header: CommitHeader, first: JournalRecord | undefined): boolean {
+    const doubt = this.inDoubt;
+    return doubt !== undefined && doubt.id === header.id && first?.seq === doubt.firstSeq && first.writer === this.writer;
+  }
+
+  /** True while a commit of this process waits to be proved or written again. */
+  get hasDoubt(): boolean {
+    return this.inDoubt !== undefined;
+  }
+
+  get lastHash(): string {
+    return this.chainHead;
+  }
+
+  get recordsSinceBase(): number {
+    return this.recordsRead;
+  }
+
+  get growth(): { journalBytes: number; snapshotBytes: number } {
+    return { journalBytes: this.bytesBeforeCurrent + (this.current?.reader.offset ?? 0), snapshotBytes: this.snapshotBytes };
+  }
+
+  get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
+    return { ...this.counters };
+  }
+
+  // ---- following the chain -----------------------------------------------
+
+  /**
+   * Reads the current segment to its end, following rotation markers.
+   * Returns the size it last saw of the segment it ends on (under the lock,
+   * still the size when the caller writes), or undefined.
+   */
+  follow(createNext: boolean): number | undefined {
+    return runSteps(this.followSteps(createNext));
+  }
+
+  /** follow(), in steps while loading (see loadAsync). */
+  protected *followSteps(createNext: boolean): Generator<void, number | undefined> {
+    if (!this.current) {
+      this.current = this.openSegment(this.firstSegmentNumber, false);
+      if (!this.current) {
+        if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
+        return undefined; // an empty store: the first commit creates the segment
+      }
+    }
+    for (;;) {
+      const segment: Segment = this.current;
+      if (segment.rotatesTo === undefined) {
+        const size = segment.reader.size();
+        if (size < segment.reader.offset && !this.rewindAfterShrink(segment, size)) {
+          this.reload();
+          return undefined;
+        }
+        while (segment.rotatesTo === undefined && size > segment.reader.offset) {
+          const before = segment.reader.offset;
+          const stepEnd = this.loading ? Math.min(size, before + this.loadStepBytes) : size;
+          segment.reader.readTo(stepEnd, segment.onLine);
+          if (segment.reader.offset === before) {
+            if (stepEnd === size) break; // an unfinished last line
+            segment.reader.readTo(size, segment.onLine); // a line longer than a step
+            if (segment.reader.offset === before) break;
+          }
+          if (this.loading) yield;
+        }
+        if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
+      }
+      if (this.loading && segment.rotatesTo > segment.number + 1) segment.rotatesTo = this.skippedSuccessor(segment, segment.rotatesTo);
+      let next = this.openSegment(segment.rotatesTo, false);
+      if (!next) {
+        // Already folded and archived by a later compaction: only a reload
+        // from the new base helps (and it must not be re-created). Otherwise
+        // it is not there yet: look again next time, or, under the lock,
+        // create it, as the marker promises it.
+        if (this.storeMovedPast(segment.rotatesTo)) {
+          this.reload();
+          return undefined;
+        }
+        if (!createNext) return undefined;
+        next = this.openSegment(segment.rotatesTo, true)!;
+      }
+      // Outside open, a rotation means a compaction is folding what came before.
+      this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
+      if (this.loading) this.replayBytes.finished += segment.reader.offset;
+      segment.reader.onChunk = undefined;
+      segment.retire();
+      this.current = next;
+    }
+  }
+
+  /**
+   * The segment is shorter than what was read of it: something outside the
+   * protocol truncated it (writers never take bytes back). If only bytes of
+   * a commit not yet applied are gone, read again from where it began; if
+   * applied bytes are gone, this view holds what the file no longer does:
+   * false, and the caller replays the store again.
+   */
+  private rewindAfterShrink(segment: Segment, size: number): boolean {
+    const open = this.framing.openSince;
+    const canRewind = open !== undefined && open.file === segment.path && open.offset <= size;
+    this.warn({
+      code: WarningCodes.SEGMENT_SHRANK,
+      message: `segment is now ${size} bytes, shorter than the ${segment.reader.offset} already read (truncated outside the protocol); ${canRewind ? 'reading again from the unfinished commit' : 'replaying the store again'}`,
+      file: segment.path,
+    });
+    if (!canRewind) return false;
+    segment.reader.rewindTo(open.offset, open.line - 1);
+    this.framing.dropOpen();
+    return true;
+  }
+
+  /** True when a snapshot or segment numbered above `n` exists: segment n is history. */
+  private storeMovedPast(n: number): boolean {
+    if (this.loading) return false;
+    const { segments, snapshots } = listStore(this.dir);
+    return segments.some((m) => m > n) || snapshots.some((m) => m > n);
+  }
+
+  protected openSegment(n: number, create: boolean): Segment | undefined {
+    const path = storePath(this.dir, segmentName(n));
+    const fd = openStoreFile(path, this.readOnly ? 'read' : create ? 'append-create' : 'append');
+    if (fd === undefined) return undefined;
+    if (create) {
+      try {
+        fsyncDirSync(this.dir);
+      } catch (err) {
+        closeQuietly(fd); // the caller may retry: one descriptor per attempt would pile up
+        throw err;
+      }
+    }
+    const segment: Segment = new Segment(n, path, fd, this.maxLineBytes, (w) => this.warn(w), (text, place) => this.applyLine(segment, text, place));
+    segment.reader.onSkippedLine = (place) => this.framing.unreadableLine(place, false);
+    if (this.loading && this.onReplayProgress) {
+      const report = this.onReplayProgress;
+      segment.reader.onChunk = (offset) => report(this.replayBytes.finished + offset, this.replayBytes.total);
+    }
+    return segment;
+  }
+
+  protected applyLine(segment: ReadFile, text: string, place: LinePlace): 'continue' | 'stop' {
+    this.reading = segment;
+    this.lastLine = place;
+    const decoded = segment.lines.decode(text);
+    if (!decoded.ok) {
+      if (segment.reader.tailReportedAt !== place.offset) this.warn({ ...decoded.rejection, ...place });
+      this.framing.unreadableLine(place, 'sealed' in decoded);
+      return 'continue';
+    }
+    this.recordsRead++;
+    this.framing.record(decoded.record, place);
+    if (!this.stopReading) return 'continue';
+    this.stopReading = false;
+    return 'stop';
+  }
+
+  /** The framing rule decided that readers apply these records (one commit). */
+  private applyCommit(records: readonly JournalRecord[], places: readonly LinePlace[], header: CommitHeader | undefined): void {
+    const segment = this.reading!;
+    const own = header && this.isInDoubt(header, records[0]) ? this.inDoubt : undefined;
+    // Readers pass every line of the commit, parts that do not join included: the chain goes on from its last.
+    const last = records[records.length - 1];
+    if (last) this.chainHead = last.hash ?? CHAIN_START;
+    if (!hasParts(records)) {
+      for (let i = 0; i < records.length; i++) this.applyRecord(records[i]!, places, i, i, segment, own);
+    } else {
+      joinParts(records.length, (i) => records[i]!, this.maxRecordBytes, {
+        whole: (record, first, end) => this.applyRecord(record, places, first, end, segment, own),
+        broken: (first, end, rejection) => {
+          for (let i = first; i <= end; i++) this.warn({ ...rejection, ...places[i]! });
+        },
+      });
+    }
+    if (own) {
+      own.outcome = 'applied';
+      // Read back from archive/ (a reload from an older base): synced where it was written.
+      own.landedIn = segment instanceof Segment ? segment : own.segment;
+    }
+  }
+
+  /** One record readers apply, read from places[first..last] (more than one line when it was spread). */
+  private applyRecord(record: JournalRecord, places: readonly LinePlace[], first: number, last: number, segment: ReadFile, own: InDoubtCommit | undefined): void {
+    const place = places[first]!;
+    if (own) {
+      // Our own commit, read back after a doubt: it is in the journal for every reader.
+      const entry = own.bySeq.get(record.seq);
+      if (entry) {
+        entry.seq = record.seq;
+        own.landed.push(entry);
+      }
+      return;
+    }
+    if (record.type === ROTATE_EVENT) {
+      const next = rotationTarget(record, segment.number);
+      if (next === undefined) {
+        this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
+      } else {
+        segment.rotatesTo = next;
+        this.stopReading = true;
+      }
+      return;
+    }
+    const rejection = this.guard(() => this.consumer.apply(record));
+    if (!rejection) return;
+    if (first === last) {
+      this.warn({ ...rejection, ...place });
+      return;
+    }
+    // Each line of a spread record is reported, so that compaction keeps every one of them aside (kept-aside.ts).
+    for (let i = first; i <= last; i++) this.warn({ ...rejection, message: `${rejection.message} (line ${i - first + 1} of the ${last - first + 1} the record is spread over)`, ...places[i]! });
+  }
+
+  /** A warning the framing rule gives at a line: once per line, like every other. */
+  private warnAt(w: JournalWarning): void {
+    if (this.reading && this.reading.reader.tailReportedAt === w.offset && w.file === this.reading.path) return;
+    this.warn(w);
+  }
+
+  /** A consumer that throws is a bug; it must still not break replay. */
+  protected guard(fn: () => Rejection | undefined): Rejection | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+    }
+  }
+
+  /** Starts over from the newest snapshot (ChainLoader): the store changed under this process. */
+  protected abstract reload(): void;
+  /** While loading, the real successor of a marker that names a segment beyond the next one (ChainLoader). */
+  protected abstract skippedSuccessor(segment: Segment, target: number): number;
+}
