@@ -15,12 +15,12 @@ export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, typ
 export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportPartSkip, type ImportIdMapping, type ImportFormat } from './maintenance/import.js';
 export { importedSessionId } from './maintenance/import-ids.js';
 export { exportSessions, portableSession, type ExportOptions, type SessionsDocument, type PortableSession, type PortableTurn } from './maintenance/export.js';
-export { verifyStore, readChainHead, VerifyCodes, type VerifyOptions, type VerifyReport, type VerifyProblem, type VerifyNote, type ChainHead, type ExpectedHeadResult } from './history/verify-store.js';
-export { storeStats, type StoreStatsOptions, type StoreStats, type WriterStats } from './history/store-stats.js';
-export { replayHistory, type ReplayOptions } from './history/replay-history.js';
-export type { ReplayFilter } from './history/replay-filter.js';
-export type { ReplayEvent } from './history/replay-format.js';
-export { sessionsAt, HistoryPrunedError, type SessionsAtOptions, type PointInTimeState, type StateBase } from './history/replay-state.js';
+export { verifyStore, readChainHead, VerifyCodes, type VerifyOptions, type VerifyReport, type VerifyProblem, type VerifyNote, type ChainHead, type ExpectedHeadResult } from './verify/verify-store.js';
+export { storeStats, type StoreStatsOptions, type StoreStats, type WriterStats } from './stats/store-stats.js';
+export { replayHistory, type ReplayOptions } from './audit/replay-history.js';
+export type { ReplayFilter } from './audit/replay-filter.js';
+export type { ReplayEvent } from './audit/replay-format.js';
+export { sessionsAt, HistoryPrunedError, type SessionsAtOptions, type PointInTimeState, type StateBase } from './point-in-time/state-at.js';
 export { DEFAULT_MAX_RECORD_BYTES } from './engine/record-parts.js';
 export { KeyValueStore, DEFAULT_KV_MAX_ENTRIES, DEFAULT_KV_TTL_MS, type KeyValueStoreOptions } from './kv/key-value-store.js';
 export { compactKeyValueStore, type CompactKeyValueStoreOptions } from './kv/compact-key-value-store.js';

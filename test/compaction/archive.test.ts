@@ -11,7 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import os from 'node:os';
 import { PrefixArchiver } from '../../src/compact/prefix-archiver.js';
-import { listHistorySegments } from '../../src/history/history-reader.js';
+import { listHistorySegments } from '../../src/storage/file/history-reader.js';
 import { ErrorCodes, SessionJournalError, compactSessions } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { DAY, FakeClock, NO_TTL, T0, deadPid, fingerprint, freshReplay, names, openStore, segmentsIn, snapshotsIn, writeAgedSessions } from '../helpers/compaction-helpers.js';

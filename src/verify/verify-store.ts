@@ -6,7 +6,7 @@ import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../engine/journal.js';
 import { CHAIN_START } from '../engine/record-codec.js';
 import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir } from '../storage/file/store-files.js';
-import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';
+import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from '../storage/file/history-reader.js';
 import { VerifyCodes, shortHash, type VerifyProblem } from './verify-chain.js';
 import { Findings, type VerifyNote } from './verify-findings.js';
 import { readAllSnapshots, usableSnapshots, type ReadableSnapshot } from './verify-snapshots.js';

@@ -8,7 +8,7 @@ import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentNam
 import type { WarningHandler } from '../engine/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { listHistorySegments } from './history-reader.js';
+import { listHistorySegments } from '../storage/file/history-reader.js';
 
 export interface WriterStats {
   /** `pid@host`. */
