@@ -7,7 +7,7 @@ export type { JournalRecord, Rejection } from './engine/record-codec.js';
 export type { QueuedEntry } from './engine/commit-queue.js';
 export { compactSessions, type CompactSessionsOptions } from './sessions/compact-sessions.js';
 export { compactStore, type CompactOptions, type CompactResult, type CompactionStep, type FoldState, type RetentionDecision } from './compact/compactor.js';
-export type { ArchivePolicy } from './compact/archive.js';
+export type { ArchivePolicy } from './storage/file/archive.js';
 export type { AutoCompactPolicy } from './compact/auto-compact.js';
 export { JournalEventStore, compactEventStore, DEFAULT_EVENT_TTL_MS, UNKNOWN_EVENT_ID, type McpSessionEventStore, type JournalEventStoreOptions, type CompactEventStoreOptions, type EventId, type StreamId } from './integrations/event-store.js';
 export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, CodexNotInstalledError, CodexUnsupportedError, type CodexServerHandle, type TurnLimitOptions } from './integrations/codex-mcp-server.js';

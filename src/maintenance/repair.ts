@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
-import { removeAbandonedTempFiles } from '../compact/leftovers.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../storage/file/compaction-lock.js';
+import { removeAbandonedTempFiles } from '../storage/file/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../engine/journal.js';
 import { requireStoreDir, segmentName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import os from 'node:os';
-import { PrefixArchiver } from '../../src/compact/prefix-archiver.js';
+import { PrefixArchiver } from '../../src/storage/file/prefix-archiver.js';
 import { listHistorySegments } from '../../src/storage/file/history-reader.js';
 import { ErrorCodes, SessionJournalError, compactSessions } from '../../src/index.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
