@@ -11,7 +11,7 @@ import { DEFAULT_ARCHIVE_POLICY, archiveFile, pruneArchive, type ArchivePolicy }
 import { PrefixArchiver, segmentSizes } from '../storage/file/prefix-archiver.js';
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../storage/file/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../storage/file/leftovers.js';
-import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../maintenance/kept-aside.js';
+import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../storage/file/kept-aside.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, refuseFastClock, retentionReference } from './clock-guard.js';
 import { fileSystemNow } from '../storage/file/file-system-clock.js';
 

@@ -5,13 +5,13 @@ import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../engine
 import { requireStoreDir, segmentName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
 import { REPAIR_EVENT } from '../engine/record-codec.js';
-import { QUARANTINE_DIR } from './quarantine.js';
+import { QUARANTINE_DIR } from '../storage/file/quarantine.js';
 import { journalLockHeld } from '../storage/file/store-lock.js';
 import { damagedMarker, leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
 import { summarize, type RepairGap, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';
 
-export { QUARANTINE_DIR } from './quarantine.js';
+export { QUARANTINE_DIR } from '../storage/file/quarantine.js';
 export type { LeftProblem, QuarantineItem, RepairGap, RepairResult, RepairedFile } from './repair-report.js';
 
 export interface RepairOptions {
