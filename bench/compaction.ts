@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SessionStore } from '../src/index.js';
+import { COMPACTION_NODE_FLAGS } from '../src/compact/compaction-process.js';
 import { fmtMs, fmtRate, fmtRatio, runWhenMain, log, median, now, percentile, type BenchArgs, type BenchResult, measured, type Measurement } from './common.js';
 import { generate } from './replay.js';
 
@@ -28,8 +29,8 @@ interface ChildResult {
 
 function runChild(args: string[]): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    // The same V8 flag the `compact` command runs with (src/cli/main.ts), for both sides.
-    const child = spawn(process.execPath, ['--max-semi-space-size=1', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The same V8 flags a compaction runs with (src/compact/compaction-process.ts), for both sides.
+    const child = spawn(process.execPath, [...COMPACTION_NODE_FLAGS, CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(stdout) as ChildResult) : reject(new Error(`child ${args.join(' ')} exited ${code}`))));

@@ -197,7 +197,7 @@ test("the README names every export, and every TypeScript example of its API sec
 });
 
 test('the tarball holds the build, its sources, LICENSE and the docs, and every source map resolves to a shipped file', (t) => {
-  for (const file of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'docs/FORMAT.md', 'docs/OPERATIONS.md', 'build/src/index.js', 'build/src/index.d.ts', 'src/index.ts', pkg.bin['session-journal']!.replace(/^\.\//, '')]) {
+  for (const file of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'docs/FORMAT.md', 'docs/OPERATIONS.md', 'docs/ARCHITECTURE.md', 'build/src/index.js', 'build/src/index.d.ts', 'src/index.ts', pkg.bin['session-journal']!.replace(/^\.\//, '')]) {
     t.true(packed.includes(file), `${file} is shipped`);
   }
   t.false(

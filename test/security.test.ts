@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { SessionJournalError, SessionStore, type SessionStoreOptions } from '../src/index.js';
-import { COMPACTION_LOCK_NAME, CompactionLock } from '../src/compact/compaction-lock.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../src/storage/file/compaction-lock.js';
 import { LOCK_NAME } from '../src/storage/file/store-files.js';
 import { StoreLock } from '../src/storage/file/store-lock.js';
 import { collectWarnings, tempStoreDir } from './helpers/temp-store.js';

@@ -1,26 +1,26 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { COMPACTION_NODE_FLAGS, hasCompactionFlags } from '../compact/compaction-process.js';
 import { run } from './dispatch.js';
-import { runWithFlag } from './restart.js';
+import { runWithFlags } from './restart.js';
 import { endBySignal, stoppedBySignal } from './signals.js';
 import { closedStdoutIsQuiet } from './stdout-sink.js';
 
 /**
- * Commands that stream a whole journal run with a small V8 young generation:
- * replaying a journal makes garbage fast, and V8's default semi-spaces let it
- * grow the process by tens of MB before collecting. The flag cannot be set at
- * run time (v8.setFlagsFromString after start-up leaves the new space as it
- * is), so such a command starts itself once more with it; restart.ts passes
- * signals on, and this process ends as the restarted one did: with its exit
- * code, or by the signal that ended it.
+ * Commands that stream a whole journal run with a small V8 young generation
+ * (compact/compaction-process.ts says why). The flag cannot be set at run
+ * time, so such a command started without it (typed by hand, cron) starts
+ * itself once more with it; restart.ts passes signals on, and this process
+ * ends as the restarted one did: with its exit code, or by the signal that
+ * ended it. A store's automatic compaction starts this file with the flag
+ * already given, so it runs here at once: one process, not two.
  */
 const STREAMING_COMMANDS = new Set(['compact']);
-const SMALL_YOUNG_GENERATION = '--max-semi-space-size=1';
 
 const command = process.argv[2];
-if (command !== undefined && STREAMING_COMMANDS.has(command) && !process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
-  const ended = await runWithFlag(SMALL_YOUNG_GENERATION, fileURLToPath(import.meta.url));
+if (command !== undefined && STREAMING_COMMANDS.has(command) && !hasCompactionFlags(process.execArgv)) {
+  const ended = await runWithFlags(COMPACTION_NODE_FLAGS, fileURLToPath(import.meta.url));
   if (ended.signal) endBySignal(ended.signal);
   process.exitCode = ended.code;
 } else {

@@ -1,7 +1,7 @@
 import { Journal } from '../storage/journal.js';
 import type { JournalRecord } from '../engine/record-codec.js';
 import type { JournalWarning } from '../engine/warnings.js';
-import { auditTrail } from '../history/replay-source.js';
+import { auditTrail } from '../audit/replay-source.js';
 import type { StdoutSink } from './stdout-sink.js';
 import type { Stopper } from './stopper.js';
 

@@ -1,4 +1,4 @@
-import { listHistorySegments, type HistorySegment } from '../history/history-reader.js';
+import { listHistorySegments, type HistorySegment } from '../storage/file/history-reader.js';
 import { fileSizeOrZero } from '../storage/file/store-files.js';
 import type { CliIO } from './output.js';
 import { progressBar, type Progress } from './terminal.js';

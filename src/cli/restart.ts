@@ -14,13 +14,13 @@ const PASSED_ON = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export type Ended = { code: number; signal?: undefined } | { code?: undefined; signal: NodeJS.Signals };
 
 /**
- * Runs this command again in a child process with a V8 flag that cannot be
+ * Runs this command again in a child process with V8 flags that cannot be
  * set at run time (see main.ts), without blocking: signals are passed on
  * while it runs. Resolves to how it ended, which main.ts passes on.
  */
-export function runWithFlag(flag: string, script: string): Promise<Ended> {
+export function runWithFlags(flags: readonly string[], script: string): Promise<Ended> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [flag, ...process.execArgv, script, ...process.argv.slice(2)], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [...flags, ...process.execArgv, script, ...process.argv.slice(2)], { stdio: 'inherit' });
     const passOn = (signal: NodeJS.Signals) => {
       child.kill(signal);
     };

@@ -1,4 +1,4 @@
-import { storeStats, type StoreStats } from '../history/store-stats.js';
+import { storeStats, type StoreStats } from '../stats/store-stats.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { UsageError, parseDuration, parseFlags, parseTime, storeDir } from './args.js';

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Painter } from '../history/replay-format.js';
+import type { Painter } from '../audit/replay-format.js';
 
 /** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
 export function useColour(stream: Writable, env: NodeJS.ProcessEnv): boolean {

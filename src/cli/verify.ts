@@ -1,4 +1,4 @@
-import { readChainHead, verifyStore, type VerifyReport } from '../history/verify-store.js';
+import { readChainHead, verifyStore, type VerifyReport } from '../verify/verify-store.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { isChainHash } from '../engine/record-codec.js';
 import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';

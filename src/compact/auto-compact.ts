@@ -5,6 +5,7 @@ import { childProcess } from '../lazy.js';
 import type { Journal } from '../storage/journal.js';
 import { fileSizeOrZero, listStore, snapshotName } from '../storage/file/store-files.js';
 import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
+import { COMPACTION_NODE_FLAGS } from './compaction-process.js';
 
 export interface AutoCompactPolicy {
   /** Never compact a journal smaller than this (default 16 MiB; Redis: auto-aof-rewrite-min-size). */
@@ -93,12 +94,16 @@ export class AutoCompactor {
 /**
  * Runs `session-journal compact` in a child process: the fold is CPU and I/O
  * bound and would otherwise stall the host's event loop (and so its MCP
- * protocol). The child's stdout is ignored; its diagnostics become warnings.
- * Resolves with the exit code; never rejects.
+ * protocol). The child gets the compaction's V8 flags from the start, so the
+ * command compacts in that process rather than start itself again to set
+ * them (cli/main.ts): one process per compaction. The same command as cron's,
+ * so the exit codes (3: lock busy) and the warnings are the same too. The
+ * child's stdout is ignored; its diagnostics become warnings. Resolves with
+ * the exit code; never rejects.
  */
 function runCompactionProcess(dir: string, compactArgs: readonly string[], onWarning: WarningHandler): Promise<number> {
   return new Promise((resolve) => {
-    const child = childProcess().spawn(process.execPath, [cliMain(), 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
+    const child = childProcess().spawn(process.execPath, [...COMPACTION_NODE_FLAGS, cliMain(), 'compact', '--dir', dir, '--lock-timeout', '1s', ...compactArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -3,16 +3,17 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { Journal, type JournalConsumer } from '../storage/journal.js';
 import type { JournalRecord } from '../engine/record-codec.js';
-import { fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../storage/file/store-files.js';
+import { archiveDir, fileSizeOrZero, listStore, LOCK_NAME, requireStoreDir, segmentName, snapshotName, storePath } from '../storage/file/store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock } from '../storage/file/store-lock.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
 import { writeSnapshot } from '../storage/file/snapshot-writer.js';
-import { DEFAULT_ARCHIVE_POLICY, archiveDir, archiveFile, pruneArchive, type ArchivePolicy } from './archive.js';
-import { PrefixArchiver, segmentSizes } from './prefix-archiver.js';
-import { COMPACTION_LOCK_NAME, CompactionLock } from './compaction-lock.js';
-import { removeAbandonedTempFiles } from './leftovers.js';
-import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../maintenance/kept-aside.js';
-import { DEFAULT_MAX_CLOCK_SKEW_MS, fileSystemNow, refuseFastClock, retentionReference } from './clock-guard.js';
+import { DEFAULT_ARCHIVE_POLICY, archiveFile, pruneArchive, type ArchivePolicy } from '../storage/file/archive.js';
+import { PrefixArchiver, segmentSizes } from '../storage/file/prefix-archiver.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../storage/file/compaction-lock.js';
+import { removeAbandonedTempFiles } from '../storage/file/leftovers.js';
+import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../storage/file/kept-aside.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS, refuseFastClock, retentionReference } from './clock-guard.js';
+import { fileSystemNow } from '../storage/file/file-system-clock.js';
 
 /** A record that retention wants journaled (it removes one key). */
 export interface RetentionDecision {

@@ -1,5 +1,5 @@
 import type { CommitHeader } from './record-codec.js';
-import type { LinePlace } from '../storage/file/segment-reader.js';
+import type { LinePlace } from './line-place.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
 /** What the framing rule needs of a record: its sequence number and, on a commit's first record, the header. */

@@ -1,6 +1,6 @@
 import type { QueuedEntry } from './commit-queue.js';
 import type { JournalRecord, Rejection } from './record-codec.js';
-import type { SnapshotEntry } from '../storage/file/snapshot-file.js';
+import type { SnapshotEntry } from './snapshot-entry.js';
 
 /**
  * What the engine drives. A reducer turns records into state; the engine only

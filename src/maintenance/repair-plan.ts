@@ -2,8 +2,9 @@ import path from 'node:path';
 import { journalLockHeld } from '../storage/file/store-lock.js';
 import { WarningCodes } from '../engine/warnings.js';
 import { closeQuietly, listStore, openStoreFile, segmentName } from '../storage/file/store-files.js';
-import { itemsOf, summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
-import { scanSegment, type BadSpan, type SegmentScan } from './segment-scan.js';
+import { summarize, total, type LeftProblem, type RepairResult, type RepairedFile } from './repair-report.js';
+import { scanSegment, type BadSpan, type SegmentScan } from '../storage/file/segment-scan.js';
+import { itemsOf } from '../storage/file/quarantine.js';
 
 export interface NamedScan {
   name: string;

@@ -1,5 +1,8 @@
 import { WarningCodes, type WarningCode } from '../engine/warnings.js';
-import type { BadSpan, ChainGap } from './segment-scan.js';
+import type { ChainGap } from '../storage/file/segment-scan.js';
+import type { QuarantineItem } from '../storage/file/quarantine.js';
+
+export type { QuarantineItem } from '../storage/file/quarantine.js';
 
 /**
  * A gap in the hash chain that moving damage out left (the damage stood for
@@ -10,23 +13,6 @@ export interface RepairGap extends ChainGap {
   file: string;
   /** Where their bytes are now. */
   quarantine: string;
-}
-
-/** One run of bad bytes moved out of a segment. Paths are relative to the store directory. */
-export interface QuarantineItem {
-  /** The segment the bytes came from. */
-  file: string;
-  /** 1-based line number in the segment before the repair. */
-  line: number;
-  /** Byte offset in the segment before the repair. */
-  offset: number;
-  /** Bytes moved (the line with its newline; a torn tail as it was). */
-  length: number;
-  /** The warning code replay gave these bytes. */
-  reason: WarningCode;
-  message: string;
-  /** Where these bytes start in the quarantine file. */
-  quarantineOffset: number;
 }
 
 export interface RepairedFile {
@@ -81,15 +67,3 @@ export function summarize(files: RepairedFile[], left: LeftProblem[], rotated: R
 export const isDamageLeft = (l: LeftProblem): boolean => l.reason === WarningCodes.ROTATION_MARKER_DAMAGED;
 
 export const total = (spans: readonly { length: number }[]): number => spans.reduce((n, s) => n + s.length, 0);
-
-/** In offset order, because the quarantine file holds the bytes back to back in that order. */
-export function itemsOf(file: string, spans: readonly BadSpan[]): QuarantineItem[] {
-  let at = 0;
-  return [...spans]
-    .sort((a, b) => a.offset - b.offset)
-    .map((s) => {
-      const item = { file, line: s.line, offset: s.offset, length: s.length, reason: s.reason, message: s.message, quarantineOffset: at };
-      at += s.length;
-      return item;
-    });
-}

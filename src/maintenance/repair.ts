@@ -1,17 +1,17 @@
 import path from 'node:path';
-import { COMPACTION_LOCK_NAME, CompactionLock } from '../compact/compaction-lock.js';
-import { removeAbandonedTempFiles } from '../compact/leftovers.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../storage/file/compaction-lock.js';
+import { removeAbandonedTempFiles } from '../storage/file/leftovers.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal, type JournalConsumer } from '../storage/journal.js';
 import { requireStoreDir, segmentName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
 import { REPAIR_EVENT } from '../engine/record-codec.js';
-import { QUARANTINE_DIR } from './quarantine.js';
+import { QUARANTINE_DIR } from '../storage/file/quarantine.js';
 import { journalLockHeld } from '../storage/file/store-lock.js';
 import { damagedMarker, leftProblems, liveDamage, planRepair, scanStore } from './repair-plan.js';
 import { summarize, type RepairGap, type RepairResult, type RepairedFile } from './repair-report.js';
 import { rewriteSegment } from './segment-rewrite.js';
 
-export { QUARANTINE_DIR } from './quarantine.js';
+export { QUARANTINE_DIR } from '../storage/file/quarantine.js';
 export type { LeftProblem, QuarantineItem, RepairGap, RepairResult, RepairedFile } from './repair-report.js';
 
 export interface RepairOptions {

@@ -2,10 +2,10 @@ import path from 'node:path';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { closeQuietly, fdSize, fsyncDirSync, openStoreFile, removeQuietly } from '../storage/file/store-files.js';
 import { tempNameFor } from '../storage/file/store-layout.js';
-import { QUARANTINE_DIR, writeQuarantine } from './quarantine.js';
-import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
-import { itemsOf, total, type RepairedFile } from './repair-report.js';
-import { scanSegment, type ChainGap } from './segment-scan.js';
+import { QUARANTINE_DIR, itemsOf, writeQuarantine } from '../storage/file/quarantine.js';
+import { copyRange, renameFile, writeNewFile, type CopySource } from '../storage/file/file-copy.js';
+import { total, type RepairedFile } from './repair-report.js';
+import { scanSegment, type ChainGap } from '../storage/file/segment-scan.js';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
 

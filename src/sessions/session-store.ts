@@ -4,7 +4,7 @@ import { isValidDate } from '../engine/dates.js';
 import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
-import type { SnapshotEntry } from '../storage/file/snapshot-file.js';
+import type { SnapshotEntry } from '../engine/snapshot-entry.js';
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionIdOfEntryLine, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { partitionSessions } from './session-retention.js';

@@ -3,7 +3,7 @@ import { GroupCommitJournal, type GroupCommitOptions } from '../engine/group-com
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import type { StorageFactory } from '../engine/storage-port.js';
 import { fileStorage, type FileStorageOptions } from './file/file-storage.js';
-import type { RedisLocation } from './store-options.js';
+import type { RedisLocation } from './redis/redis-location.js';
 
 export type { JournalConsumer } from '../engine/journal-consumer.js';
 export { DEFAULT_MAX_LINE_BYTES } from '../engine/group-commit.js';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SessionStore, WarningCodes, compactSessions } from '../../src/index.js';
 import { AUTO_COMPACT_BUSY_RETRY_MS, AUTO_COMPACT_RETRY_MS } from '../../src/compact/auto-compact.js';
-import { COMPACTION_LOCK_NAME, CompactionLock } from '../../src/compact/compaction-lock.js';
+import { COMPACTION_LOCK_NAME, CompactionLock } from '../../src/storage/file/compaction-lock.js';
 import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
 import { FakeClock, T0, freshReplay, serializeSessions, snapshotsIn, turnOf, waitFor } from '../helpers/compaction-helpers.js';
 

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { readHistory } from '../../src/history/history-reader.js';
+import { readHistory } from '../../src/storage/file/history-reader.js';
 import { SessionStore } from '../../src/index.js';
 import { JOURNALS_NOW } from '../helpers/fixture-now.js';
 import { tempStoreDir } from '../helpers/temp-store.js';

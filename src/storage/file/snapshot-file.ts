@@ -6,6 +6,7 @@ import { SegmentReader, type LinePlace } from './segment-reader.js';
 import { closeQuietly, fdSize, openStoreFile } from './store-files.js';
 import { CHAIN_START, FORMAT_VERSION, isChainHash } from '../../engine/record-codec.js';
 import type { JournalWarning } from '../../engine/warnings.js';
+import type { SnapshotEntry } from '../../engine/snapshot-entry.js';
 import { ErrorCodes, SessionJournalError } from '../../errors.js';
 
 /**
@@ -25,17 +26,8 @@ export interface SnapshotHeader {
   h?: string;
 }
 
-export interface SnapshotEntry {
-  /**
-   * The entry's line as written, while it is not parsed yet; '' once it is
-   * (the value holds it then: a snapshot's state is not kept twice, as text
-   * and as objects, by a reader that parses every entry, such as compaction).
-   */
-  readonly text: string;
-  /** The entry parsed, at first use (undefined if its line is not JSON: see SnapshotParser). */
-  readonly value: unknown;
-  readonly place: LinePlace;
-}
+/** Parsed at first use here (undefined if its line is not JSON: see SnapshotParser). */
+export type { SnapshotEntry };
 
 /**
  * An entry whose line is parsed when its value is first asked for. A

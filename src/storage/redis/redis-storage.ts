@@ -1,5 +1,5 @@
 import type { StorageFactory } from '../../engine/storage-port.js';
-import type { RedisLocation } from '../store-options.js';
+import type { RedisLocation } from './redis-location.js';
 
 export interface RedisStorageOptions extends RedisLocation {
   fsync: boolean;

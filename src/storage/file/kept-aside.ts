@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { SegmentReader, type LinePlace } from '../storage/file/segment-reader.js';
-import { closeQuietly, fdSize, openStoreFile, readFully, removeQuietly, segmentNumberOf } from '../storage/file/store-files.js';
-import { WarningCodes, type JournalWarning, type WarningCode } from '../engine/warnings.js';
-import { QUARANTINE_DIR, keptBase, writeQuarantine } from './quarantine.js';
-import type { CopySource } from './repair-files.js';
-import { itemsOf, type QuarantineItem } from './repair-report.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
+import { closeQuietly, fdSize, openStoreFile, readFully, removeQuietly, segmentNumberOf } from './store-files.js';
+import { WarningCodes, type JournalWarning, type WarningCode } from '../../engine/warnings.js';
+import { QUARANTINE_DIR, itemsOf, keptBase, writeQuarantine, type QuarantineItem } from './quarantine.js';
+import type { CopySource } from './file-copy.js';
 import type { BadSpan } from './segment-scan.js';
 
 /**

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { archiveDir } from '../compact/archive.js';
-import { COMPACTION_LOCK_NAME } from '../compact/compaction-lock.js';
+import { COMPACTION_LOCK_NAME } from '../storage/file/store-layout.js';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { CHAIN_START } from '../engine/record-codec.js';
-import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir } from '../storage/file/store-files.js';
-import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';
+import { archiveDir, fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir } from '../storage/file/store-files.js';
+import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from '../storage/file/history-reader.js';
 import { VerifyCodes, shortHash, type VerifyProblem } from './verify-chain.js';
 import { Findings, type VerifyNote } from './verify-findings.js';
 import { readAllSnapshots, usableSnapshots, type ReadableSnapshot } from './verify-snapshots.js';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
-import { zlib } from '../lazy.js';
-import { ioError } from '../errors.js';
-import { closeQuietly, openStoreFile, writeFully } from '../storage/file/store-files.js';
+import { zlib } from '../../lazy.js';
+import { ioError } from '../../errors.js';
+import { closeQuietly, openStoreFile, writeFully } from './store-files.js';
 
 /**
  * Bytes read per step of a gzip, into one buffer reused for the whole file.

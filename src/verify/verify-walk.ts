@@ -3,7 +3,7 @@ import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, t
 import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
-import type { HistoryItem, HistoryLine, HistorySegment } from './history-reader.js';
+import type { HistoryItem, HistoryLine, HistorySegment } from '../storage/file/history-reader.js';
 import { ChainChecker, VerifyCodes, type ChainRecord, type Place } from './verify-chain.js';
 import type { Findings, RecordedGap } from './verify-findings.js';
 import type { ReadableSnapshot } from './verify-snapshots.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { closeQuietly, readFully, writeFully } from '../storage/file/store-files.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import { closeQuietly, readFully, writeFully } from './store-files.js';
 
 /** An open segment that byte ranges are copied from, with the one buffer all copies share. */
 export interface CopySource {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ioError } from '../errors.js';
-import { listStore, removeQuietly, segmentName } from '../storage/file/store-files.js';
-import { archivedName, tempNameFor } from '../storage/file/store-layout.js';
+import { ioError } from '../../errors.js';
+import { listStore, removeQuietly, segmentName } from './store-files.js';
+import { archivedName, tempNameFor } from './store-layout.js';
 import { gzipRange } from './gzip-range.js';
 
 /** The first `end` bytes of a segment, already gzipped into `tempPath`. */

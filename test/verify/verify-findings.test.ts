@@ -3,7 +3,7 @@
  * of history, by file and line, whatever order the phases found them in.
  */
 import test from 'ava';
-import { Findings } from '../../src/history/verify-findings.js';
+import { Findings } from '../../src/verify/verify-findings.js';
 
 const problem = (file: string | null, line: number | null, code = 'X') => ({ code, file, line, offset: null, message: `${file}:${line}` });
 

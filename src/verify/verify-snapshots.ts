@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
 import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotHeader } from '../storage/file/snapshot-file.js';
-import { listStoreFiles } from './history-reader.js';
+import { listStoreFiles } from '../storage/file/history-reader.js';
 import { VerifyCodes } from './verify-chain.js';
 import type { Findings } from './verify-findings.js';
 

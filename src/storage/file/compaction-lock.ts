@@ -1,8 +1,8 @@
-import { properLockfile } from '../lazy.js';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { restrictLockDir } from '../storage/file/store-files.js';
+import { properLockfile } from '../../lazy.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import { restrictLockDir } from './store-files.js';
 
-export { COMPACTION_LOCK_NAME } from '../storage/file/store-layout.js';
+export { COMPACTION_LOCK_NAME } from './store-layout.js';
 
 /**
  * One compaction at a time per store. Unlike the journal lock this one is

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ioError } from '../errors.js';
-import { archiveDir, closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from '../storage/file/store-files.js';
-import { archivedName, isArchivedName, tempNameFor } from '../storage/file/store-layout.js';
+import { ioError } from '../../errors.js';
+import { archiveDir, closeQuietly, fsyncDirSync, prepareStoreDir, readStoreSubdir, removeQuietly } from './store-files.js';
+import { archivedName, isArchivedName, tempNameFor } from './store-layout.js';
 import { gzipRange } from './gzip-range.js';
 import type { CompressedPrefix } from './prefix-archiver.js';
 
@@ -16,8 +16,6 @@ export interface ArchivePolicy {
 }
 
 export const DEFAULT_ARCHIVE_POLICY: ArchivePolicy = { keep: true, maxAgeMs: 30 * 24 * 3600 * 1000, maxFiles: 1000 };
-
-export { archiveDir };
 
 /**
  * Moves one folded store file into the archive as gzip: to a unique temporary

@@ -1,16 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { zlib } from '../lazy.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../storage/journal.js';
-import { CommitAssembler } from '../engine/commit-framing.js';
-import { LineDecoder, type CommitHeader, type JournalRecord } from '../engine/record-codec.js';
-import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../engine/record-parts.js';
-import type { LinePlace } from '../storage/file/segment-reader.js';
-import { journalLockHeld } from '../storage/file/store-lock.js';
-import { archivedSegmentPath, archivedSnapshotPath, listArchive, listStore, openStoreFile, segmentName, snapshotName } from '../storage/file/store-files.js';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
+import { zlib } from '../../lazy.js';
+import { CommitAssembler } from '../../engine/commit-framing.js';
+import { LineDecoder, type CommitHeader, type JournalRecord } from '../../engine/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../../engine/record-parts.js';
+import type { LinePlace } from './segment-reader.js';
+import { journalLockHeld } from './store-lock.js';
+import { archivedSegmentPath, archivedSnapshotPath, listArchive, listStore, openStoreFile, segmentName, snapshotName } from './store-files.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
 import { splitLines } from './line-stream.js';
 
 /** One segment of the whole history: live in the store, or gzipped in the archive. */
@@ -108,10 +107,12 @@ const isGzipError = (err: unknown): boolean => {
  * regular file (NOT_A_FILE) and the rest of an archived segment that is not
  * valid gzip (UNPARSABLE_LINE) are problems too, and the history goes on
  * with the next segment; other failures to read are thrown as
- * SessionJournalErrors.
+ * SessionJournalErrors. `maxLineBytes` comes from the caller, as a Journal
+ * hands it to the segment chain: a storage module does not pick the engine's
+ * defaults (docs/ARCHITECTURE.md).
  */
-export async function* readHistory(dir: string, options: { maxLineBytes?: number; maxRecordBytes?: number; segments?: HistorySegment[] } = {}): AsyncGenerator<HistoryItem> {
-  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+export async function* readHistory(dir: string, options: { maxLineBytes: number; maxRecordBytes?: number; segments?: HistorySegment[] }): AsyncGenerator<HistoryItem> {
+  const { maxLineBytes } = options;
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const segments = options.segments ?? listHistorySegments(dir);
   let segment: HistorySegment = segments[0]!;
@@ -135,7 +136,7 @@ export async function* readHistory(dir: string, options: { maxLineBytes?: number
       });
     },
     rejected: () => undefined, // its warning says it all
-    // Regressions are the chain checker's to explain (verify-chain.ts); the rest are the framing's own findings.
+    // Regressions are the chain checker's to explain (src/verify/verify-chain.ts); the rest are the framing's own findings.
     warn: (warning) => warning.code !== WarningCodes.SEQUENCE_REGRESSION && ready.push({ kind: 'problem', warning, segment }),
   });
   for (const [i, current] of segments.entries()) {

@@ -1,14 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { archiveDir } from '../compact/archive.js';
 import { requirePositive } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import type { JournalRecord } from '../engine/record-codec.js';
-import { fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentName, snapshotName } from '../storage/file/store-files.js';
+import { archiveDir, fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentName, snapshotName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { listHistorySegments } from './history-reader.js';
+import { listHistorySegments } from '../storage/file/history-reader.js';
 
 export interface WriterStats {
   /** `pid@host`. */

@@ -5,8 +5,8 @@ import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHa
 import { applySessionEvent, decodeSessionEvent, reviveSession } from '../sessions/session-events.js';
 import type { SessionData } from '../sessions/session-types.js';
 import { readArchivedSnapshotSync, readSnapshotSync } from '../storage/file/snapshot-file.js';
-import { listHistorySegments, listStoreFiles, type StoreFile } from './history-reader.js';
-import { auditTrail } from './replay-source.js';
+import { listHistorySegments, listStoreFiles, type StoreFile } from '../storage/file/history-reader.js';
+import { auditTrail } from '../audit/replay-source.js';
 
 /** A snapshot anywhere in the store (live directory or archive), read whole. */
 export interface SnapshotBase {

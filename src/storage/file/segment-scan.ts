@@ -1,10 +1,10 @@
-import { CommitAssembler } from '../engine/commit-framing.js';
-import { LineDecoder, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../engine/record-codec.js';
-import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../engine/record-parts.js';
-import { isCr } from '../storage/file/line-framing.js';
-import { SegmentReader, type LinePlace } from '../storage/file/segment-reader.js';
-import { fdSize, readFully, segmentNumberOf } from '../storage/file/store-files.js';
-import { WarningCodes, type WarningCode } from '../engine/warnings.js';
+import { CommitAssembler } from '../../engine/commit-framing.js';
+import { LineDecoder, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
+import { DEFAULT_MAX_RECORD_BYTES, joinParts } from '../../engine/record-parts.js';
+import { isCr } from './line-framing.js';
+import { SegmentReader, type LinePlace } from './segment-reader.js';
+import { fdSize, readFully, segmentNumberOf } from './store-files.js';
+import { WarningCodes, type WarningCode } from '../../engine/warnings.js';
 
 /** A run of bytes that no reader can use: one line with its newline, a BOM, or an unfinished tail. */
 export interface BadSpan {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { BOM_BYTES, NEWLINE, isCr, startsWithBom } from '../storage/file/line-framing.js';
-import type { LinePlace } from '../storage/file/segment-reader.js';
-import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
+import { BOM_BYTES, NEWLINE, isCr, startsWithBom } from './line-framing.js';
+import type { LinePlace } from './segment-reader.js';
+import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
 
 export type LineItem = { kind: 'line'; text: string; place: LinePlace } | { kind: 'problem'; warning: JournalWarning };
 

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readStoreSubdir } from '../storage/file/store-files.js';
-import { tempFileOwner } from '../storage/file/store-layout.js';
+import { readStoreSubdir } from './store-files.js';
+import { tempFileOwner } from './store-layout.js';
 
 /** True when `pid` names no running process on this host. */
 function isDead(pid: number): boolean {

@@ -1,13 +1,31 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, SessionJournalError, ioError } from '../errors.js';
-import { fsyncDirSync } from '../storage/file/store-files.js';
-import { QUARANTINE_DIR, tempNameFor } from '../storage/file/store-layout.js';
-import { copyRange, renameFile, writeNewFile, type CopySource } from './repair-files.js';
-import type { QuarantineItem } from './repair-report.js';
+import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
+import type { WarningCode } from '../../engine/warnings.js';
+import { fsyncDirSync } from './store-files.js';
+import { QUARANTINE_DIR, tempNameFor } from './store-layout.js';
+import { copyRange, renameFile, writeNewFile, type CopySource } from './file-copy.js';
+import type { BadSpan } from './segment-scan.js';
 
 /** The directory beside the segments where repair keeps what it moved out. Readers ignore it. */
 export { QUARANTINE_DIR };
+
+/** One run of bad bytes moved out of a segment. Paths are relative to the store directory. */
+export interface QuarantineItem {
+  /** The segment the bytes came from. */
+  file: string;
+  /** 1-based line number in the segment before the repair. */
+  line: number;
+  /** Byte offset in the segment before the repair. */
+  offset: number;
+  /** Bytes moved (the line with its newline; a torn tail as it was). */
+  length: number;
+  /** The warning code replay gave these bytes. */
+  reason: WarningCode;
+  message: string;
+  /** Where these bytes start in the quarantine file. */
+  quarantineOffset: number;
+}
 
 export interface QuarantineBatch {
   /** The store directory. */
@@ -91,4 +109,16 @@ function uniqueBase(qdir: string, base: string): string {
     const candidate = i === 0 ? base : `${base}-${i}`;
     if (!fs.existsSync(path.join(qdir, `${candidate}.bad`)) && !fs.existsSync(path.join(qdir, `${candidate}.json`))) return candidate;
   }
+}
+
+/** In offset order, because the quarantine file holds the bytes back to back in that order. */
+export function itemsOf(file: string, spans: readonly BadSpan[]): QuarantineItem[] {
+  let at = 0;
+  return [...spans]
+    .sort((a, b) => a.offset - b.offset)
+    .map((s) => {
+      const item = { file, line: s.line, offset: s.offset, length: s.length, reason: s.reason, message: s.message, quarantineOffset: at };
+      at += s.length;
+      return item;
+    });
 }

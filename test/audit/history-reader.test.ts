@@ -6,8 +6,9 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listHistorySegments, readHistory } from '../../src/history/history-reader.js';
-import { auditTrail } from '../../src/history/replay-source.js';
+import { listHistorySegments, readHistory } from '../../src/storage/file/history-reader.js';
+import { auditTrail } from '../../src/audit/replay-source.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../../src/engine/group-commit.js';
 import { SessionJournalError } from '../../src/index.js';
 import { copyFixtureStore } from '../helpers/fixture-store.js';
 
@@ -21,7 +22,7 @@ test('a segment removed after it was listed is IO_ERROR with an ENOENT cause', a
   const dir = copyFixtureStore(t, 'verify-clean', 'stores');
   const segments = listHistorySegments(dir);
   fs.rmSync(path.join(dir, 'journal-00000003.ndjson'));
-  const err = await t.throwsAsync(drain(readHistory(dir, { segments })));
+  const err = await t.throwsAsync(drain(readHistory(dir, { maxLineBytes: DEFAULT_MAX_LINE_BYTES, segments })));
   t.true(err instanceof SessionJournalError);
   t.is((err as SessionJournalError).code, 'IO_ERROR');
   t.is(((err as SessionJournalError).cause as NodeJS.ErrnoException).code, 'ENOENT');

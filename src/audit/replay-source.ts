@@ -1,5 +1,6 @@
 import { SessionJournalError, ioError } from '../errors.js';
-import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from './history-reader.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../engine/group-commit.js';
+import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from '../storage/file/history-reader.js';
 
 const RETRIES = 5;
 
@@ -27,7 +28,7 @@ export async function* auditTrail(dir: string, options: { maxLineBytes?: number;
   const problems = new Set<string>();
   while (start < segments.length) {
     try {
-      for await (const item of readHistory(dir, { ...options, segments: segments.slice(start) })) {
+      for await (const item of readHistory(dir, { ...options, maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, segments: segments.slice(start) })) {
         if (item.kind === 'segment') {
           current = item.segment;
           yield item;
