@@ -1,6 +1,5 @@
 import type { CommitHeader } from './record-codec.js';
-import type { LinePlace } from '../storage/file/segment-reader.js';
-import { WarningCodes, type JournalWarning } from './warnings.js';
+import { WarningCodes, type JournalWarning, type LinePlace } from './warnings.js';
 
 /**
  * Where a line was read, as warnings give it: a segment's file, line and

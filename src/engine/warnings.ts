@@ -172,6 +172,13 @@ export interface JournalWarning {
   entry?: string;
 }
 
+/** Where a line starts in a file: file, 1-based line number, byte offset (the place of most warnings). */
+export interface LinePlace {
+  file: string;
+  line: number;
+  offset: number;
+}
+
 export type WarningHandler = (warning: JournalWarning) => void;
 
 export function formatWarning(w: JournalWarning): string {

@@ -1,13 +1,8 @@
 import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import { fdSize, readFully } from './store-files.js';
-import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
+import { WarningCodes, type JournalWarning, type LinePlace } from '../../engine/warnings.js';
 
-/** Where a line starts: file, 1-based line number, byte offset. */
-export interface LinePlace {
-  file: string;
-  line: number;
-  offset: number;
-}
+export type { LinePlace } from '../../engine/warnings.js';
 
 /** `end`: the offset just past the line's newline. Return 'stop' to end the read right after this line (a rotation marker). */
 export type LineHandler = (text: string, place: LinePlace, end: number) => 'continue' | 'stop';
