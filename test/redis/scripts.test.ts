@@ -9,7 +9,7 @@ import { StoreScripts, formatHead, parseHead, type AppendBatch, type ChainHead }
 import { RedisBatchEncoder } from '../../src/storage/redis/batch-encoder.js';
 import { canonicalPayload } from '../../src/engine/record-codec.js';
 import { SessionJournalError } from '../../src/errors.js';
-import { sharedRedisUrl } from '../helpers/redis-server.js';
+import { sharedRedisUrl, startRedisServer } from '../helpers/redis-server.js';
 import { openTestConnection } from '../helpers/redis-conn.js';
 import type { RedisConnection } from '../../src/storage/redis/connection.js';
 
@@ -184,4 +184,22 @@ test('snapshot install: under the fence, from the manifest the compactor read, n
   t.deepEqual(await scripts.installSnapshot(token2, { ...older, seq: 9 }, manifest), { kind: 'ok' });
   t.is(await conn.command(['EXISTS', k.chunk(gen, 0), k.chunk(gen, 1)]), 0, 'the previous generation is deleted');
   t.is(await conn.command(['HGET', k.snap, 'gen']), String(gen2));
+});
+
+test('a server out of memory (noeviction) refuses the whole append before it runs: REDIS_COMMAND_FAILED, nothing written', async (t) => {
+  const server = await startRedisServer(t);
+  const { conn } = await openTestConnection(t, server.url);
+  const scripts = new StoreScripts(conn);
+  const one = batchOf(undefined, 'a');
+  t.deepEqual(await scripts.append(undefined, one), { kind: 'ok' });
+  // Below what the server already uses: with noeviction every write is refused, and nothing is evicted.
+  const info = (await conn.command(['INFO', 'memory'])) as string;
+  const used = Number(/used_memory:(\d+)/.exec(info)![1]);
+  await conn.command(['CONFIG', 'SET', 'maxmemory', String(Math.floor(used / 2))]);
+  const err = await t.throwsAsync(scripts.append(one.head, batchOf(one.head, 'b', 'c', 'd')));
+  t.is((err as SessionJournalError).code, 'REDIS_COMMAND_FAILED');
+  t.regex(err!.message, /OOM/);
+  await conn.command(['CONFIG', 'SET', 'maxmemory', '0']);
+  t.deepEqual(await streamIds(conn), ['1-0']);
+  t.is(await conn.command(['GET', conn.keys.head]), formatHead(one.head));
 });
