@@ -21,7 +21,8 @@ test('a closed port fails the open at once with REDIS_UNAVAILABLE, naming the se
   const started = performance.now();
   const err = await t.throwsAsync(RedisConnection.open({ url: `redis://user:s3cret@127.0.0.1:${port}`, prefix: uniquePrefix(), onWarning: () => t.fail('no warning for a failed open') }));
   t.is(codeOf(err), 'REDIS_UNAVAILABLE');
-  t.true(performance.now() - started < 3000, 'it does not retry');
+  // node-redis by itself retries a first connection for ever; one attempt takes milliseconds (a loaded machine: seconds).
+  t.true(performance.now() - started < 10_000, 'it does not retry');
   t.regex(err!.message, new RegExp(`redis://127\\.0\\.0\\.1:${port}`));
   t.regex(err!.message, /ECONNREFUSED/);
   t.notRegex(err!.message, /s3cret/);
@@ -70,7 +71,7 @@ test('while the server is down commands fail at once with REDIS_UNAVAILABLE; the
   const err = await t.throwsAsync(conn.command(['GET', conn.keys.head]));
   t.is(codeOf(err), 'REDIS_UNAVAILABLE');
   t.false((err as SessionJournalError).details.maybeExecuted, 'refused before it was sent');
-  t.true(performance.now() - started < 100, 'not queued until a reconnection');
+  t.true(performance.now() - started < 1000, 'not queued until a reconnection');
   // Some failed reconnections while it is down: warned collapsed (1st, 2nd, 4th... of each message).
   await waitFor('failed reconnections', () => warnings.filter((w) => /ECONNREFUSED/.test(w.message)).length >= 2);
   await server.restart();
@@ -151,5 +152,5 @@ test('a process whose server went away exits by itself: the reconnection timers 
   });
   t.is(result.code, 0, result.out);
   t.is(result.out, 'ready\ndown\n');
-  t.true(result.exitedAt - down < 2000, 'no backoff timer kept it');
+  t.true(result.exitedAt - down < 5000, 'no backoff timer kept it');
 });
