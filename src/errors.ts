@@ -96,6 +96,30 @@ export const ErrorCodes = {
   STORE_CHANGING: 'STORE_CHANGING',
   /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */
   IO_ERROR: 'IO_ERROR',
+  /**
+   * The Redis server cannot be reached (refused, timed out, the connection
+   * dropped, or the server is loading its data or failing over): nothing
+   * unacknowledged was reported stored. The client reconnects by itself.
+   */
+  REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
+  /** The Redis backend was asked for but the optional peer dependency `redis` (node-redis) is not installed: `npm install redis`. */
+  REDIS_NOT_INSTALLED: 'REDIS_NOT_INSTALLED',
+  /**
+   * Redis answered a command with an error reply that is not a passing
+   * outage (OOM under noeviction, NOPERM, WRONGTYPE on a key of the store's
+   * prefix): the reply is in the message; nothing was written.
+   */
+  REDIS_COMMAND_FAILED: 'REDIS_COMMAND_FAILED',
+  /**
+   * The store's records on Redis are no longer all there: the stream or the
+   * head key was deleted or evicted, or the stream no longer reaches back to
+   * the snapshot. Nothing is written on top of a store that lost data.
+   */
+  REDIS_DATA_LOST: 'REDIS_DATA_LOST',
+  /** The Redis server's maxmemory-policy is not noeviction: it may evict the store's stream, which is lost data, so the store is refused. */
+  REDIS_EVICTION_POLICY: 'REDIS_EVICTION_POLICY',
+  /** A commit was acknowledged by fewer replicas than `wait.replicas` within its timeout: it is on the primary, not yet replicated. */
+  REDIS_NOT_REPLICATED: 'REDIS_NOT_REPLICATED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -2,6 +2,16 @@ import type { CommitHeader } from './record-codec.js';
 import type { LinePlace } from './line-place.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 
+/**
+ * Where a line was read, as warnings give it: a segment's file, line and
+ * offset (LinePlace), or a Redis stream's key and entry id. The rule only
+ * passes places through, so every reader keeps its own kind.
+ */
+export type RecordPlace = Pick<JournalWarning, 'file' | 'line' | 'offset' | 'entry'> & { file: string };
+
+/** How a place reads in a message: "line 12" or "entry 12-0". */
+const placeName = (p: RecordPlace): string => (p.entry !== undefined ? `entry ${p.entry}` : `line ${p.line}`);
+
 /** What the framing rule needs of a record: its sequence number and, on a commit's first record, the header. */
 export interface FramedRecord {
   seq: number;
@@ -9,29 +19,29 @@ export interface FramedRecord {
 }
 
 /** Where the framing rule reports its decisions. */
-export interface CommitSink<R extends FramedRecord> {
+export interface CommitSink<R extends FramedRecord, P extends RecordPlace = LinePlace> {
   /**
    * A commit every reader applies: its readable records, in file order, and
    * where each was read. Both arrays are only lent for the call (a commit of
    * one record reuses them): copy what must be kept.
    */
-  applied(records: readonly R[], places: readonly LinePlace[], commit: CommitHeader | undefined): void;
+  applied(records: readonly R[], places: readonly P[], commit: CommitHeader | undefined): void;
   /** A commit no reader applies (an incomplete one replaced by a later commit, or a stale writer's). */
   rejected(records: R[], commit: CommitHeader, why: 'incomplete' | 'stale'): void;
   warn(warning: JournalWarning): void;
 }
 
-interface OpenCommit<R> {
+interface OpenCommit<R, P> {
   header: CommitHeader;
   first: number;
   /** Highest seq among the records seen so far. */
   lastSeen: number;
   records: R[];
-  places: LinePlace[];
+  places: P[];
   /** Lines read since the commit began, its first included, readable or not. */
   lines: number;
   /** Where its first record starts: a reader that finds the file shorter rewinds here. */
-  place: LinePlace;
+  place: P;
   /** A stale writer's commit: its records are consumed and dropped. */
   stale: boolean;
 }
@@ -59,25 +69,25 @@ interface OpenCommit<R> {
  * - A header numbered at or below the last applied record is a stale
  *   writer's (it numbered from an out-of-date view): dropped whole.
  */
-export class CommitAssembler<R extends FramedRecord> {
-  private open: OpenCommit<R> | undefined;
+export class CommitAssembler<R extends FramedRecord, P extends RecordPlace = LinePlace> {
+  private open: OpenCommit<R, P> | undefined;
   /** Lent to the sink for every commit of one record (the common case at replay): no allocation per record. */
   private readonly single: R[] = [];
-  private readonly singlePlace: LinePlace[] = [];
+  private readonly singlePlace: P[] = [];
 
   constructor(
     /** Seq of the last applied record (the snapshot's, before any). */
     public lastSeq: number,
-    private readonly sink: CommitSink<R>,
+    private readonly sink: CommitSink<R, P>,
   ) {}
 
   /** Where the unfinished commit began, if one is open (nothing of it applied yet). */
-  get openSince(): LinePlace | undefined {
+  get openSince(): P | undefined {
     return this.open?.place;
   }
 
   /** Takes the next readable record in file order. */
-  record(r: R, place: LinePlace): void {
+  record(r: R, place: P): void {
     const open = this.open;
     if (open) {
       const end = open.first + open.header.count - 1;
@@ -111,7 +121,7 @@ export class CommitAssembler<R extends FramedRecord> {
       this.applySingle(r, place, r.commit);
       return;
     }
-    const opened: OpenCommit<R> = { header: r.commit, first: r.seq, lastSeen: r.seq, records: [r], places: [place], lines: 0, place, stale };
+    const opened: OpenCommit<R, P> = { header: r.commit, first: r.seq, lastSeen: r.seq, records: [r], places: [place], lines: 0, place, stale };
     this.open = opened;
     this.countLine(opened);
   }
@@ -122,7 +132,7 @@ export class CommitAssembler<R extends FramedRecord> {
    * written. A sealed torn line (TORN_SEAL) is what a failed write left: the
    * commit it belonged to never finished.
    */
-  unreadableLine(place: LinePlace, sealedTorn: boolean): void {
+  unreadableLine(place: P, sealedTorn: boolean): void {
     if (!this.open) return;
     if (sealedTorn) this.close(this.open, 'incomplete', place);
     else this.countLine(this.open);
@@ -132,7 +142,7 @@ export class CommitAssembler<R extends FramedRecord> {
    * The writer's own commit, just proved to have landed whole right after
    * everything this assembler has read: as if its records had been read.
    */
-  ownCommit(firstSeq: number, count: number, place: LinePlace): void {
+  ownCommit(firstSeq: number, count: number, place: P): void {
     if (this.open) this.close(this.open, firstSeq > this.open.lastSeen ? 'complete' : 'incomplete', place);
     this.lastSeq = firstSeq + count - 1;
   }
@@ -142,11 +152,11 @@ export class CommitAssembler<R extends FramedRecord> {
     this.open = undefined;
   }
 
-  private countLine(open: OpenCommit<R>): void {
+  private countLine(open: OpenCommit<R, P>): void {
     if (++open.lines >= open.header.count) this.close(open, 'complete');
   }
 
-  private close(open: OpenCommit<R>, how: 'complete' | 'incomplete', at?: LinePlace): void {
+  private close(open: OpenCommit<R, P>, how: 'complete' | 'incomplete', at?: P): void {
     this.open = undefined;
     if (open.stale) {
       this.sink.warn({ code: WarningCodes.STALE_COMMIT, message: `commit ${open.header.id} (seq ${open.first}-${open.first + open.header.count - 1}) was numbered from an out-of-date view (seq ${this.lastSeq} was already applied): a writer that lost the lock; not applied (its writer wrote it again)`, ...open.place });
@@ -154,7 +164,7 @@ export class CommitAssembler<R extends FramedRecord> {
       return;
     }
     if (how === 'incomplete') {
-      const where = at ? ` (replaced at line ${at.line})` : '';
+      const where = at ? ` (replaced at ${placeName(at)})` : '';
       this.sink.warn({ code: WarningCodes.INCOMPLETE_COMMIT, message: `commit ${open.header.id} has ${open.records.length} of its ${open.header.count} records${where}: a write that failed or was cut short; not applied (never acknowledged)`, ...open.place });
       this.sink.rejected(open.records, open.header, 'incomplete');
       return;
@@ -162,13 +172,13 @@ export class CommitAssembler<R extends FramedRecord> {
     this.applyCommit(open.records, open.places, open.header);
   }
 
-  private applySingle(r: R, place: LinePlace, header: CommitHeader | undefined): void {
+  private applySingle(r: R, place: P, header: CommitHeader | undefined): void {
     this.single[0] = r;
     this.singlePlace[0] = place;
     this.applyCommit(this.single, this.singlePlace, header);
   }
 
-  private applyCommit(records: R[], places: LinePlace[], header: CommitHeader | undefined): void {
+  private applyCommit(records: R[], places: P[], header: CommitHeader | undefined): void {
     for (const r of records) if (r.seq > this.lastSeq) this.lastSeq = r.seq;
     this.sink.applied(records, places, header);
   }

@@ -133,8 +133,27 @@ export const WarningCodes = {
    * as for COMMIT_FAILED.
    */
   CATCH_UP_FAILED: 'CATCH_UP_FAILED',
-  /** A failure warned before (COMMIT_FAILED, CATCH_UP_FAILED) is over: how many times it failed, since when. */
+  /** A failure warned before (COMMIT_FAILED, CATCH_UP_FAILED, REDIS_DISCONNECTED) is over: how many times it failed, since when. */
   RECOVERED: 'RECOVERED',
+  /**
+   * The Redis server does not run with `appendonly yes` and `appendfsync
+   * always` (and the store was not opened with `fsync: false`): a commit it
+   * acknowledged can be lost if the server crashes.
+   */
+  REDIS_NOT_DURABLE: 'REDIS_NOT_DURABLE',
+  /**
+   * The Redis server refused CONFIG GET (a managed service renames or denies
+   * it), so its eviction policy and durability are not known: the operator
+   * vouches for them. Warned once per server and process.
+   */
+  REDIS_CONFIG_UNKNOWN: 'REDIS_CONFIG_UNKNOWN',
+  /**
+   * The connection to the Redis server was lost or a reconnection failed;
+   * the client keeps reconnecting by itself (commands fail meanwhile with
+   * REDIS_UNAVAILABLE). Repeats are collapsed as for COMMIT_FAILED, and the
+   * reconnection is reported once as RECOVERED.
+   */
+  REDIS_DISCONNECTED: 'REDIS_DISCONNECTED',
 } as const;
 
 export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes];
@@ -149,12 +168,15 @@ export interface JournalWarning {
   line?: number;
   /** Byte offset of the start of that line. */
   offset?: number;
+  /** A store on Redis: the id of the stream entry concerned (`file` then names the stream's key). */
+  entry?: string;
 }
 
 export type WarningHandler = (warning: JournalWarning) => void;
 
 export function formatWarning(w: JournalWarning): string {
-  const where = w.file ? ` ${w.file}${w.line ? `:${w.line}` : ''}${w.offset !== undefined ? ` (byte ${w.offset})` : ''}` : '';
+  const at = w.entry !== undefined ? ` entry ${w.entry}` : `${w.line ? `:${w.line}` : ''}${w.offset !== undefined ? ` (byte ${w.offset})` : ''}`;
+  const where = w.file ? ` ${w.file}${at}` : '';
   return `session-journal: warning ${w.code}${where}: ${w.message}`;
 }
 

@@ -1,10 +1,9 @@
 import { BOM_BYTES, NEWLINE, contentEnd, startsWithBom } from './line-framing.js';
 import { fdSize, readFully } from './store-files.js';
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
-
 import type { LinePlace } from '../../engine/line-place.js';
 
-export type { LinePlace };
+export type { LinePlace } from '../../engine/line-place.js';
 
 /** `end`: the offset just past the line's newline. Return 'stop' to end the read right after this line (a rotation marker). */
 export type LineHandler = (text: string, place: LinePlace, end: number) => 'continue' | 'stop';

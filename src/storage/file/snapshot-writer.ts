@@ -1,19 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { crypto, stableStringify } from '../../lazy.js';
-import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
-import { FORMAT_VERSION } from '../../engine/record-codec.js';
+import { crypto } from '../../lazy.js';
+import { ioError } from '../../errors.js';
 import { fsyncDirSync, removeQuietly, snapshotName, writeFully } from './store-files.js';
 import { tempNameFor } from './store-layout.js';
-import { DEFAULT_SNAPSHOT_LIMITS, type SnapshotLimits } from './snapshot-file.js';
+import { DEFAULT_SNAPSHOT_LIMITS, checkSnapshotBytes, snapshotEntryLine, snapshotFooterLine, snapshotHeaderLine, snapshotTooLarge, type SnapshotLimits } from '../../engine/snapshot-codec.js';
 
 const WRITE_CHUNK_CHARS = 1024 * 1024;
-
-
-function tooLarge(message: string, details: Record<string, unknown>, cause?: unknown): SessionJournalError {
-  return new SessionJournalError(ErrorCodes.SNAPSHOT_TOO_LARGE, `${message}; readers would refuse it, so it is not written (the store is unchanged)`, { cause, details });
-}
 
 export interface SnapshotWriteResult {
   path: string;
@@ -64,7 +58,7 @@ function* writeSteps(dir: string, segment: number, seq: number, hash: string, en
   let count = 0;
   try {
     fd = fs.openSync(tempPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    let pending = stableStringify({ v: FORMAT_VERSION, kind: 'snapshot', segment, seq, h: hash }) + '\n';
+    let pending = snapshotHeaderLine(segment, seq, hash);
     // The footer's sha256 covers every byte before it: a damaged byte that still parses is caught too.
     const digest = crypto().createHash('sha256');
     /** Writes what is pending once it is a chunk (or when forced); true when it wrote. */
@@ -73,23 +67,18 @@ function* writeSteps(dir: string, segment: number, seq: number, hash: string, en
       const buf = Buffer.from(pending, 'utf8');
       if (!footer) digest.update(buf);
       bytes += buf.length;
-      if (bytes > limits.maxSnapshotBytes) throw tooLarge(`the snapshot would be over ${limits.maxSnapshotBytes} bytes (maxSnapshotBytes)`, { maxSnapshotBytes: limits.maxSnapshotBytes });
+      checkSnapshotBytes(bytes, limits);
       writeFully(fd!, buf);
       pending = '';
       return true;
     };
     for (const entry of entries) {
-      const line = stableStringify(entry);
-      // A UTF-8 byte is at most 3 per UTF-16 unit: only a long line needs counting.
-      if (line.length * 3 > limits.maxSnapshotLineBytes && Buffer.byteLength(line) > limits.maxSnapshotLineBytes) {
-        throw tooLarge(`entry ${count + 1} would be a line of ${Buffer.byteLength(line)} bytes, over maxSnapshotLineBytes (${limits.maxSnapshotLineBytes})`, { entry: count + 1, maxSnapshotLineBytes: limits.maxSnapshotLineBytes });
-      }
-      pending += line + '\n';
+      pending += snapshotEntryLine(entry, count + 1, limits);
       count++;
       if (drain(false)) yield;
     }
     drain(true);
-    pending = stableStringify({ end: true, entries: count, sha256: digest.digest('hex') }) + '\n';
+    pending = snapshotFooterLine(count, digest.digest('hex'));
     drain(true, true);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
@@ -107,7 +96,7 @@ function* writeSteps(dir: string, segment: number, seq: number, hash: string, en
     removeQuietly(tempPath);
     if (err instanceof Stopped) throw err.reason;
     // An entry too big for a string at all (Invalid string length) is too large a snapshot, not an I/O failure.
-    if (err instanceof RangeError) throw tooLarge(`an entry is too large to encode (${err.message})`, {}, err);
+    if (err instanceof RangeError) throw snapshotTooLarge(`an entry is too large to encode (${err.message})`, {}, err);
     throw ioError('snapshot write', finalPath, err);
   }
   return { path: finalPath, bytes, entries: count };

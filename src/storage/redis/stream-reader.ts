@@ -1,0 +1,270 @@
+import { CommitAssembler } from '../../engine/commit-framing.js';
+import { applyCommitRecords } from '../../engine/commit-apply.js';
+import { CHAIN_START, LineDecoder, ROTATE_EVENT, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
+import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
+import type { RedisConnection, RedisReply } from './connection.js';
+import { parseHead, type ChainHead } from './scripts.js';
+
+/**
+ * Reads a store's stream `{P}:log` after a seq, commit by commit, the way a
+ * directory's reader reads a segment after an offset (docs/FORMAT.md, "The
+ * Redis backend", "Records in the stream" and "Reading"):
+ *
+ * - each entry `<seq>-0` holds one line in its field `r`, decoded by the
+ *   LineDecoder rule of record-codec.ts, over the stream in id order;
+ * - records are applied whole commits at a time by the framing rule of
+ *   commit-framing.ts (a page may end inside a commit: it is applied once
+ *   the next page completes it), and spread records are joined
+ *   (commit-apply.ts);
+ * - ids follow seqs without a hole. The first id after a snapshot's seq S
+ *   must be S+1, and each next one the one after: anything else is a gap
+ *   (a compaction trimmed the stream past this reader: read the manifest
+ *   again; or records were lost). A page is read with the head in one
+ *   MULTI, so a stream with nothing after S but a head past S is a gap too
+ *   (a compaction folded and trimmed everything this reader had not read).
+ *
+ * Warnings give the stream's key as `file` and the entry id as `entry`.
+ */
+
+/** Where a line was read: the stream's key and the entry id. */
+export interface StreamPlace {
+  file: string;
+  entry: string;
+}
+
+/** What the reader hands records to: JournalConsumer's apply (segment-chain.ts). */
+export interface StreamConsumer {
+  apply(record: JournalRecord): Rejection | undefined;
+}
+
+export interface StreamReaderOptions {
+  conn: RedisConnection;
+  consumer: StreamConsumer;
+  /** The last record already applied: the snapshot's seq and hash (0 and '' for none). */
+  after: ChainHead;
+  maxLineBytes: number;
+  /** Largest record joined from parts (record-parts.ts). */
+  maxRecordBytes: number;
+  warn: (w: JournalWarning) => void;
+  /** Entries per XRANGE (default 512). */
+  pageSize?: number;
+}
+
+export type ReadOutcome =
+  /** `entries` entries were read; `more`: the page was full, read on. */
+  | { kind: 'read'; entries: number; more: boolean }
+  /**
+   * The stream does not continue where this reader is: `expected` is the
+   * seq it needed, `found` the first id the stream had instead (undefined:
+   * none), `head` the head read with it (when read). Nothing of the page was
+   * applied; the reader stays where it was. The caller reads the manifest
+   * again: a newer snapshot means a compaction trimmed the stream (start over
+   * from it), the same one means records were lost (REDIS_DATA_LOST).
+   */
+  | { kind: 'gap'; expected: number; found: number | undefined; head?: ChainHead | undefined; reason: string };
+
+const DEFAULT_PAGE_SIZE = 512;
+const ENTRY_ID_RE = /^([1-9][0-9]{0,15})-0$/;
+
+interface StreamEntry {
+  id: string;
+  /** The seq its id names, or undefined for an id that is not `<seq>-0`. */
+  seq: number | undefined;
+  /** Field `r`, or undefined when the entry has none. */
+  line: string | undefined;
+}
+
+/** Entries of an XRANGE reply (or of one stream in an XREAD reply). */
+function entriesOf(reply: RedisReply): StreamEntry[] {
+  if (!Array.isArray(reply)) return [];
+  const out: StreamEntry[] = [];
+  for (const item of reply) {
+    if (!Array.isArray(item)) continue;
+    const id = String(item[0]);
+    const fields = Array.isArray(item[1]) ? item[1] : [];
+    let line: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === 'r' && typeof fields[i + 1] === 'string') {
+        line = fields[i + 1] as string;
+        break;
+      }
+    }
+    const m = ENTRY_ID_RE.exec(id);
+    out.push({ id, seq: m ? Number(m[1]) : undefined, line });
+  }
+  return out;
+}
+
+export class StreamReader {
+  private readonly conn: RedisConnection;
+  private readonly consumer: StreamConsumer;
+  private readonly warn: (w: JournalWarning) => void;
+  private readonly maxLineBytes: number;
+  private readonly maxRecordBytes: number;
+  private readonly pageSize: number;
+  private readonly decoder = new LineDecoder();
+  private readonly framing: CommitAssembler<JournalRecord, StreamPlace>;
+  /** Seq of the last entry read (applied, or held in an open commit). */
+  private readSeq: number;
+  private chainHead: string;
+
+  constructor(options: StreamReaderOptions) {
+    this.conn = options.conn;
+    this.consumer = options.consumer;
+    this.warn = options.warn;
+    this.maxLineBytes = options.maxLineBytes;
+    this.maxRecordBytes = options.maxRecordBytes;
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isSafeInteger(this.pageSize) || this.pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${this.pageSize}`);
+    this.readSeq = options.after.seq;
+    this.chainHead = options.after.hash;
+    this.framing = new CommitAssembler<JournalRecord, StreamPlace>(options.after.seq, {
+      applied: (records, places) => this.applyCommit(records, places),
+      rejected: () => undefined, // warned by the framing rule; a Redis commit is written whole, so only damage gets here
+      warn: (w) => this.warn(w),
+    });
+  }
+
+  /** Seq of the last record applied: what the next commit chains from. */
+  get lastSeq(): number {
+    return this.framing.lastSeq;
+  }
+
+  /** Hash of the last record applied (CHAIN_START when it had none). */
+  get lastHash(): string {
+    return this.chainHead;
+  }
+
+  /** The head this reader has applied up to, as `{P}:head` would say it. */
+  get head(): ChainHead | undefined {
+    return this.lastSeq === 0 ? undefined : { seq: this.lastSeq, hash: this.chainHead };
+  }
+
+  /** Seq of the last entry read, which is past lastSeq while a commit a page cut is open. */
+  get lastReadSeq(): number {
+    return this.readSeq;
+  }
+
+  /** One page: XRANGE after the last entry read, with the head, in one MULTI. */
+  async readPage(): Promise<ReadOutcome> {
+    const k = this.conn.keys;
+    const [headText, range] = await this.conn.transaction([
+      ['GET', k.head],
+      ['XRANGE', k.log, `${this.readSeq + 1}-0`, '+', 'COUNT', String(this.pageSize)],
+    ]);
+    const entries = entriesOf(range ?? null);
+    const gap = this.findGap(entries);
+    if (gap) return gap;
+    const more = entries.length === this.pageSize;
+    if (!more) {
+      const head = parseHead(typeof headText === 'string' ? headText : null);
+      const headSeq = head === 'invalid' ? undefined : (head?.seq ?? 0);
+      const reached = entries.length > 0 ? entries[entries.length - 1]!.seq! : this.readSeq;
+      if (head === 'invalid' || headSeq !== reached) {
+        const headShown = head === 'invalid' ? JSON.stringify(headText) : head ? `${head.seq}` : 'none';
+        return {
+          kind: 'gap',
+          expected: this.readSeq + 1,
+          found: entries[0]?.seq,
+          head: head === 'invalid' ? undefined : head,
+          reason: `the stream ${k.log} ends at seq ${reached} but the head ${k.head} is ${headShown}`,
+        };
+      }
+    }
+    this.take(entries);
+    return { kind: 'read', entries: entries.length, more };
+  }
+
+  /** Pages until the stream's end (or a gap): what catchUp() applies. */
+  async catchUp(): Promise<ReadOutcome> {
+    let total = 0;
+    for (;;) {
+      const page = await this.readPage();
+      if (page.kind === 'gap') return page;
+      total += page.entries;
+      if (!page.more) return { kind: 'read', entries: total, more: false };
+    }
+  }
+
+  /**
+   * Waits up to `blockMs` for entries after the last one read (XREAD
+   * BLOCK), and applies what came. A blocked command holds its connection:
+   * give a follower a connection of its own. Without a head to compare
+   * with, a gap shows when the next entry arrives; an empty wait is
+   * `{ entries: 0 }`, and catchUp() is the complete check.
+   */
+  async readNew(blockMs: number): Promise<ReadOutcome> {
+    if (!Number.isSafeInteger(blockMs) || blockMs < 1) throw new RangeError(`blockMs must be a positive integer, got ${blockMs}`);
+    const k = this.conn.keys;
+    const reply = await this.conn.command(['XREAD', 'COUNT', String(this.pageSize), 'BLOCK', String(blockMs), 'STREAMS', k.log, `${this.readSeq}-0`], {
+      timeoutMs: blockMs + 10_000,
+    });
+    const stream = Array.isArray(reply) ? reply.find((s) => Array.isArray(s) && s[0] === k.log) : undefined;
+    const entries = entriesOf(Array.isArray(stream) ? (stream[1] ?? null) : null);
+    const gap = this.findGap(entries);
+    if (gap) return gap;
+    this.take(entries);
+    return { kind: 'read', entries: entries.length, more: entries.length === this.pageSize };
+  }
+
+  /** The first entry whose id is not the seq after the one before it. */
+  private findGap(entries: readonly StreamEntry[]): Extract<ReadOutcome, { kind: 'gap' }> | undefined {
+    let expected = this.readSeq + 1;
+    for (const e of entries) {
+      if (e.seq !== expected) {
+        const what = e.seq === undefined ? `an entry ${e.id} whose id is not <seq>-0` : `entry ${e.id}`;
+        return { kind: 'gap', expected, found: e.seq, reason: `the stream ${this.conn.keys.log} has ${what} where seq ${expected} belongs` };
+      }
+      expected++;
+    }
+    return undefined;
+  }
+
+  private take(entries: readonly StreamEntry[]): void {
+    const file = this.conn.keys.log;
+    for (const e of entries) {
+      this.readSeq = e.seq!;
+      const place: StreamPlace = { file, entry: e.id };
+      if (e.line === undefined) {
+        this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: 'a stream entry without its field "r"', ...place });
+        this.framing.unreadableLine(place, false);
+        continue;
+      }
+      if (e.line.length > this.maxLineBytes || (3 * e.line.length > this.maxLineBytes && Buffer.byteLength(e.line) > this.maxLineBytes)) {
+        this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${Buffer.byteLength(e.line)} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
+        this.framing.unreadableLine(place, false);
+        continue;
+      }
+      const decoded = this.decoder.decode(e.line);
+      if (!decoded.ok) {
+        this.warn({ ...decoded.rejection, ...place });
+        this.framing.unreadableLine(place, 'sealed' in decoded);
+        continue;
+      }
+      if (decoded.record.seq !== e.seq) {
+        // The id is what keeps the stream gapless; a line that says otherwise was altered.
+        this.warn({ code: WarningCodes.INVALID_ENVELOPE, message: `the line says seq ${decoded.record.seq} in entry ${e.id}; skipped`, ...place });
+        this.framing.unreadableLine(place, false);
+        continue;
+      }
+      this.framing.record(decoded.record, place);
+    }
+  }
+
+  private applyCommit(records: readonly JournalRecord[], places: readonly StreamPlace[]): void {
+    // Every line of the commit, parts that do not join included: the chain goes on from its last.
+    const last = records[records.length - 1];
+    if (last) this.chainHead = last.hash ?? CHAIN_START;
+    applyCommitRecords(
+      records,
+      places,
+      this.maxRecordBytes,
+      (record) => {
+        // There are no segments on Redis: a rotation marker (a store copied record by record) leads nowhere.
+        if (record.type === ROTATE_EVENT) return { code: WarningCodes.INVALID_PAYLOAD, message: 'a rotation marker in a Redis stream, where there are no segments; skipped' };
+        return this.consumer.apply(record);
+      },
+      this.warn,
+    );
+  }
+}
