@@ -87,12 +87,11 @@ async function run(command: Command): Promise<void> {
       return;
     }
     case 'list':
-      // The parent asks after another process acknowledged something: on Redis, reads see it only after catchUp().
-      await opened().catchUp();
+      await catchUp(opened());
       reply({ type: 'list', sessions: serializeSessions(opened().listSessions()) });
       return;
     case 'get': {
-      await opened().catchUp();
+      await catchUp(opened());
       const session = opened().getSession(command.id);
       reply({ type: 'session', session: session ? serializeSessions([session])[0]! : null });
       return;
@@ -106,6 +105,20 @@ async function run(command: Command): Promise<void> {
       reply({ type: 'closed' });
       process.disconnect();
       return;
+  }
+}
+
+/**
+ * The parent asks after another process acknowledged something: on Redis a
+ * read sees it only after catchUp(). A store that cannot be read rejects it;
+ * the read that follows then answers from the view and reports
+ * CATCH_UP_FAILED itself, as reads do (test/faults/inaccessible-store.test.ts).
+ */
+async function catchUp(s: SessionStore): Promise<void> {
+  try {
+    await s.catchUp();
+  } catch {
+    // reported by the read
   }
 }
 
