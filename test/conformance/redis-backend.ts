@@ -83,11 +83,18 @@ async function idAfterLast(raw: Raw, w: Where): Promise<string> {
   return `${ms}-${sub + 1}`;
 }
 
+/** A hash as the client hands it over: flat pairs (RESP2), a Map or an object (RESP3). */
+function fieldsOf(reply: unknown): Record<string, string> {
+  if (reply instanceof Map) return Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]));
+  if (!Array.isArray(reply)) return Object.fromEntries(Object.entries((reply ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+  return out;
+}
+
 /** The newest snapshot: its manifest and its chunks' keys (undefined when there is none). */
 async function snapshotChunks(raw: Raw, w: Where): Promise<{ keys: string[] } | undefined> {
-  const flat = (await raw.send(['HGETALL', key(w, 'snap')])) as string[];
-  const manifest: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) manifest[flat[i]!] = flat[i + 1]!;
+  const manifest = fieldsOf(await raw.send(['HGETALL', key(w, 'snap')]));
   if (manifest.gen === undefined || manifest.chunks === undefined) return undefined;
   return { keys: Array.from({ length: Number(manifest.chunks) }, (_, i) => key(w, `snap:${manifest.gen}:${i}`)) };
 }
