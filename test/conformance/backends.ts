@@ -83,6 +83,13 @@ export interface Backend {
     /** Changes one byte inside the newest snapshot's entries: it still parses, but its checksum no longer matches. */
     corruptSnapshot(at: Location): Promise<void>;
   };
+  /**
+   * Whether a read applies what other processes committed by itself (a
+   * directory: one fstat per read). When false (Redis), only `await
+   * catchUp()` does; the suites then call it, and otherwise leave the read to
+   * show that it caught up alone.
+   */
+  readonly readsCatchUp: boolean;
   /** Whether a store whose newest snapshot is unreadable reads an older copy (a directory: archive/) and so loses nothing. */
   readonly snapshotFallback: boolean;
   /**
@@ -234,6 +241,7 @@ export const directoryBackend: Backend = {
       fs.writeFileSync(file, flipCase(text, letterToFlip(text)));
     },
   },
+  readsCatchUp: true,
   snapshotFallback: true,
   afterKill: (at, deadAt, until) => fastForwardOrphanLock(dirOf(at), deadAt, until),
   child: (at) => ({ dir: dirOf(at) }),

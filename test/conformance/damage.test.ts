@@ -14,7 +14,7 @@ import { WarningCodes } from '../../src/index.js';
 import { NO_TTL } from '../helpers/compaction-helpers.js';
 import { serializeSessions } from '../helpers/child-protocol.js';
 import { backends, type Backend, type Location } from './backends.js';
-import { FakeClock, TEST_T0 as T0, collectWarnings, named, track, turn } from './harness.js';
+import { FakeClock, TEST_T0 as T0, beforePeerRead, collectWarnings, named, track, turn } from './harness.js';
 
 const BUILT_INDEX = new URL('../../src/index.js', import.meta.url).href;
 const KEEP = { fsync: false, autoCompact: false as const, ttlMs: NO_TTL, maxSessions: 100_000 };
@@ -93,7 +93,7 @@ for (const backend of backends) {
     writer.ensureSession('s4');
     await writer.flush();
 
-    await live.catchUp();
+    await beforePeerRead(backend, live);
     t.deepEqual(live.getSession('s2')?.turns.map((x) => x.prompt), ['hello s2', 'after the damage'], 'the store open meanwhile reads past it');
     t.truthy(live.getSession('s4'));
     t.deepEqual(liveWarnings.map((w) => w.code), [WarningCodes.UNPARSABLE_LINE], 'and reports it once');

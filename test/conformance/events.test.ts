@@ -11,7 +11,7 @@
 import test from 'ava';
 import { ErrorCodes, SessionJournalError, UNKNOWN_EVENT_ID, type JournalEventStore } from '../../src/index.js';
 import { backends } from './backends.js';
-import { collectWarnings, named } from './harness.js';
+import { beforePeerRead, collectWarnings, named } from './harness.js';
 
 const msg = (i: number, method = 'notifications/message') => ({ jsonrpc: '2.0' as const, method, params: { i } });
 /** The sequence number an event id starts with (for ordering checks only: the store never parses ids). */
@@ -112,7 +112,7 @@ for (const backend of backends) {
     now += 30_000; // 'old' last written 80 s ago, 'fresh' just now
     await writer.storeEvent('fresh', msg(4)); // (TTL never counts past the store's newest event)
     const reader = await backend.openEvents(at, { fsync: false, clock, ttlMs: 60_000, onWarning });
-    await reader.catchUp(); // stats() answers from this process's view
+    await beforePeerRead(backend, reader); // stats() answers from this process's view
     t.deepEqual(reader.stats(), { streams: 2, events: 4 });
 
     const result = await writer.compact({ now: clock });

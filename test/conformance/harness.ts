@@ -24,6 +24,16 @@ export function track<S extends SessionStore | KeyValueStore | JournalEventStore
   return store;
 }
 
+/**
+ * Before a read that must see what another process or host acknowledged: a
+ * backend whose reads catch up by themselves is left to show it (the read
+ * alone must see it); on one whose reads do not, `await store.catchUp()`.
+ */
+export async function beforePeerRead(backend: Backend, ...stores: Array<{ catchUp(): Promise<void> }>): Promise<void> {
+  if (backend.readsCatchUp) return;
+  for (const store of stores) await store.catchUp();
+}
+
 /** A session store on `clock`, fsync off, its warnings collected (the directory tests' `open`). */
 export async function openSessions(t: ExecutionContext, backend: Backend, at: Location, clock: FakeClock, extra: Opts<SessionStoreOptions> = {}) {
   const { warnings, onWarning } = collectWarnings();

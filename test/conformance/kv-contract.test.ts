@@ -9,7 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { ErrorCodes, SessionJournalError, type KeyValueStore, type KeyValueStoreOptions } from '../../src/index.js';
 import { backends, type Backend, type Location, type Opts } from './backends.js';
-import { FakeClock, TEST_T0, collectWarnings, named, track } from './harness.js';
+import { FakeClock, TEST_T0, beforePeerRead, collectWarnings, named, track } from './harness.js';
 
 const HOUR = 3_600_000;
 
@@ -116,21 +116,21 @@ for (const backend of backends) {
     t.throws(() => kv.set('x', 1), { code: ErrorCodes.CLOSED });
   });
 
-  test(named(backend, "reads catch up (catchUp()) with another process's flushed writes; of two crossing sets the later in the store wins, in every view, already once the first commit is read"), async (t) => {
+  test(named(backend, "reads catch up with another process's flushed writes; of two crossing sets the later in the store wins, in every view, already once the first commit is read"), async (t) => {
     const clock = new FakeClock(TEST_T0);
     const at = await backend.fresh(t);
     const a = await open(t, backend, at, clock);
     const b = await open(t, backend, at, clock);
     a.set('shared', 'from-a');
     await a.flush();
-    await b.catchUp();
+    await beforePeerRead(backend, b);
     t.is(b.get('shared'), 'from-a');
     // The two sets cross: which commits first is the storage's business (the lock, or the head check).
     b.set('shared', 'from-b');
     t.is(b.get('shared'), 'from-b', "b reads its own queued set");
     a.set('shared', 'from-a-2');
     await a.flush();
-    await b.catchUp();
+    await beforePeerRead(backend, b);
     // b's queued set stays on top of a's commit, or (b's commit was first) a's is on top of b's: either way the final value.
     const seenByB = b.get('shared');
     await b.flush();
@@ -139,7 +139,7 @@ for (const backend of backends) {
     t.deepEqual([...sets.slice(1)].sort(), ['from-a-2', 'from-b'], 'both crossing sets are in the store');
     const winner = sets.at(-1) as string | undefined;
     t.is(seenByB, winner, "b's view after a's commit is already the final one");
-    await a.catchUp();
+    await beforePeerRead(backend, a);
     t.is(a.get('shared'), winner);
     const fresh = await open(t, backend, at, clock);
     t.is(fresh.get('shared'), winner, 'every view equals a fresh replay');

@@ -9,7 +9,7 @@
 import test from 'ava';
 import type { KeyValueStore } from '../../src/index.js';
 import { backends, type Backend, type Location } from './backends.js';
-import { FakeClock, TEST_T0, collectWarnings, named, ofType, track } from './harness.js';
+import { FakeClock, TEST_T0, beforePeerRead, collectWarnings, named, ofType, track } from './harness.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -50,7 +50,7 @@ for (const backend of backends) {
     // A running store applies the deletes: even a clock far behind no longer finds them.
     const behind = track(t, await backend.openKv(at, { clock: () => now - 10 * HOUR, ttlMs: HOUR, maxEntries: 100, autoCompact: false }));
     t.deepEqual(keysOf(behind).sort(), ['c', 'd', 'e']);
-    await live.catchUp();
+    await beforePeerRead(backend, live);
     t.is(live.get('a'), undefined);
     await behind.close();
     await live.close();
@@ -70,7 +70,7 @@ for (const backend of backends) {
     await kv.flush();
     const result = await backend.compact('kv', at, { now: clock.read, maxEntries: 2 });
     t.deepEqual(result.removed, { evicted: 1 });
-    await kv.catchUp();
+    await beforePeerRead(backend, kv);
     t.deepEqual(keysOf(kv), ['first', 'third']);
     await kv.close();
   });

@@ -2,7 +2,8 @@
  * SessionStore's SessionStorage contract on every backend: reads hand out
  * the live object and refresh its access time, touches are coalesced and
  * deferred, mutators of unknown ids write nothing, flush() resolves once the
- * records are in the store, close() ends mutation with CLOSED, an undefined
+ * records are in the store, catchUp() applies what another store
+ * acknowledged, close() ends mutation with CLOSED, an undefined
  * update value clears its field. (Moved from test/session-store.test.ts;
  * what is synchronous or directory-only stayed there.)
  */
@@ -172,6 +173,25 @@ for (const backend of backends) {
     t.deepEqual(after.getSession('durable')?.turns.map((x) => x.prompt), ['acknowledged'], 'a store opened after close');
     await after.close();
     t.deepEqual(warnings, []);
+  });
+
+  test(named(backend, 'catchUp() resolves with everything another store acknowledged before the call applied; on a closed store it resolves and does nothing'), async (t) => {
+    const at = await backend.fresh(t);
+    const clock = new FakeClock(T0);
+    const { store: a } = await openSessions(t, backend, at, clock);
+    const { store: b } = await openSessions(t, backend, at, clock);
+    a.ensureSession('x');
+    a.addTurn('x', turn('one'));
+    a.setCodexConversationId('x', 'conv-a');
+    await a.flush();
+    await b.catchUp();
+    t.deepEqual(b.getSession('x')?.turns.map((x) => x.prompt), ['one']);
+    t.is(b.getCodexConversationId('x'), 'conv-a');
+    await b.close();
+    a.addTurn('x', turn('two'));
+    await a.flush();
+    await t.notThrowsAsync(b.catchUp(), 'a closed store: nothing to apply, nothing thrown');
+    await a.close();
   });
 
   test(named(backend, 'close() then a mutation throws CLOSED'), async (t) => {

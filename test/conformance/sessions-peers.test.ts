@@ -1,6 +1,7 @@
 /**
  * Read-your-peers on every backend, across real processes: a write another
- * process acknowledged is seen after `await catchUp()` by an open store (no
+ * process acknowledged is seen by the next read of an open store (after
+ * `await catchUp()` on a backend whose reads do not catch up alone; no
  * reopen), in every direction (child -> test process, test process ->
  * child, child -> child), and every view ends equal to a fresh replay. Then
  * two stores in one process whose queued mutations cross a peer's commit:
@@ -16,7 +17,7 @@ import type { SessionData } from '../../src/index.js';
 import { killAll, openChildren, serializeSessions, type PlainSession, type StoreChild } from '../helpers/child-protocol.js';
 import { clockOf, timeline } from '../helpers/child-clock.js';
 import { backends } from './backends.js';
-import { TEST_T0, collectWarnings, named, track } from './harness.js';
+import { TEST_T0, beforePeerRead, collectWarnings, named, track } from './harness.js';
 
 const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(TEST_T0) });
 /** Every store here, in this process and in the children, runs on one time line from TEST_T0. */
@@ -27,7 +28,7 @@ const lastPrompt = (s: PlainSession | null | undefined) => s?.turns[s.turns.leng
 const prompts = (s: SessionData | undefined) => s?.turns.map((x) => x.prompt);
 
 for (const backend of backends) {
-  test(named(backend, 'a flushed write of another process is seen after catchUp(), every direction, no reopen'), async (t) => {
+  test(named(backend, 'a flushed write of another process is seen by the next read (after catchUp() where reads do not catch up alone), every direction, no reopen'), async (t) => {
     const at = await backend.fresh(t);
     const { warnings, onWarning } = collectWarnings();
     const parent = track(t, await backend.openSessions(at, { fsync: false, onWarning, clock: clockOf(CLOCK) }));
@@ -42,7 +43,7 @@ for (const backend of backends) {
     for (let round = 0; round < 5; round++) {
       // b -> parent and a
       await b.request({ op: 'ops', ops: [{ k: 'turn', id: 'peer', prompt: `b:${round}` }, { k: 'conv', id: 'peer', cid: `cid-b-${round}` }] }, 'flushed');
-      await parent.catchUp();
+      await beforePeerRead(backend, parent);
       t.is(parent.getSession('peer')?.turns.at(-1)?.prompt, `b:${round}`, `round ${round}: the parent sees b's turn`);
       t.is(parent.getCodexConversationId('peer'), `cid-b-${round}`, `round ${round}: the parent sees b's conversation id`);
       const seenByA = (await a.request({ op: 'get', id: 'peer' }, 'session')).session;
@@ -61,7 +62,7 @@ for (const backend of backends) {
 
       // a -> b and parent, including a session created and one reset
       await a.request({ op: 'ops', ops: [{ k: 'ensure', id: `a-own-${round}` }, { k: 'turn', id: `a-own-${round}`, prompt: `a:${round}` }, { k: 'reset', id: 'peer' }] }, 'flushed');
-      await parent.catchUp();
+      await beforePeerRead(backend, parent);
       t.is(parent.getSession(`a-own-${round}`)?.turns[0]?.prompt, `a:${round}`, `round ${round}: the parent sees a's new session`);
       t.deepEqual(parent.getSession('peer')?.turns, [], `round ${round}: the parent sees a's reset`);
       t.is(parent.getCodexConversationId('peer'), undefined);
@@ -71,13 +72,13 @@ for (const backend of backends) {
 
     // A delete is seen too.
     await b.request({ op: 'ops', ops: [{ k: 'delete', id: 'peer' }] }, 'flushed');
-    await parent.catchUp();
+    await beforePeerRead(backend, parent);
     t.is(parent.getSession('peer'), undefined, 'the parent sees b delete the session');
     t.is((await a.request({ op: 'get', id: 'peer' }, 'session')).session, null, 'a sees b delete the session');
 
     // Everyone ends where a fresh replay is.
     const [viewA, viewB] = await Promise.all([a.request({ op: 'list' }, 'list'), b.request({ op: 'list' }, 'list')]);
-    await parent.catchUp();
+    await beforePeerRead(backend, parent);
     const parentView = serializeSessions(parent.listSessions());
     await parent.close();
     await Promise.all(children.map((c) => c.close()));
@@ -97,7 +98,7 @@ for (const backend of backends) {
     const [a, b] = [await open(), await open()];
     a.ensureSession('s');
     await a.flush();
-    await b.catchUp();
+    await beforePeerRead(backend, b);
     t.truthy(b.getSession('s'));
 
     a.updateSession('s', { turns: [turnOf('a-replaced')] });
@@ -105,7 +106,7 @@ for (const backend of backends) {
     b.addTurn('s', turnOf('b-between'));
     t.deepEqual(prompts(a.getSession('s')), ['a-replaced', 'a-after'], "a's view while its entries are queued");
     await Promise.all([a.flush(), b.flush()]);
-    await Promise.all([a.catchUp(), b.catchUp()]);
+    await beforePeerRead(backend, a, b);
     const [viewA, viewB] = [prompts(a.getSession('s')), prompts(b.getSession('s'))];
     await Promise.all([a.close(), b.close()]);
 
@@ -126,7 +127,7 @@ for (const backend of backends) {
     const [a, b] = [await open(), await open()];
     a.ensureSession('s');
     await a.flush();
-    await b.catchUp();
+    await beforePeerRead(backend, b);
     t.truthy(b.getSession('s'));
     const data = { turns: [turnOf('p0')], model: 'm1' };
     a.updateSession('s', data as Partial<SessionData>);
@@ -135,7 +136,7 @@ for (const backend of backends) {
     data.model = 'changed';
     b.setCodexConversationId('s', 'from-b');
     await Promise.all([a.flush(), b.flush()]);
-    await Promise.all([a.catchUp(), b.catchUp()]);
+    await beforePeerRead(backend, a, b);
     const views = [a, b].map((s) => s.getSession('s') as SessionData & { model?: string });
     const live = views.map((v) => ({ model: v.model, conv: v.codexConversationId, turns: prompts(v) }));
     await Promise.all([a.close(), b.close()]);

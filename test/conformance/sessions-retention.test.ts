@@ -10,7 +10,7 @@ import type { JournalWarning } from '../../src/index.js';
 import { serializeSessions } from '../helpers/child-protocol.js';
 import { HOUR, NO_TTL, writeAgedSessions } from '../helpers/compaction-helpers.js';
 import { backends, type Backend, type Location } from './backends.js';
-import { FakeClock, TEST_T0 as T0, collectWarnings, named, ofType, openSessions } from './harness.js';
+import { FakeClock, TEST_T0 as T0, beforePeerRead, collectWarnings, named, ofType, openSessions } from './harness.js';
 
 const MINUTE = 60_000;
 
@@ -144,7 +144,7 @@ for (const backend of backends) {
     t.is(result.kept, 3);
     t.truthy(result.snapshot, 'a snapshot was written');
     t.deepEqual(await journaledDeletes(backend, at), ['old-a:expired', 'old-b:expired'], 'the expiries are session.delete records in the journal');
-    await behind.catchUp();
+    await beforePeerRead(backend, behind);
     t.deepEqual(behind.listSessions().map((s) => s.id).sort(), ['edge', 'fresh-0', 'fresh-1'], 'the open store applied the journaled expiries');
     await Promise.all([behind.close(), store.close()]);
     t.deepEqual((await freshReplay(backend, at, onWarning)).map((s) => s.id), ['edge', 'fresh-0', 'fresh-1']);
