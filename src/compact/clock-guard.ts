@@ -13,12 +13,12 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = 60 * 60 * 1000;
  * file system's by more than `maxSkewMs`: its TTL and archive ages would
  * delete what other processes still use (CLOCK_SKEW, `compact` exit 5).
  */
-export function refuseFastClock(dir: string, now: number, fsNow: number, maxSkewMs: number): void {
+export function refuseFastClock(dir: string, now: number, fsNow: number, maxSkewMs: number, reference = `the file system holding ${dir}`): void {
   if (now - fsNow <= maxSkewMs) return;
   const aheadMs = Math.round(now - fsNow);
   throw new SessionJournalError(
     ErrorCodes.CLOCK_SKEW,
-    `this compaction's clock (${iso(now)}) is ${aheadMs} ms ahead of the file system holding ${dir} (${iso(fsNow)}), more than the ${maxSkewMs} ms allowed; nothing was changed`,
+    `this compaction's clock (${iso(now)}) is ${aheadMs} ms ahead of ${reference} (${iso(fsNow)}), more than the ${maxSkewMs} ms allowed; nothing was changed`,
     { details: { dir, now, fileSystemNow: fsNow, aheadMs, maxSkewMs } },
   );
 }

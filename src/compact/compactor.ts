@@ -12,6 +12,8 @@ import { PrefixArchiver, segmentSizes } from '../storage/file/prefix-archiver.js
 import { COMPACTION_LOCK_NAME, CompactionLock } from '../storage/file/compaction-lock.js';
 import { removeAbandonedTempFiles } from '../storage/file/leftovers.js';
 import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../storage/file/kept-aside.js';
+import { FoldConsumer, SNAPSHOT_ENTRIES } from './fold-consumer.js';
+import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, refuseFastClock, retentionReference } from './clock-guard.js';
 import { fileSystemNow } from '../storage/file/file-system-clock.js';
 
@@ -47,7 +49,10 @@ export interface FoldState extends JournalConsumer {
 export type CompactionStep = 'replayed' | 'rotated' | 'retained' | 'snapshot-written' | 'archived';
 
 export interface CompactOptions {
-  dir: string;
+  /** The store directory; exactly one of `dir` and `redis`. */
+  dir?: string;
+  /** A store on Redis instead (docs/FORMAT.md, "Compaction on Redis"). */
+  redis?: RedisLocation;
   /** Wait this long for another compaction, and for the journal lock (default 30 s). */
   lockTimeoutMs?: number;
   /** Clock for retention (default Date.now); guarded, see docs/OPERATIONS.md "Clocks". */
@@ -101,66 +106,6 @@ export interface CompactResult {
 }
 
 /**
- * Replays into the state until the rotation; after it, only notes which keys
- * are touched. A record of another namespace is rejected (so the replay
- * reports it at its line, and it is kept aside); records of each kind are
- * counted, to tell a store of the other kind from a store with a few foreign
- * records in it.
- */
-class FoldConsumer implements JournalConsumer {
-  frozen = false;
-  readonly touchedAfterRotation = new Set<string>();
-  /** Records of other namespaces by namespace, and (under SNAPSHOT_ENTRIES) snapshot entries the state rejected. */
-  readonly foreign = new Map<string, number>();
-  /** Snapshot entries restored and records of the fold's own namespace read. */
-  own = 0;
-  /** Set when the last rejection was of a foreign record or entry: its warning is the next one (see takeForeignRejection). */
-  private foreignRejection = false;
-  constructor(private readonly state: FoldState) {}
-  reset(): void {
-    this.state.reset();
-    this.touchedAfterRotation.clear();
-    this.foreign.clear();
-    this.own = 0;
-  }
-  restore(entry: unknown) {
-    const rejection = this.state.restore(entry);
-    if (!rejection) this.own++;
-    else this.countForeign(SNAPSHOT_ENTRIES);
-    return rejection;
-  }
-  /** True once for the warning of a foreign record or entry: the replay reports a rejection right after it. */
-  takeForeignRejection(): boolean {
-    const was = this.foreignRejection;
-    this.foreignRejection = false;
-    return was;
-  }
-  private countForeign(what: string): void {
-    this.foreign.set(what, (this.foreign.get(what) ?? 0) + 1);
-    this.foreignRejection = true;
-  }
-  apply(record: JournalRecord) {
-    const namespace = record.type.slice(0, record.type.indexOf('.'));
-    if (namespace !== this.state.recordNamespace && namespace !== 'journal') {
-      if (this.frozen) {
-        this.foreign.set(namespace, (this.foreign.get(namespace) ?? 0) + 1);
-        return undefined;
-      }
-      this.countForeign(namespace);
-      return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `a ${record.type} record is not a ${this.state.recordNamespace}.* record: not folded (compaction keeps it aside)` };
-    }
-    if (namespace === this.state.recordNamespace) this.own++;
-    if (!this.frozen) return this.state.apply(record);
-    const key = this.state.keyOf(record);
-    if (key !== undefined) this.touchedAfterRotation.add(key);
-    return undefined;
-  }
-}
-
-/** The key of FoldConsumer.foreign that counts snapshot entries the state rejected. */
-const SNAPSHOT_ENTRIES = 'snapshot';
-
-/**
  * How many warnings about foreign lines are held back while the replay has
  * met nothing of its own kind yet (a store of the other kind is refused with
  * one error, not a warning per record); past this many, the rest are
@@ -175,6 +120,16 @@ const MAX_HELD_WARNINGS = 1000;
  * it folded.
  */
 export async function compactStore(options: CompactOptions, state: FoldState): Promise<CompactResult> {
+  if (options.redis) {
+    if (options.dir !== undefined) throw new TypeError('give a compaction either dir or redis, not both');
+    const { compactRedisStore } = await import('./redis-compactor.js');
+    return compactRedisStore({ ...options, redis: options.redis }, state);
+  }
+  if (typeof options.dir !== 'string') throw new TypeError('a compaction needs dir (a store directory) or redis ({ url, prefix })');
+  return compactDirectory({ ...options, dir: options.dir }, state);
+}
+
+async function compactDirectory(options: CompactOptions & { dir: string }, state: FoldState): Promise<CompactResult> {
   const started = Date.now();
   const now = options.now ?? Date.now;
   const timeoutMs = options.lockTimeoutMs ?? 30_000;

@@ -12,8 +12,8 @@ import { passedToJournal, type StoreJournalOptions } from '../storage/store-opti
 export { McpSessionEventStore, type EventId, type EventMessage, type StreamId } from './event-store-view.js';
 
 export interface JournalEventStoreOptions extends Omit<StoreJournalOptions, 'readOnly'> {
-  /** Store directory (created 0700 when missing). Do not share it with a SessionStore. */
-  dir: string;
+  /** Store directory (created 0700 when missing), or `redis` instead. Do not share it with a SessionStore. */
+  dir?: string;
   /** Streams whose newest event is older than this are dropped by compaction (default 1 h). */
   ttlMs?: number;
   /** fsync each group commit before storeEvent resolves (default true). */
@@ -118,7 +118,7 @@ export class JournalEventStore {
     return this.journal.dir;
   }
 
-  /** Streams and events currently held, over every view (after catching up with other processes). */
+  /** Streams and events currently held, over every view (on a directory, after catching up with other processes; on Redis, as of the last catchUp()). */
   stats(): { streams: number; events: number } {
     this.journal.catchUp();
     return { streams: this.state.size, events: this.state.eventCount };
@@ -168,9 +168,10 @@ export class JournalEventStore {
    * delete journaled, so other processes drop them too), folded segments
    * archived. Safe beside live writers in any process.
    */
-  async compact(options: Partial<Omit<CompactOptions, 'dir'>> = {}): Promise<CompactResult> {
-    const result = await compactEventStore({ onWarning: this.onWarning, maxLineBytes: this.journal.maxLineBytes, maxRecordBytes: this.journal.maxRecordBytes, ...options, dir: this.dir, ttlMs: this.ttlMs });
-    this.journal.catchUp();
+  async compact(options: Partial<Omit<CompactOptions, 'dir' | 'redis'>> = {}): Promise<CompactResult> {
+    const where = this.journalOptions.redis ? { redis: this.journalOptions.redis } : { dir: this.dir };
+    const result = await compactEventStore({ onWarning: this.onWarning, maxLineBytes: this.journal.maxLineBytes, maxRecordBytes: this.journal.maxRecordBytes, ...options, ...where, ttlMs: this.ttlMs });
+    await this.journal.follow();
     return result;
   }
 

@@ -17,6 +17,8 @@ export interface JournalOptions extends GroupCommitOptions, Omit<FileStorageOpti
   redis?: RedisLocation;
   /** The kind of store (`session`, `kv`, `event`): a Redis store records it and refuses another kind. */
   storeKind?: string;
+  /** Redis only, for the compactor: its fencing token; its appends succeed only while it holds the compaction lock. */
+  fenceToken?: string;
 }
 
 /**
@@ -48,7 +50,7 @@ async function storageFor(options: JournalOptions): Promise<StorageFactory> {
   if (options.dir !== undefined) throw new TypeError('give a store either dir or redis, not both');
   // Loaded only for Redis stores: a directory's cold start never reads it.
   const { redisStorage } = await import('./redis/redis-storage.js');
-  return redisStorage({ ...options.redis, fsync: options.fsync ?? true, kind: options.storeKind });
+  return redisStorage({ ...options.redis, fsync: options.fsync ?? true, kind: options.storeKind, fenceToken: options.fenceToken });
 }
 
 function requireDir(options: { dir?: string; redis?: unknown }): string {

@@ -246,10 +246,3 @@ export const directoryBackend: Backend = {
   afterKill: (at, deadAt, until) => fastForwardOrphanLock(dirOf(at), deadAt, until),
   child: (at) => ({ dir: dirOf(at) }),
 };
-
-/**
- * Every backend the suites run over. The Redis backend (redis-backend.ts,
- * `redisBackend()`) is added here when src/storage/redis/ lands:
- * `export const backends = [directoryBackend, redisBackend()]`.
- */
-export const backends: readonly Backend[] = [directoryBackend];

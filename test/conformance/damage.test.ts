@@ -13,7 +13,8 @@ import test from 'ava';
 import { WarningCodes } from '../../src/index.js';
 import { NO_TTL } from '../helpers/compaction-helpers.js';
 import { serializeSessions } from '../helpers/child-protocol.js';
-import { backends, type Backend, type Location } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend, type Location } from './backends.js';
 import { FakeClock, TEST_T0 as T0, beforePeerRead, collectWarnings, named, track, turn } from './harness.js';
 
 const BUILT_INDEX = new URL('../../src/index.js', import.meta.url).href;

@@ -29,7 +29,8 @@ import { SessionJournalError, type SessionStore } from '../../src/index.js';
 import { seededRandom } from '../helpers/child-protocol.js';
 import { FakeClock, withFakeDate } from '../helpers/fake-clock.js';
 import { collectWarnings } from '../helpers/temp-store.js';
-import { backends, type Backend } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend } from './backends.js';
 import { beforePeerRead, named } from './harness.js';
 import {
   MAX_SESSIONS,

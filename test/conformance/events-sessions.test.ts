@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { ErrorCodes, SessionJournalError, type JournalEventStore, type McpSessionEventStore } from '../../src/index.js';
-import { backends } from './backends.js';
+import { backends } from './every-backend.js';
 import { beforePeerRead, collectWarnings, named } from './harness.js';
 
 const note = (tag: string, i: number) => ({ jsonrpc: '2.0' as const, method: 'notifications/message', params: { tag, i } });

@@ -10,7 +10,7 @@
  */
 import test from 'ava';
 import { ErrorCodes, SessionJournalError, UNKNOWN_EVENT_ID, type JournalEventStore } from '../../src/index.js';
-import { backends } from './backends.js';
+import { backends } from './every-backend.js';
 import { beforePeerRead, collectWarnings, named } from './harness.js';
 
 const msg = (i: number, method = 'notifications/message') => ({ jsonrpc: '2.0' as const, method, params: { i } });

@@ -8,7 +8,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { ErrorCodes, SessionJournalError, type KeyValueStore, type KeyValueStoreOptions } from '../../src/index.js';
-import { backends, type Backend, type Location, type Opts } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend, type Location, type Opts } from './backends.js';
 import { FakeClock, TEST_T0, beforePeerRead, collectWarnings, named, track } from './harness.js';
 
 const HOUR = 3_600_000;

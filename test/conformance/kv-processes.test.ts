@@ -10,7 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import type { JsonValue } from '../../src/index.js';
 import { LineChild } from '../helpers/crash-procs.js';
 import { waitFor } from '../helpers/compaction-helpers.js';
-import { backends, type Backend, type Location } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend, type Location } from './backends.js';
 import { TEST_T0, collectWarnings, named } from './harness.js';
 
 /** What a torn record of a killed writer may leave behind; anything else is a failure. */

@@ -8,7 +8,8 @@
  */
 import test from 'ava';
 import type { KeyValueStore } from '../../src/index.js';
-import { backends, type Backend, type Location } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend, type Location } from './backends.js';
 import { FakeClock, TEST_T0, beforePeerRead, collectWarnings, named, ofType, track } from './harness.js';
 
 const MINUTE = 60_000;

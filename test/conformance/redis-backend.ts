@@ -24,6 +24,7 @@ import {
   type CompactSessionsOptions,
   type JournalEventStoreOptions,
 } from '../../src/index.js';
+import { sharedRedisUrl } from '../helpers/redis-server.js';
 import { flipCase, letterToFlip, snapshotEntryLines, storedLine, type Backend, type Location } from './backends.js';
 
 type Where = { url: string; prefix: string };
@@ -99,12 +100,7 @@ async function snapshotChunks(raw: Raw, w: Where): Promise<{ keys: string[] } | 
   return { keys: Array.from({ length: Number(manifest.chunks) }, (_, i) => key(w, `snap:${manifest.gen}:${i}`)) };
 }
 
-async function sharedUrl(): Promise<string> {
-  // Written by the other half of issue 12; imported by name so this file compiles before it exists.
-  const helper = '../helpers/redis-server.js';
-  const { sharedRedisUrl } = (await import(helper)) as { sharedRedisUrl(): string | Promise<string> };
-  return sharedRedisUrl();
-}
+const sharedUrl = async (): Promise<string> => sharedRedisUrl();
 
 export function redisBackend(): Backend {
   return {
@@ -121,14 +117,13 @@ export function redisBackend(): Backend {
     },
     openSessions: (at, options = {}) => SessionStore.open({ ...options, redis: redisOf(at) }),
     openKv: (at, options = {}) => KeyValueStore.open({ ...options, redis: redisOf(at) }),
-    // JournalEventStoreOptions still declares `dir` required (src/integrations/event-store.ts), although open() takes `redis` instead.
-    openEvents: (at, options = {}) => JournalEventStore.open({ ...options, redis: redisOf(at) } as JournalEventStoreOptions),
-    // The compactors take the store's place as the stores do: `redis` instead of `dir` (their option types say dir only today).
+    openEvents: (at, options = {}) => JournalEventStore.open({ ...options, redis: redisOf(at) }),
+    // The compactors take the store's place as the stores do: `redis` instead of `dir`.
     compact: (kind, at, options) => {
-      const place = { redis: redisOf(at) } as unknown as { dir: string };
-      if (kind === 'sessions') return compactSessions({ ...options, ...place } as CompactSessionsOptions);
-      if (kind === 'kv') return compactKeyValueStore({ ...options, ...place } as CompactKeyValueStoreOptions);
-      return compactEventStore({ ...options, ...place } as CompactEventStoreOptions);
+      const place = { redis: redisOf(at) };
+      if (kind === 'sessions') return compactSessions({ ...options, ...place });
+      if (kind === 'kv') return compactKeyValueStore({ ...options, ...place });
+      return compactEventStore({ ...options, ...place });
     },
     lines: (at) => withRaw(redisOf(at), async (raw) => (await streamEntries(raw, redisOf(at))).map(([, line]) => storedLine(line))),
     snapshotEntries: (at) =>

@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import { SessionJournalError, type SessionData } from '../../src/index.js';
-import { backends } from './backends.js';
+import { backends } from './every-backend.js';
 import { FakeClock, TEST_T0 as T0, named, ofType, openSessions, track, turn, typesOf } from './harness.js';
 
 for (const backend of backends) {

@@ -13,7 +13,7 @@
 import test from 'ava';
 import { killAll, openChildren, seededRandom, serializeSessions, type Op, type PlainSession, type StoreChild } from '../helpers/child-protocol.js';
 import { clockOf, timeline } from '../helpers/child-clock.js';
-import { backends } from './backends.js';
+import { backends } from './every-backend.js';
 import { TEST_T0, collectWarnings, named } from './harness.js';
 
 /** Every store of the rounds, in this process and in the children, runs on one time line from TEST_T0. */

@@ -16,7 +16,7 @@ import test from 'ava';
 import type { SessionData } from '../../src/index.js';
 import { killAll, openChildren, serializeSessions, type PlainSession, type StoreChild } from '../helpers/child-protocol.js';
 import { clockOf, timeline } from '../helpers/child-clock.js';
-import { backends } from './backends.js';
+import { backends } from './every-backend.js';
 import { TEST_T0, beforePeerRead, collectWarnings, named, track } from './harness.js';
 
 const turnOf = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(TEST_T0) });

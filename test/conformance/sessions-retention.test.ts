@@ -9,7 +9,8 @@ import test from 'ava';
 import type { JournalWarning } from '../../src/index.js';
 import { serializeSessions } from '../helpers/child-protocol.js';
 import { HOUR, NO_TTL, writeAgedSessions } from '../helpers/compaction-helpers.js';
-import { backends, type Backend, type Location } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend, type Location } from './backends.js';
 import { FakeClock, TEST_T0 as T0, beforePeerRead, collectWarnings, named, ofType, openSessions } from './harness.js';
 
 const MINUTE = 60_000;

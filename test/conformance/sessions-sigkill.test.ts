@@ -13,7 +13,8 @@ import test, { type ExecutionContext } from 'ava';
 import type { JournalWarning, SessionStore } from '../../src/index.js';
 import { killAll, openChildren, seededRandom, type StoreChild } from '../helpers/child-protocol.js';
 import { timeline } from '../helpers/child-clock.js';
-import { backends, type Backend, type Location } from './backends.js';
+import { backends } from './every-backend.js';
+import { type Backend, type Location } from './backends.js';
 import { TEST_T0, collectWarnings, named } from './harness.js';
 
 /** The writers' time line, from TEST_T0 (child-clock.ts); the replay reads at TEST_T0. */

@@ -25,6 +25,8 @@ export interface StoreKeys {
   readonly fence: string;
   /** String: the compaction lock, holding its holder's fencing token, with a time to live. */
   readonly lock: string;
+  /** Hash: lines compaction could not fold, kept before it trimmed them from the stream (field: the entry id). */
+  readonly kept: string;
   /** String: chunk `index` (from 0) of snapshot generation `gen`. */
   chunk(gen: number, index: number): string;
   /** What every chunk key of generation `gen` begins with (a place name for warnings). */
@@ -57,6 +59,7 @@ export function storeKeys(prefix: string): StoreKeys {
     snap: `${base}snap`,
     fence: `${base}fence`,
     lock: `${base}lock`,
+    kept: `${base}kept`,
     chunk: (gen: number, index: number): string => {
       if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`chunk index must be an integer >= 0, got ${index}`);
       return `${chunkPrefix(gen)}${index}`;

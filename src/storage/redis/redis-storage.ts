@@ -172,9 +172,15 @@ export class RedisStorage implements JournalStorage {
     }
     const manifest = read.manifest;
     const result = await readSnapshotChunks(conn, manifest);
+    this.baseSeq = manifest.seq;
     if (!result.ok) {
-      this.env.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; replaying the stream from its start`, file: conn.keys.snap });
-      return { seq: 0, hash: '' };
+      // No older base to fall back on (an install deletes the previous generation): read on after it, as a directory does when no base is left.
+      this.env.warn({
+        code: WarningCodes.SNAPSHOT_UNREADABLE,
+        message: `${result.reason}: the state starts EMPTY at seq ${manifest.seq} and everything folded into this snapshot is missing (restore ${conn.keys.snap} and its chunks from a backup); the stream after it is read`,
+        file: conn.keys.snap,
+      });
+      return { seq: manifest.seq, hash: manifest.h };
     }
     const consumer = this.env.consumer;
     for (const entry of result.entries) {
@@ -182,7 +188,6 @@ export class RedisStorage implements JournalStorage {
       if (rejection) this.env.warn({ ...rejection, ...entry.place });
     }
     this.snapshotBytes = result.bytes;
-    this.baseSeq = manifest.seq;
     return { seq: manifest.seq, hash: manifest.h };
   }
 
