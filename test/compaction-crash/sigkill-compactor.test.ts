@@ -18,7 +18,7 @@
  * removed when it is the dead process's: in (a) when the same lock directory
  * stays unchanged for 300 ms (live writers hold it for a few ms), in (b)
  * unconditionally (no other process runs). That stands in for the 10 s
- * stale takeover, which sigkill-writer.test.ts and the lock tests cover.
+ * stale takeover, which test/conformance/sessions-sigkill.test.ts and the lock tests cover.
  *
  * Time: every store, writer and compactor here runs at TEST_T0 (writers on a
  * clock anchored there, compactors fixed there), and (a)'s kill times come

@@ -44,9 +44,12 @@ export function serializeSessions(sessions: readonly SessionData[]): PlainSessio
 
 export interface OpenCommand {
   op: 'open';
-  dir: string;
+  /** The store directory; or, instead, `redis` (then the child opens with the async open()). */
+  dir?: string;
+  redis?: { url: string; prefix: string };
   fsync: boolean;
   lockTimeoutMs?: number;
+  lockStaleMs?: number;
   /** The store's clock (and the turns' timestamps): a time line from a documented "now" (child-clock.ts), never the wall clock. */
   /** 'system': the process's own clock, for the tests that skew it for real (libfaketime). */
   clock: ChildClock | 'system';
@@ -102,6 +105,7 @@ export interface OpsCommand {
   flush?: boolean;
 }
 
+/** Lists (getSession for `get`) after `await store.catchUp()`, so the answer includes everything acknowledged before the command. */
 export interface ListCommand {
   op: 'list';
 }

@@ -1,19 +1,19 @@
 /**
- * A child process for the multi-process tests: it opens a SessionStore and
- * runs the parent's commands (see child-protocol.ts) one after the other,
+ * A child process for the multi-process tests: it opens a SessionStore (a
+ * directory, or a store on Redis for the conformance suite) and runs the parent's commands (see child-protocol.ts) one after the other,
  * answering over the fork IPC channel. "acked N" is sent only after
  * `await store.flush()` resolved, so the parent knows exactly what is durable.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import lockfile from 'proper-lockfile';
 import { SessionStore } from '../../src/index.js';
 import { clockOf } from './child-clock.js';
+import { tearLiveSegment } from './tear-segment.js';
 import { reviveUpdate, serializeSessions, type Command, type Op, type Reply } from './child-protocol.js';
 
 const name = process.argv[2] ?? `child-${process.pid}`;
 let store: SessionStore | undefined;
+/** A store on Redis: its reads see other processes' commits only after catchUp(); a directory's reads catch up by themselves. */
+let remote = false;
 /** The instant the parent fixed (OpenCommand.clockMs, moved by the `clock` op), if it did. */
 let fixedClock: number | undefined;
 /** The open store's clock (child-clock.ts, or the fixed instant): turn timestamps come from it too. */
@@ -38,15 +38,20 @@ async function run(command: Command): Promise<void> {
     case 'open':
       fixedClock = command.clockMs;
       now = fixedClock !== undefined ? () => fixedClock! : command.clock === 'system' ? Date.now : clockOf(command.clock);
-      store = SessionStore.openSync({
-        dir: command.dir,
-        clock: now,
-        fsync: command.fsync,
-        lockTimeoutMs: command.lockTimeoutMs ?? 30_000,
-        ...(command.ttlMs !== undefined && { ttlMs: command.ttlMs }),
-        ...(command.maxSessions !== undefined && { maxSessions: command.maxSessions }),
-        onWarning: (w) => reply({ type: 'warning', code: w.code, message: w.message }),
-      });
+      {
+        const options = {
+          clock: now,
+          fsync: command.fsync,
+          lockTimeoutMs: command.lockTimeoutMs ?? 30_000,
+          ...(command.lockStaleMs !== undefined && { lockStaleMs: command.lockStaleMs }),
+          ...(command.ttlMs !== undefined && { ttlMs: command.ttlMs }),
+          ...(command.maxSessions !== undefined && { maxSessions: command.maxSessions }),
+          onWarning: (w: { code: string; message: string }) => reply({ type: 'warning', code: w.code, message: w.message }),
+        };
+        // A store on Redis opens only asynchronously; a directory keeps the synchronous open the older tests use.
+        remote = command.redis !== undefined;
+        store = command.redis ? await SessionStore.open({ redis: command.redis, ...options }) : SessionStore.openSync({ dir: command.dir, ...options });
+      }
       reply({ type: 'opened', pid: process.pid });
       return;
     case 'write': {
@@ -85,15 +90,17 @@ async function run(command: Command): Promise<void> {
       return;
     }
     case 'list':
+      await catchUp(opened());
       reply({ type: 'list', sessions: serializeSessions(opened().listSessions()) });
       return;
     case 'get': {
+      await catchUp(opened());
       const session = opened().getSession(command.id);
       reply({ type: 'session', session: session ? serializeSessions([session])[0]! : null });
       return;
     }
     case 'tear':
-      reply({ type: 'torn', file: tear(opened().dir, command.text) });
+      reply({ type: 'torn', file: tearLiveSegment(opened().dir, command.text) });
       return;
     case 'close':
       await store?.close();
@@ -101,6 +108,22 @@ async function run(command: Command): Promise<void> {
       reply({ type: 'closed' });
       process.disconnect();
       return;
+  }
+}
+
+/**
+ * The parent asks after another process acknowledged something: on Redis a
+ * read sees it only after catchUp() (a directory's read is left to catch up
+ * by itself, which is what the tests check there). A store that cannot be
+ * read rejects it; the read that follows then answers from the view and
+ * reports CATCH_UP_FAILED itself, as reads do.
+ */
+async function catchUp(s: SessionStore): Promise<void> {
+  if (!remote) return;
+  try {
+    await s.catchUp();
+  } catch {
+    // reported by the read
   }
 }
 
@@ -140,39 +163,6 @@ async function applyOp(s: SessionStore, op: Op): Promise<void> {
       if (fixedClock === undefined) throw new Error(`${name}: the clock op needs a store opened with clockMs`);
       fixedClock = op.ms;
       return;
-  }
-}
-
-/**
- * A writer that dies in the middle of its one write leaves half a line. Here
- * the half line is written under the store lock, exactly where the engine
- * writes (the end of the live segment), and the lock is then released, which
- * is what the survivors see once the dead writer's lock has gone stale
- * (without waiting the 10 s stale period).
- */
-function tear(dir: string, text: string): string {
-  const live = fs
-    .readdirSync(dir)
-    .filter((f) => /^journal-\d{8,}\.ndjson$/.test(f))
-    .sort((a, b) => Number(a.slice(8, -7)) - Number(b.slice(8, -7)))
-    .pop();
-  if (!live) throw new Error('no segment to tear');
-  const file = path.join(dir, live);
-  const options = { lockfilePath: path.join(dir, 'journal.lock'), realpath: false, stale: 10_000 };
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    try {
-      const release = lockfile.lockSync(dir, options);
-      try {
-        fs.appendFileSync(file, text);
-      } finally {
-        release();
-      }
-      return file;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-      Atomics.wait(sleeper, 0, 0, 1);
-    }
   }
 }
 

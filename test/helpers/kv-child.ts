@@ -3,6 +3,7 @@
  * driven through LineChild of crash-procs.ts). Commands, one per line:
  *
  *   {"op":"open","dir":D,"clockMs":T,"lockStaleMs":S?}   -> {"type":"opened","pid":P}
+ *        ("redis":{"url":U,"prefix":P} instead of "dir": a store on Redis, opened with the async open)
  *   {"op":"set","prefix":K,"count":N,"flushEvery":F}
  *        sets K-0 .. K-(N-1) to {"by":K,"i":i}; after every F sets (and the
  *        last) awaits flush() and answers {"type":"acked","upTo":i}; then
@@ -21,14 +22,17 @@ const send = (m: Record<string, unknown>) => process.stdout.write(JSON.stringify
 async function run(c: Record<string, unknown>): Promise<void> {
   switch (c.op) {
     case 'open':
-      store = KeyValueStore.openSync({
-        dir: String(c.dir),
-        clock: () => Number(c.clockMs),
-        lockTimeoutMs: 30_000,
-        ...(c.lockStaleMs !== undefined && { lockStaleMs: Number(c.lockStaleMs) }),
-        autoCompact: false,
-        onWarning: (w) => send({ type: 'warning', code: w.code, message: w.message }),
-      });
+      {
+        const options = {
+          clock: () => Number(c.clockMs),
+          lockTimeoutMs: 30_000,
+          ...(c.lockStaleMs !== undefined && { lockStaleMs: Number(c.lockStaleMs) }),
+          autoCompact: false as const,
+          onWarning: (w: { code: string; message: string }) => send({ type: 'warning', code: w.code, message: w.message }),
+        };
+        const redis = c.redis as { url: string; prefix: string } | undefined;
+        store = redis ? await KeyValueStore.open({ redis, ...options }) : KeyValueStore.openSync({ dir: String(c.dir), ...options });
+      }
       send({ type: 'opened', pid: process.pid });
       return;
     case 'set': {

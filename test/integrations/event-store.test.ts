@@ -1,123 +1,18 @@
 /**
- * JournalEventStore: unit checks on the store API, and end to end with the
- * SDK's Streamable HTTP server transport (in a child process on 127.0.0.1)
+ * JournalEventStore end to end with the SDK's Streamable HTTP server
+ * transport (in a child process on 127.0.0.1)
  * and the SDK's client: a client drops mid-stream, resumes with
  * Last-Event-ID and gets exactly what it missed, also across a SIGKILL and
- * restart of the server.
+ * restart of the server. (The store API's checks run on every backend in
+ * test/conformance/events.test.ts.)
  */
 import fs from 'node:fs';
 import test from 'ava';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { JournalEventStore, SessionJournalError, UNKNOWN_EVENT_ID } from '../../src/index.js';
 import { startServer } from '../helpers/mcp-event-clients.js';
-import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
-
-const msg = (i: number, method = 'notifications/message') => ({ jsonrpc: '2.0' as const, method, params: { i } });
-/** The sequence number an event id starts with (for ordering checks only: the store never parses ids). */
-const seqOf = (id: string): number => Number(id.split('-')[0]);
-
-async function replayAll(store: JournalEventStore, after: string): Promise<{ stream: string; events: Array<[string, unknown]> }> {
-  const events: Array<[string, unknown]> = [];
-  const stream = await store.replayEventsAfter(after, { send: async (id, m) => void events.push([id, m]) });
-  return { stream, events };
-}
-
-test('storeEvent ids are unique and ordered across two writers; the stream is found from stored data, _GET_stream included', async (t) => {
-  const dir = tempStoreDir(t);
-  const a = await JournalEventStore.open({ dir, fsync: false });
-  const b = await JournalEventStore.open({ dir, fsync: false });
-  t.teardown(() => Promise.all([a.close(), b.close()]));
-  const primingA = await a.storeEvent('req-1', {});
-  const ids = await Promise.all([
-    ...Array.from({ length: 20 }, (_, i) => a.storeEvent(i % 2 ? 'req-1' : '_GET_stream', msg(i))),
-    ...Array.from({ length: 20 }, (_, i) => b.storeEvent(i % 2 ? 'req-1' : '_GET_stream', msg(100 + i))),
-  ]);
-  t.is(new Set([primingA, ...ids]).size, 41, 'ids are unique');
-  t.is(await b.getStreamIdForEventId(primingA), 'req-1', 'b sees a\'s events');
-  t.is(await a.getStreamIdForEventId(ids[0]!), '_GET_stream');
-  t.is(await a.getStreamIdForEventId('no-such-id'), undefined);
-
-  // Replay from the priming event on either process: every req-1 event, in id order, without the priming {}.
-  for (const store of [a, b]) {
-    const { stream, events } = await replayAll(store, primingA);
-    t.is(stream, 'req-1');
-    t.is(events.length, 20);
-    const numeric = events.map(([id]) => seqOf(id));
-    t.deepEqual(numeric, [...numeric].sort((x, y) => x - y));
-    t.true(events.every(([, m]) => (m as { method?: string }).method === 'notifications/message'));
-  }
-  // The standalone stream resumes too: its id is not parsed, it is looked up.
-  const getIds = ids.filter((_, k) => (k < 20 ? k % 2 === 0 : (k - 20) % 2 === 0));
-  const firstGet = [...getIds].sort((x, y) => seqOf(x) - seqOf(y))[0]!;
-  const { stream, events } = await replayAll(b, firstGet);
-  t.is(stream, '_GET_stream');
-  t.is(events.length, 19);
-
-  const err = await t.throwsAsync(replayAll(a, '999999'), { instanceOf: SessionJournalError });
-  t.is(err!.code, UNKNOWN_EVENT_ID);
-});
-
-test('a 2 MiB tool result is stored spread over several journal lines, and replayed whole by this process, another one, and after a restart', async (t) => {
-  const dir = tempStoreDir(t);
-  const { warnings, onWarning } = collectWarnings();
-  const writer = await JournalEventStore.open({ dir, fsync: false, onWarning });
-  const big = { jsonrpc: '2.0' as const, id: 7, result: { content: [{ type: 'text', text: `${'x'.repeat(2 * 1024 * 1024)} and "the end"` }] } };
-  const before = await writer.storeEvent('req-big', msg(1));
-  const id = await writer.storeEvent('req-big', big);
-  const after = await writer.storeEvent('req-big', msg(2));
-  const reader = await JournalEventStore.open({ dir, fsync: false, onWarning });
-  for (const store of [writer, reader]) {
-    const { stream, events } = await replayAll(store, before);
-    t.is(stream, 'req-big');
-    t.deepEqual(events.map(([eventId]) => eventId), [id, after]);
-    t.deepEqual(events[0]![1], big);
-    t.is(await store.getStreamIdForEventId(id), 'req-big');
-  }
-  await Promise.all([writer.close(), reader.close()]);
-  const reopened = await JournalEventStore.open({ dir, fsync: false, onWarning });
-  t.teardown(() => reopened.close());
-  t.deepEqual((await replayAll(reopened, before)).events, [
-    [id, big],
-    [after, msg(2)],
-  ]);
-  t.true(fs.readFileSync(`${dir}/journal-00000001.ndjson`, 'utf8').includes('"t":"journal.part"'), 'written as parts');
-  t.deepEqual(warnings, []);
-});
-
-test('events survive reopen; old streams expire by TTL through compaction, and other processes drop them', async (t) => {
-  const dir = tempStoreDir(t);
-  let now = Date.parse('2026-11-22T10:00:00Z');
-  const clock = () => now;
-  const { warnings, onWarning } = collectWarnings();
-  const writer = await JournalEventStore.open({ dir, fsync: false, clock, ttlMs: 60_000, onWarning });
-  const old = await writer.storeEvent('old', msg(1));
-  await writer.storeEvent('old', msg(2));
-  now += 50_000;
-  const fresh = await writer.storeEvent('fresh', msg(3));
-  now += 30_000; // 'old' last written 80 s ago, 'fresh' just now
-  await writer.storeEvent('fresh', msg(4)); // (TTL never counts past the store's newest event)
-  const reader = await JournalEventStore.open({ dir, fsync: false, clock, ttlMs: 60_000, onWarning });
-  t.deepEqual(reader.stats(), { streams: 2, events: 4 });
-
-  const result = await writer.compact({ now: clock });
-  t.is(result.status, 'compacted');
-  t.deepEqual(result.removed, { expired: 1 });
-  t.is(await reader.getStreamIdForEventId(old), undefined, 'the other process dropped the expired stream');
-  t.is(await reader.getStreamIdForEventId(fresh), 'fresh');
-  await writer.storeEvent('fresh', msg(5));
-  await Promise.all([writer.close(), reader.close()]);
-
-  const reopened = await JournalEventStore.open({ dir, fsync: false, clock, ttlMs: 60_000, onWarning });
-  t.teardown(() => reopened.close());
-  t.deepEqual(reopened.stats(), { streams: 1, events: 3 });
-  t.deepEqual(
-    (await replayAll(reopened, fresh)).events.map(([, m]) => (m as { params: { i: number } }).params.i),
-    [4, 5],
-  );
-  t.deepEqual(warnings, []);
-});
+import { tempStoreDir } from '../helpers/temp-store.js';
 
 // ---- end to end over HTTP ------------------------------------------------
 

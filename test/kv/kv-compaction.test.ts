@@ -1,19 +1,18 @@
 /**
- * Retention of a KeyValueStore through compaction, on an explicit clock:
- * TTL from last use (set or get), then LRU beyond maxEntries, journaled as
- * kv.delete records that running stores apply; the same rule readers use to
- * hide keys. And `session-journal compact --kind kv`, which refuses a store
- * of another kind, as `--kind sessions` refuses a kv store.
+ * `session-journal compact --kind kv` folds a KeyValueStore directory with
+ * --ttl and --max-entries, and refuses a store of another kind, as `--kind
+ * sessions` refuses a kv store. (Retention itself, TTL then LRU journaled as
+ * kv.delete records, runs on every backend in
+ * test/conformance/kv-retention.test.ts.)
  */
 import test from 'ava';
-import { ErrorCodes, KeyValueStore, SessionStore, compactKeyValueStore } from '../../src/index.js';
+import { ErrorCodes, KeyValueStore, SessionStore } from '../../src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
-import { collectWarnings, tempStoreDir } from '../helpers/temp-store.js';
-import { fingerprint, recordsOf, runCli, segmentsIn } from '../helpers/compaction-helpers.js';
+import { tempStoreDir } from '../helpers/temp-store.js';
+import { fingerprint, runCli } from '../helpers/compaction-helpers.js';
 
 const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
 
 /** A store with keys last used the given number of minutes before `now`, set in that order (oldest first). */
 async function storeWithAges(dir: string, now: number, ages: Record<string, number>): Promise<void> {
@@ -27,64 +26,6 @@ async function storeWithAges(dir: string, now: number, ages: Record<string, numb
 }
 
 const keysOf = (kv: KeyValueStore) => [...kv.entries()].map(([k]) => k);
-
-test('compaction drops keys idle past the TTL, then the least recently used beyond maxEntries, and journals each as kv.delete', async (t) => {
-  const dir = tempStoreDir(t);
-  const now = TEST_T0 + 10 * HOUR;
-  await storeWithAges(dir, now, { ancient: 600, old: 61, a: 50, b: 40, c: 30, d: 20, e: 0 });
-  const live = KeyValueStore.openSync({ dir, clock: () => now, ttlMs: HOUR, maxEntries: 3, autoCompact: false });
-  t.deepEqual(keysOf(live), ['e', 'd', 'c'], 'the reader already hides what compaction will drop');
-  const { warnings, onWarning } = collectWarnings();
-  const result = await compactKeyValueStore({ dir, now: () => now, ttlMs: HOUR, maxEntries: 3, onWarning });
-  t.deepEqual(warnings, []);
-  t.is(result.status, 'compacted');
-  t.deepEqual(result.removed, { expired: 2, evicted: 2 });
-  t.is(result.kept, 3);
-  const deletes = recordsOf(dir, segmentsIn(dir).at(-1)!).filter((r) => r.t === 'kv.delete');
-  t.deepEqual(deletes.map((r) => r.p).sort((x, y) => String(x.key).localeCompare(String(y.key))), [
-    { key: 'a', reason: 'evicted' },
-    { key: 'ancient', reason: 'expired' },
-    { key: 'b', reason: 'evicted' },
-    { key: 'old', reason: 'expired' },
-  ]);
-  // A running store applies the deletes: even a clock far behind no longer finds them.
-  const behind = KeyValueStore.openSync({ dir, clock: () => now - 10 * HOUR, ttlMs: HOUR, maxEntries: 100, autoCompact: false });
-  t.deepEqual(keysOf(behind).sort(), ['c', 'd', 'e']);
-  t.is(live.get('a'), undefined);
-  behind.closeSync();
-  live.closeSync();
-});
-
-test('a get refreshes a key for compaction: the key read last survives, the one set last but not read since is evicted', async (t) => {
-  const dir = tempStoreDir(t);
-  const clock = new FakeClock(TEST_T0);
-  const kv = KeyValueStore.openSync({ dir, clock: clock.read, fsync: false, autoCompact: false, maxEntries: 2 });
-  kv.set('first', 1);
-  clock.advance(MINUTE);
-  kv.set('second', 2);
-  clock.advance(MINUTE);
-  kv.set('third', 3);
-  clock.advance(MINUTE);
-  t.is(kv.get('first'), 1);
-  await kv.flush();
-  const result = await compactKeyValueStore({ dir, now: clock.read, maxEntries: 2 });
-  t.deepEqual(result.removed, { evicted: 1 });
-  t.deepEqual(keysOf(kv), ['first', 'third']);
-  kv.closeSync();
-});
-
-test('the compactor owns time: its --now decides, and a compaction ahead of the store expires nothing the store used last', async (t) => {
-  const dir = tempStoreDir(t);
-  await storeWithAges(dir, TEST_T0, { a: 30, b: 10 });
-  // A compactor clock a day ahead: TTL counts only up to the store's newest activity (b), so a (20 min older) stays.
-  const ahead = await compactKeyValueStore({ dir, now: () => TEST_T0 + 24 * HOUR, ttlMs: HOUR, maxClockSkewMs: 48 * HOUR });
-  t.deepEqual(ahead.removed, {});
-  const result = await compactKeyValueStore({ dir, now: () => TEST_T0, ttlMs: 15 * MINUTE });
-  t.deepEqual(result.removed, { expired: 1 });
-  const kv = KeyValueStore.openSync({ dir, clock: () => TEST_T0, autoCompact: false });
-  t.deepEqual(keysOf(kv), ['b']);
-  kv.closeSync();
-});
 
 test('session-journal compact --kind kv folds a KeyValueStore with --ttl and --max-entries', async (t) => {
   const dir = tempStoreDir(t);

@@ -1,12 +1,351 @@
-import type { StorageFactory } from '../../engine/storage-port.js';
+import { ErrorCodes, SessionJournalError } from '../../errors.js';
+import type { QueuedEntry } from '../../engine/commit-queue.js';
+import { FORMAT_VERSION, type Rejection } from '../../engine/record-codec.js';
+import type { Commit, CommitContext, JournalStorage, StorageEnv, StorageFactory } from '../../engine/storage-port.js';
+import { WarningCodes } from '../../engine/warnings.js';
+import { RedisBatchEncoder, type EncodedBatch } from './batch-encoder.js';
+import { connectRedis, redactUrl, type RedisConnection } from './connection.js';
+import { storeKeys } from './keys.js';
 import type { RedisLocation } from './redis-location.js';
+import { StoreScripts, type ChainHead } from './scripts.js';
+import { checkServerSettings } from './server-config.js';
+import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
+import { StreamReader } from './stream-reader.js';
 
 export interface RedisStorageOptions extends RedisLocation {
+  /** False: the server's durability is not checked (no REDIS_NOT_DURABLE). */
   fsync: boolean;
+  /** The store's kind (`session`, `kv`, `event`), recorded in `{P}:meta` by the first writer. */
   kind: string | undefined;
+  /** The compactor's fencing token: its appends succeed only while it holds the compaction lock. */
+  fenceToken?: string;
 }
 
-/** Placeholder until the Redis storage lands (issue 12). */
-export function redisStorage(_options: RedisStorageOptions): StorageFactory {
-  throw new TypeError('the Redis storage is not built yet');
+/** A storage factory for a store on Redis (docs/FORMAT.md, "The Redis backend"). */
+export const redisStorage =
+  (options: RedisStorageOptions): StorageFactory =>
+  (env) =>
+    new RedisStorage(options, env);
+
+const MAX_BATCH_BYTES = 64 * 1024;
+/** A base that changed under every one of this many reads (compactions back to back) fails the open. */
+const LOAD_ATTEMPTS = 5;
+/**
+ * Appends in a row that lost the race for the head before a commit gives up
+ * (each loser catches up first, so only a store written faster than this
+ * process can read it loses that often).
+ */
+const MAX_LOST_RACES = 200;
+
+/** A commit whose reply never came: it landed whole or not at all (one script). */
+interface InDoubt {
+  encoded: EncodedBatch;
+  entries: QueuedEntry[];
+  /** The commit's context: a catch-up that settles the doubt acknowledges through it. */
+  ctx: CommitContext;
+}
+
+/**
+ * A store on Redis as the journal's storage: the records in one stream,
+ * read at open after the snapshot (its chunks), caught up with XRANGE, and
+ * written by the append script, which appends a group commit only if the
+ * head is the one it chains from: the compare-and-set that keeps seq and
+ * the hash chain gapless across hosts without a lock for writers.
+ */
+export class RedisStorage implements JournalStorage {
+  readonly location: string;
+  private readonly options: RedisStorageOptions;
+  private readonly env: StorageEnv;
+  private readonly encoder: RedisBatchEncoder;
+  private conn: RedisConnection | undefined;
+  private scripts: StoreScripts | undefined;
+  private reader: StreamReader | undefined;
+  private baseSeq = 0;
+  private snapshotBytes = 0;
+  private inDoubt: InDoubt | undefined;
+  /** The last append lost the race for the head: catch up before the next. */
+  private behind = false;
+  private lostRaces = 0;
+  /**
+   * Catch-up and commits take turns: a catch-up that read this process's
+   * commit before its reply arrived would apply it twice (the in-process
+   * counterpart of the file backend's lock, for readers).
+   */
+  private turn: Promise<unknown> = Promise.resolve();
+  private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
+
+  constructor(options: RedisStorageOptions, env: StorageEnv) {
+    this.options = options;
+    this.env = env;
+    this.location = `${redactUrl(options.url)} {${storeKeys(options.prefix).prefix}}`;
+    this.encoder = new RedisBatchEncoder({ writerJson: JSON.stringify(env.writer), maxLineBytes: env.maxLineBytes, hashChain: env.hashChain });
+  }
+
+  get lastSeq(): number {
+    return this.reader?.lastSeq ?? 0;
+  }
+
+  get lastHash(): string {
+    return this.reader?.lastHash ?? '';
+  }
+
+  get recordsSinceBase(): number {
+    return this.lastSeq - this.baseSeq;
+  }
+
+  get growth(): { journalBytes: number; snapshotBytes: number } {
+    return { journalBytes: this.counters.bytesWritten, snapshotBytes: this.snapshotBytes };
+  }
+
+  get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
+    return { ...this.counters };
+  }
+
+  get hasDoubt(): boolean {
+    return this.inDoubt !== undefined;
+  }
+
+  canWrite(type: string, payloadBytes: number): boolean {
+    return this.encoder.canWrite(type, payloadBytes);
+  }
+
+  // ---- open and replay ---------------------------------------------------
+
+  async load(create: boolean): Promise<void> {
+    const conn = await connectRedis({ url: this.options.url, prefix: this.options.prefix, connectTimeoutMs: this.options.connectTimeoutMs, onWarning: (w) => this.env.warn(w) });
+    this.conn = conn;
+    try {
+      await checkServerSettings(conn, { fsync: this.options.fsync, warn: (w) => this.env.warn(w) });
+      if (!this.env.readOnly) {
+        this.scripts = new StoreScripts(conn);
+        await this.scripts.load();
+      }
+      await this.checkKind(create && !this.env.readOnly);
+      await this.loadBase();
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+  }
+
+  /**
+   * `{P}:meta` says what kind of store this is; the first writer records
+   * it. A store of another kind is refused, as the compactor refuses a
+   * directory of another kind (STORE_KIND_MISMATCH).
+   */
+  private async checkKind(create: boolean): Promise<void> {
+    const conn = this.conn!;
+    const kind = this.options.kind;
+    if (create && kind) await conn.command(['HSETNX', conn.keys.meta, 'kind', kind]).then(() => conn.command(['HSETNX', conn.keys.meta, 'format', String(FORMAT_VERSION)]));
+    const stored = await conn.command(['HGET', conn.keys.meta, 'kind']);
+    if (kind && typeof stored === 'string' && stored !== kind) {
+      throw new SessionJournalError(ErrorCodes.STORE_KIND_MISMATCH, `${this.location} is a ${stored} store, not a ${kind} store`, { details: { dir: this.location, kind: stored, expected: kind } });
+    }
+  }
+
+  /** The newest snapshot, then the stream after it; again from a newer snapshot if a compaction trimmed the stream meanwhile. */
+  private async loadBase(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.env.consumer.reset();
+      const after = await this.restoreSnapshot();
+      this.reader = this.newReader(after);
+      const outcome = await this.reader.catchUp();
+      if (outcome.kind === 'read') return;
+      const newer = await this.newerSnapshotThan(after.seq);
+      if (!newer) throw this.dataLost(outcome.reason);
+      if (attempt >= LOAD_ATTEMPTS) {
+        throw new SessionJournalError(ErrorCodes.REDIS_UNAVAILABLE, `${this.location} was compacted under every one of ${LOAD_ATTEMPTS} attempts to read it; try again`, { details: { dir: this.location } });
+      }
+    }
+  }
+
+  /** Restores the snapshot's entries into the consumer; returns the head it folds up to (seq 0 without one). */
+  private async restoreSnapshot(): Promise<ChainHead> {
+    const conn = this.conn!;
+    const read = await readManifest(conn);
+    this.snapshotBytes = 0;
+    this.baseSeq = 0;
+    if (read.kind === 'none') return { seq: 0, hash: '' };
+    if (read.kind === 'bad') {
+      this.env.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${read.reason}; replaying the stream from its start`, file: conn.keys.snap });
+      return { seq: 0, hash: '' };
+    }
+    const manifest = read.manifest;
+    const result = await readSnapshotChunks(conn, manifest);
+    if (!result.ok) {
+      this.env.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${result.reason}; replaying the stream from its start`, file: conn.keys.snap });
+      return { seq: 0, hash: '' };
+    }
+    const consumer = this.env.consumer;
+    for (const entry of result.entries) {
+      const rejection = guard(() => (consumer.restoreEntry ? consumer.restoreEntry(entry) : consumer.restore(entry.value)));
+      if (rejection) this.env.warn({ ...rejection, ...entry.place });
+    }
+    this.snapshotBytes = result.bytes;
+    this.baseSeq = manifest.seq;
+    return { seq: manifest.seq, hash: manifest.h };
+  }
+
+  private newReader(after: ChainHead): StreamReader {
+    const consumer = this.env.consumer;
+    return new StreamReader({
+      conn: this.conn!,
+      consumer: { apply: (record) => guard(() => consumer.apply(record)) },
+      after,
+      maxLineBytes: this.env.maxLineBytes,
+      maxRecordBytes: this.env.maxRecordBytes,
+      warn: (w) => this.env.warn(w),
+    });
+  }
+
+  /** True when the manifest now folds past `seq`: the stream was trimmed by a compaction, not lost. */
+  private async newerSnapshotThan(seq: number): Promise<boolean> {
+    const read = await readManifest(this.conn!);
+    return read.kind === 'ok' && read.manifest.seq > seq;
+  }
+
+  private dataLost(reason: string): SessionJournalError {
+    return new SessionJournalError(ErrorCodes.REDIS_DATA_LOST, `records of ${this.location} are missing (${reason}): evicted, deleted, or trimmed without a snapshot; restore the keys from a backup`, { details: { dir: this.location } });
+  }
+
+  // ---- catching up -------------------------------------------------------
+
+  follow(): Promise<void> {
+    return this.inTurn(() => this.followNow());
+  }
+
+  private async followNow(): Promise<void> {
+    if (this.inDoubt) await this.settleDoubt(this.inDoubt.ctx);
+    const reader = this.requireReader();
+    const outcome = await reader.catchUp();
+    if (outcome.kind === 'read') return;
+    // A compaction trimmed what this process had not read: start over from its snapshot (the consumer keeps what it has not committed).
+    if (!(await this.newerSnapshotThan(reader.lastSeq))) throw this.dataLost(outcome.reason);
+    await this.loadBase();
+  }
+
+  private requireReader(): StreamReader {
+    if (!this.reader) throw new SessionJournalError(ErrorCodes.CLOSED, `${this.location} is not open`);
+    return this.reader;
+  }
+
+  // ---- writing -----------------------------------------------------------
+
+  /** Runs `fn` after every catch-up and commit started before it. */
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  commit(ctx: CommitContext): Promise<Commit | undefined> {
+    return this.inTurn(() => this.commitNow(ctx));
+  }
+
+  private async commitNow(ctx: CommitContext): Promise<Commit | undefined> {
+    if (!this.scripts) throw new SessionJournalError(ErrorCodes.CLOSED, `${this.location} was opened read-only`);
+    if (this.inDoubt) await this.settleDoubt(ctx);
+    // The append is optimistic: it chains from what this process has read, and the script refuses it if the head moved.
+    if (this.behind || ctx.decide) await this.followNow();
+    ctx.decide?.();
+    const batch = ctx.queue.take(MAX_BATCH_BYTES);
+    if (batch.length === 0) return undefined;
+    const reader = this.requireReader();
+    const encoded = this.encoder.encode(reader.head, batch);
+    let outcome;
+    try {
+      outcome = await this.scripts.append(reader.head, encoded.batch, this.options.fenceToken);
+    } catch (err) {
+      // Sent and no reply: it ran whole or not at all; the next attempt reads which.
+      if (err instanceof SessionJournalError && err.details?.maybeExecuted !== false) this.inDoubt = { encoded, entries: batch, ctx };
+      else ctx.queue.restore(batch);
+      throw err;
+    }
+    if (outcome.kind !== 'ok') ctx.queue.restore(batch);
+    switch (outcome.kind) {
+      case 'ok':
+        this.lostRaces = 0;
+        this.landed(ctx, encoded, batch);
+        return { kind: 'written', batch, durable: () => this.replicated() };
+      case 'moved':
+        this.behind = true;
+        if (++this.lostRaces >= MAX_LOST_RACES) {
+          this.lostRaces = 0;
+          throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `${MAX_LOST_RACES} appends in a row to ${this.location} found the head moved by other writers; nothing of them was acknowledged`, { details: { dir: this.location } });
+        }
+        return { kind: 'again' };
+      case 'fenced':
+        throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the compaction lock of ${this.location} was taken over (fence ${outcome.fence}); this compactor's records were not appended`, { details: { dir: this.location } });
+      case 'lost':
+        throw this.dataLost(outcome.reason);
+    }
+  }
+
+  /** A commit in place: the reader moves past it, and the entries take their seqs. */
+  private landed(ctx: CommitContext, encoded: EncodedBatch, entries: QueuedEntry[]): void {
+    entries.forEach((entry, i) => (entry.seq = encoded.commit.seqs[i]!));
+    this.requireReader().wrote(encoded.batch);
+    this.counters.commits++;
+    this.counters.recordsWritten += entries.length;
+    for (const line of encoded.batch.lines) this.counters.bytesWritten += Buffer.byteLength(line) + 1;
+    ctx.committed(entries, this.conn!.keys.log);
+  }
+
+  /**
+   * A commit whose reply never came, read back: the script appends all of
+   * it or nothing, right after the head it chained from, so it landed
+   * exactly when the entry at its first seq is its own first line (tag,
+   * writer and hash included). Landed, it is acknowledged (a reply read
+   * after the write implies the write was flushed, docs/FORMAT.md); not,
+   * its entries go back to the front of the queue.
+   */
+  private async settleDoubt(ctx: CommitContext): Promise<void> {
+    const doubt = this.inDoubt!;
+    const conn = this.conn!;
+    const first = doubt.encoded.batch.firstSeq;
+    const reply = await conn.command(['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`]);
+    this.inDoubt = undefined;
+    this.behind = true;
+    const entry = Array.isArray(reply) ? reply[0] : undefined;
+    const fields = Array.isArray(entry) && Array.isArray(entry[1]) ? entry[1] : [];
+    const line = fields[0] === 'r' ? fields[1] : undefined;
+    if (line === doubt.encoded.batch.lines[0]) {
+      this.landed(ctx, doubt.encoded, doubt.entries);
+      await this.replicated().catch((err: SessionJournalError) => {
+        throw ctx.syncFailed(doubt.entries[doubt.entries.length - 1]!.ticket, err);
+      });
+      ctx.queue.markDurable(Math.max(...doubt.entries.map((e) => e.ticket)));
+      return;
+    }
+    for (const e of doubt.entries) e.seq = 0;
+    ctx.queue.restore(doubt.entries);
+  }
+
+  /** With `wait`, a commit counts once that many replicas have it (WAIT); otherwise at once. */
+  private async replicated(): Promise<void> {
+    const wait = this.options.wait;
+    if (!wait || wait.replicas <= 0) return;
+    const acked = await this.conn!.command(['WAIT', String(wait.replicas), String(wait.timeoutMs)], { timeoutMs: wait.timeoutMs + 10_000 });
+    if (typeof acked === 'number' && acked >= wait.replicas) return;
+    throw new SessionJournalError(ErrorCodes.REDIS_NOT_REPLICATED, `a commit to ${this.location} reached ${String(acked)} of ${wait.replicas} replicas within ${wait.timeoutMs} ms: it is on the primary, not known to survive a failover`, {
+      details: { dir: this.location, replicas: acked, wanted: wait.replicas },
+    });
+  }
+
+  release(): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    this.reader = undefined;
+    this.scripts = undefined;
+    conn?.close().catch(() => undefined);
+  }
+}
+
+/** A consumer that throws is a rejection, not a crash of the replay (the engine reports it with its place). */
+function guard(fn: () => Rejection | undefined): Rejection | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+  }
 }

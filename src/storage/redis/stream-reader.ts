@@ -3,7 +3,7 @@ import { applyCommitRecords, chainHeadAfter } from '../../engine/commit-apply.js
 import { LineDecoder, ROTATE_EVENT, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
 import type { RedisConnection, RedisReply } from './connection.js';
-import { parseHead, type ChainHead } from './scripts.js';
+import { parseHead, type AppendBatch, type ChainHead } from './scripts.js';
 
 /**
  * Reads a store's stream `{P}:log` after a seq, commit by commit, the way a
@@ -95,6 +95,12 @@ function entriesOf(reply: RedisReply): StreamEntry[] {
   return out;
 }
 
+/** Seq of the last record entry (`<seq>-0`) of a page, if any. */
+function lastRecordSeq(entries: readonly StreamEntry[]): number | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.seq !== undefined) return entries[i]!.seq;
+  return undefined;
+}
+
 export class StreamReader {
   private readonly conn: RedisConnection;
   private readonly consumer: StreamConsumer;
@@ -145,6 +151,17 @@ export class StreamReader {
     return this.readSeq;
   }
 
+  /**
+   * This process's own commit, appended right after the last record read
+   * (the append script's head check proved it): the reader moves past it
+   * without reading it back, as a segment's reader skips its own bytes.
+   */
+  wrote(batch: AppendBatch): void {
+    this.framing.ownCommit(batch.firstSeq, batch.lines.length, { file: this.conn.keys.log, entry: `${batch.firstSeq}-0` });
+    this.readSeq = batch.head.seq;
+    this.chainHead = batch.head.hash;
+  }
+
   /** One page: XRANGE after the last entry read, with the head, in one MULTI. */
   async readPage(): Promise<ReadOutcome> {
     const k = this.conn.keys;
@@ -159,7 +176,7 @@ export class StreamReader {
     if (!more) {
       const head = parseHead(typeof headText === 'string' ? headText : null);
       const headSeq = head === 'invalid' ? undefined : (head?.seq ?? 0);
-      const reached = entries.length > 0 ? entries[entries.length - 1]!.seq! : this.readSeq;
+      const reached = lastRecordSeq(entries) ?? this.readSeq;
       if (head === 'invalid' || headSeq !== reached) {
         const headShown = head === 'invalid' ? JSON.stringify(headText) : head ? `${head.seq}` : 'none';
         return {
@@ -207,13 +224,17 @@ export class StreamReader {
     return { kind: 'read', entries: entries.length, more: entries.length === this.pageSize };
   }
 
-  /** The first entry whose id is not the seq after the one before it. */
+  /**
+   * The first record entry (`<seq>-0`) that is not the seq after the one
+   * before it. Entries with other ids are not records of this library (the
+   * append script writes only `<seq>-0`): take() reports and skips them.
+   */
   private findGap(entries: readonly StreamEntry[]): Extract<ReadOutcome, { kind: 'gap' }> | undefined {
     let expected = this.readSeq + 1;
     for (const e of entries) {
+      if (e.seq === undefined) continue;
       if (e.seq !== expected) {
-        const what = e.seq === undefined ? `an entry ${e.id} whose id is not <seq>-0` : `entry ${e.id}`;
-        return { kind: 'gap', expected, found: e.seq, reason: `the stream ${this.conn.keys.log} has ${what} where seq ${expected} belongs` };
+        return { kind: 'gap', expected, found: e.seq, reason: `the stream ${this.conn.keys.log} has entry ${e.id} where seq ${expected} belongs` };
       }
       expected++;
     }
@@ -223,8 +244,13 @@ export class StreamReader {
   private take(entries: readonly StreamEntry[]): void {
     const file = this.conn.keys.log;
     for (const e of entries) {
-      this.readSeq = e.seq!;
       const place: StreamPlace = { file, entry: e.id };
+      if (e.seq === undefined) {
+        this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: `a stream entry whose id is not <seq>-0 (not written by this library); skipped`, ...place });
+        this.framing.unreadableLine(place, false);
+        continue;
+      }
+      this.readSeq = e.seq;
       if (e.line === undefined) {
         this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: 'a stream entry without its field "r"', ...place });
         this.framing.unreadableLine(place, false);
