@@ -1,5 +1,7 @@
 import { CHAIN_START, PART_EVENT, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
 import { joinParts } from './record-parts.js';
+import type { JournalConsumer } from './journal-consumer.js';
+import type { SnapshotEntry } from './snapshot-entry.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 import type { RecordPlace } from './commit-framing.js';
 
@@ -7,8 +9,9 @@ import type { RecordPlace } from './commit-framing.js';
  * What a reader does with a commit the framing rule applies
  * (commit-framing.ts), once: join the parts of spread records
  * (record-parts.ts), hand each record to the consumer, and report what it
- * rejects at every line the record came from; and how a writer recognises
- * its own commit left in doubt among those applied. Never throws: a
+ * rejects at every line the record came from; how a writer recognises its
+ * own commit left in doubt among those applied; and, likewise, how a
+ * snapshot's entries are restored. Never throws: a
  * consumer that throws is a bug, and must still not break a replay. Both
  * backends' readers (storage/file/chain-reader.ts, storage/redis/
  * stream-reader.ts) apply commits through it; what only one has (rotation
@@ -27,6 +30,18 @@ export function guardConsumer(apply: () => Rejection | undefined): Rejection | u
     return apply();
   } catch (err) {
     return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Restores a snapshot's entries into the consumer (restoreEntry when it has
+ * one, so it may parse lazily), each rejection warned at its entry's place:
+ * the same for a snapshot file and for Redis chunks.
+ */
+export function restoreEntries(consumer: Pick<JournalConsumer, 'restore' | 'restoreEntry'>, entries: readonly SnapshotEntry[], warn: (w: JournalWarning) => void): void {
+  for (const entry of entries) {
+    const rejection = guardConsumer(() => (consumer.restoreEntry ? consumer.restoreEntry(entry) : consumer.restore(entry.value)));
+    if (rejection) warn({ ...rejection, ...entry.place });
   }
 }
 

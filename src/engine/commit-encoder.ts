@@ -132,6 +132,13 @@ export function commitText(commit: EncodedCommit): string {
   return `${commit.lines.join('\n')}\n`;
 }
 
+/** UTF-8 bytes of commitText(commit), without building it: what a writer's stats count for the commit on any backend. */
+export function commitBytes(commit: EncodedCommit): number {
+  let bytes = 0;
+  for (const line of commit.lines) bytes += Buffer.byteLength(line) + 1;
+  return bytes;
+}
+
 /**
  * A writer's `stats` (storage-port.ts): the commits it proved in place, the
  * records they carried (a spread record counts once, a rotation marker too)
@@ -143,8 +150,8 @@ export class CommitCounters {
   private recordsWritten = 0;
   private bytesWritten = 0;
 
-  /** `commit` is in place; `bytes`: what carried it (a segment's write, newlines included). */
-  written(commit: EncodedCommit, bytes: number): void {
+  /** `commit` is in place; `bytes`: commitBytes(commit), passed by a writer that has it at hand. */
+  written(commit: EncodedCommit, bytes = commitBytes(commit)): void {
     this.commits++;
     this.recordsWritten += commit.seqs.length;
     this.bytesWritten += bytes;
