@@ -1,4 +1,4 @@
-import { PART_EVENT, encodeRecord, envelopeBytes, type CommitHeader } from './record-codec.js';
+import { PART_EVENT, encodeRecord, envelopeBytes, type CommitHeader, type LineDecoder } from './record-codec.js';
 import { MAX_PARTS, pieceBytesFor, spreadPayload } from './record-parts.js';
 
 /**
@@ -6,11 +6,10 @@ import { MAX_PARTS, pieceBytesFor, spreadPayload } from './record-parts.js';
  * segment appends them as one write, Redis as one entry each. The envelope
  * is record-codec.ts's, the split of a record too long for one line
  * record-parts.ts's; this module only puts them in commit order (seqs from
- * the head, hashes chained from it, the framing on the first line).
- *
- * The file writer (segment-chain.ts writeLocked, canWrite, partsOf) still
- * holds its own copy of this order and of LineBudget's sums; it is meant to
- * move here.
+ * the head, hashes chained from it, the framing on the first line, `w` where
+ * a reader needs it) and counts what a writer proved written. The directory
+ * backend (segment-chain.ts) and Redis (batch-encoder.ts) both write through
+ * it.
  */
 
 /** A mutation to write, as queued (commit-queue.ts QueuedEntry has these fields). */
@@ -23,15 +22,19 @@ export interface RecordToEncode {
 
 /** How long a line may be for one writer: whether a record fits, and the parts it is written as when it does not fit on one line. */
 export class LineBudget {
+  /** The writer's `pid@host`: what a reader attributes its lines to. */
+  readonly writer: string;
   /** Bytes a line of this writer leaves for the payload of a `journal.part`. */
   private readonly partRoom: number;
   /** Bytes of a line of this writer besides its payload, for a type with an empty name. */
   private readonly envelopeBase: number;
 
   constructor(
-    private readonly writerJson: string,
+    /** `pid@host`, JSON-encoded: the `w` of this writer's lines, counted in every envelope (a line may have to name it). */
+    readonly writerJson: string,
     readonly maxLineBytes: number,
   ) {
+    this.writer = JSON.parse(writerJson) as string;
     this.partRoom = maxLineBytes - envelopeBytes(writerJson, PART_EVENT);
     this.envelopeBase = envelopeBytes(writerJson, '');
   }
@@ -67,9 +70,17 @@ export interface CommitEncoding {
   prev: string | undefined;
   /** The writer's tag (`c`). */
   tag: string;
-  /** `w` of the first line, JSON-encoded; undefined where the lines before already say it (LineDecoder.needsWriter). */
-  firstWriterJson: string | undefined;
+  /** The writer (its `w`) and its line length. */
   budget: LineBudget;
+  /**
+   * The decoder that read every line this commit follows, where readers
+   * decode them in one pass from a known start (a segment): the first line
+   * then names the writer only where that rule would not (LineDecoder
+   * needsWriter; the commit's other lines take it from the first). Absent
+   * where a reader may start at any commit (a Redis stream, read after a
+   * snapshot or a trim): every commit names its writer.
+   */
+  linesBefore?: Pick<LineDecoder, 'needsWriter'>;
 }
 
 export interface EncodedCommit {
@@ -91,6 +102,8 @@ export function encodeCommit(records: readonly RecordToEncode[], encoding: Commi
   let count = 0;
   for (const p of parts) count += p?.length ?? 1;
   const header: CommitHeader = { id: encoding.tag, count };
+  const { budget, linesBefore } = encoding;
+  const firstWriterJson = linesBefore && !linesBefore.needsWriter(header.id, budget.writer) ? undefined : budget.writerJson;
   const lines: string[] = [];
   const seqs: number[] = [];
   let prev = encoding.prev;
@@ -98,7 +111,7 @@ export function encodeCommit(records: readonly RecordToEncode[], encoding: Commi
   let seq = encoding.firstSeq;
   const line = (time: number, type: string, payloadJson: string) => {
     const first = seq === encoding.firstSeq;
-    const encoded = encodeRecord(seq, time, first ? encoding.firstWriterJson : undefined, type, payloadJson, prev, first ? header : undefined);
+    const encoded = encodeRecord(seq, time, first ? firstWriterJson : undefined, type, payloadJson, prev, first ? header : undefined);
     lines.push(encoded.line.slice(0, -1));
     hash = encoded.hash;
     if (prev !== undefined) prev = hash;
@@ -106,9 +119,45 @@ export function encodeCommit(records: readonly RecordToEncode[], encoding: Commi
   };
   records.forEach((r, i) => {
     const spread = parts[i];
+    // A record of the engine's own (a rotation marker) is always short; the queue refused (canWrite) what cannot be spread.
     if (spread) for (const part of spread) line(r.time, PART_EVENT, part);
     else line(r.time, r.type, r.payloadJson);
     seqs.push(seq - 1);
   });
   return { lines, header, firstSeq: encoding.firstSeq, seqs, hash };
+}
+
+/** The commit's lines as a segment holds them: each ends in `\n`, and the commit is one write. */
+export function commitText(commit: EncodedCommit): string {
+  return `${commit.lines.join('\n')}\n`;
+}
+
+/** UTF-8 bytes of commitText(commit), without building it: what a writer's stats count for the commit on any backend. */
+export function commitBytes(commit: EncodedCommit): number {
+  let bytes = 0;
+  for (const line of commit.lines) bytes += Buffer.byteLength(line) + 1;
+  return bytes;
+}
+
+/**
+ * A writer's `stats` (storage-port.ts): the commits it proved in place, the
+ * records they carried (a spread record counts once, a rotation marker too)
+ * and the bytes written for them. Only a commit known written is counted:
+ * one left in doubt is counted by the commit that writes it again, if any.
+ */
+export class CommitCounters {
+  private commits = 0;
+  private recordsWritten = 0;
+  private bytesWritten = 0;
+
+  /** `commit` is in place; `bytes`: commitBytes(commit), passed by a writer that has it at hand. */
+  written(commit: EncodedCommit, bytes = commitBytes(commit)): void {
+    this.commits++;
+    this.recordsWritten += commit.seqs.length;
+    this.bytesWritten += bytes;
+  }
+
+  get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
+    return { commits: this.commits, recordsWritten: this.recordsWritten, bytesWritten: this.bytesWritten };
+  }
 }

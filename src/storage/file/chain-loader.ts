@@ -3,6 +3,7 @@ import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from './snapshot-file.js';
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
 import { CHAIN_START, LineDecoder } from '../../engine/record-codec.js';
+import { restoreEntries } from '../../engine/commit-apply.js';
 import { SegmentReader } from './segment-reader.js';
 import { Segment } from './segment.js';
 import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
@@ -153,10 +154,7 @@ export class ChainLoader extends ChainReader {
   }
 
   private restoreBase(result: Extract<SnapshotReadResult, { ok: true }>): void {
-    for (const entry of result.entries) {
-      const rejection = this.guard(() => (this.consumer.restoreEntry ? this.consumer.restoreEntry(entry) : this.consumer.restore(entry.value)));
-      if (rejection) this.warn({ ...rejection, ...entry.place });
-    }
+    restoreEntries(this.consumer, result.entries, this.warn);
     this.framing.lastSeq = result.header.seq;
     this.chainHead = result.header.h ?? CHAIN_START;
     this.snapshotBytes = result.bytes;

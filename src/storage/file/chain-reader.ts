@@ -1,7 +1,8 @@
 import { CommitAssembler } from '../../engine/commit-framing.js';
 import type { QueuedEntry } from '../../engine/commit-queue.js';
-import { CHAIN_START, PART_EVENT, ROTATE_EVENT, envelopeBytes, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
-import { joinParts } from '../../engine/record-parts.js';
+import { applyCommitRecords, chainHeadAfter, isCommitInDoubt, type CommitInDoubt } from '../../engine/commit-apply.js';
+import { CommitCounters, LineBudget } from '../../engine/commit-encoder.js';
+import { CHAIN_START, ROTATE_EVENT, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
 import { type LinePlace } from './segment-reader.js';
 import { Segment } from './segment.js';
 import { closeQuietly, fsyncDirSync, listStore, openStoreFile, segmentName, storePath } from './store-files.js';
@@ -34,12 +35,6 @@ export function runSteps<T>(steps: Generator<void, T>): T {
   }
 }
 
-/** True when a commit holds a part of a spread record: only then are its records joined. */
-function hasParts(records: readonly JournalRecord[]): boolean {
-  for (const r of records) if (r.type === PART_EVENT) return true;
-  return false;
-}
-
 /** A listed file vanished between readdir and open: a compaction moved it. */
 export class StoreChanged extends Error {}
 
@@ -54,10 +49,7 @@ export type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo' | 'lines'> 
  * failed, or the write failed part-way): not acknowledged, not re-queued,
  * until reading the store under the lock shows what readers made of it.
  */
-export interface InDoubtCommit {
-  id: string;
-  /** Seq of its first line: with the id, what tells it from this process's other commits. */
-  firstSeq: number;
+export interface InDoubtCommit extends CommitInDoubt {
   entries: QueuedEntry[];
   /** Each entry by the seq of its record's last line: what a reader applies it as. */
   bySeq: Map<number, QueuedEntry>;
@@ -85,14 +77,10 @@ export abstract class ChainReader {
   protected readonly readOnly: boolean;
   protected readonly maxLineBytes: number;
   private readonly maxRecordBytes: number;
-  /** Bytes a line of this writer leaves for the payload of a `journal.part`. */
-  protected readonly partRoom: number;
-  /** Bytes of a line of this writer besides its payload, for a type with an empty name. */
-  protected readonly envelopeBase: number;
+  /** This writer (`w`) and how long its lines may be: what its commits are encoded with (commit-encoder.ts). */
+  protected readonly budget: LineBudget;
   protected readonly warn: (w: JournalWarning) => void;
   protected readonly isLockHeld: () => boolean;
-  protected readonly writerJson: string;
-  protected readonly writer: string;
   protected readonly hashChain: boolean;
   protected readonly onReplayProgress: ((done: number, total: number) => void) | undefined;
   /** While loading: bytes of the segments to replay, and of those finished. */
@@ -118,7 +106,7 @@ export abstract class ChainReader {
   /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
   protected bytesBeforeCurrent = 0;
   protected snapshotBytes = 0;
-  protected readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
+  protected readonly counters = new CommitCounters();
 
   constructor(options: SegmentChainOptions) {
     this.dir = options.dir;
@@ -126,18 +114,15 @@ export abstract class ChainReader {
     this.readOnly = options.readOnly;
     this.maxLineBytes = options.maxLineBytes;
     this.maxRecordBytes = options.maxRecordBytes;
-    this.partRoom = options.maxLineBytes - envelopeBytes(options.writerJson, PART_EVENT);
-    this.envelopeBase = envelopeBytes(options.writerJson, '');
+    this.budget = new LineBudget(options.writerJson, options.maxLineBytes);
     this.warn = options.warn;
     this.isLockHeld = options.isLockHeld;
-    this.writerJson = options.writerJson;
-    this.writer = JSON.parse(options.writerJson) as string;
     this.hashChain = options.hashChain;
     this.onReplayProgress = options.onReplayProgress;
     this.framing = new CommitAssembler<JournalRecord>(0, {
       applied: (records, places, header) => this.applyCommit(records, places, header),
       rejected: (records, header) => {
-        if (this.isInDoubt(header, records[0])) this.inDoubt!.outcome = 'rejected';
+        if (isCommitInDoubt(this.inDoubt, header, records[0])) this.inDoubt!.outcome = 'rejected';
       },
       warn: (w) => this.warnAt(w),
     });
@@ -145,12 +130,6 @@ export abstract class ChainReader {
 
   get lastSeq(): number {
     return this.framing.lastSeq;
-  }
-
-  /** True when a commit read from the files is the one this process left in doubt: same tag, same first seq, and attributed to this writer. */
-  private isInDoubt(header: CommitHeader, first: JournalRecord | undefined): boolean {
-    const doubt = this.inDoubt;
-    return doubt !== undefined && doubt.id === header.id && first?.seq === doubt.firstSeq && first.writer === this.writer;
   }
 
   /** True while a commit of this process waits to be proved or written again. */
@@ -171,7 +150,7 @@ export abstract class ChainReader {
   }
 
   get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
-    return { ...this.counters };
+    return this.counters.stats;
   }
 
   // ---- following the chain -----------------------------------------------
@@ -306,20 +285,24 @@ export abstract class ChainReader {
   /** The framing rule decided that readers apply these records (one commit). */
   private applyCommit(records: readonly JournalRecord[], places: readonly LinePlace[], header: CommitHeader | undefined): void {
     const segment = this.reading!;
-    const own = header && this.isInDoubt(header, records[0]) ? this.inDoubt : undefined;
-    // Readers pass every line of the commit, parts that do not join included: the chain goes on from its last.
-    const last = records[records.length - 1];
-    if (last) this.chainHead = last.hash ?? CHAIN_START;
-    if (!hasParts(records)) {
-      for (let i = 0; i < records.length; i++) this.applyRecord(records[i]!, places, i, i, segment, own);
-    } else {
-      joinParts(records.length, (i) => records[i]!, this.maxRecordBytes, {
-        whole: (record, first, end) => this.applyRecord(record, places, first, end, segment, own),
-        broken: (first, end, rejection) => {
-          for (let i = first; i <= end; i++) this.warn({ ...rejection, ...places[i]! });
-        },
-      });
-    }
+    const own = isCommitInDoubt(this.inDoubt, header, records[0]) ? this.inDoubt : undefined;
+    this.chainHead = chainHeadAfter(records, this.chainHead);
+    applyCommitRecords(
+      records,
+      places,
+      this.maxRecordBytes,
+      (record) => this.applyRecord(record, segment),
+      this.warn,
+      own &&
+        ((record) => {
+          // Our own commit, read back after a doubt: it is in the journal for every reader.
+          const entry = own.bySeq.get(record.seq);
+          if (entry) {
+            entry.seq = record.seq;
+            own.landed.push(entry);
+          }
+        }),
+    );
     if (own) {
       own.outcome = 'applied';
       // Read back from archive/ (a reload from an older base): synced where it was written.
@@ -327,51 +310,20 @@ export abstract class ChainReader {
     }
   }
 
-  /** One record readers apply, read from places[first..last] (more than one line when it was spread). */
-  private applyRecord(record: JournalRecord, places: readonly LinePlace[], first: number, last: number, segment: ReadFile, own: InDoubtCommit | undefined): void {
-    const place = places[first]!;
-    if (own) {
-      // Our own commit, read back after a doubt: it is in the journal for every reader.
-      const entry = own.bySeq.get(record.seq);
-      if (entry) {
-        entry.seq = record.seq;
-        own.landed.push(entry);
-      }
-      return;
-    }
-    if (record.type === ROTATE_EVENT) {
-      const next = rotationTarget(record, segment.number);
-      if (next === undefined) {
-        this.warn({ code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment', ...place });
-      } else {
-        segment.rotatesTo = next;
-        this.stopReading = true;
-      }
-      return;
-    }
-    const rejection = this.guard(() => this.consumer.apply(record));
-    if (!rejection) return;
-    if (first === last) {
-      this.warn({ ...rejection, ...place });
-      return;
-    }
-    // Each line of a spread record is reported, so that compaction keeps every one of them aside (kept-aside.ts).
-    for (let i = first; i <= last; i++) this.warn({ ...rejection, message: `${rejection.message} (line ${i - first + 1} of the ${last - first + 1} the record is spread over)`, ...places[i]! });
+  /** One record readers apply (joined when it was spread): a rotation marker is followed, any other goes to the consumer; a rejection is warned at its lines by applyCommitRecords. */
+  private applyRecord(record: JournalRecord, segment: ReadFile): Rejection | undefined {
+    if (record.type !== ROTATE_EVENT) return this.consumer.apply(record);
+    const next = rotationTarget(record, segment.number);
+    if (next === undefined) return { code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment' };
+    segment.rotatesTo = next;
+    this.stopReading = true;
+    return undefined;
   }
 
   /** A warning the framing rule gives at a line: once per line, like every other. */
   private warnAt(w: JournalWarning): void {
     if (this.reading && this.reading.reader.tailReportedAt === w.offset && w.file === this.reading.path) return;
     this.warn(w);
-  }
-
-  /** A consumer that throws is a bug; it must still not break replay. */
-  protected guard(fn: () => Rejection | undefined): Rejection | undefined {
-    try {
-      return fn();
-    } catch (err) {
-      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
-    }
   }
 
   /** Starts over from the newest snapshot (ChainLoader): the store changed under this process. */

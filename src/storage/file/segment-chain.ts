@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import type { QueuedEntry } from '../../engine/commit-queue.js';
-import { LineDecoder, PART_EVENT, ROTATE_EVENT, TORN_SEAL, canonicalPayload, encodeRecord, envelopeBytes, newWriterTag, type CommitHeader } from '../../engine/record-codec.js';
-import { MAX_PARTS, pieceBytesFor, spreadPayload } from '../../engine/record-parts.js';
+import { ROTATE_EVENT, TORN_SEAL, canonicalPayload, newWriterTag } from '../../engine/record-codec.js';
+import { commitText, encodeCommit, type RecordToEncode } from '../../engine/commit-encoder.js';
 import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
 import { ChainLoader } from './chain-loader.js';
@@ -92,39 +92,23 @@ export class SegmentChain extends ChainLoader {
    * commit) and the lock is still this holder's. Anything else leaves the
    * commit in doubt (or, before the write, unwritten).
    */
-  writeLocked(segment: Segment, size: number, records: ReadonlyArray<Pick<QueuedEntry, 'time' | 'type' | 'payloadJson'>>, lease: LockLease, entries?: QueuedEntry[]): WriteOutcome {
-    // A record too long for one line goes as parts, all in this commit (record-parts.ts): `n` counts lines.
-    const parts = records.map((r) => this.partsOf(r.type, r.payloadJson));
-    let lines = 0;
-    for (const p of parts) lines += p?.length ?? 1;
-    const header: CommitHeader = { id: ownWriterTag(), count: lines };
-    const firstSeq = this.framing.lastSeq + 1;
-    // `w` only where the lines before would not say it (LineDecoder): the other lines of the commit are the first one's.
-    const firstWriterJson = segment.lines.needsWriter(header.id, this.writer) ? this.writerJson : undefined;
-    const seqs: number[] = [];
-    let text = '';
-    let head = this.chainHead;
-    let seq = firstSeq;
-    const writeLine = (time: number, type: string, payloadJson: string) => {
-      const first = seq === firstSeq;
-      const encoded = encodeRecord(seq, time, first ? firstWriterJson : undefined, type, payloadJson, this.hashChain ? head : undefined, first ? header : undefined);
-      text += encoded.line;
-      head = encoded.hash;
-      seq++;
-    };
-    records.forEach((r, i) => {
-      const spread = parts[i];
-      if (spread) for (const part of spread) writeLine(r.time, PART_EVENT, part);
-      else writeLine(r.time, r.type, r.payloadJson);
-      seqs.push(seq - 1);
+  writeLocked(segment: Segment, size: number, records: readonly RecordToEncode[], lease: LockLease, entries?: QueuedEntry[]): WriteOutcome {
+    // The lines are the engine's (commit-encoder.ts); `w` only where this segment's lines before would not say it.
+    const commit = encodeCommit(records, {
+      firstSeq: this.framing.lastSeq + 1,
+      prev: this.hashChain ? this.chainHead : undefined,
+      tag: ownWriterTag(),
+      budget: this.budget,
+      linesBefore: segment.lines,
     });
-    const bytes = Buffer.from(text, 'utf8');
+    const { header, firstSeq, seqs } = commit;
+    const bytes = Buffer.from(commitText(commit), 'utf8');
     const before = segment.place();
     // Everything before the write must have been read: the framing continues from it, and this process's offset moves past its own bytes.
     if (!before.current || before.size !== size || segment.reader.offset !== size || !lease.stillHeld()) return { kind: 'not-written' };
     const doubt = (): void => {
       if (!entries) return;
-      this.inDoubt = { id: header.id, firstSeq, entries, bySeq: new Map(entries.map((e, i) => [seqs[i]!, e])), segment, landed: [], outcome: 'unknown' };
+      this.inDoubt = { tag: header.id, firstSeq, writer: this.budget.writer, entries, bySeq: new Map(entries.map((e, i) => [seqs[i]!, e])), segment, landed: [], outcome: 'unknown' };
       segment.expectSync(); // keeps the descriptor until the doubt is resolved
     };
     try {
@@ -138,13 +122,11 @@ export class SegmentChain extends ChainLoader {
       doubt();
       return { kind: 'in-doubt' };
     }
-    this.framing.ownCommit(firstSeq, lines, { file: segment.path, line: segment.reader.line + 1, offset: size });
-    segment.reader.skip(bytes.length, lines);
-    segment.lines.wrote(header.id, this.writer);
-    this.chainHead = head;
-    this.counters.commits++;
-    this.counters.recordsWritten += records.length;
-    this.counters.bytesWritten += bytes.length;
+    this.framing.ownCommit(firstSeq, header.count, { file: segment.path, line: segment.reader.line + 1, offset: size });
+    segment.reader.skip(bytes.length, header.count);
+    segment.lines.wrote(header.id, this.budget.writer);
+    this.chainHead = commit.hash;
+    this.counters.written(commit, bytes.length);
     return { kind: 'written', firstSeq, seqs };
   }
 
@@ -153,28 +135,8 @@ export class SegmentChain extends ChainLoader {
    * on one line within maxLineBytes, or spread over lines that each fit.
    */
   canWrite(type: string, payloadBytes: number): boolean {
-    if (this.fitsOneLine(type, payloadBytes)) return true;
-    const pieceBytes = pieceBytesFor(type, this.partRoom);
-    // A piece fills at least a third of its room (a character of payload JSON takes 1 to 3 bytes as a JSON string), so this many parts at most.
-    return pieceBytes !== undefined && Math.ceil((3 * payloadBytes) / (pieceBytes - 2)) + 1 <= MAX_PARTS;
+    return this.budget.canWrite(type, payloadBytes);
   }
-
-  private fitsOneLine(type: string, payloadBytes: number): boolean {
-    // Most records are far below the limit: a character of the type takes at most 6 bytes as JSON.
-    if (payloadBytes + 6 * type.length + this.envelopeBase <= this.maxLineBytes) return true;
-    return payloadBytes + envelopeBytes(this.writerJson, type) <= this.maxLineBytes;
-  }
-
-  /** The part payloads a record is written as, or undefined when it fits on one line. */
-  private partsOf(type: string, payloadJson: string): string[] | undefined {
-    // A character is at most 3 bytes of UTF-8: most records are known to fit without measuring them.
-    if (3 * payloadJson.length + 6 * type.length + this.envelopeBase <= this.maxLineBytes) return undefined;
-    if (this.fitsOneLine(type, Buffer.byteLength(payloadJson))) return undefined;
-    const pieceBytes = pieceBytesFor(type, this.partRoom);
-    // append() refused what cannot be spread; a record of the engine's own (a rotation marker) is always short.
-    return pieceBytes === undefined ? undefined : spreadPayload(type, payloadJson, pieceBytes);
-  }
-
 
   /**
    * Under the lock: closes the live segment with a rotation marker and makes

@@ -29,13 +29,11 @@ export interface EncodedBatch {
 export class RedisBatchEncoder {
   readonly tag: string;
   private readonly budget: LineBudget;
-  private readonly writerJson: string;
   private readonly hashChain: boolean;
 
   constructor(options: RedisBatchEncoderOptions) {
     this.tag = options.tag ?? newWriterTag();
     this.budget = new LineBudget(options.writerJson, options.maxLineBytes);
-    this.writerJson = options.writerJson;
     this.hashChain = options.hashChain;
   }
 
@@ -50,8 +48,8 @@ export class RedisBatchEncoder {
       firstSeq: (head?.seq ?? 0) + 1,
       prev: this.hashChain ? (head?.hash ?? CHAIN_START) : undefined,
       tag: this.tag,
-      firstWriterJson: this.writerJson,
       budget: this.budget,
+      // No linesBefore: every commit's first line names its writer.
     });
     const last = commit.firstSeq + commit.lines.length - 1;
     return { batch: { firstSeq: commit.firstSeq, lines: commit.lines, head: { seq: last, hash: commit.hash } }, commit };

@@ -1,6 +1,8 @@
 import { ErrorCodes, SessionJournalError } from '../../errors.js';
+import { restoreEntries } from '../../engine/commit-apply.js';
+import { CommitCounters } from '../../engine/commit-encoder.js';
 import type { QueuedEntry } from '../../engine/commit-queue.js';
-import { FORMAT_VERSION, type Rejection } from '../../engine/record-codec.js';
+import { FORMAT_VERSION } from '../../engine/record-codec.js';
 import type { Commit, CommitContext, JournalStorage, StorageEnv, StorageFactory } from '../../engine/storage-port.js';
 import { WarningCodes } from '../../engine/warnings.js';
 import { RedisBatchEncoder, type EncodedBatch } from './batch-encoder.js';
@@ -72,7 +74,7 @@ export class RedisStorage implements JournalStorage {
    * counterpart of the file backend's lock, for readers).
    */
   private turn: Promise<unknown> = Promise.resolve();
-  private readonly counters = { commits: 0, recordsWritten: 0, bytesWritten: 0 };
+  private readonly counters = new CommitCounters();
 
   constructor(options: RedisStorageOptions, env: StorageEnv) {
     this.options = options;
@@ -94,11 +96,11 @@ export class RedisStorage implements JournalStorage {
   }
 
   get growth(): { journalBytes: number; snapshotBytes: number } {
-    return { journalBytes: this.counters.bytesWritten, snapshotBytes: this.snapshotBytes };
+    return { journalBytes: this.counters.stats.bytesWritten, snapshotBytes: this.snapshotBytes };
   }
 
   get stats(): Readonly<{ commits: number; recordsWritten: number; bytesWritten: number }> {
-    return { ...this.counters };
+    return this.counters.stats;
   }
 
   get hasDoubt(): boolean {
@@ -182,11 +184,7 @@ export class RedisStorage implements JournalStorage {
       });
       return { seq: manifest.seq, hash: manifest.h };
     }
-    const consumer = this.env.consumer;
-    for (const entry of result.entries) {
-      const rejection = guard(() => (consumer.restoreEntry ? consumer.restoreEntry(entry) : consumer.restore(entry.value)));
-      if (rejection) this.env.warn({ ...rejection, ...entry.place });
-    }
+    restoreEntries(this.env.consumer, result.entries, (w) => this.env.warn(w));
     this.snapshotBytes = result.bytes;
     return { seq: manifest.seq, hash: manifest.h };
   }
@@ -195,7 +193,7 @@ export class RedisStorage implements JournalStorage {
     const consumer = this.env.consumer;
     return new StreamReader({
       conn: this.conn!,
-      consumer: { apply: (record) => guard(() => consumer.apply(record)) },
+      consumer, // a consumer that throws is a rejection there (commit-apply.ts)
       after,
       maxLineBytes: this.env.maxLineBytes,
       maxRecordBytes: this.env.maxRecordBytes,
@@ -290,9 +288,7 @@ export class RedisStorage implements JournalStorage {
   private landed(ctx: CommitContext, encoded: EncodedBatch, entries: QueuedEntry[]): void {
     entries.forEach((entry, i) => (entry.seq = encoded.commit.seqs[i]!));
     this.requireReader().wrote(encoded.batch);
-    this.counters.commits++;
-    this.counters.recordsWritten += entries.length;
-    for (const line of encoded.batch.lines) this.counters.bytesWritten += Buffer.byteLength(line) + 1;
+    this.counters.written(encoded.commit);
     ctx.committed(entries, this.conn!.keys.log);
   }
 
@@ -343,14 +339,5 @@ export class RedisStorage implements JournalStorage {
     this.reader = undefined;
     this.scripts = undefined;
     conn?.close().catch(() => undefined);
-  }
-}
-
-/** A consumer that throws is a rejection, not a crash of the replay (the engine reports it with its place). */
-function guard(fn: () => Rejection | undefined): Rejection | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
   }
 }

@@ -1,6 +1,6 @@
 import { CommitAssembler } from '../../engine/commit-framing.js';
-import { applyCommitRecords } from '../../engine/commit-apply.js';
-import { CHAIN_START, LineDecoder, ROTATE_EVENT, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
+import { applyCommitRecords, chainHeadAfter } from '../../engine/commit-apply.js';
+import { LineDecoder, ROTATE_EVENT, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
 import type { RedisConnection, RedisReply } from './connection.js';
 import { parseHead, type AppendBatch, type ChainHead } from './scripts.js';
@@ -278,9 +278,7 @@ export class StreamReader {
   }
 
   private applyCommit(records: readonly JournalRecord[], places: readonly StreamPlace[]): void {
-    // Every line of the commit, parts that do not join included: the chain goes on from its last.
-    const last = records[records.length - 1];
-    if (last) this.chainHead = last.hash ?? CHAIN_START;
+    this.chainHead = chainHeadAfter(records, this.chainHead);
     applyCommitRecords(
       records,
       places,
