@@ -110,8 +110,14 @@ export class StreamReader {
   private readonly pageSize: number;
   private readonly decoder = new LineDecoder();
   private readonly framing: CommitAssembler<JournalRecord, StreamPlace>;
-  /** Seq of the last entry read (applied, or held in an open commit). */
+  /** Seq of the last record entry read (applied, or held in an open commit). */
   private readSeq: number;
+  /**
+   * Id of the last entry read, a record's or not: the next read starts
+   * after it (an exclusive range), so an entry someone added with an id
+   * between two records' is read once too, by readers past it already.
+   */
+  private lastId: string;
   private chainHead: string;
 
   constructor(options: StreamReaderOptions) {
@@ -123,6 +129,7 @@ export class StreamReader {
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isSafeInteger(this.pageSize) || this.pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${this.pageSize}`);
     this.readSeq = options.after.seq;
+    this.lastId = `${options.after.seq}-0`;
     this.chainHead = options.after.hash;
     this.framing = new CommitAssembler<JournalRecord, StreamPlace>(options.after.seq, {
       applied: (records, places) => this.applyCommit(records, places),
@@ -159,6 +166,7 @@ export class StreamReader {
   wrote(batch: AppendBatch): void {
     this.framing.ownCommit(batch.firstSeq, batch.lines.length, { file: this.conn.keys.log, entry: `${batch.firstSeq}-0` });
     this.readSeq = batch.head.seq;
+    this.lastId = `${batch.head.seq}-0`;
     this.chainHead = batch.head.hash;
   }
 
@@ -167,7 +175,7 @@ export class StreamReader {
     const k = this.conn.keys;
     const [headText, range] = await this.conn.transaction([
       ['GET', k.head],
-      ['XRANGE', k.log, `${this.readSeq + 1}-0`, '+', 'COUNT', String(this.pageSize)],
+      ['XRANGE', k.log, `(${this.lastId}`, '+', 'COUNT', String(this.pageSize)],
     ]);
     const entries = entriesOf(range ?? null);
     const gap = this.findGap(entries);
@@ -213,7 +221,7 @@ export class StreamReader {
   async readNew(blockMs: number): Promise<ReadOutcome> {
     if (!Number.isSafeInteger(blockMs) || blockMs < 1) throw new RangeError(`blockMs must be a positive integer, got ${blockMs}`);
     const k = this.conn.keys;
-    const reply = await this.conn.command(['XREAD', 'COUNT', String(this.pageSize), 'BLOCK', String(blockMs), 'STREAMS', k.log, `${this.readSeq}-0`], {
+    const reply = await this.conn.command(['XREAD', 'COUNT', String(this.pageSize), 'BLOCK', String(blockMs), 'STREAMS', k.log, this.lastId], {
       timeoutMs: blockMs + 10_000,
     });
     const stream = Array.isArray(reply) ? reply.find((s) => Array.isArray(s) && s[0] === k.log) : undefined;
@@ -244,6 +252,7 @@ export class StreamReader {
   private take(entries: readonly StreamEntry[]): void {
     const file = this.conn.keys.log;
     for (const e of entries) {
+      this.lastId = e.id;
       const place: StreamPlace = { file, entry: e.id };
       if (e.seq === undefined) {
         this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: `a stream entry whose id is not <seq>-0 (not written by this library); skipped`, ...place });
