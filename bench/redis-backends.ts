@@ -201,7 +201,7 @@ function describe(title: string, r: Rounds): { lines: string[]; s: Record<Backen
     const server = kind === 'file' ? '' : `, redis-server ${x.redisCpuUsPerOp.toFixed(0)} µs`;
     lines.push(
       `  ${LABEL[kind]}: ${fmtRate(x.rate)} turns  (${ack}cpu/turn: clients ${x.cpuUsPerOp.toFixed(0)} µs${server}); ` +
-        `acknowledged turns lost: ${x.lost} of ${x.acked} (${pct.toFixed(1)} %), duplicated: ${x.duplicated}; session JSON at the end ${x.jsonKiB.toFixed(0)} KiB avg`,
+        `acknowledged turns lost: ${x.lost} of ${x.acked} (${pct.toFixed(1)} %), so ${fmtRate(x.rate * (1 - pct / 100))} kept; duplicated: ${x.duplicated}; session JSON at the end ${x.jsonKiB.toFixed(0)} KiB avg`,
     );
     lines.push(`    per-round rates: ${r.runs[kind].map((run) => fmtRate(run.rate)).join(', ')}`);
   }
