@@ -27,7 +27,7 @@ export async function compactRedisStore(options: CompactOptions & { redis: Redis
   const started = Date.now();
   const now = options.now ?? Date.now;
   const report = options.onWarning ?? writeWarningToStderr;
-  const conn = await connectRedis({ url: options.redis.url, prefix: options.redis.prefix, connectTimeoutMs: options.redis.connectTimeoutMs, onWarning: report });
+  const conn = await connectRedis({ url: options.redis.url, prefix: options.redis.prefix, connectTimeoutMs: options.redis.connectTimeoutMs, commandTimeoutMs: options.redis.commandTimeoutMs, onWarning: report });
   const where = conn.where;
   const scripts = new StoreScripts(conn);
   let journal: Journal | undefined;
