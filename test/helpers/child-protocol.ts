@@ -112,6 +112,8 @@ export interface OpsCommand {
   flush?: boolean;
   /** A final flush that rejects answers `flush-failed` (with its code) instead of failing the child. */
   tolerateFlushFailure?: boolean;
+  /** Do not catch up first (on Redis): the commit is then the first command sent. */
+  noCatchUp?: boolean;
 }
 
 /** Lists (getSession for `get`) after `await store.catchUp()`, so the answer includes everything acknowledged before the command. */

@@ -76,7 +76,7 @@ async function run(command: Command): Promise<void> {
     }
     case 'ops': {
       const s = opened();
-      await catchUp(s); // a request handler on Redis catches up before it acts on what other hosts wrote
+      if (!command.noCatchUp) await catchUp(s); // a request handler on Redis catches up before it acts on what other hosts wrote
       let applied = 0;
       for (const op of command.ops) {
         await applyOp(s, op);
