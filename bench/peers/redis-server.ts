@@ -107,6 +107,18 @@ export class RedisServer {
     running.delete(child);
   }
 
+  /** SIGSTOP: the server stops answering, its connections stay open (a hung or paused machine). */
+  pause(): void {
+    if (!this.child?.pid) throw new Error('the redis-server is not running');
+    process.kill(this.child.pid, 'SIGSTOP');
+  }
+
+  /** SIGCONT after pause(): it goes on with what its sockets hold. */
+  resume(): void {
+    if (!this.child?.pid) throw new Error('the redis-server is not running');
+    process.kill(this.child.pid, 'SIGCONT');
+  }
+
   /** Starts the server again on the same directory and port (after kill): it loads its append-only file. */
   async restart(): Promise<void> {
     if (this.child) throw new Error('the redis-server is still running: kill() it first');

@@ -114,7 +114,7 @@ export class RedisStorage implements JournalStorage {
   // ---- open and replay ---------------------------------------------------
 
   async load(create: boolean): Promise<void> {
-    const conn = await connectRedis({ url: this.options.url, prefix: this.options.prefix, connectTimeoutMs: this.options.connectTimeoutMs, onWarning: (w) => this.env.warn(w) });
+    const conn = await connectRedis({ url: this.options.url, prefix: this.options.prefix, connectTimeoutMs: this.options.connectTimeoutMs, commandTimeoutMs: this.options.commandTimeoutMs, onWarning: (w) => this.env.warn(w) });
     this.conn = conn;
     try {
       await checkServerSettings(conn, { fsync: this.options.fsync, warn: (w) => this.env.warn(w) });
@@ -304,6 +304,8 @@ export class RedisStorage implements JournalStorage {
     const doubt = this.inDoubt!;
     const conn = this.conn!;
     const first = doubt.encoded.batch.firstSeq;
+    // The commit's bytes may still be on their way to the script (a connection the server has not closed yet): close it first.
+    await conn.retireLostConnections();
     const reply = await conn.command(['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`]);
     this.inDoubt = undefined;
     this.behind = true;
