@@ -74,6 +74,8 @@ export class RedisStorage implements JournalStorage {
    * counterpart of the file backend's lock, for readers).
    */
   private turn: Promise<unknown> = Promise.resolve();
+  /** The catch-up waiting for its turn, if any (see follow). */
+  private queuedFollow: Promise<void> | undefined;
   private readonly counters = new CommitCounters();
 
   constructor(options: RedisStorageOptions, env: StorageEnv) {
@@ -213,8 +215,19 @@ export class RedisStorage implements JournalStorage {
 
   // ---- catching up -------------------------------------------------------
 
+  /**
+   * A catch-up that is queued and not started yet is shared: it starts after
+   * this call, so it brings in everything acknowledged before it (request
+   * handlers that catch up together cost one round trip, not one each).
+   */
   follow(): Promise<void> {
-    return this.inTurn(() => this.followNow());
+    if (this.queuedFollow) return this.queuedFollow;
+    const queued: Promise<void> = this.inTurn(() => {
+      if (this.queuedFollow === queued) this.queuedFollow = undefined;
+      return this.followNow();
+    });
+    this.queuedFollow = queued;
+    return queued;
   }
 
   private async followNow(): Promise<void> {
