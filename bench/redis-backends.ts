@@ -87,7 +87,12 @@ function serverCpuMs(pid: number | undefined): number {
 /** Empties the server and rewrites its append-only file, waiting until the rewrite is done. */
 async function resetServer(admin: Admin): Promise<void> {
   await admin.flushAll();
-  await admin.sendCommand(['BGREWRITEAOF']);
+  const rewriting = async () => !/aof_rewrite_in_progress:0/.test(await admin.info('persistence'));
+  // Redis may have started a rewrite of its own (auto-aof-rewrite): wait for it, then ask for one over the emptied data.
+  while (await rewriting()) await new Promise((resolve) => setTimeout(resolve, 20));
+  await admin.sendCommand(['BGREWRITEAOF']).catch((err: Error) => {
+    if (!/already in progress/.test(err.message)) throw err; // one started meanwhile: waited for below
+  });
   for (;;) {
     const info = await admin.info('persistence');
     if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) return;
