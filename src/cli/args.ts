@@ -231,7 +231,7 @@ export function locationHelp(column: number, short = true): string {
   const row = (flag: string, text: string[]) => text.map((t, i) => `${(i === 0 ? `  ${flag}` : '').padEnd(column)}${t}`).join('\n');
   return [
     row(`${short ? '-d, ' : ''}--dir DIR`, [`the store (default: $${DIR_ENV})`]),
-    row('--redis URL', ['a store on Redis instead: redis://[user:password@]host:port', `(default: $${REDIS_ENV}; the password is never printed)`]),
+    row('--redis URL', ['a store on Redis: redis://[user:password@]host:port', `(default: $${REDIS_ENV}); messages show it`, 'without the password']),
     row('--prefix P', [`its key prefix (default: $${PREFIX_ENV})`]),
   ].join('\n');
 }

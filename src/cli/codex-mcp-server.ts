@@ -7,7 +7,8 @@ import { ExitCodes, type CliIO } from './output.js';
 /** The prefix of codex-mcp-server's sessions on Redis when neither --prefix nor SESSION_JOURNAL_PREFIX gives one. */
 export const CODEX_REDIS_PREFIX = 'session-journal:codex';
 
-export const codexMcpServerHelp = `Usage: session-journal codex-mcp-server [--dir DIR | --redis URL [--prefix P] | --memory] [options]
+export const codexMcpServerHelp = `Usage: session-journal codex-mcp-server [--dir DIR | --memory] [options]
+       session-journal codex-mcp-server --redis URL [--prefix P] [options]
 
 Runs codex-mcp-server (the npm package, installed next to session-journal:
 npm install codex-mcp-server) on stdio, with its sessions kept in a
@@ -26,11 +27,12 @@ Options:
   --dir DIR            the store (default: $${DIR_ENV}, else
                        $XDG_STATE_HOME/session-journal/codex, else
                        ~/.local/state/session-journal/codex)
-  --redis URL          keep them on Redis instead, shared by servers on several
-                       hosts (default: $${REDIS_ENV}): redis://[user:password@]
-                       host:port; each tool call first reads what the other
-                       servers wrote (a failed read warns CATCH_UP_FAILED and
-                       the call goes on from what this server has)
+  --redis URL          keep them on Redis instead, shared by servers on
+                       several hosts: redis://[user:password@]host:port
+                       (default: $${REDIS_ENV}); each tool call first reads
+                       what the other servers wrote (a failed read warns
+                       CATCH_UP_FAILED and the call goes on from what this
+                       server has)
   --prefix P           the store's key prefix on Redis (default:
                        $${PREFIX_ENV}, else ${CODEX_REDIS_PREFIX})
   --memory             keep sessions in codex-mcp-server's own memory storage
