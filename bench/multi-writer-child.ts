@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { SessionStore } from '../src/index.js';
 import type { ConversationTurn, JournalWarning } from '../src/index.js';
 import { Samples, addTurnLoop, rng, text } from './common.js';
+import { waitForGo } from './peers/child-process.js';
 
 async function main(): Promise<void> {
   const [dir, clientsArg, durationArg, latencyFile] = process.argv.slice(2);
@@ -39,21 +40,6 @@ async function main(): Promise<void> {
   const values = lat.values();
   fs.writeFileSync(latencyFile, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
   process.stdout.write(`${JSON.stringify({ ops, ms, cpuMs, seenSessions, warnings })}\n`);
-}
-
-function waitForGo(): Promise<void> {
-  return new Promise((resolve) => {
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString();
-      if (buf.includes('go')) {
-        process.stdin.off('data', onData);
-        process.stdin.pause();
-        resolve();
-      }
-    };
-    process.stdin.on('data', onData);
-  });
 }
 
 main().catch((err) => {

@@ -34,6 +34,8 @@ const BENCHMARKS = [
   'peers-f-bytes',
   'peers-turn-cost',
   'kv-processes',
+  // Issue 12: the Redis backend against the file backend and a connect-redis-style store.
+  'redis-backends',
 ] as const;
 
 function runOne(name: string, passArgs: string[], resultFile: string): Promise<number> {

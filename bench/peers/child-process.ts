@@ -1,7 +1,7 @@
 /**
  * Child processes of the peer workloads: a JSON-lines conversation with a
- * long-running child (ready, go, report), and the wall time of a short one
- * from spawn to exit.
+ * long-running child (ready, go, report), the child's side of "go", and the
+ * wall time of a short one from spawn to exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { now } from '../common.js';
@@ -38,6 +38,22 @@ export function startJsonChild(args: readonly string[]): JsonChild {
     return JSON.parse(lines.shift()!) as T;
   };
   return { child, next, sendLast: (line) => child.stdin!.end(`${line}\n`), exited };
+}
+
+/** In the child: resolves when the parent sends "go" on stdin (JsonChild.sendLast). */
+export function waitForGo(): Promise<void> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString();
+      if (buf.includes('go')) {
+        process.stdin.off('data', onData);
+        process.stdin.pause();
+        resolve();
+      }
+    };
+    process.stdin.on('data', onData);
+  });
 }
 
 /** Runs `node ...args` to the end: wall ms from spawn to exit, and what it printed. */

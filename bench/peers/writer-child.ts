@@ -11,6 +11,7 @@
 import { addTurnLoop } from '../common.js';
 import { realisticTurns } from './dataset.js';
 import { isPeerKind, peerModule } from './peer.js';
+import { waitForGo } from './child-process.js';
 
 async function main(): Promise<void> {
   const [kind, path, clientsArg, durationArg] = process.argv.slice(2);
@@ -24,21 +25,6 @@ async function main(): Promise<void> {
   const { ops, ms, cpuMs, perClient } = await addTurnLoop(store, ids, turns, Number(durationArg));
   await store.close();
   process.stdout.write(`${JSON.stringify({ ops, ms, cpuMs, acked: Object.fromEntries(ids.map((id, i) => [id, perClient[i]])) })}\n`);
-}
-
-function waitForGo(): Promise<void> {
-  return new Promise((resolve) => {
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString();
-      if (buf.includes('go')) {
-        process.stdin.off('data', onData);
-        process.stdin.pause();
-        resolve();
-      }
-    };
-    process.stdin.on('data', onData);
-  });
 }
 
 main().catch((err) => {

@@ -55,6 +55,14 @@ export interface CompactOptions {
   redis?: RedisLocation;
   /** Wait this long for another compaction, and for the journal lock (default 30 s). */
   lockTimeoutMs?: number;
+  /**
+   * Redis only: the compaction lock's time to live (default 30 s), renewed
+   * every third of it while the compaction runs. A compactor that dies, or
+   * stops for longer than this, loses the lock to the next one, and the
+   * fence then refuses whatever it still tries to write (LOCK_COMPROMISED).
+   * A directory's lock goes stale by its own rule (docs/OPERATIONS.md).
+   */
+  lockTtlMs?: number;
   /** Clock for retention (default Date.now); guarded, see docs/OPERATIONS.md "Clocks". */
   now?: () => number;
   /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { ErrorCodes, SessionJournalError, requirePositiveInteger } from '../errors.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning } from '../engine/warnings.js';
 import { Journal } from '../storage/journal.js';
 import { connectRedis, type RedisConnection } from '../storage/redis/connection.js';
@@ -10,9 +10,8 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS, refuseFastClock, retentionReference } from '
 import type { CompactOptions, CompactResult, FoldState } from './compactor.js';
 import { FoldConsumer, SNAPSHOT_ENTRIES } from './fold-consumer.js';
 
-/** The lock lives this long unrenewed: a compactor that dies leaves it for at most this. */
-const LOCK_TTL_MS = 30_000;
-const RENEW_EVERY_MS = 10_000;
+/** The lock lives this long unrenewed (default of lockTtlMs): a compactor that dies leaves it for at most this. */
+const DEFAULT_LOCK_TTL_MS = 30_000;
 const LOCK_POLL_MS = 200;
 /** Warnings of lines the fold did not take: kept in `{P}:kept` before the trim drops them. */
 const UNFOLDED = new Set<string>([WarningCodes.UNPARSABLE_LINE, WarningCodes.UNKNOWN_EVENT_TYPE, WarningCodes.INVALID_PAYLOAD, WarningCodes.INVALID_ENVELOPE, WarningCodes.INVALID_DATE, WarningCodes.UNSUPPORTED_VERSION]);
@@ -27,7 +26,8 @@ export async function compactRedisStore(options: CompactOptions & { redis: Redis
   const started = Date.now();
   const now = options.now ?? Date.now;
   const report = options.onWarning ?? writeWarningToStderr;
-  const conn = await connectRedis({ url: options.redis.url, prefix: options.redis.prefix, connectTimeoutMs: options.redis.connectTimeoutMs, onWarning: report });
+  const lockTtlMs = requirePositiveInteger('lockTtlMs', options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
+  const conn = await connectRedis({ url: options.redis.url, prefix: options.redis.prefix, connectTimeoutMs: options.redis.connectTimeoutMs, commandTimeoutMs: options.redis.commandTimeoutMs, onWarning: report });
   const where = conn.where;
   const scripts = new StoreScripts(conn);
   let journal: Journal | undefined;
@@ -36,16 +36,16 @@ export async function compactRedisStore(options: CompactOptions & { redis: Redis
   let lockLost: SessionJournalError | undefined;
   try {
     await scripts.load();
-    token = await acquire(scripts, where, options.lockTimeoutMs ?? 30_000, options.signal);
+    token = await acquire(scripts, where, lockTtlMs, options.lockTimeoutMs ?? 30_000, options.signal);
     const held = token;
     renewal = setInterval(() => {
-      scripts.renewLock(held, LOCK_TTL_MS).then(
+      scripts.renewLock(held, lockTtlMs).then(
         (r) => {
           if (r.kind === 'lost') lockLost ??= new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the compaction lock of ${where} was taken over by ${r.holder}`, { details: { dir: where } });
         },
         () => undefined, // a renewal that fails for the connection is retried at the next tick; the fence still guards every write
       );
-    }, RENEW_EVERY_MS).unref();
+    }, Math.max(1, Math.floor(lockTtlMs / 3))).unref();
     const checkLock = () => {
       if (lockLost) throw lockLost;
       options.signal?.throwIfAborted();
@@ -147,11 +147,11 @@ export async function compactRedisStore(options: CompactOptions & { redis: Redis
 }
 
 /** Takes the lock, waiting for another compaction up to `timeoutMs` (LOCK_TIMEOUT), as the directory's lock does. */
-async function acquire(scripts: StoreScripts, where: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
+async function acquire(scripts: StoreScripts, where: string, ttlMs: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
-    const outcome = await scripts.acquireLock(LOCK_TTL_MS);
+    const outcome = await scripts.acquireLock(ttlMs);
     if (outcome.kind === 'ok') return outcome.token;
     if (performance.now() >= deadline) {
       throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `another compaction of ${where} (token ${outcome.holder}) held its lock for ${timeoutMs} ms`, { details: { dir: where, holder: outcome.holder } });

@@ -9,7 +9,7 @@
 import test from 'ava';
 import { ErrorCodes, SessionJournalError, type JournalEventStore, type McpSessionEventStore } from '../../src/index.js';
 import { backends } from './every-backend.js';
-import { beforePeerRead, collectWarnings, named } from './harness.js';
+import { beforePeerRead, collectWarnings, named, TEST_T0 } from './harness.js';
 
 const note = (tag: string, i: number) => ({ jsonrpc: '2.0' as const, method: 'notifications/message', params: { tag, i } });
 
@@ -65,8 +65,8 @@ for (const backend of backends) {
   test(named(backend, 'views stay apart in another process, after reopen, and after compaction (the snapshot keeps the session)'), async (t) => {
     const at = await backend.fresh(t);
     const { warnings, onWarning } = collectWarnings();
-    const writer = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning });
-    const reader = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning });
+    const writer = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning, clock: () => TEST_T0 });
+    const reader = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning, clock: () => TEST_T0 });
     const a1 = await writer.forSession(SESSION_A).storeEvent('_GET_stream', note('A', 1));
     const b1 = await writer.forSession(SESSION_B).storeEvent('_GET_stream', note('B', 1));
     await writer.forSession(SESSION_A).storeEvent('_GET_stream', note('A', 2));
@@ -79,9 +79,9 @@ for (const backend of backends) {
       await refused(t, store, b1, `${when}: the unscoped store given an id of B`);
     };
     await check(reader, 'another process');
-    t.is((await writer.compact()).status, 'compacted');
+    t.is((await writer.compact({ now: () => TEST_T0 })).status, 'compacted');
     await Promise.all([writer.close(), reader.close()]);
-    const reopened = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning });
+    const reopened = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning, clock: () => TEST_T0 });
     t.teardown(() => reopened.close());
     t.deepEqual(reopened.stats(), { streams: 2, events: 4 });
     await check(reopened, 'reopened from the snapshot');

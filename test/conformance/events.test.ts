@@ -11,7 +11,7 @@
 import test from 'ava';
 import { ErrorCodes, SessionJournalError, UNKNOWN_EVENT_ID, type JournalEventStore } from '../../src/index.js';
 import { backends } from './every-backend.js';
-import { beforePeerRead, collectWarnings, named } from './harness.js';
+import { beforePeerRead, collectWarnings, named, TEST_T0 } from './harness.js';
 
 const msg = (i: number, method = 'notifications/message') => ({ jsonrpc: '2.0' as const, method, params: { i } });
 /** The sequence number an event id starts with (for ordering checks only: the store never parses ids). */
@@ -164,18 +164,18 @@ for (const backend of backends) {
   test(named(backend, 'ids survive reopen and compaction: the journal record and the snapshot entry keep each event\'s nonce'), async (t) => {
     const at = await backend.fresh(t);
     const { warnings, onWarning } = collectWarnings();
-    const store = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning });
+    const store = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning, clock: () => TEST_T0 });
     const ids = [await store.storeEvent('req-1', {}), await store.storeEvent('req-1', msg(1)), await store.storeEvent('req-1', msg(2))];
     const record = (await backend.lines(at))[1]!.record as unknown as { p: { nonce: string } };
     t.is(`2-${record.p.nonce}`, ids[1]!);
 
-    t.is((await store.compact()).status, 'compacted');
+    t.is((await store.compact({ now: () => TEST_T0 })).status, 'compacted');
     const entry = (await backend.snapshotEntries(at))![0] as { stream: string; events: Array<{ seq: number; nonce: string }> };
     t.is(entry.stream, 'req-1');
     t.deepEqual(entry.events.map((e) => `${e.seq}-${e.nonce}`), ids);
     await store.close();
 
-    const reopened = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning });
+    const reopened = await backend.openEvents(at, { fsync: false, autoCompact: false, onWarning, clock: () => TEST_T0 });
     t.teardown(() => reopened.close());
     t.deepEqual((await replayAll(reopened, ids[0]!)).events.map(([id]) => id), ids.slice(1));
     await assertUnknown(t, reopened, changeAt(ids[0]!, ids[0]!.length - 1), 'changed after restore from the snapshot');

@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SessionData } from '../../src/index.js';
+import type { RedisLocation } from '../../src/storage/redis/redis-location.js';
 import type { ChildClock } from './child-clock.js';
 import { helperScript } from './temp-store.js';
 
@@ -46,7 +47,7 @@ export interface OpenCommand {
   op: 'open';
   /** The store directory; or, instead, `redis` (then the child opens with the async open()). */
   dir?: string;
-  redis?: { url: string; prefix: string };
+  redis?: RedisLocation;
   fsync: boolean;
   lockTimeoutMs?: number;
   lockStaleMs?: number;
@@ -74,6 +75,12 @@ export interface WriteCommand {
   pauseMs?: number;
   /** Stop early, after the turn being written, when a StopWritingCommand arrives: `done` then says how many were written. */
   untilStopped?: boolean;
+  /**
+   * A flush that rejects is reported (`flush-failed`, with its code) and
+   * called again, until it resolves, instead of failing the child: the
+   * writer goes on through an outage with the same store (nothing reopened).
+   */
+  retryFailedFlush?: boolean;
 }
 
 /** Ends a running `untilStopped` write; handled as it arrives, not after the write. */
@@ -103,6 +110,10 @@ export interface OpsCommand {
   op: 'ops';
   ops: Op[];
   flush?: boolean;
+  /** A final flush that rejects answers `flush-failed` (with its code) instead of failing the child. */
+  tolerateFlushFailure?: boolean;
+  /** Do not catch up first (on Redis): the commit is then the first command sent. */
+  noCatchUp?: boolean;
 }
 
 /** Lists (getSession for `get`) after `await store.catchUp()`, so the answer includes everything acknowledged before the command. */
@@ -121,8 +132,12 @@ export interface TearCommand {
 export interface CloseCommand {
   op: 'close';
 }
+/** `await store.catchUp()`: answers `caught-up`, with the error's code when it rejected. */
+export interface CatchUpCommand {
+  op: 'catch-up';
+}
 
-export type Command = OpenCommand | WriteCommand | StopWritingCommand | OpsCommand | ListCommand | GetCommand | TearCommand | CloseCommand;
+export type Command = OpenCommand | WriteCommand | StopWritingCommand | OpsCommand | ListCommand | GetCommand | TearCommand | CloseCommand | CatchUpCommand;
 
 // ---- replies (child -> parent) --------------------------------------------
 
@@ -136,6 +151,8 @@ export type Reply =
   | { type: 'session'; session: PlainSession | null }
   | { type: 'torn'; file: string }
   | { type: 'closed' }
+  | { type: 'flush-failed'; code: string; message: string }
+  | { type: 'caught-up'; code?: string; message?: string }
   | { type: 'warning'; code: string; message: string }
   | { type: 'error'; message: string; stack?: string };
 

@@ -62,13 +62,13 @@ async function run(command: Command): Promise<void> {
         s.addTurn(command.sessions[i % command.sessions.length]!, turnOf(`${command.writer}:${i}`));
         written = i + 1;
         if ((i + 1) % command.flushEvery === 0 || i === command.count - 1) {
-          await s.flush();
+          await flush(s, command.retryFailedFlush);
           reply({ type: 'acked', upTo: i });
           if (command.pauseMs) await new Promise((resolve) => setTimeout(resolve, command.pauseMs));
         }
       }
       if (written % command.flushEvery !== 0) {
-        await s.flush(); // stopped between acknowledgements
+        await flush(s, command.retryFailedFlush); // stopped between acknowledgements
         reply({ type: 'acked', upTo: written - 1 });
       }
       reply({ type: 'done', count: written });
@@ -76,7 +76,7 @@ async function run(command: Command): Promise<void> {
     }
     case 'ops': {
       const s = opened();
-      await catchUp(s); // a request handler on Redis catches up before it acts on what other hosts wrote
+      if (!command.noCatchUp) await catchUp(s); // a request handler on Redis catches up before it acts on what other hosts wrote
       let applied = 0;
       for (const op of command.ops) {
         await applyOp(s, op);
@@ -86,7 +86,14 @@ async function run(command: Command): Promise<void> {
         reply({ type: 'applied', applied });
         return;
       }
-      await s.flush();
+      try {
+        await s.flush();
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        if (!command.tolerateFlushFailure || typeof e.code !== 'string') throw err;
+        reply({ type: 'flush-failed', code: e.code, message: e.message });
+        return;
+      }
       reply({ type: 'flushed', applied });
       return;
     }
@@ -100,6 +107,15 @@ async function run(command: Command): Promise<void> {
       reply({ type: 'session', session: session ? serializeSessions([session])[0]! : null });
       return;
     }
+    case 'catch-up':
+      try {
+        await opened().catchUp();
+        reply({ type: 'caught-up' });
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        reply({ type: 'caught-up', code: e.code ?? 'NO_CODE', message: e.message });
+      }
+      return;
     case 'tear':
       reply({ type: 'torn', file: tearLiveSegment(opened().dir, command.text) });
       return;
@@ -109,6 +125,22 @@ async function run(command: Command): Promise<void> {
       reply({ type: 'closed' });
       process.disconnect();
       return;
+  }
+}
+
+/** A flush that, with `retry`, is called again after each rejection until it resolves (the rejections reported). */
+async function flush(s: SessionStore, retry: boolean | undefined): Promise<void> {
+  for (let backoffMs = 10; ; backoffMs = Math.min(200, backoffMs * 2)) {
+    try {
+      await s.flush();
+      return;
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (!retry || typeof e.code !== 'string') throw err;
+      reply({ type: 'flush-failed', code: e.code, message: e.message });
+      // A caller's own pace between attempts (while the server is down each attempt fails at once).
+      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    }
   }
 }
 

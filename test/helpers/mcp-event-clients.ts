@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
+import type { RedisLocation } from '../../src/storage/redis/redis-location.js';
 import { helperScript } from './temp-store.js';
 
 export type ServerMode = 'per-session' | 'shared';
@@ -17,28 +18,41 @@ export interface StoredReport {
   message: { method?: string; params?: { data?: { i?: number; tag?: string } } };
 }
 
+/** Where a server keeps its events: a store directory, or a store on Redis (several servers on one prefix are several hosts). */
+export type StoreLocation = string | { redis: RedisLocation };
+
+export interface ReplayedReport {
+  id: string;
+  message: StoredReport['message'] & { result?: unknown };
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   url: URL;
   stderr(): string;
   /** Every event the server stored, in the order it reported them. */
   stored: StoredReport[];
+  /** Every event a resumption on this server sent, in order (stored by this process or another). */
+  replayed: ReplayedReport[];
   /** Resolves when the server reports a tool result stored in the event store. */
   resultStored(): Promise<void>;
   /** Resolves once `condition` holds for what the server reported (rejects after 10 s). */
   waitFor(condition: () => boolean): Promise<void>;
 }
 
-export async function startServer(t: ExecutionContext, dir: string, mode: ServerMode = 'shared'): Promise<ServerProcess> {
-  const child = fork(helperScript('mcp-event-server.js'), [dir, '60000', mode], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+export async function startServer(t: ExecutionContext, location: StoreLocation, mode: ServerMode = 'shared'): Promise<ServerProcess> {
+  const arg = typeof location === 'string' ? location : JSON.stringify(location);
+  const child = fork(helperScript('mcp-event-server.js'), [arg, '60000', mode], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   t.teardown(() => void child.kill('SIGKILL'));
   const stored: StoredReport[] = [];
+  const replayed: ReplayedReport[] = [];
   const listeners = new Set<() => void>();
   let doneCount = 0;
-  child.on('message', (m: { resultStored?: string; stored?: StoredReport }) => {
+  child.on('message', (m: { resultStored?: string; stored?: StoredReport; replayed?: ReplayedReport }) => {
     if (m.stored) stored.push(m.stored);
+    if (m.replayed) replayed.push(m.replayed);
     if (m.resultStored !== undefined) doneCount++;
     for (const l of listeners) l();
   });
@@ -61,7 +75,7 @@ export async function startServer(t: ExecutionContext, dir: string, mode: Server
     child.on('message', (m: { port?: number }) => m.port && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`server exited ${code}: ${stderr}`)));
   });
-  return { child, url: new URL(`http://127.0.0.1:${port}/mcp`), stderr: () => stderr, stored, resultStored: () => waitFor(() => doneCount > 0), waitFor };
+  return { child, url: new URL(`http://127.0.0.1:${port}/mcp`), stderr: () => stderr, stored, replayed, resultStored: () => waitFor(() => doneCount > 0), waitFor };
 }
 
 // ---- raw HTTP --------------------------------------------------------------

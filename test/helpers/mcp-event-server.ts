@@ -1,20 +1,24 @@
 /**
  * A Streamable HTTP MCP server on 127.0.0.1 whose transports use a
  * JournalEventStore, for the resumption tests. Run with fork():
- *   node mcp-event-server.js DIR [LIFETIME_MS] [per-session|shared]
+ *   node mcp-event-server.js LOCATION [LIFETIME_MS] [per-session|shared]
+ * LOCATION is a store directory, or a store on Redis as JSON
+ * (`{"redis":{"url":"redis://127.0.0.1:6379","prefix":"p"}}`): several
+ * such processes on one prefix are the hosts behind a load balancer.
  * `per-session` (the README's wiring) gives each MCP session's transport
  * `store.forSession(id)`; `shared` (the default) gives every transport the
  * store itself. It reports {port} once listening, {stored: {session, stream,
  * id, message}} after each event is stored, {sent: i} after each
  * notification is stored, {toolDone: n} when a tool call has finished,
- * {resultStored: id} once its result is stored, and exits by itself after
- * LIFETIME_MS (default 60 s).
+ * {resultStored: id} once its result is stored, {replayed: {id, message}}
+ * for each event a resumption sent (whichever process stored it), and exits
+ * by itself after LIFETIME_MS (default 60 s).
  *
  * Tools: `count {n, intervalMs, tag}` sends n logging notifications on the
  * request's stream, then answers; `broadcast {n, intervalMs, dropAfter, tag}`
  * sends n on the standalone GET stream, closing that stream (the client
  * reconnects with Last-Event-ID) after `dropAfter` of them. Each
- * notification's data is `{i, tool, tag}`.
+ * notification's data is `{i, tool, tag, pid}`, pid the process that sent it.
  */
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -22,18 +26,26 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { JournalEventStore, formatWarning } from '../../src/index.js';
+import type { RedisLocation } from '../../src/storage/redis/redis-location.js';
 
-const dir = process.argv[2];
+const location = process.argv[2];
 const lifetimeMs = Number(process.argv[3] ?? 60_000);
 const mode = process.argv[4] ?? 'shared';
-if (!dir || (mode !== 'shared' && mode !== 'per-session')) throw new Error('usage: mcp-event-server DIR [LIFETIME_MS] [per-session|shared]');
+if (!location || (mode !== 'shared' && mode !== 'per-session')) throw new Error('usage: mcp-event-server LOCATION [LIFETIME_MS] [per-session|shared]');
+const where: { dir: string } | { redis: RedisLocation } = location.startsWith('{') ? { redis: (JSON.parse(location) as { redis: RedisLocation }).redis } : { dir: location };
 
-const store = await JournalEventStore.open({ dir, onWarning: (w) => process.stderr.write(formatWarning(w) + '\n') });
+const store = await JournalEventStore.open({ ...where, onWarning: (w) => process.stderr.write(formatWarning(w) + '\n') });
 /** Tells the parent what was stored, and once a tool result is stored, i.e. a SIGKILL can no longer lose any of that call's stream. */
 function reporting(eventStore: EventStore, session: string): EventStore {
   return {
     getStreamIdForEventId: (id) => eventStore.getStreamIdForEventId!(id),
-    replayEventsAfter: (id, options) => eventStore.replayEventsAfter(id, options),
+    replayEventsAfter: (id, { send }) =>
+      eventStore.replayEventsAfter(id, {
+        send: async (eventId, message) => {
+          report({ replayed: { id: eventId, message } });
+          await send(eventId, message);
+        },
+      }),
     storeEvent: async (streamId, message) => {
       const id = await eventStore.storeEvent(streamId, message);
       report({ stored: { session, stream: streamId, id, message } });
@@ -62,7 +74,7 @@ function mcpServer(transport: () => StreamableHTTPServerTransport): Server {
     const n = Math.min(args.n ?? 10, 1000);
     const intervalMs = Math.min(args.intervalMs ?? 20, 1000);
     for (let i = 1; i <= n; i++) {
-      const notification = { method: 'notifications/message' as const, params: { level: 'info' as const, data: { i, tool: request.params.name, tag: args.tag } } };
+      const notification = { method: 'notifications/message' as const, params: { level: 'info' as const, data: { i, tool: request.params.name, tag: args.tag, pid: process.pid } } };
       if (request.params.name === 'broadcast') {
         await server.notification(notification); // no related request: the standalone _GET_stream
         if (i === args.dropAfter) transport().closeStandaloneSSEStream();

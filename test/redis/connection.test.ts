@@ -12,6 +12,7 @@ import { SessionJournalError } from '../../src/errors.js';
 import { freePort, sharedRedisUrl, startRedisServer, uniquePrefix } from '../helpers/redis-server.js';
 import { openTestConnection, waitFor } from '../helpers/redis-conn.js';
 import { helperScript } from '../helpers/temp-store.js';
+import { TcpProxy, requestOf } from '../helpers/tcp-proxy.js';
 
 const codeOf = (err: unknown): unknown => (err as SessionJournalError | undefined)?.code;
 
@@ -95,6 +96,47 @@ test('a command in flight when the server dies is REDIS_UNAVAILABLE, maybe execu
   const err = await t.throwsAsync(waiting);
   t.is(codeOf(err), 'REDIS_UNAVAILABLE');
   t.true((err as SessionJournalError).details.maybeExecuted);
+});
+
+test('a stopped server (SIGSTOP): a command sent to it fails after commandTimeoutMs, maybe executed; the connection is replaced, and works again once the server goes on', async (t) => {
+  const server = await startRedisServer(t);
+  const { conn, warnings } = await openTestConnection(t, server.url, { commandTimeoutMs: 300 });
+  server.pause();
+  t.teardown(() => server.resume());
+  const started = performance.now();
+  const err = await t.throwsAsync(conn.command(['SET', conn.keys.head, 'sent to a stopped server']));
+  t.is(codeOf(err), 'REDIS_UNAVAILABLE');
+  t.true((err as SessionJournalError).details.maybeExecuted, 'it was sent: it may run');
+  t.regex(err!.message, /no reply within 300 ms/);
+  t.true(performance.now() - started < 5000, 'bounded by the timeout, not by the server');
+  t.false(conn.isReady, 'the connection was dropped');
+  t.is(warnings[0]?.code, 'REDIS_DISCONNECTED');
+  server.resume();
+  await waitFor('the reconnection', () => conn.isReady);
+  t.is(await conn.command(['PING']), 'PONG');
+});
+
+test('a connection the client lost but the server still holds: retireLostConnections() closes it on the server, and a request still on its way never runs', async (t) => {
+  const server = await startRedisServer(t);
+  const proxy = await TcpProxy.start(server.port);
+  t.teardown(() => proxy.close());
+  const { conn } = await openTestConnection(t, proxy.url);
+  const key = `${conn.keys.head}:late`;
+  const deliverLate = async (value: string, retire: boolean) => {
+    const held = proxy.holdRequest(requestOf('SET', value));
+    const err = await t.throwsAsync(conn.command(['SET', key, value]));
+    t.is(codeOf(err), 'REDIS_UNAVAILABLE');
+    t.true((err as SessionJournalError).details.maybeExecuted);
+    await waitFor('the reconnection', () => conn.isReady);
+    if (retire) await conn.retireLostConnections();
+    return (await held).deliver();
+  };
+  // Without it, the bytes held in the network run when they arrive, after the client gave up on them.
+  t.is(await deliverLate('unretired', false), 'ran');
+  t.is(await conn.command(['GET', key]), 'unretired');
+  t.is(await deliverLate('retired', true), 'closed', 'the server had closed that connection');
+  t.is(await conn.command(['GET', key]), 'unretired', 'the late request did not run');
+  await conn.retireLostConnections(); // nothing left to close: a no-op
 });
 
 test('a command after close is CLOSED; close is idempotent', async (t) => {

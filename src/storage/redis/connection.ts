@@ -19,6 +19,16 @@ import { storeKeys, type StoreKeys } from './keys.js';
  * dies), so a caller never waits on a server that is gone, and never has a
  * write replayed behind its back after it gave up on it.
  *
+ * A command waits for its reply at most its timeout, sent or not (node-redis
+ * stops timing a command once it is written to the socket, so a stopped or
+ * unreachable server would hold it for ever): then its connection is
+ * dropped and replaced, and the command is in doubt. A command written to a
+ * connection that died may still run later (the bytes can sit in the
+ * server's socket buffer, or in the network): retireLostConnections() makes
+ * the server close such connections (CLIENT KILL by id and address, learnt
+ * with CLIENT INFO when each connection was made), so that a writer reading
+ * back a commit in doubt reads its final fate.
+ *
  * The socket is unref'd while no command is in flight, so an idle store
  * does not keep the process alive (a directory store holds no handle
  * either), and ref'd while one is, so `await store.flush()` at the end of a
@@ -33,9 +43,13 @@ export interface RedisConnectOptions {
   url: string;
   /** The store's prefix P (keys.ts); validated here, INVALID_OPTION. */
   prefix: string;
-  /** How long one connection attempt may take (default 5000 ms). */
+  /** How long one connection attempt may take, its handshake included (default 5000 ms). */
   connectTimeoutMs?: number;
-  /** How long a command may wait for its reply (default 10000 ms); a command that times out may still have run. */
+  /**
+   * How long a command may wait for its reply (default 10000 ms), sent or
+   * not; then its connection is dropped and replaced. A command that timed
+   * out may still have run.
+   */
   commandTimeoutMs?: number;
   /** Where lost connections (REDIS_DISCONNECTED, collapsed) and reconnections (RECOVERED) are reported; default stderr. */
   onWarning?: WarningHandler;
@@ -130,6 +144,14 @@ export function redactUrl(url: string): string {
  */
 const PASSING_REPLIES = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'NOREPLICAS']);
 
+/** How the server names one connection: CLIENT KILL ID <id> ADDR <addr> closes that one and no other. */
+interface ClientIdentity {
+  id: string;
+  addr: string;
+}
+
+/** Dead connections remembered for retireLostConnections(); older ones are forgotten (a process reconnecting in a loop). */
+const MAX_LOST_IDENTITIES = 32;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 const FIRST_RETRY_MS = 50;
@@ -148,6 +170,10 @@ export class RedisConnection {
   /** The server and the store, for messages: `redis://host:port {P}`. */
   readonly where: string;
   private client: NodeRedisClient | undefined;
+  /** The server's id and address of `client` (CLIENT INFO), if it told them. */
+  private identity: ClientIdentity | undefined;
+  /** Connections that died since the last retireLostConnections(), oldest first. */
+  private readonly lostIdentities: ClientIdentity[] = [];
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retries = 0;
@@ -178,14 +204,16 @@ export class RedisConnection {
     storeKeys(options.prefix);
     const conn = new RedisConnection(redis ?? (await loadNodeRedis()), options);
     const client = conn.newClient();
+    let identity: ClientIdentity | undefined;
     try {
-      await client.connect(); // ref'd meanwhile: the caller awaits it
+      identity = await conn.connectClient(client); // ref'd meanwhile: the caller awaits it
     } catch (err) {
       client.destroy();
       throw conn.unavailable(`cannot connect to ${conn.where}`, err, false);
     }
     client.unref();
     conn.client = client;
+    conn.identity = identity;
     return conn;
   }
 
@@ -203,7 +231,7 @@ export class RedisConnection {
    * with an error).
    */
   command(args: readonly string[], options: CommandOptions = {}): Promise<RedisReply> {
-    return this.track((client) => client.sendCommand([...args], { timeout: options.timeoutMs ?? this.commandTimeoutMs }), String(args[0])) as Promise<RedisReply>;
+    return this.track((client) => client.sendCommand([...args]), String(args[0]), options.timeoutMs ?? this.commandTimeoutMs) as Promise<RedisReply>;
   }
 
   /** Runs commands in one MULTI/EXEC, atomically; the replies in order. Errors as for command(). */
@@ -212,7 +240,28 @@ export class RedisConnection {
       const multi = client.multi();
       for (const args of commands) multi.addCommand([...args]);
       return multi.exec();
-    }, 'MULTI') as Promise<RedisReply[]>;
+    }, 'MULTI', this.commandTimeoutMs) as Promise<RedisReply[]>;
+  }
+
+  /**
+   * Makes the server close every connection of this process that died
+   * (dropped, timed out) since the last call, if it still has it open: once
+   * this resolves, nothing sent on them can run any more, so what the store
+   * holds is their commands' final outcome. CLIENT KILL by id and address
+   * (a restarted server reuses ids, not id and address together). A server
+   * that refuses CLIENT (an ACL, a managed service) cannot be asked: the
+   * connections are forgotten. REDIS_UNAVAILABLE while disconnected.
+   */
+  async retireLostConnections(): Promise<void> {
+    while (this.lostIdentities.length > 0) {
+      const lost = this.lostIdentities[0]!;
+      try {
+        await this.command(['CLIENT', 'KILL', 'ID', lost.id, 'ADDR', lost.addr]);
+      } catch (err) {
+        if (!(err instanceof SessionJournalError) || err.code !== ErrorCodes.REDIS_COMMAND_FAILED) throw err;
+      }
+      this.lostIdentities.shift();
+    }
   }
 
   /**
@@ -230,7 +279,7 @@ export class RedisConnection {
     client?.destroy();
   }
 
-  private async track(send: (client: NodeRedisClient) => Promise<unknown>, what: string): Promise<unknown> {
+  private async track(send: (client: NodeRedisClient) => Promise<unknown>, what: string, timeoutMs: number): Promise<unknown> {
     if (this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `the Redis connection of ${this.where} is closed`);
     const client = this.client;
     if (!client?.isReady) throw this.unavailable(`${what} not sent: not connected to ${this.where} (reconnecting)`, undefined, false);
@@ -240,13 +289,23 @@ export class RedisConnection {
     } catch (err) {
       throw this.mapError(err, what);
     }
+    pending.catch(() => undefined); // rejected after a timeout, when the dropped connection fails it
     if (this.inFlight.size === 0) client.ref();
     this.inFlight.add(pending);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), timeoutMs);
+      timer.unref(); // the socket, ref'd while a command is in flight, keeps the process alive
+    });
     try {
-      return await pending;
+      const outcome = await Promise.race([pending.then((reply) => ({ reply })), expired]);
+      if (outcome !== 'expired') return outcome.reply;
+      this.abandon(client, `no reply to ${what} within ${timeoutMs} ms`);
+      throw this.unavailable(`${what} to ${this.where}: no reply within ${timeoutMs} ms (the server is stopped, overloaded or out of reach); the connection was dropped`, undefined, true);
     } catch (err) {
       throw this.mapError(err, what);
     } finally {
+      clearTimeout(timer);
       this.inFlight.delete(pending);
       if (this.inFlight.size === 0) this.client?.unref();
     }
@@ -279,7 +338,6 @@ export class RedisConnection {
       RESP: 2,
       maintNotifications: 'disabled',
       disableOfflineQueue: true,
-      commandOptions: { timeout: this.commandTimeoutMs },
       socket: { reconnectStrategy: false, connectTimeout: this.connectTimeoutMs },
     });
     // Never an unhandled 'error' event (which would crash the process): a dead connection is replaced, the rest is warned.
@@ -295,9 +353,55 @@ export class RedisConnection {
       this.lost.failed(message, 'the connection is kept');
       return;
     }
+    this.abandon(client, message);
+  }
+
+  /**
+   * Drops the current connection and reconnects. What was sent on it may
+   * still run (retireLostConnections), so the server's name for it is kept.
+   */
+  private abandon(client: NodeRedisClient, message: string): void {
+    if (client !== this.client) return;
     this.client = undefined;
-    client.destroy();
-    this.scheduleReconnect(message);
+    if (this.identity) this.lostIdentities.push(this.identity);
+    if (this.lostIdentities.length > MAX_LOST_IDENTITIES) this.lostIdentities.shift();
+    this.identity = undefined;
+    client.destroy(); // also while closing: close() waits for the commands this fails
+    if (!this.closed) this.scheduleReconnect(message);
+  }
+
+  /**
+   * connect(), then CLIENT INFO for the server's id and address of the
+   * connection, all within connectTimeoutMs: node-redis's connectTimeout
+   * covers the TCP connection, not its handshake, which a stopped server
+   * would hold for ever. A server that refuses CLIENT INFO gives no
+   * identity.
+   */
+  private async connectClient(client: NodeRedisClient): Promise<ClientIdentity | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no handshake within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+    });
+    const handshake = async (): Promise<ClientIdentity | undefined> => {
+      await client.connect();
+      let info: unknown;
+      try {
+        info = await client.sendCommand(['CLIENT', 'INFO']);
+      } catch (err) {
+        if (err instanceof this.redis.ErrorReply) return undefined;
+        throw err;
+      }
+      const id = /(?:^|\s)id=(\d+)(?:\s|$)/.exec(String(info))?.[1];
+      const addr = /(?:^|\s)addr=(\S+)(?:\s|$)/.exec(String(info))?.[1];
+      return id && addr ? { id, addr } : undefined;
+    };
+    const attempt = handshake();
+    attempt.catch(() => undefined); // rejected after a timeout, when the caller destroys the client
+    try {
+      return await Promise.race([attempt, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private scheduleReconnect(message: string): void {
@@ -315,8 +419,9 @@ export class RedisConnection {
     if (this.closed) return;
     const client = this.newClient();
     client.unref(); // in the background: an idle process may exit meanwhile
+    let identity: ClientIdentity | undefined;
     try {
-      await client.connect();
+      identity = await this.connectClient(client);
     } catch (err) {
       client.destroy();
       const why = (err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.message ?? String(err);
@@ -329,6 +434,7 @@ export class RedisConnection {
     }
     if (this.inFlight.size > 0) client.ref();
     this.client = client;
+    this.identity = identity;
     this.retries = 0;
     this.lost.succeeded();
     this.options.onReconnect?.();

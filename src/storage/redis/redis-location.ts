@@ -7,6 +7,13 @@ export interface RedisLocation {
   /** Fail the open with REDIS_UNAVAILABLE after this long without a connection (default 5 s). */
   connectTimeoutMs?: number;
   /**
+   * A command without a reply after this long (default 10 s) fails with
+   * REDIS_UNAVAILABLE and its connection is replaced: a stopped, overloaded
+   * or unreachable server. A commit that timed out is in doubt and read back
+   * (docs/FORMAT.md).
+   */
+  commandTimeoutMs?: number;
+  /**
    * After each commit, WAIT until this many replicas have it (default 0:
    * none); fewer within timeoutMs rejects flush() with REDIS_NOT_REPLICATED.
    */

@@ -74,6 +74,8 @@ export class RedisStorage implements JournalStorage {
    * counterpart of the file backend's lock, for readers).
    */
   private turn: Promise<unknown> = Promise.resolve();
+  /** The catch-up waiting for its turn, if any (see follow). */
+  private queuedFollow: Promise<void> | undefined;
   private readonly counters = new CommitCounters();
 
   constructor(options: RedisStorageOptions, env: StorageEnv) {
@@ -114,7 +116,7 @@ export class RedisStorage implements JournalStorage {
   // ---- open and replay ---------------------------------------------------
 
   async load(create: boolean): Promise<void> {
-    const conn = await connectRedis({ url: this.options.url, prefix: this.options.prefix, connectTimeoutMs: this.options.connectTimeoutMs, onWarning: (w) => this.env.warn(w) });
+    const conn = await connectRedis({ url: this.options.url, prefix: this.options.prefix, connectTimeoutMs: this.options.connectTimeoutMs, commandTimeoutMs: this.options.commandTimeoutMs, onWarning: (w) => this.env.warn(w) });
     this.conn = conn;
     try {
       await checkServerSettings(conn, { fsync: this.options.fsync, warn: (w) => this.env.warn(w) });
@@ -213,8 +215,19 @@ export class RedisStorage implements JournalStorage {
 
   // ---- catching up -------------------------------------------------------
 
+  /**
+   * A catch-up that is queued and not started yet is shared: it starts after
+   * this call, so it brings in everything acknowledged before it (request
+   * handlers that catch up together cost one round trip, not one each).
+   */
   follow(): Promise<void> {
-    return this.inTurn(() => this.followNow());
+    if (this.queuedFollow) return this.queuedFollow;
+    const queued: Promise<void> = this.inTurn(() => {
+      if (this.queuedFollow === queued) this.queuedFollow = undefined;
+      return this.followNow();
+    });
+    this.queuedFollow = queued;
+    return queued;
   }
 
   private async followNow(): Promise<void> {
@@ -304,6 +317,8 @@ export class RedisStorage implements JournalStorage {
     const doubt = this.inDoubt!;
     const conn = this.conn!;
     const first = doubt.encoded.batch.firstSeq;
+    // The commit's bytes may still be on their way to the script (a connection the server has not closed yet): close it first.
+    await conn.retireLostConnections();
     const reply = await conn.command(['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`]);
     this.inDoubt = undefined;
     this.behind = true;
