@@ -1,6 +1,10 @@
-/** Command-line parsing shared by every subcommand: flags, durations, times, the store directory. */
+/** Command-line parsing shared by every subcommand: flags, durations, times, the store (a directory or Redis). */
 import { parseArgs } from 'node:util';
 import { parseIsoInstant } from '../engine/dates.js';
+import { ErrorCodes, SessionJournalError } from '../errors.js';
+import { redactUrl } from '../storage/redis/connection.js';
+import { validatePrefix } from '../storage/redis/keys.js';
+import type { RedisLocation } from '../storage/redis/redis-location.js';
 
 export class UsageError extends Error {}
 
@@ -141,9 +145,93 @@ const MAX_DATE_MS = 8.64e15;
 
 /** The environment variable that names the store when --dir is not given. */
 export const DIR_ENV = 'SESSION_JOURNAL_DIR';
+/** The environment variable that names a Redis server (its URL) when neither --dir nor --redis is given. */
+export const REDIS_ENV = 'SESSION_JOURNAL_REDIS';
+/** The environment variable that gives the store's prefix on Redis when --prefix is not given. */
+export const PREFIX_ENV = 'SESSION_JOURNAL_PREFIX';
+
+/** The flags that name a store, in every command that reads or writes one. */
+export const LOCATION_FLAGS = ['dir', 'redis', 'prefix'] as const;
+
+/** Where a command's store is: a directory, or a prefix on a Redis server. */
+export type StoreLocation =
+  | { kind: 'dir'; dir: string }
+  /** `where` is the server without its credentials and the store's keys, `redis://host:port {P}`: what messages show. */
+  | { kind: 'redis'; redis: RedisLocation; where: string };
 
 export function storeDir(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): string {
   const dir = args.values.get('dir') ?? env[DIR_ENV];
   if (!dir) throw new UsageError(`no store given: pass --dir DIR or set ${DIR_ENV}`);
   return dir;
+}
+
+const set = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
+
+/**
+ * The store a command names, in one place for every command
+ * (docs/OPERATIONS.md, "The command"): `--dir DIR`, or `--redis URL` with
+ * `--prefix P`. A flag wins over the environment; without either flag,
+ * SESSION_JOURNAL_DIR names a directory and SESSION_JOURNAL_REDIS a server,
+ * and SESSION_JOURNAL_PREFIX gives the prefix when --prefix does not. Both
+ * --dir and --redis, or both variables set and neither flag, name two
+ * stores: a usage error, as is a Redis store without a prefix (no default:
+ * the prefix is the store, and a mistyped one would read an empty store)
+ * unless the command has its own (`defaultPrefix`). The URL is checked here
+ * and never shown with its password: messages get `where`.
+ */
+export function storeLocation(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env, options: { defaultPrefix?: string } = {}): StoreLocation {
+  const dirFlag = args.values.get('dir');
+  const redisFlag = args.values.get('redis');
+  const prefixFlag = args.values.get('prefix');
+  if (dirFlag !== undefined && redisFlag !== undefined) throw new UsageError('--dir and --redis name two stores: give one of them');
+  const fromEnv = dirFlag === undefined && redisFlag === undefined;
+  const envDir = fromEnv ? set(env[DIR_ENV]) : undefined;
+  const envRedis = fromEnv ? set(env[REDIS_ENV]) : undefined;
+  if (envDir !== undefined && envRedis !== undefined) throw new UsageError(`${DIR_ENV} and ${REDIS_ENV} are both set: pass --dir or --redis to say which store`);
+  const dir = dirFlag ?? envDir;
+  if (dir !== undefined) {
+    if (prefixFlag !== undefined) throw new UsageError('--prefix goes with --redis (a store on Redis), not with a directory');
+    return { kind: 'dir', dir };
+  }
+  const url = redisFlag ?? envRedis;
+  if (url === undefined) {
+    throw new UsageError(`no store given: pass --dir DIR or --redis URL --prefix P (or set ${DIR_ENV}, or ${REDIS_ENV} and ${PREFIX_ENV})`);
+  }
+  const shownFlag = redisFlag !== undefined ? '--redis' : REDIS_ENV;
+  const prefix = prefixFlag ?? set(env[PREFIX_ENV]) ?? options.defaultPrefix;
+  if (prefix === undefined) throw new UsageError(`${shownFlag} needs the store's prefix: pass --prefix P or set ${PREFIX_ENV}`);
+  let server: string;
+  try {
+    server = redactUrl(url);
+  } catch {
+    // Not quoted back: a URL may hold a password.
+    throw new UsageError(`${shownFlag} takes a URL, redis://[user:password@]host[:port][/db] or rediss://... for TLS (the value given is not one; it is not shown, it may hold a password)`);
+  }
+  try {
+    validatePrefix(prefix);
+  } catch (err) {
+    if (!(err instanceof SessionJournalError && err.code === ErrorCodes.INVALID_OPTION)) throw err;
+    const flag = prefixFlag !== undefined ? '--prefix' : set(env[PREFIX_ENV]) !== undefined ? PREFIX_ENV : 'the default prefix';
+    throw new UsageError(`${flag} ${err.message.replace(/^redis\.prefix /, '')}`);
+  }
+  return { kind: 'redis', redis: { url, prefix }, where: `${server} {${prefix}}` };
+}
+
+/** The directory of a command that has no Redis form (repair): a Redis location is a usage error saying why. */
+export function requireDirLocation(location: StoreLocation | { kind: 'redis'; where: string }, command: string, why: string): string {
+  if (location.kind === 'dir') return location.dir;
+  throw new UsageError(`${command} does not apply to a store on Redis (${location.where}): ${why}`);
+}
+
+/**
+ * The store options' lines of a command's help, aligned at `column` (where
+ * that help's descriptions begin). `short`: the command has -d.
+ */
+export function locationHelp(column: number, short = true): string {
+  const row = (flag: string, text: string[]) => text.map((t, i) => `${(i === 0 ? `  ${flag}` : '').padEnd(column)}${t}`).join('\n');
+  return [
+    row(`${short ? '-d, ' : ''}--dir DIR`, [`the store (default: $${DIR_ENV})`]),
+    row('--redis URL', ['a store on Redis: redis://[user:password@]host:port', `(default: $${REDIS_ENV}); messages show it`, 'without the password']),
+    row('--prefix P', [`its key prefix (default: $${PREFIX_ENV})`]),
+  ].join('\n');
 }

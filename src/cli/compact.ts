@@ -7,7 +7,8 @@ import { DEFAULT_STORE_KIND, STORE_KINDS, isStoreKindName, type StoreKind, type 
 import type { CompactOptions, CompactResult } from '../compact/compactor.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { formatWarning, type JournalWarning } from '../engine/warnings.js';
-import { UsageError, parseDuration, parseFlags, parsePositiveInt, parseTime, storeDir } from './args.js';
+import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, parsePositiveInt, parseTime, storeLocation } from './args.js';
+import { connectToStore } from '../storage/redis/history-reader.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { SignalAbort } from './signals.js';
 import { progressBar, type Progress } from './terminal.js';
@@ -17,13 +18,19 @@ import type { CompactionStep } from '../compact/compactor.js';
 const PROGRESS_MIN_BYTES = 4 * 1024 * 1024;
 
 export const compactHelp = `Usage: session-journal compact --dir DIR [options]
+       session-journal compact --redis URL --prefix P [options]
 
 Folds the journal into a new snapshot, drops expired sessions (TTL) and the
 least recently used beyond --max-sessions (LRU), and archives the folded
 segments. Safe beside live writers. Quiet on success.
 
+On Redis the folded records are trimmed from the stream once the snapshot
+is installed (XTRIM), not archived: --no-archive and --archive-* do not
+apply there; --max-clock-skew compares this host's clock with the server's
+(TIME), and the lock is the store's fenced {P}:lock.
+
 Options:
-  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
+${locationHelp(23)}
   --kind KIND          sessions (default), events (a JournalEventStore) or kv
                        (a KeyValueStore); a store of another kind is refused (exit 4)
   --ttl DURATION       drop sessions not accessed for this long (default 24h;
@@ -42,7 +49,8 @@ Options:
                        maxRecordBytes; default 67108864); a larger record
                        stops the compaction (exit 4) likewise
   --max-clock-skew D   refuse to run (exit 5) when this host's clock is ahead
-                       of the store's file system by more (default 1h)
+                       of the store's file system (on Redis: the server's
+                       clock) by more (default 1h)
   --no-archive         delete folded segments instead of archiving them
   --archive-max-age D  delete archived files older than this (default 30d)
   --archive-max-files N  keep at most N archived files (default 1000)
@@ -77,7 +85,7 @@ const COMPACTIONS: Record<StoreKindName, { ttlMs: number; limit?: number; run: (
 
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'kind', 'ttl', 'max-sessions', 'max-entries', 'now', 'lock-timeout', 'max-line-bytes', 'max-record-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
+    values: [...LOCATION_FLAGS, 'kind', 'ttl', 'max-sessions', 'max-entries', 'now', 'lock-timeout', 'max-line-bytes', 'max-record-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
     switches: ['json', 'no-archive'],
   });
   const json = args.switches.has('json');
@@ -92,8 +100,13 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   const ttl = args.values.get('ttl');
   let bar: Progress | undefined;
   let lastStep: CompactionStep | undefined;
+  const location = storeLocation(args, io.env);
+  if (location.kind === 'redis') {
+    const archiveFlag = ['archive-max-age', 'archive-max-files'].find((f) => args.values.has(f)) ?? (args.switches.has('no-archive') ? 'no-archive' : undefined);
+    if (archiveFlag) throw new UsageError(`--${archiveFlag} does not apply to a store on Redis: a compaction there trims the records it folded from the stream, it keeps no archive`);
+  }
   const options = {
-    dir: storeDir(args, io.env),
+    ...(location.kind === 'dir' ? { dir: location.dir } : { redis: location.redis }),
     // One instant for the whole compaction: TTL and archive age are judged at the same "now".
     ...(args.values.has('now') && { now: constant(parseTime('now', args.values.get('now')!, Date.now())) }),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,
@@ -118,7 +131,8 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
   const ttlMs = ttl ? parseDuration('ttl', ttl) : compaction.ttlMs;
   const limitFlag = kind.limitFlag;
   const limit = limitFlag && args.values.has(limitFlag) ? parsePositiveInt(limitFlag, args.values.get(limitFlag)!) : compaction.limit;
-  requireStore(options.dir);
+  if (location.kind === 'dir') requireStore(location.dir);
+  else await (await connectToStore(location.redis, options.onWarning)).close(); // NOT_A_STORE for a prefix with no store
   // From here on SIGINT, SIGTERM and SIGHUP stop the compaction cleanly, with the shell's exit code for the signal.
   const stop = new SignalAbort();
   try {
@@ -130,7 +144,7 @@ export async function compactCommand(argv: readonly string[], io: CliIO): Promis
     bar?.finish();
     // The terminal may be gone (SIGHUP): a failed write of this line must not become an error of its own.
     io.stderr.on('error', () => undefined);
-    io.stderr.write(`session-journal compact: stopped by ${stop.received}: ${STOPPED_AFTER[lastStep ?? 'none']}\n`);
+    io.stderr.write(`session-journal compact: stopped by ${stop.received}: ${(location.kind === 'redis' ? STOPPED_AFTER_ON_REDIS : STOPPED_AFTER)[lastStep ?? 'none']}\n`);
     return stop.exitCode;
   } finally {
     stop.dispose();
@@ -144,5 +158,15 @@ const STOPPED_AFTER: Record<CompactionStep | 'none', string> = {
   rotated: 'the journal was rotated and nothing else changed; the next compaction folds it',
   retained: 'the journal was rotated and the expiries journaled, nothing else changed; the next compaction folds it',
   'snapshot-written': 'the new snapshot is published; the next compaction archives the segments it folded',
+  archived: 'the compaction was done',
+};
+
+/** The same on Redis (docs/FORMAT.md, "Compaction on Redis"): nothing is rotated, and what is folded is trimmed last. */
+const STOPPED_AFTER_ON_REDIS: Record<CompactionStep | 'none', string> = {
+  none: 'nothing was changed',
+  replayed: 'nothing was changed',
+  rotated: 'nothing was changed',
+  retained: 'the expiries were journaled, nothing else changed; the next compaction folds them',
+  'snapshot-written': 'the new snapshot is installed; the next compaction trims the records it folded',
   archived: 'the compaction was done',
 };

@@ -39,8 +39,9 @@ Commands:
 ${lines.join('\n')}
 
 Every command takes --dir DIR (-d DIR, or the SESSION_JOURNAL_DIR
-environment variable) and --help. -- ends the options. Exit codes:
-docs/OPERATIONS.md.
+environment variable), or --redis URL --prefix P for a store on Redis
+(SESSION_JOURNAL_REDIS, SESSION_JOURNAL_PREFIX; every command but repair),
+and --help. -- ends the options. Exit codes: docs/OPERATIONS.md.
 
 Options:
   -h, --help       show this help

@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import { formatWarning } from '../engine/warnings.js';
 import { importSessions, type ImportResult } from '../maintenance/import.js';
-import { UsageError, parseDuration, parseFlags, parsePositiveInt, storeDir } from './args.js';
+import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, parsePositiveInt, storeLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
 export const importHelp = `Usage: session-journal import --dir DIR [options] FILE
+       session-journal import --redis URL --prefix P [options] FILE
 
 Imports sessions from FILE ("-" for stdin) into the store, creating the
-store when missing. Two formats are recognised:
+store when missing (on Redis too; a Redis store of another kind is refused,
+exit 4). Two formats are recognised:
 
   {"version":1,"sessions":[{"id","createdAt","lastAccessedAt","turns":[...],
    "codexConversationId"}, ...]}   a v1 session file (ISO dates), as the file
@@ -31,10 +33,11 @@ reason) and counted:
                                               digits), each mapping noted
 
 Options:
-  --dir DIR            the store (default: $SESSION_JOURNAL_DIR)
+${locationHelp(23, false)}
   --strict             import nothing if any session, turn or field would be
                        skipped (checked before the store is touched)
-  --lock-timeout DUR   wait this long for the journal lock (default 30s)
+  --lock-timeout DUR   wait this long for the journal lock (default 30s; a
+                       store on Redis has no writers' lock)
   --max-session-bytes N  the largest session imported, as its journal record
                        (default 67108864, 64 MiB; at most 268435456): a file
                        with a larger session is refused before anything is
@@ -55,16 +58,16 @@ error; 70 internal error.
 `;
 
 export async function importCommand(argv: readonly string[], io: CliIO): Promise<number> {
-  const args = parseFlags(argv, { values: ['dir', 'lock-timeout', 'max-session-bytes', 'max-line-bytes'], switches: ['json', 'strict'] });
+  const args = parseFlags(argv, { values: [...LOCATION_FLAGS, 'lock-timeout', 'max-session-bytes', 'max-line-bytes'], switches: ['json', 'strict'] });
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'name the file to import (or - for stdin)' : `one file at a time (got ${args.positionals.length})`);
   const file = args.positionals[0]!;
   const json = args.switches.has('json');
   const strict = args.switches.has('strict');
-  const dir = storeDir(args, io.env);
+  const location = storeLocation(args, io.env);
   const warn = (line: string) => io.stderr.write(`session-journal import: ${line}\n`);
   // INVALID_IMPORT_FILE propagates: reportError prints it with its hint (exit 4).
   const result: ImportResult = await importSessions({
-    dir,
+    ...(location.kind === 'dir' ? { dir: location.dir } : { redis: location.redis }),
     file: file === '-' ? '<stdin>' : file,
     ...(file === '-' && { text: fs.readFileSync(0, 'utf8') }),
     lockTimeoutMs: args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000,

@@ -59,6 +59,7 @@ function hintFor(err: SessionJournalError): string {
     case ErrorCodes.STORE_NOT_FOUND:
       return 'check --dir (or SESSION_JOURNAL_DIR)';
     case ErrorCodes.NOT_A_STORE:
+      if (err.details.redis === true) return 'no store lives under that prefix on that server: check --prefix (or SESSION_JOURNAL_PREFIX), and --redis (or SESSION_JOURNAL_REDIS) for the database number';
       return 'pass the store directory itself, the one holding journal-*.ndjson (check --dir or SESSION_JOURNAL_DIR)';
     case ErrorCodes.LINE_TOO_LONG:
       return 'pass --max-line-bytes with the maxLineBytes the store is written with';
@@ -72,8 +73,19 @@ function hintFor(err: SessionJournalError): string {
       return 'a session is too large for a snapshot; delete or shorten it, then compact again (docs/OPERATIONS.md)';
     case ErrorCodes.CLOCK_SKEW:
       return "fix this host's clock (NTP), or pass --max-clock-skew if the file system's clock is the wrong one; see Clocks in docs/OPERATIONS.md";
-    case ErrorCodes.STORE_KIND_MISMATCH:
-      return kindHint(err.details.expected, err.details.found as Record<string, unknown> | undefined);
+    case ErrorCodes.STORE_KIND_MISMATCH: {
+      // A store on Redis names its kind in {P}:meta (details.kind); a directory's compactor counts what it found.
+      const found = (err.details.found as Record<string, unknown> | undefined) ?? (typeof err.details.kind === 'string' ? { [err.details.kind]: 1 } : undefined);
+      return kindHint(err.details.expected, found);
+    }
+    case ErrorCodes.REDIS_UNAVAILABLE:
+      return 'check --redis (or SESSION_JOURNAL_REDIS): the host, the port, the password, TLS (rediss://); nothing was changed by this command';
+    case ErrorCodes.REDIS_NOT_INSTALLED:
+      return 'a store on Redis needs the package "redis" (node-redis) next to session-journal: npm install redis';
+    case ErrorCodes.REDIS_EVICTION_POLICY:
+      return 'set maxmemory-policy noeviction on the server (docs/SCALING.md, "The Redis configuration")';
+    case ErrorCodes.REDIS_DATA_LOST:
+      return 'records of the store are missing on the server (evicted or deleted): restore its keys from a backup (docs/SCALING.md)';
     case ErrorCodes.IO_ERROR:
       return 'check free disk space and permissions; the store is unchanged and the command can be run again';
     default:

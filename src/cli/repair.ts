@@ -1,7 +1,7 @@
 import { requireStore } from '../storage/file/store-files.js';
 import { repairStore, type RepairResult } from '../maintenance/repair.js';
 import { isDamageLeft } from '../maintenance/repair-report.js';
-import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { LOCATION_FLAGS, UsageError, parseDuration, parseFlags, requireDirLocation, storeLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, useColour } from './terminal.js';
 
@@ -24,12 +24,18 @@ committed record, the gap it leaves in the hash chain is journaled in a
 journal.repair record, which verify accepts.
 
 Options:
-  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
+  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR); a store on
+                       Redis (--redis) is refused (exit 2): see below
   -n, --dry-run        report what would move; change nothing, take no lock;
                        exits as the repair would (0 when it can clean the store)
   --lock-timeout DUR   wait this long for a compaction or writer (default 30s)
   -j, --json           print one JSON document
   -h, --help           this help
+
+repair is for a store directory only. A store on Redis has no files to
+rewrite: a commit is appended whole by one server-side script (nothing is
+torn), readers skip a damaged entry and warn, and compact keeps what it
+cannot fold in {P}:kept before it trims the stream; verify finds the rest.
 
 Exit codes (the same with --dry-run, for what the repair would do, so
 "repair --dry-run && repair" repairs): 0 clean, repaired (or repairable),
@@ -38,12 +44,17 @@ Exit codes (the same with --dry-run, for what the repair would do, so
 70 internal error.
 `;
 
+const NOT_ON_REDIS =
+  'it rewrites segment files, and a store on Redis has none: its commits are appended whole by one script (nothing is torn), readers skip a damaged entry and warn, and compact keeps what it cannot fold in {P}:kept before trimming; run verify to find damage';
+
 export async function repairCommand(argv: readonly string[], io: CliIO): Promise<number> {
-  const args = parseFlags(argv, { values: ['dir', 'lock-timeout'], switches: ['json', 'dry-run'] });
+  const args = parseFlags(argv, { values: [...LOCATION_FLAGS, 'lock-timeout'], switches: ['json', 'dry-run'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const json = args.switches.has('json');
   const dryRun = args.switches.has('dry-run');
-  const dir = storeDir(args, io.env);
+  // Said before anything else about a Redis location (a missing --prefix): no prefix would make repair apply.
+  const location = args.values.has('redis') ? { kind: 'redis' as const, where: 'a server given with --redis' } : storeLocation(args, io.env);
+  const dir = requireDirLocation(location, 'repair', NOT_ON_REDIS);
   const lockTimeoutMs = args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : 30_000;
   requireStore(dir);
   const result = await repairStore({ dir, dryRun, lockTimeoutMs });

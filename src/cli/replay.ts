@@ -8,9 +8,14 @@ import { recordMatcher, shortType, type ReplayFilter } from '../audit/replay-fil
 import { HumanFormatter, toReplayEvent } from '../audit/replay-format.js';
 import { auditTrail } from '../audit/replay-source.js';
 import { stateAt } from '../point-in-time/state-at.js';
-import { DIR_ENV, UsageError, parseFlags, parseTime, storeDir, suggestion } from './args.js';
+import { RedisAuditTrail } from '../audit/redis-trail.js';
+import { stateAtRedis } from '../point-in-time/state-at-redis.js';
+import { connectToStore } from '../storage/redis/history-reader.js';
+import type { RedisLocation } from '../storage/redis/redis-location.js';
+import { LOCATION_FLAGS, UsageError, locationHelp, parseFlags, parseTime, storeLocation, suggestion, type StoreLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { followJournal } from './replay-follow.js';
+import { followRedis } from './replay-follow-redis.js';
 import { ReplayProgress } from './replay-progress.js';
 import { StdoutSink } from './stdout-sink.js';
 import { Stopper } from './stopper.js';
@@ -18,10 +23,15 @@ import { paint, useColour } from './terminal.js';
 
 export const replayHelp = `Usage: session-journal replay --dir DIR [filters] [--ndjson] [--follow]
        session-journal replay --dir DIR --state [--at TIME] [--session ID]
+       session-journal replay --redis URL --prefix P [the same options]
 
 Prints the audit trail: every event of the store in commit order, across the
 archived segments (archive/*.gz) and the live journal, as one history.
 Read-only; takes no lock, so it is safe beside live writers and compactions.
+On Redis the history is what the stream holds since the last compaction
+(which trims the records it folds into its snapshot): --state --at rebuilds
+from that snapshot, and an instant before it is HISTORY_PRUNED (exit 4);
+--follow waits on the stream (XREAD BLOCK).
 
 By default one aligned line per event: time (UTC), writer (pid@host),
 session, event and a short summary (a turn's prompt, a conversation id, a
@@ -30,7 +40,7 @@ are hidden unless --type asks for them. Colour only on a terminal, never
 with NO_COLOR set.
 
 Options:
-  -d, --dir DIR      the store (default: $${DIR_ENV})
+${locationHelp(21)}
   --session ID       only events of this session (comma-separated: several)
   --type T           only these event types: full (session.turn,
                      journal.rotate) or short (turn, delete, rotate); commas;
@@ -55,8 +65,8 @@ number), or a duration meaning that long ago: 90s, 30m, 2h, 7d. Times are
 the events' own timestamps (ts).
 
 Unreadable lines (torn writes, garbage) are reported on stderr with file and
-line; stdout carries only events. A closed pipe (| head) ends the command
-quietly with exit code 0.
+line (on Redis: the stream's key and the entry id); stdout carries only
+events. A closed pipe (| head) ends the command quietly with exit code 0.
 Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with --follow),
 2 usage, 4 store error (missing, not a store, unsafe, unreadable, or the
 history for --at was pruned), 70 internal error.
@@ -94,7 +104,7 @@ function checkTypes(types: readonly string[] | undefined): void {
 function warningSink(io: CliIO): (w: JournalWarning) => void {
   const seen = new Set<string>();
   return (w) => {
-    const key = `${w.code}|${w.file ?? ''}|${w.line ?? ''}`;
+    const key = `${w.code}|${w.file ?? ''}|${w.line ?? ''}|${w.entry ?? ''}`;
     if (seen.has(key)) return;
     seen.add(key);
     io.stderr.write(formatWarning(w) + '\n');
@@ -105,12 +115,12 @@ const note = (io: CliIO, text: string) => io.stderr.write(`session-journal repla
 
 export async function replayCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
-    values: ['dir', 'session', 'type', 'writer', 'since', 'until', 'at', 'now'],
+    values: [...LOCATION_FLAGS, 'session', 'type', 'writer', 'since', 'until', 'at', 'now'],
     switches: ['ndjson', 'follow', 'state', 'json'],
   });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const now = args.values.has('now') ? parseTime('now', args.values.get('now')!, Date.now()) : Date.now();
-  const dir = storeDir(args, io.env);
+  const location = storeLocation(args, io.env);
   const state = args.switches.has('state');
   if (state) {
     for (const flag of ['type', 'writer', 'since', 'until']) if (args.values.has(flag)) throw new UsageError(`--${flag} does not apply to --state (only --at and --session do)`);
@@ -130,15 +140,31 @@ export async function replayCommand(argv: readonly string[], io: CliIO): Promise
   if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) throw new UsageError('--since is after --until');
   const at = args.values.has('at') ? parseTime('at', args.values.get('at')!, now) : now;
 
-  requireStore(dir);
   const warn = warningSink(io);
-  if (state) return printState(dir, at, filter.sessions, io, warn);
+  if (location.kind === 'redis') {
+    if (state) return printState(location, at, filter.sessions, io, warn);
+    return printRedisHistory(location.redis, filter, args.switches.has('ndjson'), args.switches.has('follow'), io, warn);
+  }
+  const dir = location.dir;
+  requireStore(dir);
+  if (state) return printState(location, at, filter.sessions, io, warn);
   return printHistory(dir, filter, args.switches.has('ndjson'), args.switches.has('follow'), io, warn);
 }
 
-async function printState(dir: string, at: number, sessions: readonly string[] | undefined, io: CliIO, warn: (w: JournalWarning) => void): Promise<number> {
+async function printState(location: StoreLocation, at: number, sessions: readonly string[] | undefined, io: CliIO, warn: (w: JournalWarning) => void): Promise<number> {
   // HISTORY_PRUNED propagates: reportError prints it with its hint (exit 4).
-  const result = await stateAt(dir, at, { onWarning: warn, onNote: (text) => note(io, text) });
+  const options = { onWarning: warn, onNote: (text: string) => note(io, text) };
+  let result;
+  if (location.kind === 'dir') {
+    result = await stateAt(location.dir, at, options);
+  } else {
+    const conn = await connectToStore(location.redis, warn);
+    try {
+      result = await stateAtRedis(conn, at, options);
+    } finally {
+      await conn.close();
+    }
+  }
   const shown = sessions ? result.sessions.filter((s) => sessions.includes(s.id)) : result.sessions;
   const out = new StdoutSink(io.stdout, false);
   // Sorted keys, dates as ISO strings (Date#toJSON), undefined fields left out.
@@ -181,6 +207,33 @@ async function printHistory(dir: string, filter: ReplayFilter, machine: boolean,
     if (stopper && !stopper.stopped && !out.closed) await followJournal(dir, lastSeq, emit, out, warn, stopper);
   } finally {
     stopper?.dispose();
+  }
+  await out.end();
+  return out.exitCode(io.stderr, 'replay');
+}
+
+/** The history of a store on Redis: every record since the last compaction, then --follow. The same output as for a directory. */
+async function printRedisHistory(redis: RedisLocation, filter: ReplayFilter, machine: boolean, follow: boolean, io: CliIO, warn: (w: JournalWarning) => void): Promise<number> {
+  const out = new StdoutSink(io.stdout, machine);
+  const matches = recordMatcher(filter);
+  const human = new HumanFormatter(paint(useColour(io.stdout, io.env)));
+  const emit = async (record: JournalRecord) => {
+    if (matches(record)) await out.write(machine ? toReplayEvent(record) : human.format(record) + '\n');
+  };
+  const stopper = follow ? new Stopper() : undefined;
+  const conn = await connectToStore(redis, warn);
+  try {
+    const trail = await RedisAuditTrail.open(conn);
+    for await (const item of trail.items()) {
+      if (out.closed || stopper?.stopped) break;
+      if (item.kind === 'problem') warn(item.warning);
+      else await emit(item.record);
+    }
+    if (trail.baseSeq > 0 && !out.closed) note(io, `the history starts after seq ${trail.baseSeq}: earlier records were folded into the snapshot ${conn.keys.snap} by a compaction (on Redis the audit trail reaches back to the last compaction)`);
+    if (stopper && !stopper.stopped && !out.closed) await followRedis(redis, trail.afterSeq, emit, out, warn, stopper);
+  } finally {
+    stopper?.dispose();
+    await conn.close();
   }
   await out.end();
   return out.exitCode(io.stderr, 'replay');

@@ -1,11 +1,15 @@
-import { readChainHead, verifyStore, type VerifyReport } from '../verify/verify-store.js';
+import { readChainHead, verifyStore, type VerifyOptions, type VerifyReport } from '../verify/verify-store.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { isChainHash } from '../engine/record-codec.js';
-import { UsageError, parseDuration, parseFlags, storeDir } from './args.js';
+import { readRedisChainHead, verifyRedisStore } from '../verify/verify-redis.js';
+import { connectToStore } from '../storage/redis/history-reader.js';
+import { formatWarning, type JournalWarning } from '../engine/warnings.js';
+import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, storeLocation, type StoreLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 import { paint, progressBar, useColour } from './terminal.js';
 
 export const verifyHelp = `Usage: session-journal verify --dir DIR [options]
+       session-journal verify --redis URL --prefix P [options]
 
 Checks a store without changing it and without taking any lock (safe beside
 live writers and a running compaction: a check that a compaction moved files
@@ -15,8 +19,16 @@ inserted or moved, or without a hash); rotation markers; and every snapshot
 against the segments it folds (its header's seq and hash, and its sessions).
 Each problem is reported with its file, line and byte offset.
 
+On Redis a store holds its snapshot and the stream after it (a compaction
+trims what it folds): verify checks the snapshot (its chunks against the
+manifest's bytes and sha256, its header against the manifest's seq and
+hash, its entries), every stream entry (its id <seq>-0, its line, its
+commit), the hash chain from the snapshot's head through the stream, and
+that {P}:head is the last record. Problems name the key as "file" and the
+stream entry as "entry" (line and offset are null).
+
 Options:
-  -d, --dir DIR        the store (default: $SESSION_JOURNAL_DIR)
+${locationHelp(23)}
   --head               print only the current chain head, as SEQ:HASH, to record it elsewhere
   --expect-head SEQ:HASH
                        also prove that nothing up to that recorded head changed: the record
@@ -46,24 +58,29 @@ export function parseExpectedHead(text: string): { seq: number; h: string } {
 }
 
 export async function verifyCommand(argv: readonly string[], io: CliIO): Promise<number> {
-  const args = parseFlags(argv, { values: ['dir', 'expect-head', 'lock-timeout'], switches: ['json', 'head'] });
+  const args = parseFlags(argv, { values: [...LOCATION_FLAGS, 'expect-head', 'lock-timeout'], switches: ['json', 'head'] });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const json = args.switches.has('json');
-  const dir = storeDir(args, io.env);
+  const location = storeLocation(args, io.env);
+  const warn = (w: JournalWarning) => io.stderr.write(formatWarning(w) + '\n');
   if (args.switches.has('head')) {
     if (args.values.has('expect-head')) throw new UsageError('--head and --expect-head do not go together');
-    requireStore(dir);
-    const head = readChainHead(dir);
+    let head;
+    if (location.kind === 'dir') {
+      requireStore(location.dir);
+      head = readChainHead(location.dir);
+    } else {
+      await (await connectToStore(location.redis, warn)).close(); // NOT_A_STORE for a prefix with no store
+      head = await readRedisChainHead(location.redis);
+    }
     io.stdout.write(json ? `${JSON.stringify({ head })}\n` : `${head.seq}:${head.h}\n`);
     return ExitCodes.OK;
   }
   const expectHead = args.values.has('expect-head') ? parseExpectedHead(args.values.get('expect-head')!) : undefined;
   const lockTimeoutMs = args.values.has('lock-timeout') ? parseDuration('lock-timeout', args.values.get('lock-timeout')!) : undefined;
-  // An empty directory, or a store's parent, is not a clean store.
-  requireStore(dir);
   const started = Date.now();
   let bar: ReturnType<typeof progressBar> | undefined;
-  const report = await verifyStore(dir, {
+  const options: VerifyOptions = {
     ...(expectHead && { expectHead }),
     ...(lockTimeoutMs !== undefined && { lockTimeoutMs }),
     onProgress: (done, total) => {
@@ -71,18 +88,37 @@ export async function verifyCommand(argv: readonly string[], io: CliIO): Promise
       if (!bar && Date.now() - started > 300) bar = progressBar(io.stderr, 'verify', total, !json);
       bar?.update(done);
     },
-  });
+  };
+  let report: VerifyReport;
+  if (location.kind === 'dir') {
+    // An empty directory, or a store's parent, is not a clean store.
+    requireStore(location.dir);
+    report = await verifyStore(location.dir, options);
+  } else {
+    const conn = await connectToStore(location.redis, warn);
+    try {
+      report = await verifyRedisStore(conn, options);
+    } finally {
+      await conn.close();
+    }
+  }
   bar?.finish();
   if (json) io.stdout.write(`${JSON.stringify(report)}\n`);
-  else io.stdout.write(formatReport(dir, report, useColour(io.stdout, io.env)));
+  else io.stdout.write(formatReport(location, report, useColour(io.stdout, io.env)));
   return report.ok ? ExitCodes.OK : ExitCodes.PROBLEMS;
 }
 
-function formatReport(dir: string, r: VerifyReport, colour: boolean): string {
+function formatReport(location: StoreLocation, r: VerifyReport, colour: boolean): string {
   const p = paint(colour);
   const out: string[] = [];
-  out.push(`store     ${dir}`);
-  out.push(`segments  ${r.segments} (${r.archivedSegments} archived), ${r.snapshots} snapshot${r.snapshots === 1 ? '' : 's'}`);
+  const snapshots = `${r.snapshots} snapshot${r.snapshots === 1 ? '' : 's'}`;
+  if (location.kind === 'dir') {
+    out.push(`store     ${location.dir}`);
+    out.push(`segments  ${r.segments} (${r.archivedSegments} archived), ${snapshots}`);
+  } else {
+    out.push(`store     ${location.where}`);
+    out.push(`stream    {${location.redis.prefix}}:log, ${snapshots}`);
+  }
   out.push(`records   ${r.records}`);
   out.push(`head      ${r.head.seq}:${r.head.h}`);
   if (r.expectedHead) {
@@ -94,7 +130,7 @@ function formatReport(dir: string, r: VerifyReport, colour: boolean): string {
   if (r.problems.length > 0) {
     out.push('');
     for (const q of r.problems) {
-      const where = q.file ? `${q.file}${q.line !== null ? `:${q.line}` : ''}${q.offset !== null ? ` (byte ${q.offset})` : ''}` : '(store)';
+      const where = q.file ? `${q.file}${q.entry !== undefined ? ` entry ${q.entry}` : ''}${q.line !== null ? `:${q.line}` : ''}${q.offset !== null ? ` (byte ${q.offset})` : ''}` : '(store)';
       out.push(`${where}  ${p.red(q.code)}  ${q.message}`);
     }
     out.push('');

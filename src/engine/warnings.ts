@@ -154,6 +154,14 @@ export const WarningCodes = {
    * reconnection is reported once as RECOVERED.
    */
   REDIS_DISCONNECTED: 'REDIS_DISCONNECTED',
+  /**
+   * A tool reading a store on Redis (replay, replay --state, --follow) found
+   * records missing from the stream: a compaction folded them into a newer
+   * snapshot and trimmed them while the tool read (the message names the
+   * snapshot), or they were lost (evicted or deleted; the message says so).
+   * The tool goes on after them.
+   */
+  RECORDS_MISSING: 'RECORDS_MISSING',
 } as const;
 
 export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes];

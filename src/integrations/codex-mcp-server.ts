@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SessionStorage } from '../sessions/session-types.js';
-import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
+import { SessionJournalError } from '../errors.js';
+import { RepeatedFailure, WarningCodes, writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import { TurnLimitedStorage, type FlushableStorage } from './turn-limit.js';
 
 /**
@@ -107,8 +108,18 @@ export interface TurnLimitOptions {
    * returned whole and stored cut to fit (TURN_TRUNCATED warning).
    */
   maxTurnBytes?: number;
-  /** Where TURN_TRUNCATED goes (default: stderr). */
+  /** Where TURN_TRUNCATED (and CATCH_UP_FAILED) go (default: stderr). */
   onWarning?: WarningHandler;
+  /**
+   * Awaited before each tool call: for a store on Redis, `() =>
+   * store.catchUp()`, so that a call sees every turn another host had
+   * acknowledged before it (a session created through one server is
+   * continued through another). When it rejects with a store error
+   * (REDIS_UNAVAILABLE), a CATCH_UP_FAILED warning says so (collapsed when it
+   * repeats, RECOVERED when it works again) and the call goes on from this
+   * process's view, as a read of a directory store does.
+   */
+  catchUp?: () => Promise<void>;
 }
 
 /**
@@ -129,6 +140,7 @@ export interface TurnLimitOptions {
 export function installSessionStorage(toolHandlers: Record<string, ToolHandler>, storage: FlushableStorage, options: TurnLimitOptions = {}): string[] {
   const replaced: string[] = [];
   const limited = new TurnLimitedStorage(storage, options.maxTurnBytes, options.onWarning ?? writeWarningToStderr);
+  const catchUp = catchUpBeforeCalls(storage, options);
   for (const [name, handler] of Object.entries(toolHandlers)) {
     if (handler && typeof handler === 'object' && 'sessionStorage' in handler) {
       const fresh = new handler.constructor(limited);
@@ -136,6 +148,7 @@ export function installSessionStorage(toolHandlers: Record<string, ToolHandler>,
       fresh.execute = async (...args: unknown[]) => {
         const refusal = name === 'codex' ? promptRefusal(limited, args[0], options.maxTurnBytes) : undefined;
         if (refusal) return refusal;
+        await catchUp();
         try {
           return await execute(...args);
         } finally {
@@ -150,6 +163,25 @@ export function installSessionStorage(toolHandlers: Record<string, ToolHandler>,
     throw new CodexUnsupportedError(`this codex-mcp-server version is not supported: no "codex" tool handler holds a sessionStorage (found: ${Object.keys(toolHandlers).join(', ')})`);
   }
   return replaced;
+}
+
+/** TurnLimitOptions.catchUp, made never to fail a call: a store error is warned (collapsed) and the call answers from the view. */
+function catchUpBeforeCalls(storage: FlushableStorage, options: TurnLimitOptions): () => Promise<void> {
+  const catchUp = options.catchUp;
+  if (!catchUp) return async () => undefined;
+  const where = (storage as { dir?: unknown }).dir;
+  const failures = new RepeatedFailure(WarningCodes.CATCH_UP_FAILED, "catching up with other hosts' commits before a tool call", typeof where === 'string' ? where : 'the session store', options.onWarning ?? writeWarningToStderr, Date.now);
+  return async () => {
+    try {
+      await catchUp();
+    } catch (err) {
+      // Bugs are not the store's: they fail the call.
+      if (!(err instanceof SessionJournalError)) throw err;
+      failures.failed(`${err.code}: ${err.message}`, "the call answers from this process's view");
+      return;
+    }
+    failures.succeeded();
+  };
 }
 
 export interface CodexServerHandle {

@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { requireStoreDir } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
+import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { SessionData } from '../sessions/session-types.js';
 
@@ -67,6 +68,32 @@ export function exportSessions(options: ExportOptions): SessionsDocument {
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const journal = Journal.openSync({ dir: options.dir, consumer: fold, readOnly: true, create: false, onWarning: options.onWarning, maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
   journal.closeSync();
+  return documentOf(fold);
+}
+
+/**
+ * exportSessions for a store on Redis: the same document, from a read-only
+ * open (the snapshot, then the stream after it). A store of another kind
+ * is refused (STORE_KIND_MISMATCH: `{P}:meta` records the kind).
+ */
+export async function exportRedisSessions(options: Omit<ExportOptions, 'dir'> & { redis: RedisLocation }): Promise<SessionsDocument> {
+  const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  const journal = await Journal.open({
+    redis: options.redis,
+    storeKind: fold.recordNamespace,
+    consumer: fold,
+    readOnly: true,
+    create: false,
+    fsync: false, // read-only: the server's durability is the writers' concern
+    flushOnExit: false,
+    onWarning: options.onWarning,
+    maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+  });
+  await journal.close();
+  return documentOf(fold);
+}
+
+function documentOf(fold: SessionFold): SessionsDocument {
   const sessions = [...fold.sessions.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(portableSession);
   return { version: 1, sessions };
 }

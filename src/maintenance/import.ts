@@ -4,6 +4,7 @@ import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { canonicalPayload } from '../engine/record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from '../engine/record-parts.js';
 import type { WarningHandler } from '../engine/warnings.js';
+import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { SessionEventTypes, reviveSession, reviveTurn } from '../sessions/session-events.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import { portableSession, type PortableSession } from './export.js';
@@ -52,15 +53,17 @@ export interface ImportIdMapping {
 }
 
 export interface ImportOptions {
-  /** The store; created (0700) when missing. */
-  dir: string;
+  /** The store; created (0700) when missing. Exactly one of `dir` and `redis`. */
+  dir?: string;
+  /** A store on Redis instead (created when missing; a store of another kind is refused, STORE_KIND_MISMATCH). */
+  redis?: RedisLocation;
   /** The file to import; also names it in warnings and in the result. */
   file: string;
   /** The file's content when it is already read (stdin, a test); otherwise `file` is read. */
   text?: string;
   /** createdAt and lastAccessedAt of a flat file's sessions (default: the file's mtime; now when `text` is given). */
   mtimeMs?: number;
-  /** Wait this long for the journal lock (default 30 s). */
+  /** Wait this long for the journal lock (default 30 s; a store on Redis has no writers' lock). */
   lockTimeoutMs?: number;
   /** The store's line length (default 1 MiB): a larger session is spread over several lines. */
   maxLineBytes?: number;
@@ -312,8 +315,7 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
   if (options.strict && (skips.length > 0 || partSkips.length > 0)) return result(0, 0, true);
 
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-  const journal = Journal.openSync({
-    dir: options.dir,
+  const journalOptions = {
     consumer: fold,
     create: true,
     flushOnExit: false,
@@ -324,7 +326,9 @@ export async function importSessions(options: ImportOptions): Promise<ImportResu
     onWarning: options.onWarning,
     fsync: options.fsync ?? true,
     ...(options.now && { clock: options.now }),
-  });
+  };
+  // On Redis the ids to write are decided after catching up too: appendDecided catches up first, and the append script refuses a commit whose head moved.
+  const journal = options.redis && options.dir === undefined ? await Journal.open({ ...journalOptions, redis: options.redis, storeKind: fold.recordNamespace }) : Journal.openSync({ ...journalOptions, dir: requireImportDir(options) });
   let imported = 0;
   let alreadyPresent = 0;
   try {
@@ -356,4 +360,10 @@ function refuseOversizeSessions(candidates: ReadonlyArray<{ index: number; id: s
   throw new SessionJournalError(ErrorCodes.RECORD_TOO_LARGE, `${file}: sessions[${first.index}] (id ${JSON.stringify(first.id)}) is ${first.bytes} bytes as a journal record, over maxSessionBytes (${limit})${more}; nothing was imported`, {
     details: { option: 'maxSessionBytes', flag: '--max-session-bytes', limit, sessions: over.map(({ index, id, bytes }) => ({ index, id, bytes })) },
   });
+}
+
+function requireImportDir(options: ImportOptions): string {
+  if (options.redis !== undefined) throw new TypeError('give an import either dir or redis, not both');
+  if (typeof options.dir !== 'string' || options.dir === '') throw new TypeError('an import needs dir (a store directory) or redis ({ url, prefix })');
+  return options.dir;
 }

@@ -28,6 +28,8 @@ export const VerifyCodes = {
   SNAPSHOT_HEADER_MISMATCH: 'SNAPSHOT_HEADER_MISMATCH',
   /** A snapshot's sessions differ from the state the history folds to. */
   SNAPSHOT_STATE_MISMATCH: 'SNAPSHOT_STATE_MISMATCH',
+  /** A store on Redis: `{P}:head`, what the next commit chains from, is not the last record of the stream (or the snapshot's head). */
+  HEAD_MISMATCH: 'HEAD_MISMATCH',
   /** `--expect-head`: the record with that seq has another hash. */
   EXPECTED_HEAD_MISMATCH: 'EXPECTED_HEAD_MISMATCH',
   /** `--expect-head`: the store ends before that seq (records removed from the end, or another store). */
@@ -38,19 +40,23 @@ export const VerifyCodes = {
 
 export interface VerifyProblem {
   code: string;
-  /** Path relative to the store directory (`journal-00000002.ndjson`, `archive/journal-00000001.ndjson.gz`), or null. */
+  /** Path relative to the store directory (`journal-00000002.ndjson`, `archive/journal-00000001.ndjson.gz`), or null; on Redis a key (`{P}:log`). */
   file: string | null;
-  /** 1-based line, or null. */
+  /** 1-based line, or null (always on Redis: `entry` says where). */
   line: number | null;
   /** Byte offset of the line's start (uncompressed, for archived files), or null. */
   offset: number | null;
+  /** A store on Redis: the id of the stream entry (`file` then names the stream's key). Absent for a directory. */
+  entry?: string;
   message: string;
 }
 
+/** Where a record is: a line of a segment, or (`entry` set, `line` and `offset` null) an entry of a Redis stream. */
 export interface Place {
   file: string;
-  line: number;
-  offset: number;
+  line: number | null;
+  offset: number | null;
+  entry?: string;
 }
 
 /** One record as the chain sees it. */
@@ -85,8 +91,8 @@ export interface ChainBreak {
 export type ProblemSink = (problem: VerifyProblem, ordinal: number, at?: ChainBreak) => void;
 
 export const shortHash = (h: string | undefined): string => (h ? `${h.slice(0, 12)}…` : '(none)');
-const at = (p: Place): string => `${p.file}:${p.line}`;
-const problemAt = (code: string, place: Place, message: string): VerifyProblem => ({ code, file: place.file, line: place.line, offset: place.offset, message });
+const at = (p: Place): string => (p.entry !== undefined ? `${p.file} entry ${p.entry}` : `${p.file}:${p.line}`);
+const problemAt = (code: string, place: Place, message: string): VerifyProblem => ({ code, file: place.file, line: place.line, offset: place.offset, ...(place.entry !== undefined && { entry: place.entry }), message });
 
 /**
  * Checks the hash chain record by record, in commit order, and explains each

@@ -10,7 +10,7 @@ export interface RecordedGap {
   resume: { seq: number; h: string };
   missing: [number, number];
   /** The journal.repair record that names it. */
-  recordedAt: { file: string; line: number };
+  recordedAt: { file: string; line: number | null };
 }
 
 /** Something verify could not check, which is not a problem (history pruned from the archive, records of another reducer). */
@@ -36,11 +36,12 @@ export class Findings {
   private readonly overall: VerifyProblem[] = [];
   readonly notes: VerifyNote[] = [];
 
-  constructor(private readonly dir: string) {}
+  /** `dir`: the store directory file names are made relative to; undefined for a store on Redis, whose places are key names. */
+  constructor(private readonly dir: string | undefined) {}
 
   /** Relative to the store directory, as the report names files (the directory itself keeps its own path). */
   relative(file: string): string {
-    return path.relative(this.dir, file) || file;
+    return this.dir === undefined ? file : path.relative(this.dir, file) || file;
   }
 
   add(problem: VerifyProblem, ordinal = AFTER_HISTORY, at?: ChainBreak): void {
@@ -66,7 +67,7 @@ export class Findings {
   }
 
   warning(w: JournalWarning, ordinal?: number): void {
-    this.add({ code: w.code, file: w.file === undefined ? null : this.relative(w.file), line: w.line ?? null, offset: w.offset ?? null, message: w.message }, ordinal);
+    this.add({ code: w.code, file: w.file === undefined ? null : this.relative(w.file), line: w.line ?? null, offset: w.offset ?? null, ...(w.entry !== undefined && { entry: w.entry }), message: w.message }, ordinal);
   }
 
   addOverall(problem: VerifyProblem): void {

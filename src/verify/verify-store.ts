@@ -203,8 +203,14 @@ class SegmentProgress {
   }
 }
 
-/** Where the record is pruned, a snapshot header with that seq still carries its hash. */
-function checkExpectedHead(expect: { seq: number; h: string }, head: ChainHead, walk: HistoryWalk, snapshots: readonly ReadableSnapshot[], findings: Findings): ExpectedHeadResult {
+/** Where the record is pruned, a snapshot header with that seq still carries its hash. (Also verify-redis.ts's, with its one snapshot.) */
+export function checkExpectedHead(
+  expect: { seq: number; h: string },
+  head: ChainHead,
+  walk: Pick<HistoryWalk, 'firstAvailableSeq' | 'wanted'>,
+  snapshots: ReadonlyArray<{ header: { seq: number; h?: string } }>,
+  findings: Findings,
+): ExpectedHeadResult {
   const anchoredAtStart = walk.firstAvailableSeq === 1 || !findings.hasNote('CHAIN_UNANCHORED');
   const record = walk.wanted;
   const snap = record ? undefined : snapshots.find((s) => s.header.seq === expect.seq);

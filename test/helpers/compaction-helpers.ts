@@ -120,10 +120,10 @@ export interface CliRun {
   stderr: string;
 }
 
-/** The environment of this process without SESSION_JOURNAL_DIR. */
+/** The environment of this process without the variables that name a store (SESSION_JOURNAL_DIR, _REDIS, _PREFIX), unless `extra` sets them. */
 export function withoutStoreEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra };
-  if (!('SESSION_JOURNAL_DIR' in extra)) delete env.SESSION_JOURNAL_DIR;
+  for (const name of ['SESSION_JOURNAL_DIR', 'SESSION_JOURNAL_REDIS', 'SESSION_JOURNAL_PREFIX']) if (!(name in extra)) delete env[name];
   return env;
 }
 

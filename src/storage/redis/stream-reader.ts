@@ -66,7 +66,7 @@ export type ReadOutcome =
 const DEFAULT_PAGE_SIZE = 512;
 const ENTRY_ID_RE = /^([1-9][0-9]{0,15})-0$/;
 
-interface StreamEntry {
+export interface StreamEntry {
   id: string;
   /** The seq its id names, or undefined for an id that is not `<seq>-0`. */
   seq: number | undefined;
@@ -75,7 +75,7 @@ interface StreamEntry {
 }
 
 /** Entries of an XRANGE reply (or of one stream in an XREAD reply). */
-function entriesOf(reply: RedisReply): StreamEntry[] {
+export function entriesOf(reply: RedisReply): StreamEntry[] {
   if (!Array.isArray(reply)) return [];
   const out: StreamEntry[] = [];
   for (const item of reply) {
@@ -99,6 +99,34 @@ function entriesOf(reply: RedisReply): StreamEntry[] {
 function lastRecordSeq(entries: readonly StreamEntry[]): number | undefined {
   for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.seq !== undefined) return entries[i]!.seq;
   return undefined;
+}
+
+/** What one stream entry is: a record (with its line, as written), or why it is not one. */
+export type DecodedEntry =
+  | { kind: 'record'; record: JournalRecord; line: string; place: StreamPlace }
+  /** Warned at its place; `sealed`: a sealed torn line, which ends the commit it belonged to (commit-framing.ts). */
+  | { kind: 'unreadable'; warning: JournalWarning; place: StreamPlace; sealed: boolean };
+
+/**
+ * Decodes one entry of the stream `file` by the rules of "Records in the
+ * stream": an id `<seq>-0`, a field `r` no longer than maxLineBytes, a line
+ * the LineDecoder reads (over the stream in id order, so `decoder` is the
+ * reader's own), and the seq the id names. Every reader of a stream decodes
+ * through this: the store's catch-up here, and the tools' history reader.
+ */
+export function decodeStreamEntry(e: StreamEntry, decoder: LineDecoder, maxLineBytes: number, file: string): DecodedEntry {
+  const place: StreamPlace = { file, entry: e.id };
+  const unreadable = (code: JournalWarning['code'], message: string, sealed = false): DecodedEntry => ({ kind: 'unreadable', warning: { code, message, ...place }, place, sealed });
+  if (e.seq === undefined) return unreadable(WarningCodes.UNPARSABLE_LINE, 'a stream entry whose id is not <seq>-0 (not written by this library); skipped');
+  if (e.line === undefined) return unreadable(WarningCodes.UNPARSABLE_LINE, 'a stream entry without its field "r"');
+  if (e.line.length > maxLineBytes || (3 * e.line.length > maxLineBytes && Buffer.byteLength(e.line) > maxLineBytes)) {
+    return unreadable(WarningCodes.LINE_TOO_LONG, `line of ${Buffer.byteLength(e.line)} bytes exceeds maxLineBytes (${maxLineBytes}); skipped`);
+  }
+  const decoded = decoder.decode(e.line);
+  if (!decoded.ok) return { kind: 'unreadable', warning: { ...decoded.rejection, ...place }, place, sealed: 'sealed' in decoded };
+  // The id is what keeps the stream gapless; a line that says otherwise was altered.
+  if (decoded.record.seq !== e.seq) return unreadable(WarningCodes.INVALID_ENVELOPE, `the line says seq ${decoded.record.seq} in entry ${e.id}; skipped`);
+  return { kind: 'record', record: decoded.record, line: e.line, place };
 }
 
 export class StreamReader {
@@ -253,36 +281,14 @@ export class StreamReader {
     const file = this.conn.keys.log;
     for (const e of entries) {
       this.lastId = e.id;
-      const place: StreamPlace = { file, entry: e.id };
-      if (e.seq === undefined) {
-        this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: `a stream entry whose id is not <seq>-0 (not written by this library); skipped`, ...place });
-        this.framing.unreadableLine(place, false);
+      if (e.seq !== undefined) this.readSeq = e.seq;
+      const decoded = decodeStreamEntry(e, this.decoder, this.maxLineBytes, file);
+      if (decoded.kind === 'unreadable') {
+        this.warn(decoded.warning);
+        this.framing.unreadableLine(decoded.place, decoded.sealed);
         continue;
       }
-      this.readSeq = e.seq;
-      if (e.line === undefined) {
-        this.warn({ code: WarningCodes.UNPARSABLE_LINE, message: 'a stream entry without its field "r"', ...place });
-        this.framing.unreadableLine(place, false);
-        continue;
-      }
-      if (e.line.length > this.maxLineBytes || (3 * e.line.length > this.maxLineBytes && Buffer.byteLength(e.line) > this.maxLineBytes)) {
-        this.warn({ code: WarningCodes.LINE_TOO_LONG, message: `line of ${Buffer.byteLength(e.line)} bytes exceeds maxLineBytes (${this.maxLineBytes}); skipped`, ...place });
-        this.framing.unreadableLine(place, false);
-        continue;
-      }
-      const decoded = this.decoder.decode(e.line);
-      if (!decoded.ok) {
-        this.warn({ ...decoded.rejection, ...place });
-        this.framing.unreadableLine(place, 'sealed' in decoded);
-        continue;
-      }
-      if (decoded.record.seq !== e.seq) {
-        // The id is what keeps the stream gapless; a line that says otherwise was altered.
-        this.warn({ code: WarningCodes.INVALID_ENVELOPE, message: `the line says seq ${decoded.record.seq} in entry ${e.id}; skipped`, ...place });
-        this.framing.unreadableLine(place, false);
-        continue;
-      }
-      this.framing.record(decoded.record, place);
+      this.framing.record(decoded.record, decoded.place);
     }
   }
 
