@@ -9,7 +9,7 @@ import { RedisBatchEncoder, type EncodedBatch } from './batch-encoder.js';
 import { connectRedis, redactUrl, type RedisConnection } from './connection.js';
 import { storeKeys } from './keys.js';
 import type { RedisLocation } from './redis-location.js';
-import { StoreScripts, type ChainHead } from './scripts.js';
+import { PRUNED_FIELD, StoreScripts, parseHead, type ChainHead } from './scripts.js';
 import { checkServerSettings } from './server-config.js';
 import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
 import { StreamReader } from './stream-reader.js';
@@ -293,26 +293,45 @@ export class RedisStorage implements JournalStorage {
   }
 
   /**
-   * A commit whose reply never came, read back: the script appends all of
-   * it or nothing, right after the head it chained from, so it landed
-   * exactly when the entry at its first seq is its own first line (tag,
-   * writer and hash included). Landed, it is acknowledged (a reply read
-   * after the write implies the write was flushed, docs/FORMAT.md); not,
-   * its entries go back to the front of the queue.
+   * A commit whose reply never came, read back. First the connections that
+   * died are closed on the server (retireLostConnections): the commit's
+   * bytes may still be on their way to the script, and could otherwise land
+   * after this read. Then the script appended all of it or nothing, right
+   * after the head it chained from, so it landed exactly when the entry at
+   * its first seq is its own first line (tag, writer and hash included).
+   * When a compaction trimmed that entry, `{P}:writers` tells: the writer's
+   * last commit begins at that seq exactly when it landed (this writer made
+   * no commit since). Landed, it is acknowledged (a reply read after the
+   * write implies the write was flushed, docs/FORMAT.md); not, its entries
+   * go back to the front of the queue. When neither can tell any more (the
+   * doubt outlived two compactions), the entries are failed as a failed
+   * sync is: REDIS_COMMIT_UNKNOWN, and no later flush() resolves until the
+   * store is reopened (its view then is the store's).
    */
   private async settleDoubt(ctx: CommitContext): Promise<void> {
     const doubt = this.inDoubt!;
     const conn = this.conn!;
-    const first = doubt.encoded.batch.firstSeq;
-    // The commit's bytes may still be on their way to the script (a connection the server has not closed yet): close it first.
+    const { firstSeq: first, lines, writer } = doubt.encoded.batch;
     await conn.retireLostConnections();
-    const reply = await conn.command(['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`]);
+    const [range, mark, pruned, headText] = await conn.transaction([
+      ['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`],
+      ['HGET', conn.keys.writers, writer ?? ''],
+      ['HGET', conn.keys.writers, PRUNED_FIELD],
+      ['GET', conn.keys.head],
+    ]);
     this.inDoubt = undefined;
     this.behind = true;
-    const entry = Array.isArray(reply) ? reply[0] : undefined;
+    const entry = Array.isArray(range) ? range[0] : undefined;
     const fields = Array.isArray(entry) && Array.isArray(entry[1]) ? entry[1] : [];
     const line = fields[0] === 'r' ? fields[1] : undefined;
-    if (line === doubt.encoded.batch.lines[0]) {
+    const head = parseHead(typeof headText === 'string' ? headText : null);
+    const headSeq = head === 'invalid' ? Number.MAX_SAFE_INTEGER : (head?.seq ?? 0);
+    let landed: boolean | undefined;
+    if (line !== undefined) landed = line === lines[0];
+    else if (headSeq < first) landed = false; // nothing was ever written at that seq
+    else if (mark === String(first)) landed = true; // trimmed; this writer's last commit begins there
+    else if (mark !== null || first > Number(pruned ?? 0)) landed = false; // its last commit is an older one, or it had none there
+    if (landed === true) {
       this.landed(ctx, doubt.encoded, doubt.entries);
       await this.replicated().catch((err: SessionJournalError) => {
         throw ctx.syncFailed(doubt.entries[doubt.entries.length - 1]!.ticket, err);
@@ -321,7 +340,17 @@ export class RedisStorage implements JournalStorage {
       return;
     }
     for (const e of doubt.entries) e.seq = 0;
-    ctx.queue.restore(doubt.entries);
+    if (landed === false) {
+      ctx.queue.restore(doubt.entries);
+      return;
+    }
+    const unknown = new SessionJournalError(
+      ErrorCodes.REDIS_COMMIT_UNKNOWN,
+      `a commit to ${this.location} whose reply was lost (seq ${first}, ${doubt.entries.length} mutations) cannot be read back: compactions trimmed it and dropped the record of its writer's last commit; it may or may not be in the store, so it is not written again; reopen the store`,
+      { details: { dir: this.location, seq: first, mutations: doubt.entries.length } },
+    );
+    ctx.syncFailed(Math.max(...doubt.entries.map((e) => e.ticket)), unknown);
+    this.env.warn({ code: WarningCodes.COMMIT_FAILED, message: unknown.message, file: conn.keys.log });
   }
 
   /** With `wait`, a commit counts once that many replicas have it (WAIT); otherwise at once. */
