@@ -221,10 +221,13 @@ export class RedisStorage implements JournalStorage {
     if (this.inDoubt) await this.settleDoubt(this.inDoubt.ctx);
     const reader = this.requireReader();
     const outcome = await reader.catchUp();
-    if (outcome.kind === 'read') return;
-    // A compaction trimmed what this process had not read: start over from its snapshot (the consumer keeps what it has not committed).
-    if (!(await this.newerSnapshotThan(reader.lastSeq))) throw this.dataLost(outcome.reason);
-    await this.loadBase();
+    if (outcome.kind !== 'read') {
+      // A compaction trimmed what this process had not read: start over from its snapshot (the consumer keeps what it has not committed).
+      if (!(await this.newerSnapshotThan(reader.lastSeq))) throw this.dataLost(outcome.reason);
+      await this.loadBase();
+    }
+    // Caught up: the next commit chains from here without reading first.
+    this.behind = false;
   }
 
   private requireReader(): StreamReader {
@@ -248,39 +251,51 @@ export class RedisStorage implements JournalStorage {
   private async commitNow(ctx: CommitContext): Promise<Commit | undefined> {
     if (!this.scripts) throw new SessionJournalError(ErrorCodes.CLOSED, `${this.location} was opened read-only`);
     if (this.inDoubt) await this.settleDoubt(ctx);
-    // The append is optimistic: it chains from what this process has read, and the script refuses it if the head moved.
-    if (this.behind || ctx.decide) await this.followNow();
-    ctx.decide?.();
-    const batch = ctx.queue.take(MAX_BATCH_BYTES);
-    if (batch.length === 0) return undefined;
-    const reader = this.requireReader();
-    const encoded = this.encoder.encode(reader.head, batch);
-    let outcome;
-    try {
-      outcome = await this.scripts.append(reader.head, encoded.batch, this.options.fenceToken);
-    } catch (err) {
-      // Sent and no reply: it ran whole or not at all; the next attempt reads which.
-      if (err instanceof SessionJournalError && err.details?.maybeExecuted !== false) this.inDoubt = { encoded, entries: batch, ctx };
-      else ctx.queue.restore(batch);
-      throw err;
-    }
-    if (outcome.kind !== 'ok') ctx.queue.restore(batch);
-    switch (outcome.kind) {
-      case 'ok':
-        this.lostRaces = 0;
-        this.landed(ctx, encoded, batch);
-        return { kind: 'written', batch, durable: () => this.replicated() };
-      case 'moved':
-        this.behind = true;
-        if (++this.lostRaces >= MAX_LOST_RACES) {
+    for (;;) {
+      // The append is optimistic: it chains from what this process has read, and the script refuses it if the head moved.
+      if (this.behind || ctx.decide) await this.followNow();
+      const queuedBefore = ctx.queue.lastTicket;
+      ctx.decide?.();
+      // A decided commit goes whole, in one append: the decision holds for the head it was made on, and only there.
+      const batch = ctx.queue.take(ctx.decide ? Number.POSITIVE_INFINITY : MAX_BATCH_BYTES);
+      if (batch.length === 0) return undefined;
+      const reader = this.requireReader();
+      const encoded = this.encoder.encode(reader.head, batch);
+      let outcome;
+      try {
+        outcome = await this.scripts.append(reader.head, encoded.batch, this.options.fenceToken);
+      } catch (err) {
+        // Sent and no reply: it ran whole or not at all; the next attempt reads which.
+        if (err instanceof SessionJournalError && err.details?.maybeExecuted !== false) this.inDoubt = { encoded, entries: batch, ctx };
+        else ctx.queue.restore(batch);
+        throw err;
+      }
+      switch (outcome.kind) {
+        case 'ok':
           this.lostRaces = 0;
-          throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `${MAX_LOST_RACES} appends in a row to ${this.location} found the head moved by other writers; nothing of them was acknowledged`, { details: { dir: this.location } });
-        }
-        return { kind: 'again' };
-      case 'fenced':
-        throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the compaction lock of ${this.location} was taken over (fence ${outcome.fence}); this compactor's records were not appended`, { details: { dir: this.location } });
-      case 'lost':
-        throw this.dataLost(outcome.reason);
+          this.landed(ctx, encoded, batch);
+          return { kind: 'written', batch, durable: () => this.replicated() };
+        case 'moved':
+          this.behind = true;
+          if (++this.lostRaces >= MAX_LOST_RACES) {
+            this.lostRaces = 0;
+            ctx.queue.restore(batch);
+            throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `${MAX_LOST_RACES} appends in a row to ${this.location} found the head moved by other writers; nothing of them was acknowledged`, { details: { dir: this.location } });
+          }
+          if (!ctx.decide || !ctx.decideAgain) {
+            ctx.queue.restore(batch);
+            return { kind: 'again' };
+          }
+          // Decided on a head that moved: what was decided is dropped and decided again on the view caught up (storage-port.ts, decideAgain).
+          ctx.queue.restore(batch.filter((e) => e.ticket <= queuedBefore));
+          continue;
+        case 'fenced':
+          ctx.queue.restore(batch);
+          throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the compaction lock of ${this.location} was taken over (fence ${outcome.fence}); this compactor's records were not appended`, { details: { dir: this.location } });
+        case 'lost':
+          ctx.queue.restore(batch);
+          throw this.dataLost(outcome.reason);
+      }
     }
   }
 
