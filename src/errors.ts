@@ -120,6 +120,13 @@ export const ErrorCodes = {
   REDIS_EVICTION_POLICY: 'REDIS_EVICTION_POLICY',
   /** A commit was acknowledged by fewer replicas than `wait.replicas` within its timeout: it is on the primary, not yet replicated. */
   REDIS_NOT_REPLICATED: 'REDIS_NOT_REPLICATED',
+  /**
+   * A commit whose reply was lost could no longer be read back (it stayed in
+   * doubt through two compactions): it may or may not be in the store. It is
+   * not written again, and no later flush() resolves until the store is
+   * reopened.
+   */
+  REDIS_COMMIT_UNKNOWN: 'REDIS_COMMIT_UNKNOWN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

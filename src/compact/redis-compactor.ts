@@ -7,7 +7,7 @@ import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { StoreScripts } from '../storage/redis/scripts.js';
 import { deleteSnapshotChunks, readManifest, writeSnapshotChunks } from '../storage/redis/snapshot-keys.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, refuseFastClock, retentionReference } from './clock-guard.js';
-import type { CompactOptions, CompactResult, FoldState } from './compactor.js';
+import type { CompactOptions, CompactResult, FoldState, RetentionDecision } from './compactor.js';
 import { FoldConsumer, SNAPSHOT_ENTRIES } from './fold-consumer.js';
 
 /** The lock lives this long unrenewed (default of lockTtlMs): a compactor that dies leaves it for at most this. */
@@ -96,16 +96,23 @@ export async function compactRedisStore(options: CompactOptions & { redis: Redis
     const removed: Record<string, number> = {};
     // The snapshot folds up to the head retention was decided on; the deletes follow it in the stream, as they follow a directory's snapshot in the next segment (the audit trail keeps them).
     let folded = { seq: journal.lastSeq, hash: journal.lastHash };
+    let decisions: RetentionDecision[] = [];
     const caughtUp = journal;
-    await journal.appendDecided(() => {
-      folded = { seq: caughtUp.lastSeq, hash: caughtUp.lastHash };
-      const decisions = state.retention(retentionNow());
-      for (const d of decisions) {
-        state.drop(d.key);
-        removed[d.reason] = (removed[d.reason] ?? 0) + 1;
-      }
-      return decisions.map((d) => ({ type: d.type, payload: d.payload }));
-    });
+    // Repeatable: when a writer moves the head first, the fold catches up and retention is decided again, so the
+    // fold state is always the state at `folded`, where the deletes are appended (a decision written after a head
+    // that moved would also act on what the writer had just done).
+    await journal.appendDecided(
+      () => {
+        folded = { seq: caughtUp.lastSeq, hash: caughtUp.lastHash };
+        decisions = state.retention(retentionNow());
+        return decisions.map((d) => ({ type: d.type, payload: d.payload }));
+      },
+      { repeatable: true },
+    );
+    for (const d of decisions) {
+      state.drop(d.key);
+      removed[d.reason] = (removed[d.reason] ?? 0) + 1;
+    }
     checkLock();
     await options.onStep?.('retained');
 

@@ -36,13 +36,13 @@ export class CommitQueue {
    */
   private entries: Array<QueuedEntry | undefined> = [];
   private head = 0;
-  private lastTicket = 0;
+  private lastTicketValue = 0;
   private durableTicket = 0;
   private urgentCount = 0;
   private waiters: Waiter[] = [];
 
   push(entry: Omit<QueuedEntry, 'ticket' | 'seq'>): QueuedEntry {
-    const queued: QueuedEntry = { type: entry.type, payloadJson: entry.payloadJson, payloadBytes: entry.payloadBytes, time: entry.time, deferred: entry.deferred, seq: 0, ticket: ++this.lastTicket };
+    const queued: QueuedEntry = { type: entry.type, payloadJson: entry.payloadJson, payloadBytes: entry.payloadBytes, time: entry.time, deferred: entry.deferred, seq: 0, ticket: ++this.lastTicketValue };
     this.entries.push(queued);
     if (!entry.deferred) this.urgentCount++;
     return queued;
@@ -50,6 +50,11 @@ export class CommitQueue {
 
   get size(): number {
     return this.entries.length - this.head;
+  }
+
+  /** The ticket of the last entry pushed (0 before any): entries pushed after a moment have greater ones. */
+  get lastTicket(): number {
+    return this.lastTicketValue;
   }
 
   /** Work that should start a commit now: an urgent entry, or someone waiting. */
@@ -97,7 +102,7 @@ export class CommitQueue {
 
   /** A promise for the durability of everything appended so far. */
   waitForAll(): Promise<void> {
-    const ticket = this.lastTicket;
+    const ticket = this.lastTicketValue;
     if (ticket <= this.durableTicket) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ ticket, resolve, reject }));
   }

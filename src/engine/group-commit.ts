@@ -392,18 +392,26 @@ export class GroupCommitJournal {
    * record committed before has been applied, so the choice cannot race
    * another writer (the compactor journals retention this way). Resolves
    * once they are durable.
+   *
+   * `repeatable`: `decide` does nothing but return its entries. A storage
+   * whose commits are optimistic (Redis) then runs it again, on the view
+   * caught up, when another writer moved the head before the entries were
+   * written, and writes only the last run's, so the decision always holds
+   * for the head the entries follow. Without it, a lost race writes the
+   * entries decided first after what the other writer appended.
    */
-  async appendDecided(decide: () => ReadonlyArray<{ type: string; payload: unknown; time?: number }>): Promise<number> {
+  async appendDecided(decide: () => ReadonlyArray<{ type: string; payload: unknown; time?: number }>, options: { repeatable?: boolean } = {}): Promise<number> {
     // Before any exclusion: a read-only journal must not even create journal.lock.
     if (this.readOnly || this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed or read-only`);
     let count = 0;
     const commit = await this.storage.commit(
       this.contextFor(() => {
+        count = 0;
         for (const e of decide()) {
           this.append(e.type, e.payload, { time: e.time, deferred: true });
           count++;
         }
-      }),
+      }, options.repeatable ?? false),
     );
     if (commit?.kind === 'written') await this.acknowledge(commit);
     await this.flush();
@@ -412,10 +420,11 @@ export class GroupCommitJournal {
 
   // ---- writing -----------------------------------------------------------
 
-  private contextFor(decide: (() => void) | undefined): CommitContext {
+  private contextFor(decide: (() => void) | undefined, decideAgain = false): CommitContext {
     return {
       queue: this.queue,
       decide,
+      decideAgain,
       committed: (entries, where) => this.tellCommitted(entries, where),
       syncFailed: (ticket, failure) => this.syncFailed(ticket, failure),
     };

@@ -57,6 +57,13 @@ export interface CommitContext {
   readonly queue: CommitQueue;
   /** Runs after the catch-up, before the batch is taken (appendDecided). */
   readonly decide?: () => void;
+  /**
+   * `decide` may run again: an optimistic storage whose append lost the race
+   * for the head drops what it queued, catches up and runs it again, instead
+   * of writing a decision made on a head that moved (appendDecided's
+   * `repeatable`).
+   */
+  readonly decideAgain?: boolean;
   /** Own entries just landed, right after every record before them was applied. */
   committed(entries: readonly QueuedEntry[], where: string): void;
   /** A sync failed: entries up to `ticket` are never acknowledged; returns the failure to throw. */

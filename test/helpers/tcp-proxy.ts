@@ -89,7 +89,7 @@ export class TcpProxy {
    * `thenPartition`: refuse connections from that moment (heal() ends it).
    */
   dropReplyTo(match: RequestMatch, thenPartition = false): Promise<void> {
-    return new Promise((resolve) => {
+    return this.expecting('a request whose reply to drop', (resolve: () => void) => {
       this.arm(match, (pair, request) => {
         pair.onReply = async () => {
           if (thenPartition) this.partitioned = true;
@@ -108,7 +108,7 @@ export class TcpProxy {
    * the client), and the bytes held until deliver().
    */
   holdRequest(match: RequestMatch): Promise<HeldRequest> {
-    return new Promise((resolve) => {
+    return this.expecting('a request to hold', (resolve: (held: HeldRequest) => void) => {
       this.arm(match, (pair, request) => {
         pair.keepUpstream = true;
         pair.client.destroy();
@@ -146,6 +146,18 @@ export class TcpProxy {
       pair.upstream.destroy();
     }
     await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** A promise `arm` settles, rejected when no request matched within 30 s (a test never waits for ever). */
+  private expecting<T>(what: string, arm: (resolve: (value: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the proxy saw no ${what} within 30 s`)), 30_000);
+      timer.unref();
+      arm((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      });
+    });
   }
 
   private arm(match: RequestMatch, act: Armed['act']): void {

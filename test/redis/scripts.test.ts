@@ -186,6 +186,41 @@ test('snapshot install: under the fence, from the manifest the compactor read, n
   t.is(await conn.command(['HGET', k.snap, 'gen']), String(gen2));
 });
 
+test("{P}:writers: each append sets its writer's field to its first seq; an install drops the fields the replaced snapshot had folded, and says up to where", async (t) => {
+  const { conn, scripts } = await setup(t);
+  const k = conn.keys;
+  const other = new RedisBatchEncoder({ writerJson: JSON.stringify('2@test'), maxLineBytes: 1024 * 1024, hashChain: true, tag: 'tst002' });
+  const one = batchOf(undefined, 'a', 'b');
+  t.deepEqual(await scripts.append(undefined, one), { kind: 'ok' });
+  const two = other.encode(one.head, [{ time: T0, type: 'kv.set', payloadJson: canonicalPayload({ key: 'c', value: 1 })! }]).batch;
+  t.deepEqual(await scripts.append(one.head, two), { kind: 'ok' });
+  const three = batchOf(two.head, 'd');
+  t.deepEqual(await scripts.append(two.head, three), { kind: 'ok' });
+  t.is(three.writer, 'tst001 1@test', 'tag and writer: two writers drawing the same tag keep apart');
+  t.deepEqual(await conn.command(['HGETALL', k.writers]), ['tst001 1@test', '4', 'tst002 2@test', '3']);
+  // A moved append sets nothing.
+  t.deepEqual(await scripts.append(one.head, batchOf(one.head, 'x')), { kind: 'moved', head: three.head });
+  t.is(await conn.command(['HGET', k.writers, 'tst001 1@test']), '4');
+
+  const install = async (seq: number, previous: { gen: number; chunks: number } | undefined) => {
+    const lock = await scripts.acquireLock(60_000);
+    const token = lock.kind === 'ok' ? lock.token : '';
+    await conn.command(['SET', k.chunk(Number(token), 0), 'x', 'PX', '60000']);
+    const manifest = { seq, h: '', gen: Number(token), chunks: 1, bytes: 1, sha256: 'a'.repeat(64) };
+    t.deepEqual(await scripts.installSnapshot(token, manifest, previous), { kind: 'ok' });
+    await scripts.releaseLock(token);
+    return manifest;
+  };
+  // The first snapshot folds up to 3: it replaces none, so no field goes (a writer in doubt about seq 3 can still read its field).
+  const first = await install(3, undefined);
+  t.deepEqual(await conn.command(['HGETALL', k.writers]), ['tst001 1@test', '4', 'tst002 2@test', '3']);
+  // The next one replaces a snapshot that folded up to 3: the fields up to 3 go.
+  const second = await install(4, first);
+  t.deepEqual(await conn.command(['HGETALL', k.writers]), ['tst001 1@test', '4', '~pruned', '3']);
+  await install(4, second);
+  t.deepEqual(await conn.command(['HGETALL', k.writers]), ['~pruned', '4']);
+});
+
 test('a server out of memory (noeviction) refuses the whole append before it runs: REDIS_COMMAND_FAILED, nothing written', async (t) => {
   const server = await startRedisServer(t);
   const { conn } = await openTestConnection(t, server.url);

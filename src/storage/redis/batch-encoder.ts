@@ -28,12 +28,15 @@ export interface EncodedBatch {
 
 export class RedisBatchEncoder {
   readonly tag: string;
+  /** This writer's field in `{P}:writers`: its tag and its name, so that two writers with the same random tag keep apart. */
+  readonly writerField: string;
   private readonly budget: LineBudget;
   private readonly hashChain: boolean;
 
   constructor(options: RedisBatchEncoderOptions) {
     this.tag = options.tag ?? newWriterTag();
     this.budget = new LineBudget(options.writerJson, options.maxLineBytes);
+    this.writerField = `${this.tag} ${this.budget.writer}`;
     this.hashChain = options.hashChain;
   }
 
@@ -52,6 +55,6 @@ export class RedisBatchEncoder {
       // No linesBefore: every commit's first line names its writer.
     });
     const last = commit.firstSeq + commit.lines.length - 1;
-    return { batch: { firstSeq: commit.firstSeq, lines: commit.lines, head: { seq: last, hash: commit.hash } }, commit };
+    return { batch: { firstSeq: commit.firstSeq, lines: commit.lines, head: { seq: last, hash: commit.hash }, writer: this.writerField }, commit };
   }
 }

@@ -27,6 +27,14 @@ export interface StoreKeys {
   readonly lock: string;
   /** Hash: lines compaction could not fold, kept before it trimmed them from the stream (field: the entry id). */
   readonly kept: string;
+  /**
+   * Hash: each writer's last commit, field `<c> <w>` (its commit tag and
+   * name), value the seq of that commit's first line; field `~pruned`: the
+   * seq up to which compactions dropped such fields. How a writer whose
+   * reply was lost learns that its commit landed after a compaction trimmed
+   * it from the stream.
+   */
+  readonly writers: string;
   /** String: chunk `index` (from 0) of snapshot generation `gen`. */
   chunk(gen: number, index: number): string;
   /** What every chunk key of generation `gen` begins with (a place name for warnings). */
@@ -60,6 +68,7 @@ export function storeKeys(prefix: string): StoreKeys {
     fence: `${base}fence`,
     lock: `${base}lock`,
     kept: `${base}kept`,
+    writers: `${base}writers`,
     chunk: (gen: number, index: number): string => {
       if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`chunk index must be an integer >= 0, got ${index}`);
       return `${chunkPrefix(gen)}${index}`;

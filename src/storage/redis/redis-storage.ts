@@ -9,7 +9,7 @@ import { RedisBatchEncoder, type EncodedBatch } from './batch-encoder.js';
 import { connectRedis, redactUrl, type RedisConnection } from './connection.js';
 import { storeKeys } from './keys.js';
 import type { RedisLocation } from './redis-location.js';
-import { StoreScripts, type ChainHead } from './scripts.js';
+import { PRUNED_FIELD, StoreScripts, parseHead, type ChainHead } from './scripts.js';
 import { checkServerSettings } from './server-config.js';
 import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
 import { StreamReader } from './stream-reader.js';
@@ -234,10 +234,13 @@ export class RedisStorage implements JournalStorage {
     if (this.inDoubt) await this.settleDoubt(this.inDoubt.ctx);
     const reader = this.requireReader();
     const outcome = await reader.catchUp();
-    if (outcome.kind === 'read') return;
-    // A compaction trimmed what this process had not read: start over from its snapshot (the consumer keeps what it has not committed).
-    if (!(await this.newerSnapshotThan(reader.lastSeq))) throw this.dataLost(outcome.reason);
-    await this.loadBase();
+    if (outcome.kind !== 'read') {
+      // A compaction trimmed what this process had not read: start over from its snapshot (the consumer keeps what it has not committed).
+      if (!(await this.newerSnapshotThan(reader.lastSeq))) throw this.dataLost(outcome.reason);
+      await this.loadBase();
+    }
+    // Caught up: the next commit chains from here without reading first.
+    this.behind = false;
   }
 
   private requireReader(): StreamReader {
@@ -261,39 +264,51 @@ export class RedisStorage implements JournalStorage {
   private async commitNow(ctx: CommitContext): Promise<Commit | undefined> {
     if (!this.scripts) throw new SessionJournalError(ErrorCodes.CLOSED, `${this.location} was opened read-only`);
     if (this.inDoubt) await this.settleDoubt(ctx);
-    // The append is optimistic: it chains from what this process has read, and the script refuses it if the head moved.
-    if (this.behind || ctx.decide) await this.followNow();
-    ctx.decide?.();
-    const batch = ctx.queue.take(MAX_BATCH_BYTES);
-    if (batch.length === 0) return undefined;
-    const reader = this.requireReader();
-    const encoded = this.encoder.encode(reader.head, batch);
-    let outcome;
-    try {
-      outcome = await this.scripts.append(reader.head, encoded.batch, this.options.fenceToken);
-    } catch (err) {
-      // Sent and no reply: it ran whole or not at all; the next attempt reads which.
-      if (err instanceof SessionJournalError && err.details?.maybeExecuted !== false) this.inDoubt = { encoded, entries: batch, ctx };
-      else ctx.queue.restore(batch);
-      throw err;
-    }
-    if (outcome.kind !== 'ok') ctx.queue.restore(batch);
-    switch (outcome.kind) {
-      case 'ok':
-        this.lostRaces = 0;
-        this.landed(ctx, encoded, batch);
-        return { kind: 'written', batch, durable: () => this.replicated() };
-      case 'moved':
-        this.behind = true;
-        if (++this.lostRaces >= MAX_LOST_RACES) {
+    for (;;) {
+      // The append is optimistic: it chains from what this process has read, and the script refuses it if the head moved.
+      if (this.behind || ctx.decide) await this.followNow();
+      const queuedBefore = ctx.queue.lastTicket;
+      ctx.decide?.();
+      // A decided commit goes whole, in one append: the decision holds for the head it was made on, and only there.
+      const batch = ctx.queue.take(ctx.decide ? Number.POSITIVE_INFINITY : MAX_BATCH_BYTES);
+      if (batch.length === 0) return undefined;
+      const reader = this.requireReader();
+      const encoded = this.encoder.encode(reader.head, batch);
+      let outcome;
+      try {
+        outcome = await this.scripts.append(reader.head, encoded.batch, this.options.fenceToken);
+      } catch (err) {
+        // Sent and no reply: it ran whole or not at all; the next attempt reads which.
+        if (err instanceof SessionJournalError && err.details?.maybeExecuted !== false) this.inDoubt = { encoded, entries: batch, ctx };
+        else ctx.queue.restore(batch);
+        throw err;
+      }
+      switch (outcome.kind) {
+        case 'ok':
           this.lostRaces = 0;
-          throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `${MAX_LOST_RACES} appends in a row to ${this.location} found the head moved by other writers; nothing of them was acknowledged`, { details: { dir: this.location } });
-        }
-        return { kind: 'again' };
-      case 'fenced':
-        throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the compaction lock of ${this.location} was taken over (fence ${outcome.fence}); this compactor's records were not appended`, { details: { dir: this.location } });
-      case 'lost':
-        throw this.dataLost(outcome.reason);
+          this.landed(ctx, encoded, batch);
+          return { kind: 'written', batch, durable: () => this.replicated() };
+        case 'moved':
+          this.behind = true;
+          if (++this.lostRaces >= MAX_LOST_RACES) {
+            this.lostRaces = 0;
+            ctx.queue.restore(batch);
+            throw new SessionJournalError(ErrorCodes.LOCK_TIMEOUT, `${MAX_LOST_RACES} appends in a row to ${this.location} found the head moved by other writers; nothing of them was acknowledged`, { details: { dir: this.location } });
+          }
+          if (!ctx.decide || !ctx.decideAgain) {
+            ctx.queue.restore(batch);
+            return { kind: 'again' };
+          }
+          // Decided on a head that moved: what was decided is dropped and decided again on the view caught up (storage-port.ts, decideAgain).
+          ctx.queue.restore(batch.filter((e) => e.ticket <= queuedBefore));
+          continue;
+        case 'fenced':
+          ctx.queue.restore(batch);
+          throw new SessionJournalError(ErrorCodes.LOCK_COMPROMISED, `the compaction lock of ${this.location} was taken over (fence ${outcome.fence}); this compactor's records were not appended`, { details: { dir: this.location } });
+        case 'lost':
+          ctx.queue.restore(batch);
+          throw this.dataLost(outcome.reason);
+      }
     }
   }
 
@@ -306,26 +321,45 @@ export class RedisStorage implements JournalStorage {
   }
 
   /**
-   * A commit whose reply never came, read back: the script appends all of
-   * it or nothing, right after the head it chained from, so it landed
-   * exactly when the entry at its first seq is its own first line (tag,
-   * writer and hash included). Landed, it is acknowledged (a reply read
-   * after the write implies the write was flushed, docs/FORMAT.md); not,
-   * its entries go back to the front of the queue.
+   * A commit whose reply never came, read back. First the connections that
+   * died are closed on the server (retireLostConnections): the commit's
+   * bytes may still be on their way to the script, and could otherwise land
+   * after this read. Then the script appended all of it or nothing, right
+   * after the head it chained from, so it landed exactly when the entry at
+   * its first seq is its own first line (tag, writer and hash included).
+   * When a compaction trimmed that entry, `{P}:writers` tells: the writer's
+   * last commit begins at that seq exactly when it landed (this writer made
+   * no commit since). Landed, it is acknowledged (a reply read after the
+   * write implies the write was flushed, docs/FORMAT.md); not, its entries
+   * go back to the front of the queue. When neither can tell any more (the
+   * doubt outlived two compactions), the entries are failed as a failed
+   * sync is: REDIS_COMMIT_UNKNOWN, and no later flush() resolves until the
+   * store is reopened (its view then is the store's).
    */
   private async settleDoubt(ctx: CommitContext): Promise<void> {
     const doubt = this.inDoubt!;
     const conn = this.conn!;
-    const first = doubt.encoded.batch.firstSeq;
-    // The commit's bytes may still be on their way to the script (a connection the server has not closed yet): close it first.
+    const { firstSeq: first, lines, writer } = doubt.encoded.batch;
     await conn.retireLostConnections();
-    const reply = await conn.command(['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`]);
+    const [range, mark, pruned, headText] = await conn.transaction([
+      ['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`],
+      ['HGET', conn.keys.writers, writer ?? ''],
+      ['HGET', conn.keys.writers, PRUNED_FIELD],
+      ['GET', conn.keys.head],
+    ]);
     this.inDoubt = undefined;
     this.behind = true;
-    const entry = Array.isArray(reply) ? reply[0] : undefined;
+    const entry = Array.isArray(range) ? range[0] : undefined;
     const fields = Array.isArray(entry) && Array.isArray(entry[1]) ? entry[1] : [];
     const line = fields[0] === 'r' ? fields[1] : undefined;
-    if (line === doubt.encoded.batch.lines[0]) {
+    const head = parseHead(typeof headText === 'string' ? headText : null);
+    const headSeq = head === 'invalid' ? Number.MAX_SAFE_INTEGER : (head?.seq ?? 0);
+    let landed: boolean | undefined;
+    if (line !== undefined) landed = line === lines[0];
+    else if (headSeq < first) landed = false; // nothing was ever written at that seq
+    else if (mark === String(first)) landed = true; // trimmed; this writer's last commit begins there
+    else if (mark !== null || first > Number(pruned ?? 0)) landed = false; // its last commit is an older one, or it had none there
+    if (landed === true) {
       this.landed(ctx, doubt.encoded, doubt.entries);
       await this.replicated().catch((err: SessionJournalError) => {
         throw ctx.syncFailed(doubt.entries[doubt.entries.length - 1]!.ticket, err);
@@ -334,7 +368,17 @@ export class RedisStorage implements JournalStorage {
       return;
     }
     for (const e of doubt.entries) e.seq = 0;
-    ctx.queue.restore(doubt.entries);
+    if (landed === false) {
+      ctx.queue.restore(doubt.entries);
+      return;
+    }
+    const unknown = new SessionJournalError(
+      ErrorCodes.REDIS_COMMIT_UNKNOWN,
+      `a commit to ${this.location} whose reply was lost (seq ${first}, ${doubt.entries.length} mutations) cannot be read back: compactions trimmed it and dropped the record of its writer's last commit; it may or may not be in the store, so it is not written again; reopen the store`,
+      { details: { dir: this.location, seq: first, mutations: doubt.entries.length } },
+    );
+    ctx.syncFailed(Math.max(...doubt.entries.map((e) => e.ticket)), unknown);
+    this.env.warn({ code: WarningCodes.COMMIT_FAILED, message: unknown.message, file: conn.keys.log });
   }
 
   /** With `wait`, a commit counts once that many replicas have it (WAIT); otherwise at once. */

@@ -39,11 +39,16 @@ export function parseHead(text: string | null | undefined): ChainHead | undefine
   return Number.isSafeInteger(seq) ? { seq, hash: m[2]! } : 'invalid';
 }
 
+/** The field of `{P}:writers` that says up to which seq compactions dropped writers' fields (not a writer: tags are base 36). */
+export const PRUNED_FIELD = '~pruned';
+
 /** A commit ready to append: its lines (without newlines), numbered from `firstSeq`, and the head after them. */
 export interface AppendBatch {
   firstSeq: number;
   lines: readonly string[];
   head: ChainHead;
+  /** The writer's field in `{P}:writers` (`<c> <w>`), set to firstSeq with the commit ('' or absent: not recorded). */
+  writer?: string;
 }
 
 export type AppendOutcome =
@@ -88,11 +93,15 @@ export type LockRenewOutcome = { kind: 'ok' } | { kind: 'lost'; holder: string }
 export type LockReleaseOutcome = { kind: 'released' } | { kind: 'not-held'; holder: string };
 
 /**
- * KEYS: head, log, fence, lock, snap. ARGV: the head the batch chains from
- * ('' for a new store), the fencing token ('' for none), the new head, the
- * first seq, then the lines. Order of the checks: a store that lost data
- * refuses every write, whatever the writer expected; a fenced compactor can
- * never succeed, so it is told before it catches up; then the head.
+ * KEYS: head, log, fence, lock, snap, writers. ARGV: the head the batch
+ * chains from ('' for a new store), the fencing token ('' for none), the new
+ * head, the first seq, the writer's field in `{P}:writers` ('' for none),
+ * then the lines.
+ * Order of the checks: a store that lost data refuses every write, whatever
+ * the writer expected; a fenced compactor can never succeed, so it is told
+ * before it catches up; then the head. The writer's field says where its
+ * last commit begins, for a writer that lost the reply and finds the stream
+ * trimmed.
  */
 const APPEND_LUA = `#!lua
 local head = redis.call('GET', KEYS[1])
@@ -114,7 +123,7 @@ if current ~= ARGV[1] then return {'moved', current} end
 local headSeq = 0
 if head then headSeq = tonumber(string.match(head, '^(%d+) ')) end
 local first = tonumber(ARGV[4])
-local n = #ARGV - 4
+local n = #ARGV - 5
 if n < 1 or first == nil or first ~= headSeq + 1 then
   return redis.error_reply('ERR session-journal append: the batch (first seq ' .. ARGV[4] .. ', ' .. n .. ' lines) does not follow the head ' .. current)
 end
@@ -122,16 +131,21 @@ if string.match(ARGV[3], '^(%d+) ') ~= string.format('%d', first + n - 1) then
   return redis.error_reply('ERR session-journal append: the new head ' .. ARGV[3] .. ' is not the last line of the batch')
 end
 for i = 1, n do
-  redis.call('XADD', KEYS[2], string.format('%d-0', first + i - 1), 'r', ARGV[4 + i])
+  redis.call('XADD', KEYS[2], string.format('%d-0', first + i - 1), 'r', ARGV[5 + i])
 end
 redis.call('SET', KEYS[1], ARGV[3])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[6], ARGV[5], ARGV[4]) end
 return {'ok'}
 `;
 
 /**
- * KEYS: fence, lock, snap, the new generation's chunks, then the previous
- * generation's. ARGV: token, seq, h, gen, chunks, bytes, sha256, the
- * generation the compactor read in the manifest ('' for none).
+ * KEYS: fence, lock, snap, writers, the new generation's chunks, then the
+ * previous generation's. ARGV: token, seq, h, gen, chunks, bytes, sha256,
+ * the generation the compactor read in the manifest ('' for none). The
+ * writers' fields whose last commit the replaced snapshot had already
+ * folded are dropped, and `~pruned` says up to which seq: a writer still in
+ * doubt about such a commit has been for two compactions, and is told that
+ * its outcome can no longer be read.
  */
 const INSTALL_LUA = `#!lua
 local fence = redis.call('GET', KEYS[1])
@@ -143,12 +157,23 @@ if curGen ~= ARGV[8] then return {'changed', curGen} end
 if cur[2] and tonumber(cur[2]) > tonumber(ARGV[2]) then return {'behind', cur[2]} end
 local n = tonumber(ARGV[5])
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[3 + i]) == 0 then return {'missing', KEYS[3 + i]} end
+  if redis.call('EXISTS', KEYS[4 + i]) == 0 then return {'missing', KEYS[4 + i]} end
 end
-for i = 1, n do redis.call('PERSIST', KEYS[3 + i]) end
+for i = 1, n do redis.call('PERSIST', KEYS[4 + i]) end
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'seq', ARGV[2], 'h', ARGV[3], 'gen', ARGV[4], 'chunks', ARGV[5], 'bytes', ARGV[6], 'sha256', ARGV[7])
-for i = 4 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 5 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+if cur[2] then
+  local folded = tonumber(cur[2])
+  local fields = redis.call('HGETALL', KEYS[4])
+  local pruned = 0
+  for i = 1, #fields, 2 do
+    local value = tonumber(fields[i + 1]) or 0
+    if fields[i] == '${PRUNED_FIELD}' then pruned = value
+    elseif value <= folded then redis.call('HDEL', KEYS[4], fields[i]) end
+  end
+  if folded > pruned then redis.call('HSET', KEYS[4], '${PRUNED_FIELD}', cur[2]) end
+end
 return {'ok'}
 `;
 
@@ -225,7 +250,7 @@ export class StoreScripts {
    */
   async append(expected: ChainHead | undefined, batch: AppendBatch, token?: string): Promise<AppendOutcome> {
     const k = this.conn.keys;
-    const reply = await this.run(SCRIPTS.append, [k.head, k.log, k.fence, k.lock, k.snap], [formatHead(expected), token ?? '', formatHead(batch.head), String(batch.firstSeq), ...batch.lines]);
+    const reply = await this.run(SCRIPTS.append, [k.head, k.log, k.fence, k.lock, k.snap, k.writers], [formatHead(expected), token ?? '', formatHead(batch.head), String(batch.firstSeq), batch.writer ?? '', ...batch.lines]);
     const [kind, a, b] = Array.isArray(reply) ? reply : [];
     if (kind === 'ok') return { kind: 'ok' };
     if (kind === 'moved') {
@@ -248,7 +273,7 @@ export class StoreScripts {
     const k = this.conn.keys;
     const chunkKeys = (m: Pick<SnapshotManifest, 'gen' | 'chunks'>) => Array.from({ length: m.chunks }, (_, i) => k.chunk(m.gen, i));
     if (previous && previous.gen === manifest.gen) throw new RangeError(`snapshot generation ${manifest.gen} is already installed`);
-    const keys = [k.fence, k.lock, k.snap, ...chunkKeys(manifest), ...(previous ? chunkKeys(previous) : [])];
+    const keys = [k.fence, k.lock, k.snap, k.writers, ...chunkKeys(manifest), ...(previous ? chunkKeys(previous) : [])];
     const args = [token, String(manifest.seq), manifest.h, String(manifest.gen), String(manifest.chunks), String(manifest.bytes), manifest.sha256, previous ? String(previous.gen) : ''];
     const reply = await this.run(SCRIPTS.install, keys, args);
     const [kind, a, b] = Array.isArray(reply) ? reply : [];
