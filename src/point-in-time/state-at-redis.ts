@@ -1,12 +1,12 @@
-import { LineDecoder, ROTATE_EVENT, type JournalRecord } from '../engine/record-codec.js';
+import { LineDecoder, type JournalRecord } from '../engine/record-codec.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../storage/journal.js';
 import { WarningCodes } from '../engine/warnings.js';
-import { applySessionEvent, decodeSessionEvent, reviveSession } from '../sessions/session-events.js';
+import { reviveSession } from '../sessions/session-events.js';
 import type { SessionData } from '../sessions/session-types.js';
 import type { RedisConnection } from '../storage/redis/connection.js';
 import { decodeStreamEntry, entriesOf } from '../storage/redis/stream-reader.js';
 import { RedisAuditTrail } from '../audit/redis-trail.js';
-import { HistoryPrunedError, type PointInTimeState, type StateOptions } from './state-at.js';
+import { HistoryPrunedError, applyRecordUpTo, type PointInTimeState, type StateOptions } from './state-at.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -42,14 +42,7 @@ export async function stateAtRedis(conn: RedisConnection, at: number, options: S
         first = r;
         check?.(r);
       }
-      if (r.seq <= afterSeq || r.time > at || r.type === ROTATE_EVENT) continue;
-      const event = decodeSessionEvent(r);
-      if ('code' in event) {
-        options.onWarning({ ...event, ...item.place });
-        continue;
-      }
-      applySessionEvent(sessions, event);
-      applied++;
+      if (applyRecordUpTo(sessions, r, item.place, afterSeq, at, options.onWarning)) applied++;
     }
   };
 

@@ -170,17 +170,26 @@ async function fold(dir: string, sessions: Map<string, SessionData>, afterSeq: n
       continue;
     }
     if (item.kind !== 'record') continue;
-    const r: JournalRecord = item.record;
-    if (r.seq <= afterSeq || r.time > at || r.type === ROTATE_EVENT) continue;
-    const event = decodeSessionEvent(r);
-    if ('code' in event) {
-      options.onWarning({ ...event, ...item.place });
-      continue;
-    }
-    applySessionEvent(sessions, event);
-    applied++;
+    if (applyRecordUpTo(sessions, item.record, item.place, afterSeq, at, options.onWarning)) applied++;
   }
   return applied;
+}
+
+/**
+ * One record of the history applied to the state at `at`: only records after
+ * the base (`afterSeq`), up to the instant, and session records (a rotation
+ * marker is the engine's). A record the reducer rejects is reported at its
+ * place. True when it was applied. Shared by every backend's history.
+ */
+export function applyRecordUpTo(sessions: Map<string, SessionData>, r: JournalRecord, place: object, afterSeq: number, at: number, onWarning: StateOptions['onWarning']): boolean {
+  if (r.seq <= afterSeq || r.time > at || r.type === ROTATE_EVENT) return false;
+  const event = decodeSessionEvent(r);
+  if ('code' in event) {
+    onWarning({ ...event, ...place });
+    return false;
+  }
+  applySessionEvent(sessions, event);
+  return true;
 }
 
 function sortById(sessions: Map<string, SessionData>): SessionData[] {

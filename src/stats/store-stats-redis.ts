@@ -1,13 +1,12 @@
 import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
-import type { JournalRecord } from '../engine/record-codec.js';
-import { SessionFold } from '../sessions/session-fold.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import type { RedisConnection } from '../storage/redis/connection.js';
 import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { connectToStore, currentManifest } from '../storage/redis/history-reader.js';
 import type { SnapshotManifest } from '../storage/redis/scripts.js';
 import type { StoreStats, StoreStatsOptions } from './store-stats.js';
+import { StatsReplay } from './stats-replay.js';
 
 /** What `stats` says of a store on Redis beyond a directory's figures. */
 export interface RedisStats {
@@ -38,13 +37,8 @@ export type RedisStoreStats = StoreStats & { redis: RedisStats };
 export async function redisStoreStats(location: RedisLocation, options: StoreStatsOptions = {}): Promise<RedisStoreStats> {
   const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
   const now = options.now ?? Date.now();
-  const fold = new SessionFold(ttlMs, Number.MAX_SAFE_INTEGER);
-  const writers = new Map<string, { records: number; last: number }>();
-  let warnings = 0;
-  const onWarning = (w: Parameters<NonNullable<StoreStatsOptions['onWarning']>>[0]) => {
-    warnings++;
-    options.onWarning?.(w);
-  };
+  const replay = new StatsReplay(ttlMs, options.onWarning);
+  const { fold, writers, onWarning } = replay;
   const conn = await connectToStore(location, onWarning);
   try {
     const journal = await Journal.open({
@@ -55,21 +49,7 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
       flushOnExit: false,
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       onWarning,
-      consumer: {
-        reset: () => {
-          fold.reset();
-          writers.clear();
-          warnings = 0;
-        },
-        restore: (entry) => fold.restore(entry),
-        apply: (record: JournalRecord) => {
-          const w = writers.get(record.writer) ?? { records: 0, last: -Infinity };
-          w.records++;
-          w.last = Math.max(w.last, record.time);
-          writers.set(record.writer, w);
-          return fold.apply(record);
-        },
-      },
+      consumer: replay.consumer,
     });
     let head: { seq: number; h: string };
     let recordsSinceSnapshot: number;
@@ -100,7 +80,7 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
         .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),
       head,
       recordsSinceSnapshot,
-      warnings,
+      warnings: replay.warnings,
       redis: {
         where: conn.where,
         streamEntries: typeof entries === 'number' ? entries : 0,

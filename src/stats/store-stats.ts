@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { requirePositive } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
-import type { JournalRecord } from '../engine/record-codec.js';
 import { archiveDir, fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentName, snapshotName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
-import { SessionFold } from '../sessions/session-fold.js';
+import { StatsReplay } from './stats-replay.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { listHistorySegments } from '../storage/file/history-reader.js';
 
@@ -63,34 +62,16 @@ export function storeStats(dir: string, options: StoreStatsOptions = {}): StoreS
   requireStoreDir(dir);
   const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
   const now = options.now ?? Date.now();
-  const fold = new SessionFold(ttlMs, Number.MAX_SAFE_INTEGER);
-  const writers = new Map<string, { records: number; last: number }>();
-  let warnings = 0;
+  const replay = new StatsReplay(ttlMs, options.onWarning);
+  const { fold, writers } = replay;
   const journal = Journal.openSync({
     dir,
     readOnly: true,
     create: false,
     flushOnExit: false,
     maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-    onWarning: (w) => {
-      warnings++;
-      options.onWarning?.(w);
-    },
-    consumer: {
-      reset: () => {
-        fold.reset();
-        writers.clear();
-        warnings = 0;
-      },
-      restore: (entry) => fold.restore(entry),
-      apply: (record: JournalRecord) => {
-        const w = writers.get(record.writer) ?? { records: 0, last: -Infinity };
-        w.records++;
-        w.last = Math.max(w.last, record.time);
-        writers.set(record.writer, w);
-        return fold.apply(record);
-      },
-    },
+    onWarning: replay.onWarning,
+    consumer: replay.consumer,
   });
   let head: { seq: number; h: string };
   let recordsSinceSnapshot: number;
@@ -129,6 +110,6 @@ export function storeStats(dir: string, options: StoreStatsOptions = {}): StoreS
       .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),
     head,
     recordsSinceSnapshot,
-    warnings,
+    warnings: replay.warnings,
   };
 }
