@@ -30,7 +30,7 @@ const RETRY_MS = 500;
  */
 export async function followRedis(location: RedisLocation, afterSeq: number, emit: (r: JournalRecord) => Promise<void>, out: StdoutSink, warn: (w: JournalWarning) => void, stopper: Stopper): Promise<void> {
   out.onClose(() => stopper.stop());
-  const conn = await connectRedis({ url: location.url, prefix: location.prefix, connectTimeoutMs: location.connectTimeoutMs, onWarning: warn });
+  const conn = await connectRedis({ url: location.url, prefix: location.prefix, connectTimeoutMs: location.connectTimeoutMs, commandTimeoutMs: location.commandTimeoutMs, onWarning: warn });
   const pending: JournalRecord[] = [];
   const readerAfter = (seq: number) =>
     new StreamReader({

@@ -190,7 +190,7 @@ export async function requireRedisStore(conn: RedisConnection): Promise<void> {
 
 /** A connection to an existing store, for a tool that reads it (NOT_A_STORE when there is none, REDIS_UNAVAILABLE when the server is not there). */
 export async function connectToStore(location: RedisLocation, onWarning: WarningHandler): Promise<RedisConnection> {
-  const conn = await connectRedis({ url: location.url, prefix: location.prefix, connectTimeoutMs: location.connectTimeoutMs, onWarning });
+  const conn = await connectRedis({ url: location.url, prefix: location.prefix, connectTimeoutMs: location.connectTimeoutMs, commandTimeoutMs: location.commandTimeoutMs, onWarning });
   try {
     await requireRedisStore(conn);
   } catch (err) {
