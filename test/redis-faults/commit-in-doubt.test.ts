@@ -29,7 +29,11 @@ interface Setup {
   proxy?: TcpProxy;
 }
 
-/** A store with one acknowledged turn, on `server` directly or through a proxy. */
+/**
+ * A store with one acknowledged turn, on `server` directly (with a command
+ * timeout short enough to wait for, long enough for a loaded machine) or
+ * through a proxy (whose faults cut connections: no timeout is waited for).
+ */
 async function setup(t: ExecutionContext, via: 'direct' | 'proxy'): Promise<Setup> {
   const server = await startRedisServer(t);
   const proxy = via === 'proxy' ? await TcpProxy.start(server.port) : undefined;
@@ -37,7 +41,7 @@ async function setup(t: ExecutionContext, via: 'direct' | 'proxy'): Promise<Setu
   const prefix = uniquePrefix('doubt');
   const warnings: JournalWarning[] = [];
   const url = proxy?.url ?? server.url;
-  const store = await SessionStore.open({ redis: { url, prefix, commandTimeoutMs: 1500 }, clock, onWarning: (w) => warnings.push(w) });
+  const store = await SessionStore.open({ redis: { url, prefix, ...(via === 'direct' && { commandTimeoutMs: 3000 }) }, clock, onWarning: (w) => warnings.push(w) });
   t.teardown(() => store.close().catch(() => undefined));
   store.ensureSession('a');
   store.addTurn('a', turn('before'));

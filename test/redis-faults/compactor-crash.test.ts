@@ -26,7 +26,8 @@ const SEEDED = 8;
 const MAX_SESSIONS = 5;
 /** The writer's session is the newest, so LRU keeps it and the 4 newest seeded ones. */
 const EVICTED = ['s0', 's1', 's2', 's3'];
-const LOCK_TTL_MS = 2500;
+/** Short enough to wait for, long enough that a loaded machine renews it in time (every third of it). */
+const LOCK_TTL_MS = 4000;
 const STEPS: CompactionStep[] = ['replayed', 'retained', 'snapshot-written', 'archived'];
 
 interface Trial {
@@ -56,7 +57,7 @@ async function seeded(t: ExecutionContext, name: string): Promise<Trial> {
   const writer = new StoreChild('writer');
   t.teardown(() => writer.kill());
   await writer.request({ op: 'open', redis, fsync: true, clock }, 'opened');
-  writer.send({ op: 'write', writer: 'w', sessions: ['live'], count: 1_000_000, flushEvery: 2, untilStopped: true });
+  writer.send({ op: 'write', writer: 'w', sessions: ['live'], count: 1_000_000, flushEvery: 2, pauseMs: 20, untilStopped: true });
   await waitFor('the writer under way', () => writer.acked >= 10, 30_000);
   return { url, prefix, redis, writer, clock };
 }
@@ -110,7 +111,7 @@ for (const step of STEPS) {
     const trial = await seeded(t, `kill-${step}`);
     const compactor = compactorChild(t, trial, { killAtStep: step });
     const exit = await compactor.exited;
-    t.is(exit.signal, 'SIGKILL', compactor.stderr);
+    t.is(exit.signal, 'SIGKILL', `${JSON.stringify(compactor.messages.filter((m) => m.type === 'error'))} ${compactor.stderr}`);
     t.is(stepsOf(compactor).pop(), step);
     const lock = await lockOf(trial);
     const started = performance.now();

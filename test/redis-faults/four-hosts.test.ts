@@ -44,7 +44,7 @@ test('4 hosts writing while a compactor runs in a loop with LRU: nothing lost or
   const compactor = new LineChild('compactor', 'redis-compactor-child.js', [JSON.stringify(config)]);
   t.teardown(() => compactor.kill());
   await compactor.next('ready');
-  hosts.forEach((h, i) => h.send({ op: 'write', writer: h.name, sessions: [`own-${i}`, ...SHARED], count: 1_000_000, flushEvery: 3, untilStopped: true }));
+  hosts.forEach((h, i) => h.send({ op: 'write', writer: h.name, sessions: [`own-${i}`, ...SHARED], count: 1_000_000, flushEvery: 3, pauseMs: 3, untilStopped: true }));
   compactor.send({ go: true });
   const compacted = () => compactor.messages.filter((m) => m.type === 'done' && (m.result as { status: string }).status === 'compacted').length;
   await waitFor('compactions beside the writers', () => compacted() >= COMPACTIONS_DURING_WRITES, 60_000);

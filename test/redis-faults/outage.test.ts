@@ -23,7 +23,8 @@ import { startRedisServer, uniquePrefix } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/redis-conn.js';
 import { exactlyOnce, freshView, readStream, turnCounts } from '../helpers/redis-faults.js';
 
-const COMMAND_TIMEOUT_MS = 1000;
+/** Short enough to wait for, long enough that a loaded machine's commands do not time out. */
+const COMMAND_TIMEOUT_MS = 3000;
 /** Turns appended without flush() while the server is gone: each starts a background commit that fails. */
 const DOWN_TURNS = 12;
 
@@ -52,14 +53,15 @@ test('an outage (SIGSTOP, then SIGKILL and a restart): flush() rejects REDIS_UNA
   const waitedMs = performance.now() - started;
   t.is(failed.code, 'REDIS_UNAVAILABLE');
   t.regex(failed.message, new RegExp(`no reply within ${COMMAND_TIMEOUT_MS} ms`));
-  t.true(waitedMs < 5000, `flush() rejected after ${Math.round(waitedMs)} ms, bounded by the command timeout`);
+  t.true(waitedMs < 8000, `flush() rejected after ${Math.round(waitedMs)} ms, bounded by the command timeout`);
   const during = await writer.request({ op: 'list' }, 'list');
   t.deepEqual(during.sessions.find((s) => s.id === 'a')?.turns.map((x) => x.prompt), ['before', 'stopped-1'], 'reads answer from the view, own unacknowledged turn included');
 
   // Then it dies with what its socket held (the commit in doubt never ran), and stays down for a while.
   await server.kill();
   for (let i = 0; i < DOWN_TURNS; i++) await writer.request({ op: 'ops', ops: [{ k: 'turn', id: 'a', prompt: `down-${i}` }], flush: false }, 'applied');
-  await waitFor('failed reconnections', () => failuresInARow(writer.warnings, 'REDIS_DISCONNECTED') >= 4, 30_000);
+  // Long enough for the same failure to repeat (ECONNREFUSED), so that its warnings collapse.
+  await waitFor('failed reconnections', () => failuresInARow(writer.warnings, 'REDIS_DISCONNECTED') >= 8, 30_000);
   const read = await writer.request({ op: 'get', id: 'a' }, 'session');
   t.is(read.session?.turns.length, 2 + DOWN_TURNS, 'still answering from the view');
 

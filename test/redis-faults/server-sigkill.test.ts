@@ -27,7 +27,7 @@ test('SIGKILL of redis-server under 3 writer processes: they reconnect by themse
   const server = await startRedisServer(t);
   const prefix = uniquePrefix('sigkill-server');
   const clock = timeline(TEST_T0);
-  const redis = { url: server.url, prefix, commandTimeoutMs: 2000 };
+  const redis = { url: server.url, prefix };
   const children = await openChildren(WRITERS, 'w', { redis, fsync: true, clock });
   t.teardown(() => killAll(children));
   const pids = children.map((c) => c.pid);

@@ -43,7 +43,7 @@ export interface RedisConnectOptions {
   url: string;
   /** The store's prefix P (keys.ts); validated here, INVALID_OPTION. */
   prefix: string;
-  /** How long one connection attempt may take, its handshake included (default 5000 ms). */
+  /** How long one connection attempt may take to connect (default 5000 ms); its handshake then has commandTimeoutMs. */
   connectTimeoutMs?: number;
   /**
    * How long a command may wait for its reply (default 10000 ms), sent or
@@ -372,15 +372,17 @@ export class RedisConnection {
 
   /**
    * connect(), then CLIENT INFO for the server's id and address of the
-   * connection, all within connectTimeoutMs: node-redis's connectTimeout
-   * covers the TCP connection, not its handshake, which a stopped server
-   * would hold for ever. A server that refuses CLIENT INFO gives no
-   * identity.
+   * connection, within connectTimeoutMs for the TCP connection and
+   * commandTimeoutMs for the commands of the handshake: node-redis's
+   * connectTimeout covers the TCP connection only, and a stopped server
+   * accepts connections (its kernel does) but would hold the handshake for
+   * ever. A server that refuses CLIENT INFO gives no identity.
    */
   private async connectClient(client: NodeRedisClient): Promise<ClientIdentity | undefined> {
     let timer: NodeJS.Timeout | undefined;
+    const limitMs = this.connectTimeoutMs + this.commandTimeoutMs;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no handshake within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      timer = setTimeout(() => reject(new Error(`no handshake within ${limitMs} ms`)), limitMs);
     });
     const handshake = async (): Promise<ClientIdentity | undefined> => {
       await client.connect();

@@ -1,0 +1,58 @@
+/**
+ * `redis: { ..., wait: { replicas, timeoutMs } }`: a commit is acknowledged
+ * only once that many replicas have it (WAIT). Without a replica flush()
+ * rejects with REDIS_NOT_REPLICATED (the records are on the primary, not
+ * lost); with a real replica (a second redis-server started with
+ * --replicaof) it resolves, and the replica holds the records.
+ */
+import test from 'ava';
+import { SessionStore } from '../../src/index.js';
+import { SessionJournalError } from '../../src/errors.js';
+import { TEST_T0 } from '../helpers/fixture-now.js';
+import { startRedisServer, uniquePrefix } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/redis-conn.js';
+import { freshView, readStream, withStore } from '../helpers/redis-faults.js';
+
+const clock = () => TEST_T0;
+const turn = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(TEST_T0) });
+
+/** A field of INFO replication. */
+const replicationInfo = (url: string, field: string) =>
+  withStore(url, 'info', async (conn) => new RegExp(`^${field}:(.*)$`, 'm').exec(String(await conn.command(['INFO', 'replication'])))?.[1]?.trim());
+
+test('wait for 1 replica with none: flush() rejects REDIS_NOT_REPLICATED; the commit is on the primary', async (t) => {
+  const server = await startRedisServer(t);
+  const prefix = uniquePrefix('wait-none');
+  const store = await SessionStore.open({ redis: { url: server.url, prefix, wait: { replicas: 1, timeoutMs: 200 } }, clock, onWarning: () => undefined });
+  t.teardown(() => store.close().catch(() => undefined));
+  store.ensureSession('a');
+  store.addTurn('a', turn('unreplicated'));
+  const started = performance.now();
+  const err = await t.throwsAsync(store.flush());
+  t.is((err as SessionJournalError).code, 'REDIS_NOT_REPLICATED', err?.message);
+  t.regex(err!.message, /reached 0 of 1 replicas within 200 ms/);
+  t.true(performance.now() - started >= 190, 'WAIT waited its timeout');
+  const fresh = await freshView(server.url, prefix, { clock });
+  t.deepEqual(fresh.sessions.find((s) => s.id === 'a')?.turns.map((x) => x.prompt), ['unreplicated'], 'on the primary, not lost');
+});
+
+test('wait for 1 replica with a real one (--replicaof): flush() resolves, and the replica holds the records', async (t) => {
+  const primary = await startRedisServer(t);
+  const replica = await startRedisServer(t, { args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  await waitFor('the replica in sync', async () => (await replicationInfo(replica.url, 'master_link_status')) === 'up' && (await replicationInfo(primary.url, 'connected_slaves')) === '1', 30_000);
+  const prefix = uniquePrefix('wait-one');
+  const store = await SessionStore.open({ redis: { url: primary.url, prefix, wait: { replicas: 1, timeoutMs: 5000 } }, clock });
+  t.teardown(() => store.close().catch(() => undefined));
+  store.ensureSession('a');
+  for (let i = 0; i < 5; i++) {
+    store.addTurn('a', turn(`replicated-${i}`));
+    await store.flush();
+  }
+  // WAIT returned: the replica has every record acknowledged, right now.
+  const onPrimary = await readStream(primary.url, prefix);
+  const onReplica = await readStream(replica.url, prefix);
+  t.deepEqual(onReplica.problems, []);
+  t.deepEqual(onReplica.records, onPrimary.records);
+  t.is(onReplica.head, onPrimary.head);
+  await store.close();
+});
