@@ -11,6 +11,7 @@ import { stateAt } from '../point-in-time/state-at.js';
 import { RedisAuditTrail } from '../audit/redis-trail.js';
 import { stateAtRedis } from '../point-in-time/state-at-redis.js';
 import { connectToStore } from '../storage/redis/history-reader.js';
+import type { RedisConnection } from '../storage/redis/connection.js';
 import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { LOCATION_FLAGS, UsageError, locationHelp, parseFlags, parseTime, storeLocation, suggestion, type StoreLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
@@ -221,8 +222,9 @@ async function printRedisHistory(redis: RedisLocation, filter: ReplayFilter, mac
     if (matches(record)) await out.write(machine ? toReplayEvent(record) : human.format(record) + '\n');
   };
   const stopper = follow ? new Stopper() : undefined;
-  const conn = await connectToStore(redis, warn);
+  let conn: RedisConnection | undefined;
   try {
+    conn = await connectToStore(redis, warn);
     const trail = await RedisAuditTrail.open(conn);
     for await (const item of trail.items()) {
       if (out.closed || stopper?.stopped) break;
@@ -233,7 +235,7 @@ async function printRedisHistory(redis: RedisLocation, filter: ReplayFilter, mac
     if (stopper && !stopper.stopped && !out.closed) await followRedis(redis, trail.afterSeq, emit, out, warn, stopper);
   } finally {
     stopper?.dispose();
-    await conn.close();
+    await conn?.close();
   }
   await out.end();
   return out.exitCode(io.stderr, 'replay');

@@ -32,7 +32,8 @@ function golden(t: ExecutionContext, name: string, actual: string): void {
 }
 
 const env = (extra: NodeJS.ProcessEnv = {}) => withoutStoreEnv({ NO_COLOR: '1', ...extra });
-const replay = (f: RedisFixture, ...args: string[]) => runCli(['replay', ...f.flags, ...args], { env: env() });
+/** The binary, with a generous kill timeout: the machine may be busy. */
+const replay = (f: RedisFixture, ...args: string[]) => runCli(['replay', ...f.flags, ...args], { env: env(), timeoutMs: 120_000 });
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
 const iso = (ms: number) => new Date(ms).toISOString();
 const NOTE = /^session-journal replay: note: the history starts after seq 6: earlier records were folded into the snapshot \{P\}:snap by a compaction/;
@@ -102,7 +103,7 @@ test('--state --at on Redis: from the snapshot and the records up to the instant
 test('--state --at on a Redis store never compacted folds the whole stream', async (t) => {
   const f = await freshRedisStore(t);
   const clock = { now: FIXTURE_T0 };
-  const store = await SessionStore.open({ redis: { url: f.url, prefix: f.prefix }, clock: () => clock.now, autoCompact: false, onWarning: () => undefined });
+  const store = await SessionStore.open({ redis: f.location, clock: () => clock.now, autoCompact: false, onWarning: () => undefined });
   store.ensureSession('one');
   clock.now += HOUR;
   store.ensureSession('two');
@@ -120,7 +121,7 @@ function spawnReplay(args: string[]) {
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out.stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (out.stderr += c));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 240_000);
   void exited.then(() => clearTimeout(killer));
   return { child, out, exited };
 }
@@ -130,15 +131,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const f = await redisFixture(t);
     const { child, out, exited } = spawnReplay([...f.flags, '--follow', '--ndjson']);
     const count = () => lines(out.stdout).length;
-    t.true(await waitFor(() => count() === 6, 20_000), `the history first: ${out.stdout}${out.stderr}`);
+    t.true(await waitFor(() => count() === 6, 60_000), `the history first: ${out.stdout}${out.stderr}`);
 
-    const redis = { url: f.url, prefix: f.prefix };
+    const redis = f.location;
     const store = await SessionStore.open({ redis, autoCompact: false, onWarning: () => undefined });
     const seen = (prompt: string) => out.stdout.includes(`"prompt":"${prompt}"`);
     store.ensureSession('followed');
     store.addTurn('followed', { prompt: 'appended while following', response: 'r', timestamp: new Date(FIXTURE_T0 + 7 * HOUR) });
     await store.flush();
-    t.true(await waitFor(() => seen('appended while following'), 15_000), out.stdout);
+    t.true(await waitFor(() => seen('appended while following'), 60_000), out.stdout);
 
     // A compaction folds and trims what was printed; the follower goes on with what comes after it.
     const compacted = await compactSessions({ redis, ttlMs: NO_TTL, onWarning: () => undefined, now: () => COMPACTED_AT });
@@ -152,7 +153,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await spread.catchUp();
     spread.addTurn('followed', { prompt: long, response: 'r', timestamp: new Date(FIXTURE_T0 + 9 * HOUR) });
     await spread.close();
-    t.true(await waitFor(() => seen('after a compaction') && seen(long), 15_000), out.stdout);
+    t.true(await waitFor(() => seen('after a compaction') && seen(long), 60_000), out.stdout);
     await store.close();
 
     const seqs = lines(out.stdout).map((l) => (JSON.parse(l) as { seq: number }).seq);
@@ -168,7 +169,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 /** Clients blocked in a command (CLIENT LIST flag b) on the server of `f`. */
 async function blockedClients(f: RedisFixture): Promise<number> {
   const { createClient } = await import('redis');
-  const client = createClient({ url: f.url });
+  const client = createClient({ url: f.url, socket: { connectTimeout: 60_000 } });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -183,13 +184,14 @@ test('--follow on Redis reports records a compaction trimmed before it read them
   // A private server: the follower's blocked XREAD is the only one on it.
   const server = await startRedisServer(t);
   const f = await redisFixture(t, 'cli', server.url);
-  const redis = { url: f.url, prefix: f.prefix };
+  const redis = f.location;
   const { child, out, exited } = spawnReplay([...f.flags, '--follow', '--ndjson']);
-  t.true(await waitFor(() => lines(out.stdout).length === 6, 20_000), out.stdout + out.stderr);
-  // A follower that fell behind: stopped, and once its XREAD BLOCK has timed out on the server, records are written and compacted away.
+  t.true(await waitFor(() => lines(out.stdout).length === 6, 60_000), out.stdout + out.stderr);
+  // A follower that fell behind: stopped while it waits on the stream, and once its XREAD BLOCK has timed out on the server, records are written and compacted away.
+  await waitForRedis('the follower blocked on the stream', async () => (await blockedClients(f)) === 1, 60_000);
   child.kill('SIGSTOP');
   try {
-    await waitForRedis('the stopped follower no longer blocked on the server', async () => (await blockedClients(f)) === 0, 10_000);
+    await waitForRedis('the stopped follower no longer blocked on the server', async () => (await blockedClients(f)) === 0, 60_000);
     const store = await SessionStore.open({ redis, autoCompact: false, onWarning: () => undefined });
     store.ensureSession('missed');
     await store.flush();
@@ -201,7 +203,7 @@ test('--follow on Redis reports records a compaction trimmed before it read them
   } finally {
     child.kill('SIGCONT');
   }
-  t.true(await waitFor(() => out.stdout.includes('"prompt":"after the trim"'), 15_000), out.stdout + out.stderr);
+  t.true(await waitFor(() => out.stdout.includes('"prompt":"after the trim"'), 60_000), out.stdout + out.stderr);
   t.regex(f.normalize(out.stderr), /warning RECORDS_MISSING \{P\}:log entry 16-0: seq 15 is no longer in the stream: a compaction folded them into \{P\}:snap/);
   t.false(out.stdout.includes('"session":"missed","payload":{"id":"missed"}}'), 'the trimmed create is not printed');
   child.kill('SIGINT');
