@@ -97,7 +97,7 @@ test("a URL's password is never printed: not by any command on a server that req
   const server = await startRedisServer(t);
   // Set once it runs: the helper checks it is up without a password.
   const { createClient } = await import('redis');
-  const admin = createClient({ url: server.url });
+  const admin = createClient({ url: server.url, socket: { connectTimeout: 60_000 } });
   admin.on('error', () => undefined);
   await admin.connect();
   await admin.sendCommand(['CONFIG', 'SET', 'requirepass', password]);

@@ -103,7 +103,7 @@ test('--state --at on Redis: from the snapshot and the records up to the instant
 test('--state --at on a Redis store never compacted folds the whole stream', async (t) => {
   const f = await freshRedisStore(t);
   const clock = { now: FIXTURE_T0 };
-  const store = await SessionStore.open({ redis: { url: f.url, prefix: f.prefix }, clock: () => clock.now, autoCompact: false, onWarning: () => undefined });
+  const store = await SessionStore.open({ redis: f.location, clock: () => clock.now, autoCompact: false, onWarning: () => undefined });
   store.ensureSession('one');
   clock.now += HOUR;
   store.ensureSession('two');
@@ -133,7 +133,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const count = () => lines(out.stdout).length;
     t.true(await waitFor(() => count() === 6, 60_000), `the history first: ${out.stdout}${out.stderr}`);
 
-    const redis = { url: f.url, prefix: f.prefix };
+    const redis = f.location;
     const store = await SessionStore.open({ redis, autoCompact: false, onWarning: () => undefined });
     const seen = (prompt: string) => out.stdout.includes(`"prompt":"${prompt}"`);
     store.ensureSession('followed');
@@ -169,7 +169,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 /** Clients blocked in a command (CLIENT LIST flag b) on the server of `f`. */
 async function blockedClients(f: RedisFixture): Promise<number> {
   const { createClient } = await import('redis');
-  const client = createClient({ url: f.url });
+  const client = createClient({ url: f.url, socket: { connectTimeout: 60_000 } });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -184,7 +184,7 @@ test('--follow on Redis reports records a compaction trimmed before it read them
   // A private server: the follower's blocked XREAD is the only one on it.
   const server = await startRedisServer(t);
   const f = await redisFixture(t, 'cli', server.url);
-  const redis = { url: f.url, prefix: f.prefix };
+  const redis = f.location;
   const { child, out, exited } = spawnReplay([...f.flags, '--follow', '--ndjson']);
   t.true(await waitFor(() => lines(out.stdout).length === 6, 60_000), out.stdout + out.stderr);
   // A follower that fell behind: stopped while it waits on the stream, and once its XREAD BLOCK has timed out on the server, records are written and compacted away.

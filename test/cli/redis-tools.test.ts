@@ -30,7 +30,7 @@ const golden = (t: ExecutionContext, f: RedisFixture, name: string, stdout: stri
 /** A raw client for damage, closed afterwards. */
 async function withRaw<T>(f: RedisFixture, fn: (send: (args: string[]) => Promise<unknown>) => Promise<T>): Promise<T> {
   const { createClient } = await import('redis');
-  const client = createClient({ url: f.url });
+  const client = createClient({ url: f.url, socket: { connectTimeout: 60_000 } });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -129,6 +129,23 @@ test('verify on Redis: a damaged snapshot chunk and a head that is not the last 
     ],
   );
   t.regex(report.problems[0]!.message, /sha256/);
+});
+
+test('verify on Redis: a snapshot whose head is not what the stream after it chains from (the manifest changed) is a problem at the snapshot (exit 1)', async (t) => {
+  const f = await redisFixture(t);
+  await withRaw(f, (send) => send(['HSET', key(f, 'snap'), 'h', 'AAAAAAAAAAAAAAAAAAAAAA']));
+  const run = await cli(f, 'verify', '--json');
+  t.is(run.code, 1, run.stderr);
+  const report = JSON.parse(f.normalize(run.stdout)) as Report;
+  t.deepEqual(
+    report.problems.map((p) => [p.code, p.file]),
+    [
+      ['SNAPSHOT_HEADER_MISMATCH', '{P}:snap'],
+      ['SNAPSHOT_UNREADABLE', '{P}:snap'],
+    ],
+  );
+  t.regex(report.problems[0]!.message, /^the snapshot's head \(seq 6, h AAAAAAAAAAAA…\) is not what the first record after it \(\{P\}:log entry 7-0, seq 7\) chains from/);
+  t.regex(report.problems[1]!.message, /the header folds seq 6 \(h "[^"]+"\), the manifest seq 6 \(h "AAAAAAAAAAAAAAAAAAAAAA"\)/);
 });
 
 test('verify --head and --expect-head on Redis: the head as writers see it; a record folded into the snapshot is unavailable, the snapshot head itself is found', async (t) => {
@@ -283,14 +300,14 @@ test('moving a store directory to Redis: export --dir | import --redis gives the
   const fromRedis = await cli(f, 'export');
   t.is(fromRedis.stdout, fromDir.stdout);
   // And the sessions are there for a store on Redis.
-  const store = await SessionStore.open({ redis: { url: f.url, prefix: f.prefix }, ttlMs: 1e15, autoCompact: false, onWarning: () => undefined });
+  const store = await SessionStore.open({ redis: f.location, ttlMs: 1e15, autoCompact: false, onWarning: () => undefined });
   t.teardown(() => store.close());
   t.is(store.listSessions().length, (JSON.parse(fromDir.stdout) as { sessions: unknown[] }).sessions.length);
 });
 
 test('export and import refuse a Redis store of another kind (STORE_KIND_MISMATCH, exit 4), importing nothing', async (t) => {
   const f = await freshRedisStore(t);
-  const kv = await KeyValueStore.open({ redis: { url: f.url, prefix: f.prefix }, onWarning: () => undefined });
+  const kv = await KeyValueStore.open({ redis: f.location, onWarning: () => undefined });
   kv.set('k', 'v');
   await kv.close();
   const exported = await cli(f, 'export');

@@ -21,6 +21,9 @@ import { StoreScripts, parseHead } from '../../src/storage/redis/scripts.js';
 import { dropStoreKeys } from './redis-conn.js';
 import { sharedRedisUrl, uniquePrefix } from './redis-server.js';
 
+/** The tests' own connections wait this long for a handshake: the default 5 s is short on a loaded machine. */
+const TEST_CONNECT_TIMEOUT_MS = 60_000;
+
 export const FIXTURE_T0 = Date.parse('2026-03-09T09:00:00.000Z');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -80,7 +83,7 @@ export const PHASE_2: ScriptedCommit[] = [
 
 /** Appends `commits` to the store under `prefix` as their writers would, chained from its head. */
 export async function appendCommits(url: string, prefix: string, commits: readonly ScriptedCommit[]): Promise<void> {
-  const conn = await RedisConnection.open({ url, prefix, onWarning: () => undefined });
+  const conn = await RedisConnection.open({ url, prefix, connectTimeoutMs: TEST_CONNECT_TIMEOUT_MS, onWarning: () => undefined });
   try {
     const scripts = new StoreScripts(conn);
     await scripts.load();
@@ -107,6 +110,8 @@ export async function appendCommits(url: string, prefix: string, commits: readon
 export interface RedisFixture {
   url: string;
   prefix: string;
+  /** `{ url, prefix }` for the stores and compactors a test opens itself, with a connect timeout for a busy machine. */
+  location: { url: string; prefix: string; connectTimeoutMs: number };
   /** `--redis URL --prefix P`. */
   flags: string[];
   /** Replaces the random prefix by P, for goldens. */
@@ -118,17 +123,17 @@ export async function freshRedisStore(t: ExecutionContext, name = 'cli', url?: s
   url ??= await sharedRedisUrl();
   const prefix = uniquePrefix(name);
   t.teardown(async () => {
-    const conn = await RedisConnection.open({ url: url!, prefix, onWarning: () => undefined }).catch(() => undefined);
+    const conn = await RedisConnection.open({ url: url!, prefix, connectTimeoutMs: TEST_CONNECT_TIMEOUT_MS, onWarning: () => undefined }).catch(() => undefined);
     if (conn) await dropStoreKeys(conn).finally(() => conn.close());
   });
-  return { url, prefix, flags: ['--redis', url, '--prefix', prefix], normalize: (text) => text.split(prefix).join('P') };
+  return { url, prefix, location: { url, prefix, connectTimeoutMs: TEST_CONNECT_TIMEOUT_MS }, flags: ['--redis', url, '--prefix', prefix], normalize: (text) => text.split(prefix).join('P') };
 }
 
 /** The scripted history: phase 1, a compaction at COMPACTED_AT, phase 2. */
 export async function redisFixture(t: ExecutionContext, name = 'cli', url?: string): Promise<RedisFixture> {
   const store = await freshRedisStore(t, name, url);
   await appendCommits(store.url, store.prefix, PHASE_1);
-  const result = await compactSessions({ redis: { url: store.url, prefix: store.prefix }, now: () => COMPACTED_AT, ttlMs: NO_TTL, onWarning: () => undefined });
+  const result = await compactSessions({ redis: store.location, now: () => COMPACTED_AT, ttlMs: NO_TTL, onWarning: () => undefined });
   if (result.status !== 'compacted') throw new Error(`the fixture's compaction did ${result.status}`);
   await appendCommits(store.url, store.prefix, PHASE_2);
   return store;

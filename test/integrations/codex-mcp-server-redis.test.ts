@@ -54,7 +54,7 @@ test('two codex-mcp-server processes on one Redis (two hosts): a session created
   t.notRegex(a!.stderr() + b!.stderr(), /CATCH_UP_FAILED|warning/);
   await Promise.all([closeCleanly(t, a!), closeCleanly(t, b!)]);
 
-  const store = await SessionStore.open({ redis: { url: f.url, prefix: f.prefix }, ttlMs: NO_TTL, autoCompact: false, onWarning: () => undefined });
+  const store = await SessionStore.open({ redis: f.location, ttlMs: NO_TTL, autoCompact: false, onWarning: () => undefined });
   t.teardown(() => store.close());
   const session = store.getSession('hop')!;
   t.deepEqual(
@@ -70,7 +70,7 @@ test('SESSION_JOURNAL_REDIS and SESSION_JOURNAL_PREFIX name the store of codex-m
   const byEnv = await connectStdioServer(t, root, fake, [CLI_MAIN, 'codex-mcp-server'], { SESSION_JOURNAL_REDIS: f.url, SESSION_JOURNAL_PREFIX: f.prefix });
   t.false((await byEnv.callCodex('env', 'hello')).isError);
   await closeCleanly(t, byEnv);
-  const store = await SessionStore.open({ redis: { url: f.url, prefix: f.prefix }, ttlMs: NO_TTL, autoCompact: false, onWarning: () => undefined });
+  const store = await SessionStore.open({ redis: f.location, ttlMs: NO_TTL, autoCompact: false, onWarning: () => undefined });
   t.is(store.getSession('env')?.turns.length, 1);
   await store.close();
 
@@ -80,7 +80,7 @@ test('SESSION_JOURNAL_REDIS and SESSION_JOURNAL_PREFIX name the store of codex-m
   await closeCleanly(t, byDefault);
   const { RedisConnection } = await import('../../src/storage/redis/connection.js');
   const { dropStoreKeys } = await import('../helpers/redis-conn.js');
-  const conn = await RedisConnection.open({ url: f.url, prefix: 'session-journal:codex', onWarning: () => undefined });
+  const conn = await RedisConnection.open({ url: f.url, prefix: 'session-journal:codex', connectTimeoutMs: f.location.connectTimeoutMs, onWarning: () => undefined });
   await dropStoreKeys(conn).finally(() => conn.close());
 });
 
