@@ -28,6 +28,7 @@ import {
   type KeyValueStoreOptions,
   type SessionStoreOptions,
 } from '../../src/index.js';
+import { stampLock } from '../helpers/held-lock.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 import { liveSegmentPath, tearLiveSegment } from '../helpers/tear-segment.js';
 
@@ -93,7 +94,7 @@ export interface Backend {
   /** Whether a store whose newest snapshot is unreadable reads an older copy (a directory: archive/) and so loses nothing. */
   readonly snapshotFallback: boolean;
   /**
-   * After a writer was SIGKILLed at `deadAt` (Date.now() of this process),
+   * After a writer was SIGKILLed at `deadAt` (lockLibraryClock(): the clock file times are compared with),
    * lets the survivors go on without waiting out what it may have left held
    * (a directory: its lock, until stale) while `until` is pending. True when
    * there was something to clear.
@@ -191,12 +192,11 @@ async function fastForwardOrphanLock(dir: string, deadAt: number, until: Promise
     // proper-lockfile gives successive locks the same mtime (and maybe inode); ctime tells them apart.
     const key = `${stat.ino}:${stat.ctimeMs}:${stat.mtimeMs}`;
     if (seen?.key !== key) {
-      seen = { key, since: Date.now() };
+      seen = { key, since: performance.now() };
       continue;
     }
-    if (stat.ctimeMs <= deadAt && Date.now() - seen.since >= 1000) {
-      const past = new Date(Date.now() - 11_000);
-      fs.utimesSync(lockPath, past, past);
+    if (stat.ctimeMs <= deadAt && performance.now() - seen.since >= 1000) {
+      stampLock(lockPath, 11_000); // past the stale limit, by the lock library's clock
       return true;
     }
   }

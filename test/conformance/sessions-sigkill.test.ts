@@ -11,6 +11,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import type { JournalWarning, SessionStore } from '../../src/index.js';
+import { lockLibraryClock } from '../helpers/held-lock.js';
 import { killAll, openChildren, seededRandom, type StoreChild } from '../helpers/child-protocol.js';
 import { timeline } from '../helpers/child-clock.js';
 import { backends } from './every-backend.js';
@@ -111,7 +112,7 @@ for (const backend of backends) {
       victim.kill('SIGKILL');
       const exit = await victim.exited;
       t.is(exit.signal, 'SIGKILL');
-      const deadAt = Date.now(); // compared with file times (a lock's ctime) only: a SIGKILLed process may still run briefly after kill(); it is gone now
+      const deadAt = lockLibraryClock(); // compared with file times (a lock's ctime) only: a SIGKILLed process may still run briefly after kill(); it is gone now
       const survivorsDone = Promise.all(runs.slice(1));
       const orphan = await backend.afterKill(at, deadAt, survivorsDone);
       await survivorsDone;

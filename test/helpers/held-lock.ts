@@ -21,7 +21,7 @@ export type LockName = 'journal.lock' | 'compact.lock';
  * lock's mtime by: the process's own. A lock made to look `ageMs` old must be
  * stamped by the same clock, whatever the date (under faketime too).
  */
-const lockLibraryClock = (): number => Date.now(); // the process's own clock, on purpose
+export const lockLibraryClock = (): number => Date.now(); // the process's own clock, on purpose
 
 /** Stamps `lock` as refreshed `ageMs` ago by the lock library's clock. */
 export function stampLock(lock: string, ageMs = 0): void {
