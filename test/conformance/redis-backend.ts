@@ -73,15 +73,22 @@ async function streamEntries(raw: Raw, w: Where): Promise<Array<[string, string]
 }
 
 /**
- * An id after the last entry that takes no seq from the writers: ids are
- * `<seq>-0`, so `<last seq>-1` sorts between the last record and the next
- * commit's first (an id of `<seq+1>-0` would make that commit's XADD fail).
+ * Appends `text` as an entry after the last one that takes no seq from the
+ * writers: ids are `<seq>-0`, so `<last seq>-1` sorts between the last record
+ * and the next commit's first (an id of `<seq+1>-0` would make that commit's
+ * XADD fail). One script, so a writer committing meanwhile cannot slip in
+ * between reading the last id and adding after it.
  */
-async function idAfterLast(raw: Raw, w: Where): Promise<string> {
-  const last = (await raw.send(['XREVRANGE', key(w, 'log'), '+', '-', 'COUNT', '1'])) as Array<[string, string[]]>;
-  if (last.length === 0) return '0-1';
-  const [ms, sub] = last[0]![0].split('-').map(Number) as [number, number];
-  return `${ms}-${sub + 1}`;
+const APPEND_AFTER_LAST = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = '0-1'
+if #last > 0 then
+  local ms, sub = string.match(last[1][1], '^(%d+)-(%d+)$')
+  id = ms .. '-' .. (tonumber(sub) + 1)
+end
+return redis.call('XADD', KEYS[1], id, 'r', ARGV[1])`;
+async function appendAfterLast(raw: Raw, w: Where, text: string): Promise<void> {
+  await raw.send(['EVAL', APPEND_AFTER_LAST, '1', key(w, 'log'), text]);
 }
 
 /** A hash as the client hands it over: flat pairs (RESP2), a Map or an object (RESP3). */
@@ -138,13 +145,13 @@ export function redisBackend(): Backend {
       garbageAfterLast: (at, text) =>
         withRaw(redisOf(at), async (raw) => {
           const w = redisOf(at);
-          await raw.send(['XADD', key(w, 'log'), await idAfterLast(raw, w), 'r', text]);
+          await appendAfterLast(raw, w, text);
           return w.prefix;
         }),
       // A stream entry is written whole or not at all: what a dead writer can leave is a bad entry, the same as garbage.
       tornAfterLast: async (at, text) => {
         const w = redisOf(at);
-        await withRaw(w, async (raw) => void (await raw.send(['XADD', key(w, 'log'), await idAfterLast(raw, w), 'r', text])));
+        await withRaw(w, (raw) => appendAfterLast(raw, w, text));
       },
       sealed: (text) => text,
       corruptSnapshot: (at) =>
