@@ -6,7 +6,7 @@ import { registerForExit, unregisterForExit } from './exit-flush.js';
 import type { JournalConsumer } from './journal-consumer.js';
 import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from './record-parts.js';
-import type { Commit, CommitContext, CommitSync, JournalStorage, StorageFactory } from './storage-port.js';
+import { DurabilityOwed, type Commit, type CommitContext, type CommitSync, type JournalStorage, type StorageFactory } from './storage-port.js';
 import { RepeatedFailure, WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
 
 /** What every journal takes, whatever its storage. */
@@ -447,7 +447,11 @@ export class GroupCommitJournal {
     try {
       while (this.wantsCommit && !this.closed) {
         const commit = await this.storage.commit(this.commitContext);
-        if (!commit) break;
+        if (!commit) {
+          // Nothing left to write, and what the storage owed (a doubt settled, a durability proved) is done: failures are over.
+          if (this.failedCommits > 0) this.commitSucceeded();
+          break;
+        }
         if (commit.kind === 'again') continue;
         await this.acknowledge(commit);
         this.onDurable?.();
@@ -469,6 +473,8 @@ export class GroupCommitJournal {
     try {
       await commit.durable();
     } catch (err) {
+      // Owed: its waiters fail (onCommitFailure) and the storage proves it later; durable up to `last` it is not.
+      if (err instanceof DurabilityOwed) throw err.failure;
       throw this.syncFailed(last, err as SessionJournalError);
     }
     this.queue.markDurable(last);

@@ -70,8 +70,29 @@ export interface CommitContext {
   syncFailed(ticket: number, failure: SessionJournalError): SessionJournalError;
 }
 
-/** A batch in place: `durable()` resolves once it is durable, or rejects with a coded error. */
+/**
+ * A batch in place: `durable()` resolves once it is durable, or rejects with
+ * a coded error. A coded error is final, as a failed fsync is (the store
+ * acknowledges nothing more until it is reopened); a DurabilityOwed is not.
+ */
 export type Commit = { kind: 'written'; batch: QueuedEntry[]; durable(): Promise<void> } | { kind: 'again' };
+
+/**
+ * What `durable()` rejects with when the batch is in the store but not yet
+ * known to have the durability asked for, and a later proof can still show
+ * it does: Redis's WAIT, where replication is one ordered stream, so a
+ * replica that has a later write has every earlier one. Whoever waits for
+ * the batch gets `failure`; the store goes on. The storage keeps `hasDoubt`
+ * true until it proves the batch durable in a later commit() (and marks it
+ * so in the queue), or a later batch's durability covers it.
+ */
+export class DurabilityOwed extends Error {
+  constructor(readonly failure: SessionJournalError) {
+    super(failure.message);
+    this.name = 'DurabilityOwed';
+  }
+}
+
 export type CommitSync = { kind: 'written'; batch: QueuedEntry[]; durableSync(): void } | { kind: 'again' };
 
 /** What the engine gives a storage when it makes one. */

@@ -3,7 +3,11 @@
  * only once that many replicas have it (WAIT). Without a replica flush()
  * rejects with REDIS_NOT_REPLICATED (the records are on the primary, not
  * lost); with a real replica (a second redis-server started with
- * --replicaof) it resolves, and the replica holds the records.
+ * --replicaof) it resolves, and the replica holds the records. A commit no
+ * replica confirmed is owed, not fatal: the store goes on, and a later WAIT
+ * that succeeds acknowledges it (replication is one ordered stream); on a
+ * connection made since, a proof write goes first, or WAIT would count
+ * nothing of its own and pass at once.
  */
 import test from 'ava';
 import { SessionStore } from '../../src/index.js';
@@ -19,6 +23,18 @@ const turn = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp:
 /** A field of INFO replication. */
 const replicationInfo = (url: string, field: string) =>
   withStore(url, 'info', async (conn) => new RegExp(`^${field}:(.*)$`, 'm').exec(String(await conn.command(['INFO', 'replication'])))?.[1]?.trim());
+
+/** Makes `replica` a replica of `primary` and waits until the two are in sync. */
+async function replicate(replica: { url: string }, primary: { port: number; url: string }): Promise<void> {
+  await withStore(replica.url, 'admin', (conn) => conn.command(['REPLICAOF', '127.0.0.1', String(primary.port)]));
+  await waitFor('the replica in sync', async () => (await replicationInfo(replica.url, 'master_link_status')) === 'up' && (await replicationInfo(primary.url, 'connected_slaves')) === '1', 30_000);
+}
+
+/** The code a promise rejects with, or 'resolved'. */
+const outcome = (p: Promise<unknown>) => p.then(
+  () => 'resolved',
+  (err: SessionJournalError) => err.code,
+);
 
 test('wait for 1 replica with none: flush() rejects REDIS_NOT_REPLICATED; the commit is on the primary', async (t) => {
   const server = await startRedisServer(t);
@@ -54,5 +70,54 @@ test('wait for 1 replica with a real one (--replicaof): flush() resolves, and th
   t.deepEqual(onReplica.problems, []);
   t.deepEqual(onReplica.records, onPrimary.records);
   t.is(onReplica.head, onPrimary.head);
+  await store.close();
+});
+
+test('an unreplicated commit is owed, not fatal: flush() rejects until a replica has it, then resolves with nothing new written; the store is never reopened', async (t) => {
+  const primary = await startRedisServer(t);
+  const spare = await startRedisServer(t);
+  const prefix = uniquePrefix('wait-owed');
+  const store = await SessionStore.open({ redis: { url: primary.url, prefix, wait: { replicas: 1, timeoutMs: 200 } }, clock, onWarning: () => undefined });
+  t.teardown(() => store.close().catch(() => undefined));
+  store.ensureSession('a');
+  store.addTurn('a', turn('owed'));
+  t.is(await outcome(store.flush()), 'REDIS_NOT_REPLICATED');
+  t.is(await outcome(store.flush()), 'REDIS_NOT_REPLICATED', 'still no replica: still not acknowledged');
+
+  await replicate(spare, primary);
+  t.is(await outcome(store.flush()), 'resolved', 'a replica has it now: the owed commit is acknowledged');
+  t.deepEqual((await readStream(spare.url, prefix)).records, (await readStream(primary.url, prefix)).records, 'the replica holds it');
+  store.addTurn('a', turn('after'));
+  t.is(await outcome(store.flush()), 'resolved', 'and the store goes on');
+  t.deepEqual(store.getSession('a')?.turns.map((x) => x.prompt), ['owed', 'after']);
+  await store.close();
+});
+
+test('an owed commit, its connection lost: flush() on the new connection still rejects while the replica is stopped, and resolves once it has the commit', async (t) => {
+  const primary = await startRedisServer(t);
+  const replica = await startRedisServer(t);
+  await replicate(replica, primary);
+  const prefix = uniquePrefix('wait-proof');
+  const store = await SessionStore.open({ redis: { url: primary.url, prefix, wait: { replicas: 1, timeoutMs: 300 } }, clock, onWarning: () => undefined });
+  t.teardown(() => store.close().catch(() => undefined));
+  store.ensureSession('a');
+  await store.flush();
+  replica.pause(); // connected, acknowledging nothing new
+  t.teardown(() => replica.resume());
+  store.addTurn('a', turn('while-stopped'));
+  t.is(await outcome(store.flush()), 'REDIS_NOT_REPLICATED');
+
+  // The store's connection dies; it reconnects by itself, and proves the owed commit over the new one.
+  await withStore(primary.url, 'admin', (conn) => conn.command(['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']));
+  const seen: string[] = [];
+  await waitFor('a proof over the new connection', async () => {
+    seen.push(await outcome(store.flush()));
+    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
+  }, 30_000);
+  t.is(seen[seen.length - 1], 'REDIS_NOT_REPLICATED', `the stopped replica has not got it: ${seen.join(', ')}`);
+
+  replica.resume();
+  await waitFor('the owed commit acknowledged', async () => (await outcome(store.flush())) === 'resolved', 30_000);
+  t.deepEqual((await readStream(replica.url, prefix)).records, (await readStream(primary.url, prefix)).records, 'the replica holds it');
   await store.close();
 });

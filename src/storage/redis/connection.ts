@@ -175,6 +175,8 @@ export class RedisConnection {
   /** Connections that died since the last retireLostConnections(), oldest first. */
   private readonly lostIdentities: ClientIdentity[] = [];
   private closed = false;
+  /** Connections made so far, the first included: a write and a WAIT went over one connection when this did not change between them. */
+  private connectionsMade = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retries = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -214,6 +216,7 @@ export class RedisConnection {
     client.unref();
     conn.client = client;
     conn.identity = identity;
+    conn.connectionsMade++;
     return conn;
   }
 
@@ -241,6 +244,32 @@ export class RedisConnection {
       for (const args of commands) multi.addCommand([...args]);
       return multi.exec();
     }, 'MULTI', this.commandTimeoutMs) as Promise<RedisReply[]>;
+  }
+
+  /** Which connection commands go over now (see waitForReplicas). */
+  get connectionNumber(): number {
+    return this.connectionsMade;
+  }
+
+  /**
+   * WAIT: how many replicas have this connection's last write, waiting up to
+   * `timeoutMs` for `replicas` of them. WAIT counts only the writes of the
+   * connection it is sent on, so when the connection is no longer number
+   * `wroteOn` (the one the caller's write went over; undefined: unknown),
+   * `proofWrite` goes first, on the same connection: replication is one
+   * ordered stream, so a replica that has it has every write before it.
+   */
+  waitForReplicas(replicas: number, timeoutMs: number, wroteOn: number | undefined, proofWrite: readonly string[]): Promise<RedisReply> {
+    return this.track(
+      (client) => {
+        // Both on one socket, in order: the connection cannot change between them. A failed proof fails the WAIT's answer too.
+        const proof = wroteOn === this.connectionsMade ? undefined : client.sendCommand([...proofWrite]);
+        const waited = client.sendCommand(['WAIT', String(replicas), String(timeoutMs)]);
+        return proof ? Promise.all([proof, waited]).then(([, acked]) => acked) : waited;
+      },
+      'WAIT',
+      timeoutMs + this.commandTimeoutMs,
+    ) as Promise<RedisReply>;
   }
 
   /**
@@ -437,6 +466,7 @@ export class RedisConnection {
     if (this.inFlight.size > 0) client.ref();
     this.client = client;
     this.identity = identity;
+    this.connectionsMade++;
     this.retries = 0;
     this.lost.succeeded();
     this.options.onReconnect?.();

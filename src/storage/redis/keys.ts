@@ -13,7 +13,11 @@ import { ErrorCodes, SessionJournalError } from '../../errors.js';
 export interface StoreKeys {
   /** The validated prefix P, without braces. */
   readonly prefix: string;
-  /** Hash: `format` and `kind` of the store. */
+  /**
+   * Hash: `format` and `kind` of the store; `proof`, the last writer that
+   * wrote it only so that a WAIT on a new connection counts something
+   * (redis-storage.ts, replicated). Readers ignore `proof`.
+   */
   readonly meta: string;
   /** Stream: the records, one entry per line, entry id `<seq>-0`. */
   readonly log: string;
@@ -40,6 +44,9 @@ export interface StoreKeys {
   /** What every chunk key of generation `gen` begins with (a place name for warnings). */
   chunkPrefix(gen: number): string;
 }
+
+/** The field of `{P}:meta` a writer sets before a WAIT that must cover writes made over an older connection. */
+export const PROOF_FIELD = 'proof';
 
 /** 1 to 128 characters of [A-Za-z0-9._:-]: no braces (they would move the hash tag), no spaces, nothing a shell or a URL must quote. */
 const PREFIX_RE = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -3,11 +3,11 @@ import { restoreEntries } from '../../engine/commit-apply.js';
 import { CommitCounters } from '../../engine/commit-encoder.js';
 import type { QueuedEntry } from '../../engine/commit-queue.js';
 import { FORMAT_VERSION } from '../../engine/record-codec.js';
-import type { Commit, CommitContext, JournalStorage, StorageEnv, StorageFactory } from '../../engine/storage-port.js';
+import { DurabilityOwed, type Commit, type CommitContext, type JournalStorage, type StorageEnv, type StorageFactory } from '../../engine/storage-port.js';
 import { WarningCodes } from '../../engine/warnings.js';
 import { RedisBatchEncoder, type EncodedBatch } from './batch-encoder.js';
 import { connectRedis, redactUrl, type RedisConnection } from './connection.js';
-import { storeKeys } from './keys.js';
+import { PROOF_FIELD, storeKeys } from './keys.js';
 import type { RedisLocation } from './redis-location.js';
 import { PRUNED_FIELD, StoreScripts, parseHead, type ChainHead } from './scripts.js';
 import { checkServerSettings } from './server-config.js';
@@ -65,6 +65,13 @@ export class RedisStorage implements JournalStorage {
   private baseSeq = 0;
   private snapshotBytes = 0;
   private inDoubt: InDoubt | undefined;
+  /**
+   * With `wait`: the last ticket of commits that are in the store but that
+   * no WAIT confirmed (REDIS_NOT_REPLICATED, or the WAIT's connection lost).
+   * Proved by the next WAIT that succeeds: a later commit's, or one sent for
+   * it alone when nothing else is queued (commitNow).
+   */
+  private unreplicated: number | undefined;
   /** The last append lost the race for the head: catch up before the next. */
   private behind = false;
   private lostRaces = 0;
@@ -106,7 +113,7 @@ export class RedisStorage implements JournalStorage {
   }
 
   get hasDoubt(): boolean {
-    return this.inDoubt !== undefined;
+    return this.inDoubt !== undefined || this.unreplicated !== undefined;
   }
 
   canWrite(type: string, payloadBytes: number): boolean {
@@ -271,9 +278,14 @@ export class RedisStorage implements JournalStorage {
       ctx.decide?.();
       // A decided commit goes whole, in one append: the decision holds for the head it was made on, and only there.
       const batch = ctx.queue.take(ctx.decide ? Number.POSITIVE_INFINITY : MAX_BATCH_BYTES);
-      if (batch.length === 0) return undefined;
+      if (batch.length === 0) {
+        if (this.unreplicated !== undefined) await this.proveReplicated(ctx);
+        return undefined;
+      }
       const reader = this.requireReader();
       const encoded = this.encoder.encode(reader.head, batch);
+      // A reply to the append comes over the connection it was sent on: WAIT then counts it only on that one.
+      const sentOn = this.conn!.connectionNumber;
       let outcome;
       try {
         outcome = await this.scripts.append(reader.head, encoded.batch, this.options.fenceToken);
@@ -287,7 +299,7 @@ export class RedisStorage implements JournalStorage {
         case 'ok':
           this.lostRaces = 0;
           this.landed(ctx, encoded, batch);
-          return { kind: 'written', batch, durable: () => this.replicated() };
+          return { kind: 'written', batch, durable: () => this.replicatedOrOwed(batch[batch.length - 1]!.ticket, sentOn) };
         case 'moved':
           this.behind = true;
           if (++this.lostRaces >= MAX_LOST_RACES) {
@@ -361,10 +373,14 @@ export class RedisStorage implements JournalStorage {
     else if (mark !== null || first > Number(pruned ?? 0)) landed = false; // its last commit is an older one, or it had none there
     if (landed === true) {
       this.landed(ctx, doubt.encoded, doubt.entries);
-      await this.replicated().catch((err: SessionJournalError) => {
-        throw ctx.syncFailed(doubt.entries[doubt.entries.length - 1]!.ticket, err);
-      });
-      ctx.queue.markDurable(Math.max(...doubt.entries.map((e) => e.ticket)));
+      const last = Math.max(...doubt.entries.map((e) => e.ticket));
+      try {
+        await this.replicated(undefined); // over a connection made since: a proof write first
+      } catch (err) {
+        this.unreplicated = Math.max(this.unreplicated ?? 0, last);
+        throw err;
+      }
+      ctx.queue.markDurable(last);
       return;
     }
     for (const e of doubt.entries) e.seq = 0;
@@ -381,11 +397,39 @@ export class RedisStorage implements JournalStorage {
     this.env.warn({ code: WarningCodes.COMMIT_FAILED, message: unknown.message, file: conn.keys.log });
   }
 
-  /** With `wait`, a commit counts once that many replicas have it (WAIT); otherwise at once. */
-  private async replicated(): Promise<void> {
+  /**
+   * A written commit's durable(): replicated, or owed (DurabilityOwed: its
+   * waiters fail, the store goes on, and a later WAIT proves it).
+   */
+  private async replicatedOrOwed(lastTicket: number, sentOn: number): Promise<void> {
+    try {
+      await this.replicated(sentOn);
+    } catch (err) {
+      this.unreplicated = Math.max(this.unreplicated ?? 0, lastTicket);
+      throw new DurabilityOwed(err as SessionJournalError);
+    }
+    // A replica has this commit, so it has every one before it.
+    this.unreplicated = undefined;
+  }
+
+  /** Nothing else to write: a WAIT for the owed commits alone; they are acknowledged once it succeeds. */
+  private async proveReplicated(ctx: CommitContext): Promise<void> {
+    const owed = this.unreplicated!;
+    await this.replicated(undefined);
+    if (this.unreplicated === owed) this.unreplicated = undefined;
+    ctx.queue.markDurable(owed);
+  }
+
+  /**
+   * With `wait`, a write counts once that many replicas have it (WAIT);
+   * otherwise at once. `wroteOn`: the connection the write went over, when
+   * known; on any other, a proof write goes first (waitForReplicas).
+   */
+  private async replicated(wroteOn: number | undefined): Promise<void> {
     const wait = this.options.wait;
     if (!wait || wait.replicas <= 0) return;
-    const acked = await this.conn!.command(['WAIT', String(wait.replicas), String(wait.timeoutMs)], { timeoutMs: wait.timeoutMs + 10_000 });
+    const conn = this.conn!;
+    const acked = await conn.waitForReplicas(wait.replicas, wait.timeoutMs, wroteOn, ['HSET', conn.keys.meta, PROOF_FIELD, this.env.writer]);
     if (typeof acked === 'number' && acked >= wait.replicas) return;
     throw new SessionJournalError(ErrorCodes.REDIS_NOT_REPLICATED, `a commit to ${this.location} reached ${String(acked)} of ${wait.replicas} replicas within ${wait.timeoutMs} ms: it is on the primary, not known to survive a failover`, {
       details: { dir: this.location, replicas: acked, wanted: wait.replicas },
