@@ -9,7 +9,7 @@
  * connection made since, a proof write goes first, or WAIT would count
  * nothing of its own and pass at once.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { SessionStore } from '../../src/index.js';
 import { SessionJournalError } from '../../src/errors.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
@@ -30,6 +30,15 @@ async function replicate(replica: { url: string }, primary: { port: number; url:
   await waitFor('the replica in sync', async () => (await replicationInfo(replica.url, 'master_link_status')) === 'up' && (await replicationInfo(primary.url, 'connected_slaves')) === '1', 30_000);
 }
 
+/** A store on `url` whose commits wait for one replica, with session `a`. */
+async function openWaiting(t: ExecutionContext, url: string, name: string, timeoutMs: number, quiet = true): Promise<{ store: SessionStore; prefix: string }> {
+  const prefix = uniquePrefix(name);
+  const store = await SessionStore.open({ redis: { url, prefix, wait: { replicas: 1, timeoutMs } }, clock, ...(quiet ? { onWarning: () => undefined } : {}) });
+  t.teardown(() => store.close().catch(() => undefined));
+  store.ensureSession('a');
+  return { store, prefix };
+}
+
 /** The code a promise rejects with, or 'resolved'. */
 const outcome = (p: Promise<unknown>) => p.then(
   () => 'resolved',
@@ -38,10 +47,7 @@ const outcome = (p: Promise<unknown>) => p.then(
 
 test('wait for 1 replica with none: flush() rejects REDIS_NOT_REPLICATED; the commit is on the primary', async (t) => {
   const server = await startRedisServer(t);
-  const prefix = uniquePrefix('wait-none');
-  const store = await SessionStore.open({ redis: { url: server.url, prefix, wait: { replicas: 1, timeoutMs: 200 } }, clock, onWarning: () => undefined });
-  t.teardown(() => store.close().catch(() => undefined));
-  store.ensureSession('a');
+  const { store, prefix } = await openWaiting(t, server.url, 'wait-none', 200);
   store.addTurn('a', turn('unreplicated'));
   const started = performance.now();
   const err = await t.throwsAsync(store.flush());
@@ -56,10 +62,7 @@ test('wait for 1 replica with a real one (--replicaof): flush() resolves, and th
   const primary = await startRedisServer(t);
   const replica = await startRedisServer(t, { args: ['--replicaof', '127.0.0.1', String(primary.port)] });
   await waitFor('the replica in sync', async () => (await replicationInfo(replica.url, 'master_link_status')) === 'up' && (await replicationInfo(primary.url, 'connected_slaves')) === '1', 30_000);
-  const prefix = uniquePrefix('wait-one');
-  const store = await SessionStore.open({ redis: { url: primary.url, prefix, wait: { replicas: 1, timeoutMs: 5000 } }, clock });
-  t.teardown(() => store.close().catch(() => undefined));
-  store.ensureSession('a');
+  const { store, prefix } = await openWaiting(t, primary.url, 'wait-one', 5000, false);
   for (let i = 0; i < 5; i++) {
     store.addTurn('a', turn(`replicated-${i}`));
     await store.flush();
@@ -76,10 +79,7 @@ test('wait for 1 replica with a real one (--replicaof): flush() resolves, and th
 test('an unreplicated commit is owed, not fatal: flush() rejects until a replica has it, then resolves with nothing new written; the store is never reopened', async (t) => {
   const primary = await startRedisServer(t);
   const spare = await startRedisServer(t);
-  const prefix = uniquePrefix('wait-owed');
-  const store = await SessionStore.open({ redis: { url: primary.url, prefix, wait: { replicas: 1, timeoutMs: 200 } }, clock, onWarning: () => undefined });
-  t.teardown(() => store.close().catch(() => undefined));
-  store.ensureSession('a');
+  const { store, prefix } = await openWaiting(t, primary.url, 'wait-owed', 200);
   store.addTurn('a', turn('owed'));
   t.is(await outcome(store.flush()), 'REDIS_NOT_REPLICATED');
   t.is(await outcome(store.flush()), 'REDIS_NOT_REPLICATED', 'still no replica: still not acknowledged');
@@ -97,10 +97,7 @@ test('an owed commit, its connection lost: flush() on the new connection still r
   const primary = await startRedisServer(t);
   const replica = await startRedisServer(t);
   await replicate(replica, primary);
-  const prefix = uniquePrefix('wait-proof');
-  const store = await SessionStore.open({ redis: { url: primary.url, prefix, wait: { replicas: 1, timeoutMs: 300 } }, clock, onWarning: () => undefined });
-  t.teardown(() => store.close().catch(() => undefined));
-  store.ensureSession('a');
+  const { store, prefix } = await openWaiting(t, primary.url, 'wait-proof', 300);
   await store.flush();
   replica.pause(); // connected, acknowledging nothing new
   t.teardown(() => replica.resume());

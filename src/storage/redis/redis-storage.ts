@@ -377,9 +377,10 @@ export class RedisStorage implements JournalStorage {
       try {
         await this.replicated(undefined); // over a connection made since: a proof write first
       } catch (err) {
-        this.unreplicated = Math.max(this.unreplicated ?? 0, last);
+        this.owe(last);
         throw err;
       }
+      this.provedUpTo(last);
       ctx.queue.markDurable(last);
       return;
     }
@@ -405,19 +406,32 @@ export class RedisStorage implements JournalStorage {
     try {
       await this.replicated(sentOn);
     } catch (err) {
-      this.unreplicated = Math.max(this.unreplicated ?? 0, lastTicket);
+      this.owe(lastTicket);
       throw new DurabilityOwed(err as SessionJournalError);
     }
-    // A replica has this commit, so it has every one before it.
-    this.unreplicated = undefined;
+    this.provedUpTo(lastTicket);
   }
 
   /** Nothing else to write: a WAIT for the owed commits alone; they are acknowledged once it succeeds. */
   private async proveReplicated(ctx: CommitContext): Promise<void> {
     const owed = this.unreplicated!;
     await this.replicated(undefined);
-    if (this.unreplicated === owed) this.unreplicated = undefined;
+    this.provedUpTo(owed);
     ctx.queue.markDurable(owed);
+  }
+
+  /** Commits up to `ticket` are in the store, not known replicated. */
+  private owe(ticket: number): void {
+    this.unreplicated = Math.max(this.unreplicated ?? 0, ticket);
+  }
+
+  /**
+   * A WAIT succeeded for a write after the commits up to `ticket`: a replica
+   * has them all. A commit after `ticket` still owed (one written meanwhile,
+   * by appendDecided beside the commit loop) stays owed.
+   */
+  private provedUpTo(ticket: number): void {
+    if (this.unreplicated !== undefined && this.unreplicated <= ticket) this.unreplicated = undefined;
   }
 
   /**
