@@ -52,7 +52,7 @@ export class TcpProxy {
   private constructor(
     private readonly server: net.Server,
     readonly port: number,
-    private readonly targetPort: number,
+    private targetPort: number,
   ) {}
 
   /** A proxy on a free loopback port to the server on `targetPort`. */
@@ -80,6 +80,12 @@ export class TcpProxy {
 
   heal(): void {
     this.partitioned = false;
+  }
+
+  /** A failover: every connection is cut, and new ones go to the server on `targetPort` (clients find the new primary at the same address). */
+  failOver(targetPort: number): void {
+    this.targetPort = targetPort;
+    for (const pair of this.pairs) this.cut(pair);
   }
 
   /**

@@ -15,7 +15,8 @@ import { SessionJournalError } from '../../src/errors.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
 import { startRedisServer, uniquePrefix } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/redis-conn.js';
-import { freshView, readStream, withStore } from '../helpers/redis-faults.js';
+import { freshView, readStream, turnCounts, withStore } from '../helpers/redis-faults.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const clock = () => TEST_T0;
 const turn = (prompt: string) => ({ prompt, response: `re ${prompt}`, timestamp: new Date(TEST_T0) });
@@ -117,4 +118,86 @@ test('an owed commit, its connection lost: flush() on the new connection still r
   await waitFor('the owed commit acknowledged', async () => (await outcome(store.flush())) === 'resolved', 30_000);
   t.deepEqual((await readStream(replica.url, prefix)).records, (await readStream(primary.url, prefix)).records, 'the replica holds it');
   await store.close();
+});
+
+/**
+ * A failover to a replica that lacks the owed commit: the old primary's
+ * replication link is cut (a proxy, partitioned) before the commit, then
+ * the clients' proxy moves to the replica, promoted, which has a replica of
+ * its own, so a WAIT there succeeds. Nothing may acknowledge the lost commit.
+ */
+async function failoverLosingTheTail(t: ExecutionContext, name: string, options: { wait: boolean }) {
+  const oldPrimary = await startRedisServer(t);
+  const promoted = await startRedisServer(t);
+  const promotedsReplica = await startRedisServer(t);
+  const link = await TcpProxy.start(oldPrimary.port);
+  const clients = await TcpProxy.start(oldPrimary.port);
+  t.teardown(() => Promise.all([link.close(), clients.close()]));
+  await replicate(promoted, { port: link.port, url: oldPrimary.url });
+  await replicate(promotedsReplica, promoted);
+  const prefix = uniquePrefix(name);
+  const open = async () => {
+    const store = await SessionStore.open({ redis: { url: clients.url, prefix, ...(options.wait && { wait: { replicas: 1, timeoutMs: 300 } }) }, clock, onWarning: () => undefined });
+    t.teardown(() => store.close().catch(() => undefined));
+    return store;
+  };
+  const store = await open();
+  store.ensureSession('a');
+  store.addTurn('a', turn('replicated'));
+  t.is(await outcome(store.flush()), 'resolved');
+  await waitFor('the promoted replica holds it', async () => (await readStream(promoted.url, prefix)).records.length === (await readStream(oldPrimary.url, prefix)).records.length, 30_000);
+
+  link.partition(); // from here nothing reaches the replica
+  store.addTurn('a', turn('lost-in-failover'));
+  t.is(await outcome(store.flush()), options.wait ? 'REDIS_NOT_REPLICATED' : 'resolved');
+
+  await oldPrimary.kill();
+  await withStore(promoted.url, 'admin', (conn) => conn.command(['REPLICAOF', 'NO', 'ONE']));
+  await replicate(promotedsReplica, promoted);
+  clients.failOver(promoted.port);
+  return { store, open, promoted, prefix };
+}
+
+test('an owed commit lost in a failover is never acknowledged: flush() on the new primary, whose replica confirms WAITs, fails REDIS_DATA_LOST for good', async (t) => {
+  const { store, promoted, prefix } = await failoverLosingTheTail(t, 'wait-failover', { wait: true });
+  const seen: string[] = [];
+  await waitFor('an answer from the new primary', async () => {
+    seen.push(await outcome(store.flush()));
+    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
+  }, 30_000);
+  t.is(seen[seen.length - 1], 'REDIS_DATA_LOST', `flush() after the failover: ${seen.join(', ')}`);
+  t.is(await outcome(store.flush()), 'REDIS_DATA_LOST', 'and stays failed: the view holds a turn the store lost');
+  t.deepEqual([...turnCounts((await readStream(promoted.url, prefix)).records).keys()], ['replicated'], 'the new primary has only the replicated turn');
+});
+
+test('an owed commit lost in a failover, another host writing on at its seq: flush() fails REDIS_DATA_LOST, and the other host is unaffected', async (t) => {
+  const { store, open } = await failoverLosingTheTail(t, 'wait-fork', { wait: true });
+  const other = await open();
+  other.ensureSession('b');
+  other.addTurn('b', turn('written-after-failover'));
+  t.is(await outcome(other.flush()), 'resolved', 'the other host writes on the new primary');
+  const seen: string[] = [];
+  await waitFor('an answer from the new primary', async () => {
+    seen.push(await outcome(store.flush()));
+    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
+  }, 30_000);
+  t.is(seen[seen.length - 1], 'REDIS_DATA_LOST', `flush() after the failover: ${seen.join(', ')}`);
+  store.addTurn('a', turn('after'));
+  t.is(await outcome(store.flush()), 'REDIS_DATA_LOST', 'nothing more is acknowledged to a view that holds a lost turn');
+});
+
+test('without wait, a reader whose last records a failover lost does not read on along the other history: catchUp() fails REDIS_DATA_LOST', async (t) => {
+  const { store, open } = await failoverLosingTheTail(t, 'nowait-fork', { wait: false });
+  const other = await open();
+  other.ensureSession('b');
+  other.addTurn('b', turn('written-after-failover'));
+  other.addTurn('b', turn('and-another'));
+  await other.flush();
+  const seen: string[] = [];
+  await waitFor('an answer from the new primary', async () => {
+    seen.push(await outcome(store.catchUp()));
+    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
+  }, 30_000);
+  t.is(seen[seen.length - 1], 'REDIS_DATA_LOST', `catchUp() after the failover: ${seen.join(', ')}`);
+  t.is(store.getSession('b'), undefined, 'the other history was not read in');
 });

@@ -9,7 +9,7 @@ import { RedisBatchEncoder, type EncodedBatch } from './batch-encoder.js';
 import { connectRedis, redactUrl, type RedisConnection } from './connection.js';
 import { PROOF_FIELD, storeKeys } from './keys.js';
 import type { RedisLocation } from './redis-location.js';
-import { PRUNED_FIELD, StoreScripts, parseHead, type ChainHead } from './scripts.js';
+import { PRUNED_FIELD, StoreScripts, parseHead, type AppendBatch, type ChainHead } from './scripts.js';
 import { checkServerSettings } from './server-config.js';
 import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
 import { StreamReader } from './stream-reader.js';
@@ -48,6 +48,20 @@ interface InDoubt {
 }
 
 /**
+ * Commits in the store that no WAIT confirmed: the last one's batch (a
+ * replica that has it has every earlier one, and it is what proveReplicated
+ * finds again before it proves anything) and its ticket.
+ */
+interface Owed {
+  ticket: number;
+  batch: AppendBatch;
+  ctx: CommitContext;
+}
+
+/** Where a commit written or maybe written is in the store now (locate). */
+type Whereabouts = 'here' | 'absent' | 'later' | 'unknown';
+
+/**
  * A store on Redis as the journal's storage: the records in one stream,
  * read at open after the snapshot (its chunks), caught up with XRANGE, and
  * written by the append script, which appends a group commit only if the
@@ -66,12 +80,15 @@ export class RedisStorage implements JournalStorage {
   private snapshotBytes = 0;
   private inDoubt: InDoubt | undefined;
   /**
-   * With `wait`: the last ticket of commits that are in the store but that
-   * no WAIT confirmed (REDIS_NOT_REPLICATED, or the WAIT's connection lost).
-   * Proved by the next WAIT that succeeds: a later commit's, or one sent for
-   * it alone when nothing else is queued (commitNow).
+   * With `wait`: commits that are in the store but that no WAIT confirmed
+   * (REDIS_NOT_REPLICATED, or the WAIT's connection lost). Proved by the
+   * next WAIT that succeeds: a later commit's (it chained from them, and
+   * the reader checks that the store still holds what it read), or one sent
+   * for them alone when nothing else is queued, once they are found in the
+   * store again (proveReplicated). A failover to a replica that lacked them
+   * loses them: then they fail for good (REDIS_DATA_LOST).
    */
-  private unreplicated: number | undefined;
+  private owed: Owed | undefined;
   /** The last append lost the race for the head: catch up before the next. */
   private behind = false;
   private lostRaces = 0;
@@ -113,7 +130,7 @@ export class RedisStorage implements JournalStorage {
   }
 
   get hasDoubt(): boolean {
-    return this.inDoubt !== undefined || this.unreplicated !== undefined;
+    return this.inDoubt !== undefined || this.owed !== undefined;
   }
 
   canWrite(type: string, payloadBytes: number): boolean {
@@ -242,6 +259,8 @@ export class RedisStorage implements JournalStorage {
     const reader = this.requireReader();
     const outcome = await reader.catchUp();
     if (outcome.kind !== 'read') {
+      // Owed commits read again from a snapshot would no longer be checked by the reader: find them first.
+      if (this.owed) await this.findOwed();
       // A compaction trimmed what this process had not read: start over from its snapshot (the consumer keeps what it has not committed).
       if (!(await this.newerSnapshotThan(reader.lastSeq))) throw this.dataLost(outcome.reason);
       await this.loadBase();
@@ -279,7 +298,7 @@ export class RedisStorage implements JournalStorage {
       // A decided commit goes whole, in one append: the decision holds for the head it was made on, and only there.
       const batch = ctx.queue.take(ctx.decide ? Number.POSITIVE_INFINITY : MAX_BATCH_BYTES);
       if (batch.length === 0) {
-        if (this.unreplicated !== undefined) await this.proveReplicated(ctx);
+        if (this.owed) await this.proveReplicated();
         return undefined;
       }
       const reader = this.requireReader();
@@ -299,7 +318,7 @@ export class RedisStorage implements JournalStorage {
         case 'ok':
           this.lostRaces = 0;
           this.landed(ctx, encoded, batch);
-          return { kind: 'written', batch, durable: () => this.replicatedOrOwed(batch[batch.length - 1]!.ticket, sentOn) };
+          return { kind: 'written', batch, durable: () => this.replicatedOrOwed({ ticket: batch[batch.length - 1]!.ticket, batch: encoded.batch, ctx }, sentOn) };
         case 'moved':
           this.behind = true;
           if (++this.lostRaces >= MAX_LOST_RACES) {
@@ -336,52 +355,35 @@ export class RedisStorage implements JournalStorage {
    * A commit whose reply never came, read back. First the connections that
    * died are closed on the server (retireLostConnections): the commit's
    * bytes may still be on their way to the script, and could otherwise land
-   * after this read. Then the script appended all of it or nothing, right
-   * after the head it chained from, so it landed exactly when the entry at
-   * its first seq is its own first line (tag, writer and hash included).
-   * When a compaction trimmed that entry, `{P}:writers` tells: the writer's
-   * last commit begins at that seq exactly when it landed (this writer made
-   * no commit since). Landed, it is acknowledged (a reply read after the
-   * write implies the write was flushed, docs/FORMAT.md); not, its entries
-   * go back to the front of the queue. When neither can tell any more (the
-   * doubt outlived two compactions), the entries are failed as a failed
-   * sync is: REDIS_COMMIT_UNKNOWN, and no later flush() resolves until the
-   * store is reopened (its view then is the store's).
+   * after this read. Then locate() reads where it is. Landed, it is
+   * acknowledged (a reply read after the write implies the write was
+   * flushed, docs/FORMAT.md; with `wait`, once a replica has it too); not,
+   * its entries go back to the front of the queue. When nothing can tell
+   * any more (the doubt outlived two compactions), the entries are failed as
+   * a failed sync is: REDIS_COMMIT_UNKNOWN, and no later flush() resolves
+   * until the store is reopened (its view then is the store's).
    */
   private async settleDoubt(ctx: CommitContext): Promise<void> {
     const doubt = this.inDoubt!;
     const conn = this.conn!;
-    const { firstSeq: first, lines, writer } = doubt.encoded.batch;
+    const first = doubt.encoded.batch.firstSeq;
     await conn.retireLostConnections();
-    const [range, mark, pruned, headText] = await conn.transaction([
-      ['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`],
-      ['HGET', conn.keys.writers, writer ?? ''],
-      ['HGET', conn.keys.writers, PRUNED_FIELD],
-      ['GET', conn.keys.head],
-    ]);
+    const on = conn.connectionNumber;
+    const where = await this.locate(doubt.encoded.batch);
     this.inDoubt = undefined;
     this.behind = true;
-    const entry = Array.isArray(range) ? range[0] : undefined;
-    const fields = Array.isArray(entry) && Array.isArray(entry[1]) ? entry[1] : [];
-    const line = fields[0] === 'r' ? fields[1] : undefined;
-    const head = parseHead(typeof headText === 'string' ? headText : null);
-    const headSeq = head === 'invalid' ? Number.MAX_SAFE_INTEGER : (head?.seq ?? 0);
-    let landed: boolean | undefined;
-    if (line !== undefined) landed = line === lines[0];
-    else if (headSeq < first) landed = false; // nothing was ever written at that seq
-    else if (mark === String(first)) landed = true; // trimmed; this writer's last commit begins there
-    else if (mark !== null || first > Number(pruned ?? 0)) landed = false; // its last commit is an older one, or it had none there
+    const landed = where === 'here' ? true : where === 'unknown' ? undefined : false;
     if (landed === true) {
       this.landed(ctx, doubt.encoded, doubt.entries);
-      const last = Math.max(...doubt.entries.map((e) => e.ticket));
+      const owed: Owed = { ticket: Math.max(...doubt.entries.map((e) => e.ticket)), batch: doubt.encoded.batch, ctx };
       try {
-        await this.replicated(undefined); // over a connection made since: a proof write first
+        await this.replicatedSince(on); // read back on this connection: a proof write on it, then WAIT
       } catch (err) {
-        this.owe(last);
+        this.owe(owed);
         throw err;
       }
-      this.provedUpTo(last);
-      ctx.queue.markDurable(last);
+      this.provedUpTo(owed.ticket);
+      ctx.queue.markDurable(owed.ticket);
       return;
     }
     for (const e of doubt.entries) e.seq = 0;
@@ -399,30 +401,92 @@ export class RedisStorage implements JournalStorage {
   }
 
   /**
+   * Where `batch` is in the store now. The script appended all of it or
+   * nothing, right after the head it chained from, so it is `here` exactly
+   * when the entry at its first seq is its own first line (tag, writer and
+   * hash included). When a compaction trimmed that entry, `{P}:writers`
+   * tells: the writer's last commit begins at that seq exactly when it is
+   * in the store; `later` when that is a later commit of this writer (which
+   * decides nothing about this one here). `unknown`: neither can tell any
+   * more (two compactions dropped the writer's record).
+   */
+  private async locate(batch: AppendBatch): Promise<Whereabouts> {
+    const conn = this.conn!;
+    const { firstSeq: first, lines, writer } = batch;
+    const [range, mark, pruned, headText] = await conn.transaction([
+      ['XRANGE', conn.keys.log, `${first}-0`, `${first}-0`],
+      ['HGET', conn.keys.writers, writer ?? ''],
+      ['HGET', conn.keys.writers, PRUNED_FIELD],
+      ['GET', conn.keys.head],
+    ]);
+    const entry = Array.isArray(range) ? range[0] : undefined;
+    const fields = Array.isArray(entry) && Array.isArray(entry[1]) ? entry[1] : [];
+    const line = fields[0] === 'r' ? fields[1] : undefined;
+    const head = parseHead(typeof headText === 'string' ? headText : null);
+    const headSeq = head === 'invalid' ? Number.MAX_SAFE_INTEGER : (head?.seq ?? 0);
+    if (line !== undefined) return line === lines[0] ? 'here' : 'absent';
+    if (headSeq < first) return 'absent'; // nothing was ever written at that seq
+    if (mark === String(first)) return 'here'; // trimmed; this writer's last commit begins there
+    if (mark !== null && Number(mark) > first) return 'later';
+    if (mark !== null || first > Number(pruned ?? 0)) return 'absent'; // its last commit is an older one, or it had none there
+    return 'unknown';
+  }
+
+  /**
    * A written commit's durable(): replicated, or owed (DurabilityOwed: its
    * waiters fail, the store goes on, and a later WAIT proves it).
    */
-  private async replicatedOrOwed(lastTicket: number, sentOn: number): Promise<void> {
+  private async replicatedOrOwed(commit: Owed, sentOn: number): Promise<void> {
     try {
       await this.replicated(sentOn);
     } catch (err) {
-      this.owe(lastTicket);
+      this.owe(commit);
       throw new DurabilityOwed(err as SessionJournalError);
     }
-    this.provedUpTo(lastTicket);
+    this.provedUpTo(commit.ticket);
   }
 
-  /** Nothing else to write: a WAIT for the owed commits alone; they are acknowledged once it succeeds. */
-  private async proveReplicated(ctx: CommitContext): Promise<void> {
-    const owed = this.unreplicated!;
-    await this.replicated(undefined);
-    this.provedUpTo(owed);
-    ctx.queue.markDurable(owed);
+  /**
+   * Nothing else to write: the owed commits are found in the store, then a
+   * proof write and a WAIT on the same connection prove a replica has them
+   * (that server had them before the proof write); they are acknowledged
+   * then. Over a connection that changed meanwhile nothing is proved.
+   */
+  private async proveReplicated(): Promise<void> {
+    const owed = this.owed!;
+    const on = this.conn!.connectionNumber;
+    const where = await this.findOwed();
+    if (where === 'later') return; // a later commit of this writer is in flight: its WAIT decides
+    await this.replicatedSince(on);
+    this.provedUpTo(owed.ticket);
+    owed.ctx.queue.markDurable(owed.ticket);
   }
 
-  /** Commits up to `ticket` are in the store, not known replicated. */
-  private owe(ticket: number): void {
-    this.unreplicated = Math.max(this.unreplicated ?? 0, ticket);
+  /**
+   * The owed commits, looked for in the store. Not there, they were lost
+   * (a failover to a replica that lacked them): they fail for good, as a
+   * failed sync does, since this process's view holds what the store does
+   * not (REDIS_DATA_LOST, reopen the store). Unknown, they fail as a commit
+   * in doubt that cannot be read back does (REDIS_COMMIT_UNKNOWN).
+   */
+  private async findOwed(): Promise<Whereabouts> {
+    const owed = this.owed!;
+    const where = await this.locate(owed.batch);
+    if (where === 'here' || where === 'later') return where;
+    this.owed = undefined;
+    const failure =
+      where === 'absent'
+        ? this.dataLost(`the commit at seq ${owed.batch.firstSeq}, in the store but never confirmed by a replica, is no longer there: a failover to a replica that lacked it`)
+        : new SessionJournalError(ErrorCodes.REDIS_COMMIT_UNKNOWN, `a commit to ${this.location} at seq ${owed.batch.firstSeq} that no replica confirmed cannot be found any more: compactions trimmed it and dropped the record of its writer's last commit; reopen the store`, {
+            details: { dir: this.location, seq: owed.batch.firstSeq },
+          });
+    this.env.warn({ code: WarningCodes.COMMIT_FAILED, message: failure.message, file: this.conn!.keys.log });
+    throw owed.ctx.syncFailed(owed.ticket, failure);
+  }
+
+  /** Commits up to `commit.ticket` are in the store, not known replicated; the last of them is the one to find again. */
+  private owe(commit: Owed): void {
+    if (!this.owed || commit.ticket > this.owed.ticket) this.owed = commit;
   }
 
   /**
@@ -431,7 +495,7 @@ export class RedisStorage implements JournalStorage {
    * by appendDecided beside the commit loop) stays owed.
    */
   private provedUpTo(ticket: number): void {
-    if (this.unreplicated !== undefined && this.unreplicated <= ticket) this.unreplicated = undefined;
+    if (this.owed && this.owed.ticket <= ticket) this.owed = undefined;
   }
 
   /**
@@ -439,6 +503,19 @@ export class RedisStorage implements JournalStorage {
    * otherwise at once. `wroteOn`: the connection the write went over, when
    * known; on any other, a proof write goes first (waitForReplicas).
    */
+  /**
+   * A proof write and WAIT for what a read on connection `on` found: the
+   * server read from had it before the proof write only when the
+   * connection is still that one.
+   */
+  private async replicatedSince(on: number): Promise<void> {
+    if (!this.options.wait || this.options.wait.replicas <= 0) return;
+    await this.replicated(undefined);
+    if (this.conn!.connectionNumber !== on) {
+      throw new SessionJournalError(ErrorCodes.REDIS_NOT_REPLICATED, `the connection to ${this.location} changed while proving a commit replicated; the next flush() proves it again`, { details: { dir: this.location } });
+    }
+  }
+
   private async replicated(wroteOn: number | undefined): Promise<void> {
     const wait = this.options.wait;
     if (!wait || wait.replicas <= 0) return;

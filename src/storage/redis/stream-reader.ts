@@ -4,6 +4,7 @@ import { LineDecoder, ROTATE_EVENT, type JournalRecord, type Rejection } from '.
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
 import type { RedisConnection, RedisReply } from './connection.js';
 import { parseHead, type AppendBatch, type ChainHead } from './scripts.js';
+import { readManifest } from './snapshot-keys.js';
 
 /**
  * Reads a store's stream `{P}:log` after a seq, commit by commit, the way a
@@ -22,6 +23,16 @@ import { parseHead, type AppendBatch, type ChainHead } from './scripts.js';
  *   again; or records were lost). A page is read with the head in one
  *   MULTI, so a stream with nothing after S but a head past S is a gap too
  *   (a compaction folded and trimmed everything this reader had not read).
+ * - the stream still holds what this reader read: each page starts at the
+ *   last entry read, inclusive, and that entry must be there with the line
+ *   read (or written) before. Entries never change, and a compaction only
+ *   trims, so a different line there, or none without a snapshot that
+ *   folds exactly up to it with the same hash, means the store lost records
+ *   this process had (a failover to a replica that lacked them, a restore
+ *   from an older backup), and others may have written on after them: a
+ *   reader that read on would follow that other history, and a commit
+ *   chained from it would prove nothing of the lost one (redis-storage.ts,
+ *   the owed commits).
  *
  * Warnings give the stream's key as `file` and the entry id as `entry`.
  */
@@ -147,6 +158,8 @@ export class StreamReader {
    */
   private lastId: string;
   private chainHead: string;
+  /** The line of the entry at lastId as this reader read or wrote it (null: an entry without `r`); undefined until it has read one. */
+  private lastLine: string | null | undefined;
 
   constructor(options: StreamReaderOptions) {
     this.conn = options.conn;
@@ -195,17 +208,32 @@ export class StreamReader {
     this.framing.ownCommit(batch.firstSeq, batch.lines.length, { file: this.conn.keys.log, entry: `${batch.firstSeq}-0` });
     this.readSeq = batch.head.seq;
     this.lastId = `${batch.head.seq}-0`;
+    this.lastLine = batch.lines[batch.lines.length - 1];
     this.chainHead = batch.head.hash;
   }
 
-  /** One page: XRANGE after the last entry read, with the head, in one MULTI. */
+  /**
+   * One page: XRANGE from the last entry read (inclusive, to check it is
+   * still there as read) or, before any, after the base, with the head, in
+   * one MULTI.
+   */
   async readPage(): Promise<ReadOutcome> {
     const k = this.conn.keys;
+    const checked = this.lastLine !== undefined;
     const [headText, range] = await this.conn.transaction([
       ['GET', k.head],
-      ['XRANGE', k.log, `(${this.lastId}`, '+', 'COUNT', String(this.pageSize)],
+      ['XRANGE', k.log, checked ? this.lastId : `(${this.lastId}`, '+', 'COUNT', String(this.pageSize + (checked ? 1 : 0))],
     ]);
-    const entries = entriesOf(range ?? null);
+    let entries = entriesOf(range ?? null);
+    if (checked) {
+      const first = entries[0];
+      if (first?.id === this.lastId) {
+        if ((first.line ?? null) !== this.lastLine) return this.lostRead(entries, `the stream ${k.log} holds another line in entry ${this.lastId} than the one this process read there`);
+        entries = entries.slice(1);
+      } else if (!(await this.trimmedAtLastRead())) {
+        return this.lostRead(entries, `the stream ${k.log} no longer holds entry ${this.lastId}, which this process read, and no snapshot folds up to it`);
+      }
+    }
     const gap = this.findGap(entries);
     if (gap) return gap;
     const more = entries.length === this.pageSize;
@@ -226,6 +254,21 @@ export class StreamReader {
     }
     this.take(entries);
     return { kind: 'read', entries: entries.length, more };
+  }
+
+  /**
+   * The last entry read is gone: a compaction trimmed it, which shows as a
+   * snapshot folding exactly up to it, with its hash (a snapshot folding
+   * past it is a gap the caller reads the snapshot again for).
+   */
+  private async trimmedAtLastRead(): Promise<boolean> {
+    if (this.readSeq !== this.lastSeq) return false; // inside a commit: no snapshot ends there
+    const read = await readManifest(this.conn);
+    return read.kind === 'ok' && read.manifest.seq === this.lastSeq && read.manifest.h === this.chainHead;
+  }
+
+  private lostRead(entries: readonly StreamEntry[], reason: string): Extract<ReadOutcome, { kind: 'gap' }> {
+    return { kind: 'gap', expected: this.readSeq + 1, found: entries.find((e) => e.seq !== undefined && e.seq > this.readSeq)?.seq, reason };
   }
 
   /** Pages until the stream's end (or a gap): what catchUp() applies. */
@@ -281,6 +324,7 @@ export class StreamReader {
     const file = this.conn.keys.log;
     for (const e of entries) {
       this.lastId = e.id;
+      this.lastLine = e.line ?? null;
       if (e.seq !== undefined) this.readSeq = e.seq;
       const decoded = decodeStreamEntry(e, this.decoder, this.maxLineBytes, file);
       if (decoded.kind === 'unreadable') {
