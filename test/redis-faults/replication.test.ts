@@ -46,6 +46,16 @@ const outcome = (p: Promise<unknown>) => p.then(
   (err: SessionJournalError) => err.code,
 );
 
+/** The outcomes of `call`, repeated until the store answers from a server (not REDIS_UNAVAILABLE, while it reconnects); the last one is the answer. */
+async function onceReconnected(call: () => Promise<unknown>, what: string): Promise<string[]> {
+  const seen: string[] = [];
+  await waitFor(what, async () => {
+    seen.push(await outcome(call()));
+    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
+  }, 30_000);
+  return seen;
+}
+
 test('wait for 1 replica with none: flush() rejects REDIS_NOT_REPLICATED; the commit is on the primary', async (t) => {
   const server = await startRedisServer(t);
   const { store, prefix } = await openWaiting(t, server.url, 'wait-none', 200);
@@ -107,11 +117,7 @@ test('an owed commit, its connection lost: flush() on the new connection still r
 
   // The store's connection dies; it reconnects by itself, and proves the owed commit over the new one.
   await withStore(primary.url, 'admin', (conn) => conn.command(['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']));
-  const seen: string[] = [];
-  await waitFor('a proof over the new connection', async () => {
-    seen.push(await outcome(store.flush()));
-    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
-  }, 30_000);
+  const seen = await onceReconnected(() => store.flush(), 'a proof over the new connection');
   t.is(seen[seen.length - 1], 'REDIS_NOT_REPLICATED', `the stopped replica has not got it: ${seen.join(', ')}`);
 
   replica.resume();
@@ -160,11 +166,7 @@ async function failoverLosingTheTail(t: ExecutionContext, name: string, options:
 
 test('an owed commit lost in a failover is never acknowledged: flush() on the new primary, whose replica confirms WAITs, fails REDIS_DATA_LOST for good', async (t) => {
   const { store, promoted, prefix } = await failoverLosingTheTail(t, 'wait-failover', { wait: true });
-  const seen: string[] = [];
-  await waitFor('an answer from the new primary', async () => {
-    seen.push(await outcome(store.flush()));
-    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
-  }, 30_000);
+  const seen = await onceReconnected(() => store.flush(), 'an answer from the new primary');
   t.is(seen[seen.length - 1], 'REDIS_DATA_LOST', `flush() after the failover: ${seen.join(', ')}`);
   t.is(await outcome(store.flush()), 'REDIS_DATA_LOST', 'and stays failed: the view holds a turn the store lost');
   t.deepEqual([...turnCounts((await readStream(promoted.url, prefix)).records).keys()], ['replicated'], 'the new primary has only the replicated turn');
@@ -176,11 +178,7 @@ test('an owed commit lost in a failover, another host writing on at its seq: flu
   other.ensureSession('b');
   other.addTurn('b', turn('written-after-failover'));
   t.is(await outcome(other.flush()), 'resolved', 'the other host writes on the new primary');
-  const seen: string[] = [];
-  await waitFor('an answer from the new primary', async () => {
-    seen.push(await outcome(store.flush()));
-    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
-  }, 30_000);
+  const seen = await onceReconnected(() => store.flush(), 'an answer from the new primary');
   t.is(seen[seen.length - 1], 'REDIS_DATA_LOST', `flush() after the failover: ${seen.join(', ')}`);
   store.addTurn('a', turn('after'));
   t.is(await outcome(store.flush()), 'REDIS_DATA_LOST', 'nothing more is acknowledged to a view that holds a lost turn');
@@ -193,11 +191,7 @@ test('without wait, a reader whose last records a failover lost does not read on
   other.addTurn('b', turn('written-after-failover'));
   other.addTurn('b', turn('and-another'));
   await other.flush();
-  const seen: string[] = [];
-  await waitFor('an answer from the new primary', async () => {
-    seen.push(await outcome(store.catchUp()));
-    return seen[seen.length - 1] !== 'REDIS_UNAVAILABLE';
-  }, 30_000);
+  const seen = await onceReconnected(() => store.catchUp(), 'an answer from the new primary');
   t.is(seen[seen.length - 1], 'REDIS_DATA_LOST', `catchUp() after the failover: ${seen.join(', ')}`);
   t.is(store.getSession('b'), undefined, 'the other history was not read in');
 });
