@@ -14,9 +14,11 @@ export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, Codex
 export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, type RepairedFile, type QuarantineItem, type LeftProblem } from './maintenance/repair.js';
 export { importSessions, parseImportDocument, ImportFileError, type ImportOptions, type ImportResult, type ImportSkip, type ImportPartSkip, type ImportIdMapping, type ImportFormat } from './maintenance/import.js';
 export { importedSessionId } from './maintenance/import-ids.js';
-export { exportSessions, portableSession, type ExportOptions, type SessionsDocument, type PortableSession, type PortableTurn } from './maintenance/export.js';
+export { exportSessions, portableSession, type ExportOptions, type RedisExportOptions, type SessionsDocument, type PortableSession, type PortableTurn } from './maintenance/export.js';
 export { verifyStore, readChainHead, VerifyCodes, type VerifyOptions, type VerifyReport, type VerifyProblem, type VerifyNote, type ChainHead, type ExpectedHeadResult } from './verify/verify-store.js';
 export { storeStats, type StoreStatsOptions, type StoreStats, type WriterStats } from './stats/store-stats.js';
+export type { RedisStoreStats, RedisStats } from './stats/store-stats-redis.js';
+export type { RedisLocation, StoreRef } from './storage/store-options.js';
 export { replayHistory, type ReplayOptions } from './audit/replay-history.js';
 export type { ReplayFilter } from './audit/replay-filter.js';
 export type { ReplayEvent } from './audit/replay-format.js';

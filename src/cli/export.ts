@@ -1,7 +1,6 @@
 import { formatWarning, type JournalWarning } from '../engine/warnings.js';
 import { requireStore } from '../storage/file/store-files.js';
-import { exportRedisSessions, exportSessions } from '../maintenance/export.js';
-import { connectToStore } from '../storage/redis/history-reader.js';
+import { exportSessions } from '../maintenance/export.js';
 import { LOCATION_FLAGS, UsageError, locationHelp, parseFlags, storeLocation } from './args.js';
 import type { CliIO } from './output.js';
 import { StdoutSink } from './stdout-sink.js';
@@ -38,8 +37,7 @@ export async function exportCommand(argv: readonly string[], io: CliIO): Promise
     requireStore(location.dir);
     doc = exportSessions({ dir: location.dir, onWarning });
   } else {
-    await (await connectToStore(location.redis, onWarning)).close(); // NOT_A_STORE for a prefix with no store
-    doc = await exportRedisSessions({ redis: location.redis, onWarning });
+    doc = await exportSessions({ redis: location.redis, onWarning });
   }
   // A reader that goes away (`| head`) ends it quietly, with exit code 0.
   const out = new StdoutSink(io.stdout, false);

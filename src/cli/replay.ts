@@ -7,9 +7,8 @@ import { formatWarning, type JournalWarning } from '../engine/warnings.js';
 import { recordMatcher, shortType, type ReplayFilter } from '../audit/replay-filter.js';
 import { HumanFormatter, toReplayEvent } from '../audit/replay-format.js';
 import { auditTrail } from '../audit/replay-source.js';
-import { stateAt } from '../point-in-time/state-at.js';
+import { sessionsAt, stateAt } from '../point-in-time/state-at.js';
 import { RedisAuditTrail } from '../audit/redis-trail.js';
-import { stateAtRedis } from '../point-in-time/state-at-redis.js';
 import { connectToStore } from '../storage/redis/history-reader.js';
 import type { RedisConnection } from '../storage/redis/connection.js';
 import type { RedisLocation } from '../storage/redis/redis-location.js';
@@ -159,12 +158,7 @@ async function printState(location: StoreLocation, at: number, sessions: readonl
   if (location.kind === 'dir') {
     result = await stateAt(location.dir, at, options);
   } else {
-    const conn = await connectToStore(location.redis, warn);
-    try {
-      result = await stateAtRedis(conn, at, options);
-    } finally {
-      await conn.close();
-    }
+    result = await sessionsAt({ redis: location.redis }, at, options);
   }
   const shown = sessions ? result.sessions.filter((s) => sessions.includes(s.id)) : result.sessions;
   const out = new StdoutSink(io.stdout, false);

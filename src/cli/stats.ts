@@ -1,7 +1,7 @@
 import { storeStats, type StoreStats } from '../stats/store-stats.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
-import { redisStoreStats, type RedisStoreStats } from '../stats/store-stats-redis.js';
+import type { RedisStoreStats } from '../stats/store-stats-redis.js';
 import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, parseTime, storeLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
 
@@ -46,7 +46,7 @@ export async function statsCommand(argv: readonly string[], io: CliIO): Promise<
     requireStore(location.dir);
     stats = storeStats(location.dir, { ttlMs, now });
   } else {
-    stats = await redisStoreStats(location.redis, { ttlMs, now });
+    stats = await storeStats({ redis: location.redis }, { ttlMs, now });
   }
   if (stats.warnings > 0) io.stderr.write(`session-journal stats: ${stats.warnings} replay warning${stats.warnings === 1 ? '' : 's'}; run session-journal verify for details\n`);
   io.stdout.write(args.switches.has('json') ? `${JSON.stringify(stats)}\n` : formatStats(stats));
@@ -82,7 +82,7 @@ function redisRows(s: RedisStoreStats): Array<[string, string]> {
     ['sessions', `${s.sessions.live} live, ${s.sessions.expired} expired (ttl ${s.ttlMs / 1000}s, at ${s.now})`],
     ['stream', `${r.streamEntries} entr${r.streamEntries === 1 ? 'y' : 'ies'}, ${r.streamMemoryBytes === null ? 'memory not known (MEMORY refused)' : `${bytes(r.streamMemoryBytes)} on the server`}`],
     ['snapshot', s.snapshot ? `${s.snapshot} (${bytes(s.snapshotBytes)})` : 'none'],
-    ['last compaction', m ? `generation ${m.gen}, folded up to seq ${m.seq} (Redis keeps no time of it)` : 'never'],
+    ['last compaction', m ? `${s.lastCompaction ?? 'time not recorded'}: generation ${m.gen}, folded up to seq ${m.seq}` : 'never'],
     ['kept aside', `${r.keptAside} line${r.keptAside === 1 ? '' : 's'}`],
     ['since snapshot', `${s.recordsSinceSnapshot} records`],
     ['head', `${s.head.seq}:${s.head.h}`],

@@ -1,8 +1,6 @@
 import { readChainHead, verifyStore, type VerifyOptions, type VerifyReport } from '../verify/verify-store.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { isChainHash } from '../engine/record-codec.js';
-import { readRedisChainHead, verifyRedisStore } from '../verify/verify-redis.js';
-import { connectToStore } from '../storage/redis/history-reader.js';
 import { formatWarning, type JournalWarning } from '../engine/warnings.js';
 import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, storeLocation, type StoreLocation } from './args.js';
 import { ExitCodes, type CliIO } from './output.js';
@@ -70,8 +68,7 @@ export async function verifyCommand(argv: readonly string[], io: CliIO): Promise
       requireStore(location.dir);
       head = readChainHead(location.dir);
     } else {
-      await (await connectToStore(location.redis, warn)).close(); // NOT_A_STORE for a prefix with no store
-      head = await readRedisChainHead(location.redis);
+      head = await readChainHead({ redis: location.redis }, { onWarning: warn });
     }
     io.stdout.write(json ? `${JSON.stringify({ head })}\n` : `${head.seq}:${head.h}\n`);
     return ExitCodes.OK;
@@ -95,12 +92,7 @@ export async function verifyCommand(argv: readonly string[], io: CliIO): Promise
     requireStore(location.dir);
     report = await verifyStore(location.dir, options);
   } else {
-    const conn = await connectToStore(location.redis, warn);
-    try {
-      report = await verifyRedisStore(conn, options);
-    } finally {
-      await conn.close();
-    }
+    report = await verifyStore({ redis: location.redis }, { ...options, onWarning: warn });
   }
   bar?.finish();
   if (json) io.stdout.write(`${JSON.stringify(report)}\n`);

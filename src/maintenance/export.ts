@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { requireStoreDir } from '../storage/file/store-files.js';
-import type { WarningHandler } from '../engine/warnings.js';
+import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { SessionData } from '../sessions/session-types.js';
@@ -36,6 +36,9 @@ export interface ExportOptions {
   maxLineBytes?: number;
 }
 
+/** exportSessions of a store on Redis: `redis` in place of `dir`. */
+export type RedisExportOptions = Omit<ExportOptions, 'dir'> & { redis: RedisLocation };
+
 const KNOWN_KEYS = new Set(['id', 'createdAt', 'lastAccessedAt', 'turns', 'codexConversationId']);
 
 /** One session as JSON: known fields first (dates as ISO strings), then any others in key order; undefined fields left out. */
@@ -63,7 +66,11 @@ export function portableSession(s: SessionData): PortableSession {
  * Every session in the journal is written, including one a server would
  * expire on its next access (retention is journaled when it happens).
  */
-export function exportSessions(options: ExportOptions): SessionsDocument {
+export function exportSessions(options: ExportOptions): SessionsDocument;
+/** The same document from a store on Redis (exportRedisSessions). */
+export function exportSessions(options: RedisExportOptions): Promise<SessionsDocument>;
+export function exportSessions(options: ExportOptions | RedisExportOptions): SessionsDocument | Promise<SessionsDocument> {
+  if ('redis' in options) return exportRedisSessions(options);
   requireStoreDir(options.dir);
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const journal = Journal.openSync({ dir: options.dir, consumer: fold, readOnly: true, create: false, onWarning: options.onWarning, maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
@@ -76,7 +83,9 @@ export function exportSessions(options: ExportOptions): SessionsDocument {
  * open (the snapshot, then the stream after it). A store of another kind
  * is refused (STORE_KIND_MISMATCH: `{P}:meta` records the kind).
  */
-export async function exportRedisSessions(options: Omit<ExportOptions, 'dir'> & { redis: RedisLocation }): Promise<SessionsDocument> {
+export async function exportRedisSessions(options: RedisExportOptions): Promise<SessionsDocument> {
+  const { withStoreConnection } = await import('../storage/redis/history-reader.js');
+  await withStoreConnection(options.redis, options.onWarning ?? writeWarningToStderr, async () => undefined); // NOT_A_STORE for a prefix with no store
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const journal = await Journal.open({
     redis: options.redis,

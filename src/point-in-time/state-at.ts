@@ -7,6 +7,7 @@ import type { SessionData } from '../sessions/session-types.js';
 import { readArchivedSnapshotSync, readSnapshotSync } from '../storage/file/snapshot-file.js';
 import { listHistorySegments, listStoreFiles, type StoreFile } from '../storage/file/history-reader.js';
 import { auditTrail } from '../audit/replay-source.js';
+import type { StoreRef } from '../storage/store-options.js';
 
 /** A snapshot anywhere in the store (live directory or archive), read whole. */
 export interface SnapshotBase {
@@ -70,9 +71,15 @@ export interface SessionsAtOptions {
  * lockless. Rejects with HistoryPrunedError (code HISTORY_PRUNED) when the
  * archive no longer reaches back to `at`.
  */
-export function sessionsAt(dir: string, at: number, options: SessionsAtOptions = {}): Promise<PointInTimeState> {
-  requireStoreDir(dir);
-  return stateAt(dir, at, { maxLineBytes: options.maxLineBytes, onWarning: options.onWarning ?? writeWarningToStderr, onNote: options.onNote ?? (() => undefined) });
+export async function sessionsAt(store: StoreRef, at: number, options: SessionsAtOptions = {}): Promise<PointInTimeState> {
+  const state: StateOptions = { maxLineBytes: options.maxLineBytes, onWarning: options.onWarning ?? writeWarningToStderr, onNote: options.onNote ?? (() => undefined) };
+  if (typeof store !== 'string') {
+    // On Redis the history reaches back to the last compaction (state-at-redis.ts).
+    const [{ stateAtRedis }, { withStoreConnection }] = await Promise.all([import('./state-at-redis.js'), import('../storage/redis/history-reader.js')]);
+    return withStoreConnection(store.redis, state.onWarning, (conn) => stateAtRedis(conn, at, state));
+  }
+  requireStoreDir(store);
+  return stateAt(store, at, state);
 }
 
 /** Snapshot files, live and archived (a number in both is read from the live store), ascending. */

@@ -31,8 +31,9 @@ export type RedisStoreStats = StoreStats & { redis: RedisStats };
  * server (0 where MEMORY is refused), `snapshotBytes` the snapshot's text
  * (the manifest's `bytes`), `snapshot` the manifest and its generation, the
  * writers those of the stream. There are no segments and no archive (0).
- * The manifest holds no time, so `lastCompaction` is null; `redis.manifest`
- * says which compaction it was (its generation and seq).
+ * `lastCompaction` is when the manifest was installed, by the server's
+ * clock (null for a manifest written before that was recorded);
+ * `redis.manifest` says which compaction it was (its generation and seq).
  */
 export async function redisStoreStats(location: RedisLocation, options: StoreStatsOptions = {}): Promise<RedisStoreStats> {
   const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
@@ -74,7 +75,7 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
       archiveBytes: 0,
       segments: { live: 0, archived: 0 },
       snapshot: manifest ? `${conn.keys.snap} generation ${manifest.gen}` : null,
-      lastCompaction: null,
+      lastCompaction: manifest?.at !== undefined ? new Date(manifest.at).toISOString() : null,
       writers: [...writers]
         .sort((a, b) => b[1].last - a[1].last || a[0].localeCompare(b[0]))
         .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),

@@ -7,6 +7,8 @@ import type { WarningHandler } from '../engine/warnings.js';
 import { StatsReplay } from './stats-replay.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { listHistorySegments } from '../storage/file/history-reader.js';
+import type { RedisLocation, StoreRef } from '../storage/store-options.js';
+import type { RedisStoreStats } from './store-stats-redis.js';
 
 export interface WriterStats {
   /** `pid@host`. */
@@ -58,7 +60,17 @@ export interface StoreStatsOptions {
  * snapshot and live segments (no lock, nothing written). A session is
  * expired when it was last accessed more than `ttlMs` before `now`.
  */
-export function storeStats(dir: string, options: StoreStatsOptions = {}): StoreStats {
+export function storeStats(dir: string, options?: StoreStatsOptions): StoreStats;
+/** The same figures for a store on Redis, its keys in place of files, and `redis` (the stream's entries and memory, the manifest). */
+export function storeStats(store: { readonly redis: RedisLocation }, options?: StoreStatsOptions): Promise<RedisStoreStats>;
+/** Either (`await` it): for code that takes any StoreRef. */
+export function storeStats(store: StoreRef, options?: StoreStatsOptions): StoreStats | Promise<RedisStoreStats>;
+export function storeStats(store: StoreRef, options: StoreStatsOptions = {}): StoreStats | Promise<RedisStoreStats> {
+  if (typeof store !== 'string') {
+    const { redis } = store;
+    return import('./store-stats-redis.js').then(({ redisStoreStats }) => redisStoreStats(redis, options));
+  }
+  const dir = store;
   requireStoreDir(dir);
   const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
   const now = options.now ?? Date.now();

@@ -5,6 +5,13 @@ import type { RedisLocation } from './redis/redis-location.js';
 export type { RedisLocation } from './redis/redis-location.js';
 
 /**
+ * The store a tool function reads (verifyStore, storeStats, replayHistory,
+ * sessionsAt, exportSessions, readChainHead): its directory, or its place on
+ * Redis.
+ */
+export type StoreRef = string | { readonly redis: RedisLocation };
+
+/**
  * The options every kind of store built on the journal (SessionStore,
  * KeyValueStore, and JournalEventStore without readOnly) takes and hands to
  * its Journal unchanged: documented, and passed on, here once.

@@ -11,6 +11,8 @@ import { Findings, type VerifyNote } from './verify-findings.js';
 import { readAllSnapshots, usableSnapshots, type ReadableSnapshot } from './verify-snapshots.js';
 import { checkSnapshotsAgainstHistory } from './verify-snapshots-vs-history.js';
 import { HistoryWalk } from './verify-walk.js';
+import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
+import type { RedisLocation, StoreRef } from '../storage/store-options.js';
 
 export { VerifyCodes, type VerifyProblem } from './verify-chain.js';
 export type { VerifyNote } from './verify-findings.js';
@@ -60,6 +62,8 @@ export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
   /** When the store changed under a check, wait this long for the compaction (compact.lock) to end before checking again (default 30 s). */
   lockTimeoutMs?: number;
+  /** On Redis: the connection's warnings (REDIS_DISCONNECTED, REDIS_CONFIG_UNKNOWN; default: one line each on stderr). What verify finds is in the report. */
+  onWarning?: WarningHandler;
 }
 
 /** Checks of a store that keeps changing under them, before verify gives up with STORE_CHANGING. */
@@ -78,7 +82,12 @@ const LOCK_POLL_MS = 50;
  * read was whole (each is published by rename). After MAX_ATTEMPTS it throws
  * STORE_CHANGING (exit 3: retry later).
  */
-export async function verifyStore(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyStore(store: StoreRef, options: VerifyOptions = {}): Promise<VerifyReport> {
+  if (typeof store !== 'string') {
+    const [{ verifyRedisStore }, { withStoreConnection }] = await Promise.all([import('./verify-redis.js'), import('../storage/redis/history-reader.js')]);
+    return withStoreConnection(store.redis, options.onWarning ?? writeWarningToStderr, (conn) => verifyRedisStore(conn, options));
+  }
+  const dir = store;
   requireStoreDir(dir);
   for (let attempt = 1; ; attempt++) {
     const before = listingOf(dir);
@@ -244,7 +253,19 @@ function headFromSnapshots(snapshots: ReadonlyArray<{ header: { seq: number; h?:
  * `session-journal verify --head` prints it; keep it elsewhere and pass it
  * back as `expectHead` to prove nothing up to it changed. Read-only, no lock.
  */
-export function readChainHead(dir: string, options: { maxLineBytes?: number } = {}): ChainHead {
+export function readChainHead(dir: string, options?: { maxLineBytes?: number }): ChainHead;
+/** The same for a store on Redis: the head writers chain from, after the snapshot and the stream. */
+export function readChainHead(store: { readonly redis: RedisLocation }, options?: { maxLineBytes?: number; onWarning?: WarningHandler }): Promise<ChainHead>;
+/** Either (`await` it): for code that takes any StoreRef. */
+export function readChainHead(store: StoreRef, options?: { maxLineBytes?: number; onWarning?: WarningHandler }): ChainHead | Promise<ChainHead>;
+export function readChainHead(store: StoreRef, options: { maxLineBytes?: number; onWarning?: WarningHandler } = {}): ChainHead | Promise<ChainHead> {
+  if (typeof store !== 'string') {
+    const { redis } = store;
+    return Promise.all([import('./verify-redis.js'), import('../storage/redis/history-reader.js')]).then(([{ readRedisChainHead }, { withStoreConnection }]) =>
+      withStoreConnection(redis, options.onWarning ?? writeWarningToStderr, () => readRedisChainHead(redis, options)),
+    );
+  }
+  const dir = store;
   requireStoreDir(dir);
   const journal = Journal.openSync({
     dir,

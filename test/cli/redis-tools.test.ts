@@ -185,11 +185,14 @@ test('stats on Redis: sessions, the stream, the snapshot and its manifest, write
   const now = iso(FIXTURE_T0 + 6 * HOUR + 60_000);
   const json = await cli(f, 'stats', '--json', '--now', now, '--ttl', '2h');
   t.is(json.code, 0, json.stderr);
-  const stats = JSON.parse(f.normalize(json.stdout)) as Record<string, unknown> & { journalBytes: number; redis: { streamMemoryBytes: number | null; where: string } };
+  const stats = JSON.parse(f.normalize(json.stdout)) as Record<string, unknown> & { journalBytes: number; lastCompaction: string | null; redis: { streamMemoryBytes: number | null; where: string; manifest: { at?: number } | null } };
   t.true(stats.journalBytes > 0);
   t.is(stats.redis.streamMemoryBytes, stats.journalBytes);
   t.is(stats.redis.where, `${f.url} {P}`);
-  golden(t, f, 'stats.json', JSON.stringify({ ...stats, journalBytes: 'MEMORY', redis: { ...stats.redis, streamMemoryBytes: 'MEMORY', where: 'URL {P}' } }));
+  t.regex(stats.lastCompaction ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, "when the manifest was installed, by the server's clock");
+  t.is(stats.lastCompaction, new Date(stats.redis.manifest!.at!).toISOString());
+  const serverTime = { lastCompaction: 'SERVER TIME', redis: { ...stats.redis, manifest: { ...stats.redis.manifest, at: 'SERVER TIME' } } };
+  golden(t, f, 'stats.json', JSON.stringify({ ...stats, ...serverTime, journalBytes: 'MEMORY', redis: { ...serverTime.redis, streamMemoryBytes: 'MEMORY', where: 'URL {P}' } }));
 
   const human = await cli(f, 'stats', '--now', now, '--ttl', '2h');
   t.is(human.code, 0, human.stderr);
@@ -200,7 +203,7 @@ test('stats on Redis: sessions, the stream, the snapshot and its manifest, write
   );
   t.regex(human.stdout, /^sessions +1 live, 1 expired \(ttl 7200s, at 2026-03-09T15:01:00\.000Z\)$/m);
   t.regex(human.stdout, /^stream +8 entries, [\d.]+ (B|KiB) on the server$/m);
-  t.regex(f.normalize(human.stdout), /^last compaction +generation 1, folded up to seq 6 \(Redis keeps no time of it\)$/m);
+  t.regex(f.normalize(human.stdout), /^last compaction +\d{4}-\d\d-\d\dT[\d:.]+Z: generation 1, folded up to seq 6$/m);
   t.regex(human.stdout, /^writers +4201@alpha {2}3 records, last seen 2026-03-09T14:00:00\.000Z$/m);
 });
 

@@ -169,7 +169,11 @@ test('snapshot install: under the fence, from the manifest the compactor read, n
   t.deepEqual(await scripts.installSnapshot(String(gen + 1), manifest, undefined), { kind: 'fenced', fence: token, lock: token });
   t.deepEqual(await scripts.installSnapshot(token, manifest, { gen: 99, chunks: 1 }), { kind: 'changed', gen: '' });
   t.deepEqual(await scripts.installSnapshot(token, manifest, undefined), { kind: 'ok' });
-  t.deepEqual(await conn.command(['HGETALL', k.snap]), ['seq', '4', 'h', manifest.h, 'gen', String(gen), 'chunks', '2', 'bytes', '10', 'sha256', manifest.sha256]);
+  const installed = (await conn.command(['HGETALL', k.snap])) as string[];
+  t.deepEqual(installed.slice(0, 12), ['seq', '4', 'h', manifest.h, 'gen', String(gen), 'chunks', '2', 'bytes', '10', 'sha256', manifest.sha256]);
+  t.is(installed[12], 'at', "and when it was installed, by the server's clock");
+  const [seconds] = (await conn.command(['TIME'])) as string[];
+  t.true(Math.abs(Number(installed[13]) - Number(seconds) * 1000) < 60_000, `at ${installed[13]} is the server's time in ms`);
   t.is(await conn.command(['PTTL', k.chunk(gen, 0)]), -1, 'installed chunks no longer expire');
   t.is(await conn.command(['PTTL', k.chunk(gen, 1)]), -1);
 

@@ -7,6 +7,7 @@ import { WarningCodes, type JournalWarning, type WarningHandler } from '../../en
 import { connectRedis, type RedisConnection } from './connection.js';
 import type { RedisLocation } from './redis-location.js';
 import type { SnapshotManifest } from './scripts.js';
+import { checkServerSettings } from './server-config.js';
 import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
 import { decodeStreamEntry, entriesOf, type StreamPlace } from './stream-reader.js';
 
@@ -188,14 +189,31 @@ export async function requireRedisStore(conn: RedisConnection): Promise<void> {
   throw new SessionJournalError(ErrorCodes.NOT_A_STORE, `${conn.where} is not a store: none of its keys (${k.meta}, ${k.log}, ${k.head}, ${k.snap}) exists`, { details: { dir: conn.where, redis: true } });
 }
 
-/** A connection to an existing store, for a tool that reads it (NOT_A_STORE when there is none, REDIS_UNAVAILABLE when the server is not there). */
+/**
+ * A connection to an existing store, for a tool that reads it: NOT_A_STORE
+ * when there is none, REDIS_UNAVAILABLE when the server is not there, and
+ * REDIS_EVICTION_POLICY on a server that may evict its keys, as a store's
+ * open refuses it (every tool alike: an evicted stream is lost data, and
+ * what a tool read there would not stay true).
+ */
 export async function connectToStore(location: RedisLocation, onWarning: WarningHandler): Promise<RedisConnection> {
   const conn = await connectRedis({ url: location.url, prefix: location.prefix, connectTimeoutMs: location.connectTimeoutMs, commandTimeoutMs: location.commandTimeoutMs, onWarning });
   try {
+    await checkServerSettings(conn, { fsync: false, warn: onWarning }); // read-only: the server's durability is the writers' concern
     await requireRedisStore(conn);
   } catch (err) {
     await conn.close();
     throw err;
   }
   return conn;
+}
+
+/** `fn` over a connection to an existing store (connectToStore), closed after it. */
+export async function withStoreConnection<T>(location: RedisLocation, onWarning: WarningHandler, fn: (conn: RedisConnection) => Promise<T>): Promise<T> {
+  const conn = await connectToStore(location, onWarning);
+  try {
+    return await fn(conn);
+  } finally {
+    await conn.close();
+  }
 }

@@ -86,6 +86,12 @@ export interface SnapshotManifest {
   bytes: number;
   /** sha256 (hex) of the snapshot text, all chunks together. */
   sha256: string;
+  /**
+   * When it was installed, in epoch ms by the server's clock (TIME in the
+   * install script): what `stats` shows as the last compaction. Absent in
+   * manifests written before it was recorded, and until installed.
+   */
+  at?: number;
 }
 
 export type LockAcquireOutcome = { kind: 'ok'; token: string } | { kind: 'held'; holder: string; ttlMs: number };
@@ -161,7 +167,9 @@ for i = 1, n do
 end
 for i = 1, n do redis.call('PERSIST', KEYS[4 + i]) end
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'seq', ARGV[2], 'h', ARGV[3], 'gen', ARGV[4], 'chunks', ARGV[5], 'bytes', ARGV[6], 'sha256', ARGV[7])
+local now = redis.call('TIME')
+local at = string.format('%d', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+redis.call('HSET', KEYS[3], 'seq', ARGV[2], 'h', ARGV[3], 'gen', ARGV[4], 'chunks', ARGV[5], 'bytes', ARGV[6], 'sha256', ARGV[7], 'at', at)
 for i = 5 + n, #KEYS do redis.call('DEL', KEYS[i]) end
 if cur[2] then
   local folded = tonumber(cur[2])

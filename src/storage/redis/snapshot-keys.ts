@@ -75,7 +75,9 @@ export function parseManifest(reply: RedisReply): ManifestRead {
   if (h !== '' && !isChainHash(h)) return { kind: 'bad', reason: `the manifest's h ${JSON.stringify(h)} is not a chain hash` };
   const sha256 = fields.get('sha256') ?? '';
   if (!SHA256_RE.test(sha256)) return { kind: 'bad', reason: `the manifest's sha256 ${JSON.stringify(sha256)} is not 64 hex digits` };
-  return { kind: 'ok', manifest: { seq: seq as number, h, gen: gen as number, chunks: chunks as number, bytes: bytes as number, sha256 } };
+  // Informational only (stats): a missing or unreadable `at` is no reason to refuse the snapshot.
+  const at = int('at', 0);
+  return { kind: 'ok', manifest: { seq: seq as number, h, gen: gen as number, chunks: chunks as number, bytes: bytes as number, sha256, ...(typeof at === 'number' && { at }) } };
 }
 
 /**
