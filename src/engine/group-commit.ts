@@ -393,7 +393,9 @@ export class GroupCommitJournal {
    * another writer (the compactor journals retention this way). Resolves
    * once they are durable.
    *
-   * `repeatable`: `decide` does nothing but return its entries. A storage
+   * `repeatable`: `decide` returns its entries, or appends them itself and
+   * undoes what a run before did (its entries are dropped from the queue
+   * before it runs again). A storage
    * whose commits are optimistic (Redis) then runs it again, on the view
    * caught up, when another writer moved the head before the entries were
    * written, and writes only the last run's, so the decision always holds

@@ -5,6 +5,7 @@ import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
 import type { SnapshotEntry } from '../engine/snapshot-entry.js';
+import type { QueuedEntry } from '../engine/commit-queue.js';
 import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionIdOfEntryLine, sessionPayload, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { partitionSessions } from './session-retention.js';
@@ -224,15 +225,22 @@ export class SessionStore implements SessionStorage {
    */
   async expireNow(): Promise<{ expired: number; evicted: number }> {
     const counts = { expired: 0, evicted: 0 };
-    await this.journal.appendDecided(() => {
-      const now = this.journal.now();
-      const { expired, evicted } = partitionSessions(this.view.sessions.values(), now, this.ttlMs, this.maxSessions);
-      for (const [list, reason] of [[expired, 'expired'], [evicted, 'evicted']] as const) {
-        for (const s of list) this.record({ kind: 'delete', id: s.id, time: now, reason });
-        counts[reason] = list.length;
-      }
-      return []; // recorded above, so the view applies them too
-    });
+    let decided: QueuedEntry[] = [];
+    await this.journal.appendDecided(
+      () => {
+        // Run again (on Redis, another host moved the head first): the last run's deletes were dropped unwritten, and leave the view.
+        this.view.withdraw(decided);
+        decided = [];
+        const now = this.journal.now();
+        const { expired, evicted } = partitionSessions(this.view.sessions.values(), now, this.ttlMs, this.maxSessions);
+        for (const [list, reason] of [[expired, 'expired'], [evicted, 'evicted']] as const) {
+          for (const s of list) decided.push(this.record({ kind: 'delete', id: s.id, time: now, reason }));
+          counts[reason] = list.length;
+        }
+        return []; // recorded above, so the view applies them too
+      },
+      { repeatable: true },
+    );
     return counts;
   }
 
@@ -263,10 +271,11 @@ export class SessionStore implements SessionStorage {
   // ---- internals ---------------------------------------------------------
 
   /** Applies a mutation to the view now and queues it for the journal. */
-  private record(event: SessionEvent, deferred = false): void {
+  private record(event: SessionEvent, deferred = false): QueuedEntry {
     if (this.readOnly) throw new SessionJournalError(ErrorCodes.READ_ONLY, `store ${this.dir} was opened readOnly; ${event.kind} needs a writer`, { details: { dir: this.dir } });
     const entry = this.journal.append(SessionEventTypes[event.kind], sessionPayload(event), { time: event.time, deferred });
     this.view.applyLocal(event, entry);
+    return entry;
   }
 
   /** A read refreshed the access time: coalesced into one queued touch per session. */

@@ -190,6 +190,31 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
     }
   }
 
+  /**
+   * Local events whose entries left the queue unwritten (a decision made
+   * again on a view caught up: appendDecided's `repeatable`) leave the view
+   * too: each key they touched is what its commits and its remaining local
+   * events make it.
+   */
+  withdraw(entries: readonly QueuedEntry[]): void {
+    const keys = new Set<string>();
+    for (const entry of entries) {
+      const local = this.byTicket.get(entry.ticket);
+      if (!local) continue;
+      this.byTicket.delete(entry.ticket);
+      const key = this.reducer.keyOf(local.event);
+      const queued = this.local.get(key)!;
+      queued.splice(queued.indexOf(local), 1);
+      keys.add(key);
+    }
+    for (const key of keys) {
+      this.rebase(key);
+      if (this.local.get(key)!.length > 0) continue;
+      this.local.delete(key);
+      this.shadows.drop(key);
+    }
+  }
+
   private rebase(key: string): void {
     const scratch = new Map<string, V>();
     const committed = this.shadows.copy(key);

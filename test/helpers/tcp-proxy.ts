@@ -134,6 +134,18 @@ export class TcpProxy {
     });
   }
 
+  /**
+   * The next request that matches waits for `before` before it goes on to
+   * the server (another client's commands get there first). Only for a
+   * client that sends nothing else meanwhile on that connection: what it
+   * sent later would overtake it.
+   */
+  beforeRequest(match: RequestMatch, before: () => Promise<unknown>): void {
+    this.arm(match, (pair, request) => {
+      void before().then(() => pair.upstream.write(request));
+    });
+  }
+
   /** The reply to the next request that matches waits for `before` before it goes back to the client. */
   beforeReplyTo(match: RequestMatch, before: () => Promise<unknown>): void {
     this.arm(match, (pair, request) => {
