@@ -174,13 +174,9 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
   /** Our own entries reached the journal, after every record before them was applied. */
   committed(entries: readonly QueuedEntry[]): void {
     for (const entry of entries) {
-      const local = this.byTicket.get(entry.ticket);
-      if (!local) continue;
-      this.byTicket.delete(entry.ticket);
-      const key = this.reducer.keyOf(local.event);
-      const queued = this.local.get(key)!;
-      // In order, except after a doubt whose commit landed only in part (journal.ts, settleDoubt).
-      queued.splice(queued.indexOf(local), 1);
+      const taken = this.takeLocal(entry);
+      if (!taken) continue;
+      const { key, local, queued } = taken;
       if (queued.length === 0) {
         this.local.delete(key);
         this.shadows.drop(key);
@@ -199,13 +195,8 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
   withdraw(entries: readonly QueuedEntry[]): void {
     const keys = new Set<string>();
     for (const entry of entries) {
-      const local = this.byTicket.get(entry.ticket);
-      if (!local) continue;
-      this.byTicket.delete(entry.ticket);
-      const key = this.reducer.keyOf(local.event);
-      const queued = this.local.get(key)!;
-      queued.splice(queued.indexOf(local), 1);
-      keys.add(key);
+      const taken = this.takeLocal(entry);
+      if (taken) keys.add(taken.key);
     }
     for (const key of keys) {
       this.rebase(key);
@@ -213,6 +204,17 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
       this.local.delete(key);
       this.shadows.drop(key);
     }
+  }
+
+  /** Takes the local event of `entry` off its key's queue (in order, except after a doubt whose commit landed only in part: journal.ts, settleDoubt). */
+  private takeLocal(entry: QueuedEntry): { key: string; local: LocalEvent<E>; queued: LocalEvent<E>[] } | undefined {
+    const local = this.byTicket.get(entry.ticket);
+    if (!local) return undefined;
+    this.byTicket.delete(entry.ticket);
+    const key = this.reducer.keyOf(local.event);
+    const queued = this.local.get(key)!;
+    queued.splice(queued.indexOf(local), 1);
+    return { key, local, queued };
   }
 
   private rebase(key: string): void {
