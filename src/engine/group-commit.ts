@@ -368,7 +368,9 @@ export class GroupCommitJournal {
     try {
       this.flushSync();
     } catch (err) {
-      this.warn({ code: WarningCodes.EXIT_FLUSH_FAILED, message: `${count} queued entries could not be written at exit: ${(err as Error).message}`, file: this.dir });
+      // Nothing queued, only a doubt (a commit in doubt, or one no replica confirmed): say that, not "0 entries".
+      const what = count > 0 ? `${count} queued entries could not be written at exit` : 'a commit whose outcome (or replication) was not known yet could not be settled at exit';
+      this.warn({ code: WarningCodes.EXIT_FLUSH_FAILED, message: `${what}: ${(err as Error).message}`, file: this.dir });
     }
   }
 
