@@ -2,6 +2,7 @@ import type { JournalConsumer } from '../engine/journal-consumer.js';
 import type { JournalRecord } from '../engine/record-codec.js';
 import type { JournalWarning, WarningHandler } from '../engine/warnings.js';
 import { SessionFold } from '../sessions/session-fold.js';
+import type { StoreStats } from './store-stats.js';
 
 /**
  * What `stats` replays a session store into, on any backend: the sessions
@@ -16,7 +17,7 @@ export class StatsReplay {
   readonly consumer: JournalConsumer;
 
   constructor(
-    ttlMs: number,
+    private readonly ttlMs: number,
     private readonly report: WarningHandler | undefined,
   ) {
     const fold = (this.fold = new SessionFold(ttlMs, Number.MAX_SAFE_INTEGER));
@@ -41,4 +42,22 @@ export class StatsReplay {
     this.warnings++;
     this.report?.(w);
   };
+
+  /** The figures the replay gives on any backend: the sessions live and expired at `now`, the writers (most recent first), the warnings. */
+  summary(now: number): Pick<StoreStats, 'sessions' | 'writers' | 'warnings'> {
+    let expired = 0;
+    for (const s of this.fold.sessions.values()) if (now - s.lastAccessedAt.getTime() > this.ttlMs) expired++;
+    return {
+      sessions: { total: this.fold.size, live: this.fold.size - expired, expired },
+      writers: [...this.writers]
+        .sort((a, b) => b[1].last - a[1].last || a[0].localeCompare(b[0]))
+        .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),
+      warnings: this.warnings,
+    };
+  }
+}
+
+/** The head and the records since the base, of a journal opened for stats. */
+export function journalFigures(journal: { lastSeq: number; lastHash: string; recordsSinceBase: number }): Pick<StoreStats, 'head' | 'recordsSinceSnapshot'> {
+  return { head: { seq: journal.lastSeq, h: journal.lastHash }, recordsSinceSnapshot: journal.recordsSinceBase };
 }

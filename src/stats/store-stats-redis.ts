@@ -6,7 +6,7 @@ import type { RedisLocation } from '../storage/redis/redis-location.js';
 import { connectToStore, currentManifest } from '../storage/redis/history-reader.js';
 import type { SnapshotManifest } from '../storage/redis/scripts.js';
 import type { StoreStats, StoreStatsOptions } from './store-stats.js';
-import { StatsReplay } from './stats-replay.js';
+import { StatsReplay, journalFigures } from './stats-replay.js';
 
 /** What `stats` says of a store on Redis beyond a directory's figures. */
 export interface RedisStats {
@@ -39,7 +39,7 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
   const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
   const now = options.now ?? Date.now();
   const replay = new StatsReplay(ttlMs, options.onWarning);
-  const { fold, writers, onWarning } = replay;
+  const { onWarning } = replay;
   const conn = await connectToStore(location, onWarning);
   try {
     const journal = await Journal.open({
@@ -52,16 +52,13 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
       onWarning,
       consumer: replay.consumer,
     });
-    let head: { seq: number; h: string };
-    let recordsSinceSnapshot: number;
+    let figures: ReturnType<typeof journalFigures>;
     try {
-      head = { seq: journal.lastSeq, h: journal.lastHash };
-      recordsSinceSnapshot = journal.recordsSinceBase;
+      figures = journalFigures(journal);
     } finally {
       await journal.close();
     }
-    let expired = 0;
-    for (const s of fold.sessions.values()) if (now - s.lastAccessedAt.getTime() > ttlMs) expired++;
+    const summary = replay.summary(now);
     const manifest = (await currentManifest(conn)) ?? null;
     const memory = await streamMemory(conn);
     const entries = await conn.command(['XLEN', conn.keys.log]);
@@ -69,19 +66,16 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
     return {
       now: new Date(now).toISOString(),
       ttlMs,
-      sessions: { total: fold.size, live: fold.size - expired, expired },
+      sessions: summary.sessions,
       journalBytes: memory ?? 0,
       snapshotBytes: manifest?.bytes ?? 0,
       archiveBytes: 0,
       segments: { live: 0, archived: 0 },
       snapshot: manifest ? `${conn.keys.snap} generation ${manifest.gen}` : null,
       lastCompaction: manifest?.at !== undefined ? new Date(manifest.at).toISOString() : null,
-      writers: [...writers]
-        .sort((a, b) => b[1].last - a[1].last || a[0].localeCompare(b[0]))
-        .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),
-      head,
-      recordsSinceSnapshot,
-      warnings: replay.warnings,
+      writers: summary.writers,
+      ...figures,
+      warnings: summary.warnings,
       redis: {
         where: conn.where,
         streamEntries: typeof entries === 'number' ? entries : 0,

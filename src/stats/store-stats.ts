@@ -4,7 +4,7 @@ import { requirePositive } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { archiveDir, fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir, segmentName, snapshotName } from '../storage/file/store-files.js';
 import type { WarningHandler } from '../engine/warnings.js';
-import { StatsReplay } from './stats-replay.js';
+import { StatsReplay, journalFigures } from './stats-replay.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { listHistorySegments } from '../storage/file/history-reader.js';
 import type { RedisLocation, StoreRef } from '../storage/store-options.js';
@@ -75,7 +75,6 @@ export function storeStats(store: StoreRef, options: StoreStatsOptions = {}): St
   const ttlMs = requirePositive('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
   const now = options.now ?? Date.now();
   const replay = new StatsReplay(ttlMs, options.onWarning);
-  const { fold, writers } = replay;
   const journal = Journal.openSync({
     dir,
     readOnly: true,
@@ -85,16 +84,12 @@ export function storeStats(store: StoreRef, options: StoreStatsOptions = {}): St
     onWarning: replay.onWarning,
     consumer: replay.consumer,
   });
-  let head: { seq: number; h: string };
-  let recordsSinceSnapshot: number;
+  let figures: ReturnType<typeof journalFigures>;
   try {
-    head = { seq: journal.lastSeq, h: journal.lastHash };
-    recordsSinceSnapshot = journal.recordsSinceBase;
+    figures = journalFigures(journal);
   } finally {
     journal.closeSync();
   }
-  let expired = 0;
-  for (const s of fold.sessions.values()) if (now - s.lastAccessedAt.getTime() > ttlMs) expired++;
   const listing = listStore(dir);
   const newest = listing.snapshots[listing.snapshots.length - 1];
   let lastCompaction: string | null = null;
@@ -105,23 +100,21 @@ export function storeStats(store: StoreRef, options: StoreStatsOptions = {}): St
       // moved by a compaction meanwhile
     }
   }
+  const summary = replay.summary(now);
   let archiveBytes = 0;
   for (const name of readStoreSubdir(archiveDir(dir))) if (name.endsWith('.gz')) archiveBytes += fileSizeOrZero(path.join(archiveDir(dir), name));
   return {
     now: new Date(now).toISOString(),
     ttlMs,
-    sessions: { total: fold.size, live: fold.size - expired, expired },
+    sessions: summary.sessions,
     journalBytes: listing.segments.reduce((sum, n) => sum + fileSizeOrZero(path.join(dir, segmentName(n))), 0),
     snapshotBytes: listing.snapshots.reduce((sum, n) => sum + fileSizeOrZero(path.join(dir, snapshotName(n))), 0),
     archiveBytes,
     segments: { live: listing.segments.length, archived: listHistorySegments(dir).filter((s) => s.archived).length },
     snapshot: newest === undefined ? null : snapshotName(newest),
     lastCompaction,
-    writers: [...writers]
-      .sort((a, b) => b[1].last - a[1].last || a[0].localeCompare(b[0]))
-      .map(([writer, w]) => ({ writer, records: w.records, lastSeen: new Date(w.last).toISOString() })),
-    head,
-    recordsSinceSnapshot,
-    warnings: replay.warnings,
+    writers: summary.writers,
+    ...figures,
+    warnings: summary.warnings,
   };
 }
