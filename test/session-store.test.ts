@@ -140,7 +140,8 @@ test('process.exit() with queued mutations still writes them', async (t) => {
 
 // ---- known-hazard regressions -----------------------------------------------------
 
-test('a rebased update that set turns does not duplicate the turns added after it', async (t) => {
+/** Two stores on one directory, session `s` made by `a` and read by `b`, the clock a millisecond on. */
+async function twoStoresWithSession(t: ExecutionContext) {
   const dir = tempStoreDir(t);
   const clock = new FakeClock(T0);
   const { store: a } = open(t, dir, clock);
@@ -149,6 +150,11 @@ test('a rebased update that set turns does not duplicate the turns added after i
   await a.flush();
   t.truthy(b.getSession('s'));
   clock.advance(1);
+  return { dir, clock, a, b };
+}
+
+test('a rebased update that set turns does not duplicate the turns added after it', async (t) => {
+  const { dir, clock, a, b } = await twoStoresWithSession(t);
   // A queues an update that replaces the turns array, then a turn; neither is committed yet.
   a.updateSession('s', { turns: [turn('p0')] });
   a.addTurn('s', turn('p1'));
@@ -195,14 +201,7 @@ test('a process whose queued entries cannot be written still exits (no endless b
 });
 
 test('changes the caller makes to its update object after updateSession reach neither the journal nor a rebased view', async (t) => {
-  const dir = tempStoreDir(t);
-  const clock = new FakeClock(T0);
-  const { store: a } = open(t, dir, clock);
-  const { store: b } = open(t, dir, clock);
-  a.ensureSession('s');
-  await a.flush();
-  t.truthy(b.getSession('s'));
-  clock.advance(1);
+  const { dir, clock, a, b } = await twoStoresWithSession(t);
   const data = { turns: [turn('p0')], model: 'm1' };
   a.updateSession('s', data as Partial<SessionData>);
   // The caller reuses its object (InMemory would not care: it never re-applies anything).

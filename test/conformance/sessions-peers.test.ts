@@ -12,10 +12,11 @@
  * fsync: false throughout (speed): visibility and convergence do not depend
  * on it.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { SessionData } from '../../src/index.js';
 import { killAll, openChildren, serializeSessions, type PlainSession, type StoreChild } from '../helpers/child-protocol.js';
 import { clockOf, timeline } from '../helpers/child-clock.js';
+import type { Backend } from './backends.js';
 import { backends } from './every-backend.js';
 import { TEST_T0, beforePeerRead, collectWarnings, named, track } from './harness.js';
 
@@ -26,6 +27,19 @@ const CLOCK = timeline(TEST_T0);
 const forDiff = (sessions: readonly PlainSession[]) => sessions.map((s) => ({ ...s, turns: s.turns.map((x) => `${x.prompt} | ${x.response} | ${x.timestamp}`) }));
 const lastPrompt = (s: PlainSession | null | undefined) => s?.turns[s.turns.length - 1]?.prompt;
 const prompts = (s: SessionData | undefined) => s?.turns.map((x) => x.prompt);
+
+/** Two stores on one fresh location, session `s` made by `a` and read by `b`; `open` opens another (to read the replay). */
+async function twoPeersWithSession(t: ExecutionContext, backend: Backend) {
+  const at = await backend.fresh(t);
+  const { warnings, onWarning } = collectWarnings();
+  const open = async () => track(t, await backend.openSessions(at, { fsync: false, onWarning, clock: clockOf(CLOCK) }));
+  const [a, b] = [await open(), await open()];
+  a.ensureSession('s');
+  await a.flush();
+  await beforePeerRead(backend, b);
+  t.truthy(b.getSession('s'));
+  return { warnings, open, a, b };
+}
 
 for (const backend of backends) {
   test(named(backend, 'a flushed write of another process is seen by the next read (after catchUp() where reads do not catch up alone), every direction, no reopen'), async (t) => {
@@ -92,14 +106,7 @@ for (const backend of backends) {
   });
 
   test(named(backend, 'a queued updateSession({turns}) and addTurn crossing a peer commit: whichever commits first, both views equal the replay'), async (t) => {
-    const at = await backend.fresh(t);
-    const { warnings, onWarning } = collectWarnings();
-    const open = async () => track(t, await backend.openSessions(at, { fsync: false, onWarning, clock: clockOf(CLOCK) }));
-    const [a, b] = [await open(), await open()];
-    a.ensureSession('s');
-    await a.flush();
-    await beforePeerRead(backend, b);
-    t.truthy(b.getSession('s'));
+    const { warnings, open, a, b } = await twoPeersWithSession(t, backend);
 
     a.updateSession('s', { turns: [turnOf('a-replaced')] });
     a.addTurn('s', turnOf('a-after'));
@@ -121,14 +128,7 @@ for (const backend of backends) {
   });
 
   test(named(backend, 'changes the caller makes to its update object after updateSession reach neither the store nor a view, whichever commits first'), async (t) => {
-    const at = await backend.fresh(t);
-    const { warnings, onWarning } = collectWarnings();
-    const open = async () => track(t, await backend.openSessions(at, { fsync: false, onWarning, clock: clockOf(CLOCK) }));
-    const [a, b] = [await open(), await open()];
-    a.ensureSession('s');
-    await a.flush();
-    await beforePeerRead(backend, b);
-    t.truthy(b.getSession('s'));
+    const { warnings, open, a, b } = await twoPeersWithSession(t, backend);
     const data = { turns: [turnOf('p0')], model: 'm1' };
     a.updateSession('s', data as Partial<SessionData>);
     // The caller reuses its object (InMemory would not care: it never re-applies anything).

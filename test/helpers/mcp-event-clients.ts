@@ -6,6 +6,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { RedisLocation } from '../../src/storage/redis/redis-location.js';
 import { helperScript } from './temp-store.js';
 
@@ -172,4 +174,42 @@ export async function resumeRaw(url: URL, sessionId: string, lastEventId: string
     clearTimeout(deadline);
     abort.abort();
   }
+}
+
+/** A connected SDK client and a way to hear the `count` tool's notifications (their `i`). */
+export interface CountingClient {
+  client: Client;
+  onNotification(listener: (i: number) => void): void;
+}
+
+/**
+ * Calls the `count` tool (`n` notifications, 40 ms apart) and closes the
+ * client once notification `dropAt` arrived, which aborts the SSE stream
+ * while the server goes on storing events. Returns the resumption token of
+ * the last event received before the drop and what arrived; the call itself
+ * must have failed on the client.
+ */
+export async function countAndDrop(first: CountingClient, n: number, dropAt: number): Promise<{ resumeFrom: string; gotBeforeDrop: number[] }> {
+  let lastToken: string | undefined;
+  let dropped = false;
+  let resumeFrom: string | undefined;
+  const gotBeforeDrop: number[] = [];
+  const droppedAt = new Promise<void>((resolve) =>
+    first.onNotification((i) => {
+      if (dropped) return;
+      gotBeforeDrop.push(i);
+      if (i === dropAt) {
+        dropped = true;
+        resumeFrom = lastToken;
+        resolve();
+      }
+    }),
+  );
+  const call = first.client
+    .request({ method: 'tools/call', params: { name: 'count', arguments: { n, intervalMs: 40 } } }, CallToolResultSchema, { onresumptiontoken: (token) => void (dropped || (lastToken = token)) })
+    .catch((err: Error) => err);
+  await droppedAt;
+  await first.client.close();
+  if (!((await call) instanceof Error)) throw new Error('the dropped call should have failed on the client');
+  return { resumeFrom: resumeFrom!, gotBeforeDrop };
 }

@@ -18,7 +18,7 @@ import test from 'ava';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { messagesOf, openRawSession, resumeRaw, startServer, type ServerProcess, type StoredReport } from '../helpers/mcp-event-clients.js';
+import { countAndDrop, messagesOf, openRawSession, resumeRaw, startServer, type ServerProcess, type StoredReport } from '../helpers/mcp-event-clients.js';
 import { openTestConnection } from '../helpers/redis-conn.js';
 import { sharedRedisUrl, uniquePrefix } from '../helpers/redis-server.js';
 
@@ -68,29 +68,7 @@ async function twoHosts(t: import('ava').ExecutionContext): Promise<[ServerProce
  * what arrived.
  */
 async function callAndDrop(server: ServerProcess, sent: SentRequest[]) {
-  const first = await connectClient(server.url, sent);
-  let lastToken: string | undefined;
-  let dropped = false;
-  let resumeFrom: string | undefined;
-  const gotBeforeDrop: number[] = [];
-  const droppedAt = new Promise<void>((resolve) =>
-    first.onNotification((i) => {
-      if (dropped) return;
-      gotBeforeDrop.push(i);
-      if (i === DROP_AT) {
-        dropped = true;
-        resumeFrom = lastToken;
-        resolve();
-      }
-    }),
-  );
-  const call = first.client
-    .request({ method: 'tools/call', params: { name: 'count', arguments: { n: N, intervalMs: 40 } } }, CallToolResultSchema, { onresumptiontoken: (token) => void (dropped || (lastToken = token)) })
-    .catch((err: Error) => err);
-  await droppedAt;
-  await first.client.close(); // aborts the SSE stream: A's tool goes on, and A goes on storing its events
-  if (!((await call) instanceof Error)) throw new Error('the dropped call should have failed on the client');
-  return { resumeFrom: resumeFrom!, gotBeforeDrop };
+  return countAndDrop(await connectClient(server.url, sent), N, DROP_AT); // A's tool goes on, and A goes on storing its events
 }
 
 /** A's stored events of the stream `token` belongs to, after it, without priming events (which are never replayed). */

@@ -11,7 +11,7 @@ import test from 'ava';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { startServer } from '../helpers/mcp-event-clients.js';
+import { countAndDrop, startServer } from '../helpers/mcp-event-clients.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 
 // ---- end to end over HTTP ------------------------------------------------
@@ -41,33 +41,8 @@ const DROP_AT = 6;
  */
 async function callAndDrop(url: URL) {
   const first = await connectClient(url);
-  let lastToken: string | undefined;
-  let dropped = false;
-  let resumeFrom: string | undefined;
-  const gotBeforeDrop: number[] = [];
-  const droppedAt = new Promise<void>((resolve) =>
-    first.onNotification((i) => {
-      if (dropped) return;
-      gotBeforeDrop.push(i);
-      if (i === DROP_AT) {
-        dropped = true;
-        resumeFrom = lastToken;
-        resolve();
-      }
-    }),
-  );
-  const call = first.client
-    .request({ method: 'tools/call', params: { name: 'count', arguments: { n: N, intervalMs: 40 } } }, CallToolResultSchema, { onresumptiontoken: (token) => void (dropped || (lastToken = token)) })
-    .catch((err: Error) => err);
-  await droppedAt;
   const sessionId = first.transport.sessionId!;
-  await first.client.close(); // aborts the SSE stream: the server goes on storing events
-  assertFailed(await call);
-  return { resumeFrom: resumeFrom!, gotBeforeDrop, sessionId };
-}
-
-function assertFailed(value: unknown): void {
-  if (!(value instanceof Error)) throw new Error('the dropped call should have failed on the client');
+  return { ...(await countAndDrop(first, N, DROP_AT)), sessionId };
 }
 
 /**
