@@ -80,14 +80,15 @@ export class ChainLoader extends ChainReader {
    * segments (and each archived segment): for work that should overlap a
    * long replay (the compactor's archive gzip runs on libuv's thread pool
    * meanwhile). `pace`, when given, is awaited there too, with the bytes of
-   * segments replayed so far.
+   * segments replayed so far. `readBytes`: the budget of each read (smaller
+   * in tests, so that reads stop everywhere).
    */
-  async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined): Promise<void> {
+  async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined, readBytes = ASYNC_READ_BYTES): Promise<void> {
     if (!prepareStoreDir(this.dir, create)) return;
     this.markNewStore(create);
     const replay: Replay = { attempt: 1, pass: undefined };
     try {
-      for (let step = this.replayStep(replay, new ByteBudget(ASYNC_READ_BYTES)); step !== 'done'; step = this.replayStep(replay, new ByteBudget(ASYNC_READ_BYTES))) {
+      for (let step = this.replayStep(replay, new ByteBudget(readBytes)); step !== 'done'; step = this.replayStep(replay, new ByteBudget(readBytes))) {
         if (step !== 'read') continue;
         await yieldToEventLoop();
         await pace?.(replay.pass!.finishedBytes + (this.current?.reader.offset ?? 0));
