@@ -8,7 +8,6 @@ import { SegmentReader } from './segment-reader.js';
 import { Segment } from './segment.js';
 import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
 import { WarningCodes } from '../../engine/warnings.js';
-
 import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
 import { ByteBudget } from './byte-budget.js';
 import { ChainReader, StoreChanged, type OpenReplay, type ReadFile } from './chain-reader.js';
@@ -48,7 +47,7 @@ interface Replay {
  * older base when it is damaged), then the segments from it on, following
  * rotation markers, reading past damaged ones, and reporting orphans.
  * load() and loadAsync() run the same steps (replayStep); the async one
- * lets the event loop run after each step that read something.
+ * pauses after each step that read something.
  */
 export class ChainLoader extends ChainReader {
   // ---- open and replay ---------------------------------------------------
@@ -76,12 +75,15 @@ export class ChainLoader extends ChainReader {
   }
 
   /**
-   * The same, letting the event loop run after each read of 64 KiB of
-   * segments (and each archived segment): for work that should overlap a
-   * long replay (the compactor's archive gzip runs on libuv's thread pool
-   * meanwhile). `pace`, when given, is awaited there too, with the bytes of
-   * segments replayed so far. `readBytes`: the budget of each read (smaller
-   * in tests, so that reads stop everywhere).
+   * The same, pausing after each read of 64 KiB of segments (and each
+   * archived segment): for work that should overlap a long replay (the
+   * compactor's archive gzip runs on libuv's thread pool meanwhile). The
+   * pause awaits yieldToEventLoop() and then `pace`, when given, with the
+   * bytes of segments replayed so far; the event loop really turns where
+   * pace waits, or every 1000th yield (Node delivers a MessagePort's queued
+   * messages in one go: the known failure in journal-engine.test.ts).
+   * `readBytes`: the budget of each read (smaller in tests, so that reads
+   * stop everywhere).
    */
   async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined, readBytes = ASYNC_READ_BYTES): Promise<void> {
     if (!prepareStoreDir(this.dir, create)) return;
