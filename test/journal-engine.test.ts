@@ -362,6 +362,40 @@ test('Journal.open awaits replayPace between replay steps with the segment bytes
   await opened.close();
 });
 
+// KNOWN FAILURE, before and after the byte budget: loadAsync awaits
+// yieldToEventLoop() after every 64 KiB, but that posts a message to a
+// MessagePort, and Node delivers up to 1000 queued messages in one callback,
+// running the microtasks after each, so the next yield's message is
+// delivered in the same callback: timers, setImmediate and I/O callbacks
+// get a turn only every 1000th yield (64 MB of replay), or when replayPace
+// returns a pending promise (the compactor's gzip pace, tested above).
+test.failing('Journal.open lets the event loop run all through a replay of several MiB, not only before and after it', async (t) => {
+  const dir = tempStoreDir(t);
+  const { journal } = openKv(dir);
+  for (let i = 0; i < 8000; i++) journal.append('kv.set', { key: `k${i}`, value: 'v'.repeat(500) });
+  await journal.close();
+  const size = fs.statSync(segment1(dir)).size;
+  t.true(size > 4 * 1024 * 1024, `${size} bytes`);
+
+  const kv = keyValueConsumer();
+  let replayed = 0;
+  /** The bytes replayed each time a setImmediate callback ran while the open was under way. */
+  const seenByCallbacks: number[] = [];
+  let opening = true;
+  const tick = () => {
+    seenByCallbacks.push(replayed);
+    if (opening) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const opened = await Journal.open({ dir, consumer: kv.consumer, onWarning: () => undefined, onReplayProgress: (done) => (replayed = done) });
+  opening = false;
+  const during = new Set(seenByCallbacks.filter((b) => b > 0 && b < size));
+  // About one turn of the event loop every 64 KiB (ChainLoader.loadAsync); a replay that never yields would show none.
+  t.true(during.size >= Math.floor(size / (64 * 1024)) / 2, `callbacks saw ${during.size} points inside the replay of ${size} bytes`);
+  t.is(kv.state.size, 8000);
+  await opened.close();
+});
+
 test.serial('a rotation whose fdatasync fails still moves this writer to the new segment: records it writes afterwards replay, and the failure is kept', async (t) => {
   const dir = tempStoreDir(t);
   const { journal } = openKv(dir);

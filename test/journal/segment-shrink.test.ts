@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { SessionStore, type JournalWarning } from '../../src/index.js';
+import { Journal, SessionStore, type JournalWarning } from '../../src/index.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 
 /** The fixtures' "now" for this family. */
@@ -62,4 +62,45 @@ test('truncated inside a commit not yet applied: the reader goes back to where i
   t.deepEqual(warnings.map((w) => w.code), ['SEGMENT_SHRANK']);
   t.deepEqual(prompts(open(dir), 's1'), ['after'], 'a fresh replay agrees');
   await reader.close();
+});
+
+test('truncated below records already applied while an async open replays it: the open starts again and matches a fresh replay', async (t) => {
+  const dir = tempStoreDir(t);
+  const writer = open(dir);
+  writer.ensureSession('s1');
+  for (let i = 0; i < 400; i++) writer.addTurn('s1', { prompt: `p${i}`, response: 'r'.repeat(500), timestamp: new Date(NOW) });
+  await writer.close();
+  const file = path.join(dir, SEGMENT);
+  const keep = Math.floor(fs.statSync(file).size / 2);
+
+  const warnings: JournalWarning[] = [];
+  let cut = false;
+  const kv = { turns: new Map<string, number>() };
+  const journal = await Journal.open({
+    dir,
+    consumer: {
+      reset: () => kv.turns.clear(),
+      restore: () => undefined,
+      apply: (r) => {
+        kv.turns.set(r.type, (kv.turns.get(r.type) ?? 0) + 1);
+        return undefined;
+      },
+    },
+    create: false,
+    onWarning: (w) => warnings.push(w),
+    // Between two reads of the replay, past `keep`: someone cuts the file back below what was applied.
+    replayPace: (bytes) => {
+      if (!cut && bytes > keep + 70_000) {
+        cut = true;
+        fs.truncateSync(file, keep);
+      }
+      return undefined;
+    },
+  });
+  t.true(cut);
+  t.deepEqual(warnings.map((w) => w.code), ['SEGMENT_SHRANK', 'INCOMPLETE_TAIL']);
+  await journal.close();
+  const fresh = open(dir);
+  t.is(kv.turns.get('session.turn'), fresh.getSession('s1')?.turns.length, 'the open holds what a fresh replay holds, not what was cut');
+  await fresh.close();
 });

@@ -8,19 +8,46 @@ import { SegmentReader } from './segment-reader.js';
 import { Segment } from './segment.js';
 import { archivedSegmentPath, archivedSnapshotPath, closeQuietly, fdSize, fileSizeOrZero, fsyncDirSync, listArchive, listStore, openStoreFile, prepareStoreDir, segmentName, snapshotName, storePath, type StoreListing } from './store-files.js';
 import { WarningCodes } from '../../engine/warnings.js';
-
 import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
-import { ChainReader, StoreChanged, runSteps, type ReadFile } from './chain-reader.js';
+import { ByteBudget } from './byte-budget.js';
+import { ChainReader, StoreChanged, type OpenReplay, type ReadFile } from './chain-reader.js';
 
 const OPEN_ATTEMPTS = 5;
-/** While loading, segments are read in steps of this many bytes (see loadAsync). */
-const LOAD_STEP_BYTES = 64 * 1024;
+/** loadAsync reads the chain in parts of this many bytes, letting the event loop run between them. */
+const ASYNC_READ_BYTES = 64 * 1024;
 
+/**
+ * One pass of the replay at open over one listing of the store, made of
+ * steps (replayStep): each archived segment, each read of the chain, and
+ * after each read to the chain's end, what to make of that end. The
+ * fields below the listing are what those decisions must remember from
+ * one read to the next.
+ */
+interface ReplayPass extends OpenReplay {
+  /** Archived segments not replayed yet (only when the newest snapshot is unreadable). */
+  readonly archived: number[];
+  /** The chain was just read as far as it goes: its end is looked at next (afterChainRead). */
+  chainRead: boolean;
+  /** A damaged end found before the last read: if that read moved nothing, it is read as the rotation to `next`. */
+  damaged?: { live: Segment; offset: number; next: number };
+  /** The segment whose damaged end was read as the rotation to its successor. */
+  rotatedPast?: Segment;
+  /** Set for the last read: bytes past the last line with the lock free; what still has no newline before `size` is torn. */
+  tail?: { live: Segment; size: number };
+}
+
+/** The replay at open: its passes, one per listing (the store may change under it). */
+interface Replay {
+  attempt: number;
+  pass: ReplayPass | undefined;
+}
 
 /**
  * Opening a store's chain of segments: the newest readable snapshot (or an
  * older base when it is damaged), then the segments from it on, following
  * rotation markers, reading past damaged ones, and reporting orphans.
+ * load() and loadAsync() run the same steps (replayStep); the async one
+ * pauses after each step that read something.
  */
 export class ChainLoader extends ChainReader {
   // ---- open and replay ---------------------------------------------------
@@ -29,7 +56,7 @@ export class ChainLoader extends ChainReader {
   load(create: boolean): void {
     if (!prepareStoreDir(this.dir, create)) return;
     this.markNewStore(create);
-    runSteps(this.loadSteps());
+    this.replay();
   }
 
   /**
@@ -48,79 +75,128 @@ export class ChainLoader extends ChainReader {
   }
 
   /**
-   * The same, letting the event loop run between steps of 64 KiB:
-   * for work that should overlap a long replay (the compactor's archive gzip
-   * runs on libuv's thread pool meanwhile). `pace`, when given, is awaited
-   * after each step with the bytes of segments replayed so far.
+   * The same, pausing after each read of 64 KiB of segments (and each
+   * archived segment): for work that should overlap a long replay (the
+   * compactor's archive gzip runs on libuv's thread pool meanwhile). The
+   * pause awaits yieldToEventLoop() and then `pace`, when given, with the
+   * bytes of segments replayed so far; the event loop really turns where
+   * pace waits, or every 1000th yield (Node delivers a MessagePort's queued
+   * messages in one go: the known failure in journal-engine.test.ts).
+   * `readBytes`: the budget of each read (smaller in tests, so that reads
+   * stop everywhere).
    */
-  async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined): Promise<void> {
+  async loadAsync(create: boolean, pace?: (bytesReplayed: number) => Promise<void> | undefined, readBytes = ASYNC_READ_BYTES): Promise<void> {
     if (!prepareStoreDir(this.dir, create)) return;
     this.markNewStore(create);
-    this.loadStepBytes = LOAD_STEP_BYTES;
+    const replay: Replay = { attempt: 1, pass: undefined };
     try {
-      for (const _ of this.loadSteps()) {
+      for (let step = this.replayStep(replay, new ByteBudget(readBytes)); step !== 'done'; step = this.replayStep(replay, new ByteBudget(readBytes))) {
+        if (step !== 'read') continue;
         await yieldToEventLoop();
-        await pace?.(this.replayBytes.finished + (this.current?.reader.offset ?? 0));
+        await pace?.(replay.pass!.finishedBytes + (this.current?.reader.offset ?? 0));
       }
     } finally {
-      this.loadStepBytes = Number.POSITIVE_INFINITY;
+      this.endReplay();
     }
   }
 
-  private *loadSteps(): Generator<void, void> {
-    this.loading = true;
+  /** The replay, without pausing: at load, and at reload. */
+  private replay(): void {
+    const replay: Replay = { attempt: 1, pass: undefined };
     try {
-      for (let attempt = 1; ; attempt++) {
-        this.framing.lastSeq = 0;
-        this.framing.dropOpen();
-        this.chainHead = CHAIN_START;
-        this.recordsRead = 0;
-        this.bytesBeforeCurrent = 0;
-        this.consumer.reset();
-        try {
-          yield* this.loadOnceSteps();
-          return;
-        } catch (err) {
-          if (!(err instanceof StoreChanged)) throw err;
-          if (attempt >= OPEN_ATTEMPTS) {
-            throw new SessionJournalError(ErrorCodes.IO_ERROR, `${this.dir} changed under every one of ${OPEN_ATTEMPTS} attempts to read it (compactions running back to back?); try again`, { details: { dir: this.dir } });
-          }
-          this.current?.retire();
-          this.current = undefined;
-        }
-      }
+      while (this.replayStep(replay, ByteBudget.unlimited()) !== 'done');
     } finally {
-      this.loading = false;
-      if (this.current) this.current.reader.onChunk = undefined;
+      this.endReplay();
     }
   }
 
-  private *loadOnceSteps(): Generator<void, void> {
+  private endReplay(): void {
+    if (this.current) this.current.reader.onChunk = undefined;
+  }
+
+  /**
+   * One step of the replay: 'read' when it read something (where loadAsync
+   * pauses), 'more' when it only decided what comes next, 'done' at the
+   * end. A pass the store changed under (StoreChanged) is started again
+   * from a new listing, up to OPEN_ATTEMPTS times.
+   */
+  private replayStep(replay: Replay, budget: ByteBudget): 'read' | 'more' | 'done' {
+    try {
+      replay.pass ??= this.beginPass();
+      return this.passStep(replay.pass, budget);
+    } catch (err) {
+      if (!(err instanceof StoreChanged)) throw err;
+      if (replay.attempt >= OPEN_ATTEMPTS) {
+        throw new SessionJournalError(ErrorCodes.IO_ERROR, `${this.dir} changed under every one of ${OPEN_ATTEMPTS} attempts to read it (compactions running back to back?); try again`, { details: { dir: this.dir } });
+      }
+      replay.attempt++;
+      replay.pass = undefined;
+      this.current?.retire();
+      this.current = undefined;
+      return 'more';
+    }
+  }
+
+  /** Starts a pass from scratch: a new listing, its base restored. */
+  private beginPass(): ReplayPass {
+    this.framing.lastSeq = 0;
+    this.framing.dropOpen();
+    this.chainHead = CHAIN_START;
+    this.recordsRead = 0;
+    this.bytesBeforeCurrent = 0;
+    this.consumer.reset();
     const listing = listStore(this.dir);
     const { base, archived } = this.loadBase(listing);
-    const numbers = listing.segments.filter((n) => n >= base);
-    this.loadSegments = numbers;
-    this.firstSegmentNumber = numbers[0] ?? Math.max(base, (archived[archived.length - 1] ?? 0) + 1, 1);
-    this.replayBytes = { total: this.onReplayProgress ? numbers.reduce((sum, n) => sum + fileSizeOrZero(storePath(this.dir, segmentName(n))), 0) : 0, finished: 0 };
+    const segments = listing.segments.filter((n) => n >= base);
+    this.firstSegmentNumber = segments[0] ?? Math.max(base, (archived[archived.length - 1] ?? 0) + 1, 1);
+    const totalBytes = this.onReplayProgress ? segments.reduce((sum, n) => sum + fileSizeOrZero(storePath(this.dir, segmentName(n))), 0) : 0;
+    return { segments, totalBytes, finishedBytes: 0, archived: [...archived], chainRead: false };
+  }
+
+  private passStep(pass: ReplayPass, budget: ByteBudget): 'read' | 'more' | 'done' {
     // Only when the newest snapshot was unreadable: the older base's segments no longer in the store.
-    for (const n of archived) yield* this.replayArchivedSteps(n);
-    // The live segment is the end of the chain of rotation markers, not simply
-    // the highest number: a rotation that died after creating its successor
-    // but before writing the marker leaves an empty segment nobody may use.
-    yield* this.followSteps(false);
-    if (numbers.length > 0 && !this.current) throw new StoreChanged();
-    if (!this.current) return;
-    yield* this.followPastDamagedMarkers(numbers);
-    const live = this.current;
-    for (const n of numbers) if (n > live.number) this.reportOrphan(n);
-    const size = live.reader.size();
-    if (size > live.reader.offset && !this.isLockHeld()) {
-      // The lock is free, so every byte up to `size` was written by a finished
-      // commit; read once more (a writer may have ended its line since), and
-      // what still has no newline before `size` is torn.
-      yield* this.followSteps(false);
-      if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
+    const archived = pass.archived.shift();
+    if (archived !== undefined) {
+      this.replayArchived(archived);
+      return 'read';
     }
+    if (pass.chainRead) {
+      pass.chainRead = false;
+      return this.afterChainRead(pass) ? 'more' : 'done';
+    }
+    const read = this.readChain(budget, pass);
+    // Applied bytes were cut off a segment: this pass's view holds what the store no longer does.
+    if (read.stop === 'shrunk') throw new StoreChanged();
+    pass.chainRead = read.stop !== 'budget';
+    return budget.used > 0 ? 'read' : 'more';
+  }
+
+  /**
+   * After a read to the end of the chain: true when the chain must be read
+   * again. The live segment is the end of the chain of rotation markers,
+   * not simply the highest number: a rotation that died after creating its
+   * successor but before writing the marker leaves an empty segment nobody
+   * may use. Then the rest of the listing is orphans, and a torn tail is
+   * looked for.
+   */
+  private afterChainRead(pass: ReplayPass): boolean {
+    if (pass.tail) {
+      const { live, size } = pass.tail;
+      if (this.current === live && live.reader.offset < size) this.reportIncompleteTail(live);
+      return false;
+    }
+    if (pass.segments.length > 0 && !this.current) throw new StoreChanged();
+    if (!this.current) return false;
+    if (this.readPastDamagedMarker(pass)) return true;
+    const live = this.current;
+    for (const n of pass.segments) if (n > live.number) this.reportOrphan(n);
+    const size = live.reader.size();
+    if (size <= live.reader.offset || this.isLockHeld()) return false;
+    // The lock is free, so every byte up to `size` was written by a finished
+    // commit; read once more (a writer may have ended its line since), and
+    // what still has no newline before `size` is torn.
+    pass.tail = { live, size };
+    return true;
   }
 
   /**
@@ -195,7 +271,7 @@ export class ChainLoader extends ChainReader {
    * path, never the normal open) through the same framing as a live one.
    * What no longer inflates is reported and skipped; the history goes on.
    */
-  private *replayArchivedSteps(n: number): Generator<void, void> {
+  private replayArchived(n: number): void {
     const file = archivedSegmentPath(this.dir, n);
     const fd = openStoreFile(file, 'read');
     if (fd === undefined) throw new StoreChanged(); // pruned since the listing: list again
@@ -225,7 +301,6 @@ export class ChainLoader extends ChainReader {
     } else if (tail.bytes > 0) {
       this.warn({ code: WarningCodes.INCOMPLETE_TAIL, message: `last ${tail.bytes} bytes have no newline (a torn write); not applied`, file, line: tail.lines + 1, offset: tail.offset });
     }
-    yield;
   }
 
   /**
@@ -236,27 +311,34 @@ export class ChainLoader extends ChainReader {
    * rotation that died after creating its successor leaves that one empty):
    * the damaged line is read as the rotation to it, with a warning, so
    * readers apply what follows and writers append at the real end.
+   * Called after each read of the chain to its end: true when the chain
+   * must be read again (before the damaged line is read as a rotation, and
+   * after).
    */
-  private *followPastDamagedMarkers(numbers: number[]): Generator<void, void> {
-    for (;;) {
-      const live = this.current!;
-      const next = this.successorPastDamage(live, numbers);
-      if (next === undefined) return;
-      const read = live.reader.offset;
-      yield* this.followSteps(false); // a marker written since the listing is read, not guessed
-      if (this.current !== live || live.reader.offset !== read) continue;
-      const torn = live.reader.size() > live.reader.offset;
-      const place = torn ? { line: live.reader.line + 1, offset: live.reader.offset } : { line: this.lastLine?.file === live.path ? this.lastLine.line : live.reader.line, offset: this.lastLine?.file === live.path ? this.lastLine.offset : undefined };
-      const why = live.rotatesTo !== undefined ? `its rotation marker names segment ${live.rotatesTo}, which is not in the store` : torn ? 'it ends in a line cut short' : 'its last line is not a valid rotation marker';
-      this.warn({ code: WarningCodes.ROTATION_MARKER_DAMAGED, message: `${why}, and segment ${next} continues the sequence after seq ${this.lastSeq}: read as the rotation to segment ${next}`, file: live.path, ...place });
-      live.rotatesTo = next;
-      yield* this.followSteps(false);
-      if (this.current === live) return; // gone since the listing: the next open looks again
+  private readPastDamagedMarker(pass: ReplayPass): boolean {
+    const live = this.current!;
+    if (pass.rotatedPast === live) return false; // its successor is gone since the listing: the next open looks again
+    const checked = pass.damaged;
+    pass.damaged = undefined;
+    if (checked?.live !== live || checked.offset !== live.reader.offset) {
+      const next = this.successorPastDamage(live, pass.segments);
+      if (next === undefined) return false;
+      // A marker written since the listing is read, not guessed: read once more first.
+      pass.damaged = { live, offset: live.reader.offset, next };
+      return true;
     }
+    const next = checked.next;
+    const torn = live.reader.size() > live.reader.offset;
+    const place = torn ? { line: live.reader.line + 1, offset: live.reader.offset } : { line: this.lastLine?.file === live.path ? this.lastLine.line : live.reader.line, offset: this.lastLine?.file === live.path ? this.lastLine.offset : undefined };
+    const why = live.rotatesTo !== undefined ? `its rotation marker names segment ${live.rotatesTo}, which is not in the store` : torn ? 'it ends in a line cut short' : 'its last line is not a valid rotation marker';
+    this.warn({ code: WarningCodes.ROTATION_MARKER_DAMAGED, message: `${why}, and segment ${next} continues the sequence after seq ${this.lastSeq}: read as the rotation to segment ${next}`, file: live.path, ...place });
+    live.rotatesTo = next;
+    pass.rotatedPast = live;
+    return true;
   }
 
   /** The segment a damaged end of `live` leads to: the lowest non-empty one above it, if its first record continues the sequence. */
-  private successorPastDamage(live: Segment, numbers: number[]): number | undefined {
+  private successorPastDamage(live: Segment, numbers: readonly number[]): number | undefined {
     for (const m of numbers) {
       if (m <= live.number) continue;
       const first = this.firstSeqIn(m);
@@ -267,13 +349,13 @@ export class ChainLoader extends ChainReader {
   }
 
   /**
-   * While loading, a marker naming a segment beyond the next one: a rotation
+   * At open, a marker naming a segment beyond the next one: a rotation
    * skips past a non-empty orphan, but a damaged digit does the same. The
    * first non-empty segment in between whose first record is the marker's
    * seq + 1 is the real successor.
    */
-  protected skippedSuccessor(segment: Segment, target: number): number {
-    for (const m of this.loadSegments) {
+  protected skippedSuccessor(segment: Segment, target: number, segments: readonly number[]): number {
+    for (const m of segments) {
       if (m <= segment.number || m >= target) continue;
       const first = this.firstSeqIn(m);
       if (first === 'empty') continue;
@@ -337,7 +419,7 @@ export class ChainLoader extends ChainReader {
   protected reload(): void {
     this.current?.retire();
     this.current = undefined;
-    runSteps(this.loadSteps());
+    this.replay();
   }
 
 }

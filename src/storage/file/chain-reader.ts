@@ -3,6 +3,7 @@ import type { QueuedEntry } from '../../engine/commit-queue.js';
 import { applyCommitRecords, chainHeadAfter, isCommitInDoubt, type CommitInDoubt } from '../../engine/commit-apply.js';
 import { CommitCounters, LineBudget } from '../../engine/commit-encoder.js';
 import { CHAIN_START, ROTATE_EVENT, rotationTarget, type CommitHeader, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
+import { ByteBudget } from './byte-budget.js';
 import { type LinePlace } from './segment-reader.js';
 import { Segment } from './segment.js';
 import { closeQuietly, fsyncDirSync, listStore, openStoreFile, segmentName, storePath } from './store-files.js';
@@ -27,14 +28,6 @@ export interface SegmentChainOptions {
 }
 
 
-/** Drives a stepped operation to its end without pausing. */
-export function runSteps<T>(steps: Generator<void, T>): T {
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
-}
-
 /** A listed file vanished between readdir and open: a compaction moved it. */
 export class StoreChanged extends Error {}
 
@@ -43,6 +36,33 @@ export class StoreChanged extends Error {}
  * read whole from its gzip (only when the newest snapshot is unreadable).
  */
 export type ReadFile = Pick<Segment, 'number' | 'path' | 'rotatesTo' | 'lines'> & { reader: { tailReportedAt: number | undefined } };
+
+/** How a read of the chain (readChain) stopped. */
+export type ChainRead =
+  /** At the end of the chain; `size`: the size last seen of the segment it ends on (undefined when the chain was replaced meanwhile). */
+  | { stop: 'end'; size: number | undefined }
+  /** The budget is spent: reading again goes on exactly where this read stopped. */
+  | { stop: 'budget' }
+  /** Segment `segment` (the first, or the one a rotation marker names) is not in the store. */
+  | { stop: 'missing'; segment: number }
+  /** Bytes already applied were cut off the segment (SEGMENT_SHRANK): only a new replay helps. */
+  | { stop: 'shrunk' };
+
+/**
+ * What the replay at open does differently from a catch-up, given to each
+ * of its reads of the chain (ChainLoader) rather than kept as a mode: it
+ * reports progress, counts the segments before the live one as not yet
+ * folded (a catch-up that rotates knows a compaction is folding them), and
+ * checks a marker that skips segments against the listing it was opened on.
+ */
+export interface OpenReplay {
+  /** The live segments the listing showed at or above the base. */
+  readonly segments: readonly number[];
+  /** Bytes of those segments, for onReplayProgress (0 without it). */
+  readonly totalBytes: number;
+  /** Bytes of the segments read to their end so far. */
+  finishedBytes: number;
+}
 
 /**
  * A commit this process wrote but could not prove in place (the fence
@@ -83,8 +103,6 @@ export abstract class ChainReader {
   protected readonly isLockHeld: () => boolean;
   protected readonly hashChain: boolean;
   protected readonly onReplayProgress: ((done: number, total: number) => void) | undefined;
-  /** While loading: bytes of the segments to replay, and of those finished. */
-  protected replayBytes = { total: 0, finished: 0 };
   protected firstSegmentNumber = 1;
   /** The commit framing rule (commit-framing.ts): which records readers apply. Its lastSeq is the chain's. */
   protected readonly framing: CommitAssembler<JournalRecord>;
@@ -92,17 +110,12 @@ export abstract class ChainReader {
   private reading: ReadFile | undefined;
   /** The last line handed to applyLine: where a damaged rotation marker is reported. */
   protected lastLine: LinePlace | undefined;
-  /** While loading: the live segments the listing showed at or above the base. */
-  protected loadSegments: number[] = [];
   /** A rotation marker was applied: the read stops right after it. */
   private stopReading = false;
   protected inDoubt: InDoubtCommit | undefined;
   /** Hash of the last record applied or written: the next record's `prev`. */
   protected chainHead = CHAIN_START;
   protected recordsRead = 0;
-  protected loading = false;
-  /** Bytes read between pauses while loading: a step for loadAsync, everything at once otherwise. */
-  protected loadStepBytes = Number.POSITIVE_INFINITY;
   /** Bytes of the segments before the live one that are not yet folded into a snapshot. */
   protected bytesBeforeCurrent = 0;
   protected snapshotBytes = 0;
@@ -161,60 +174,103 @@ export abstract class ChainReader {
    * still the size when the caller writes), or undefined.
    */
   follow(createNext: boolean): number | undefined {
-    return runSteps(this.followSteps(createNext));
+    for (;;) {
+      const read = this.readChain(ByteBudget.unlimited(), undefined);
+      if (read.stop === 'end') return read.size;
+      if (read.stop === 'shrunk') {
+        this.reload();
+        return undefined;
+      }
+      if (read.stop === 'missing') {
+        // Already folded and archived by a later compaction: only a reload
+        // from the new base helps (and it must not be re-created). Otherwise
+        // it is not there yet: look again next time, or, under the lock,
+        // create it, as the marker promises it.
+        if (this.storeMovedPast(read.segment)) {
+          this.reload();
+          return undefined;
+        }
+        if (!createNext || !this.current) return undefined; // an empty store: the first commit creates the segment
+        this.enterSegment(this.openSegment(read.segment, true)!, undefined);
+      }
+    }
   }
 
-  /** follow(), in steps while loading (see loadAsync). */
-  protected *followSteps(createNext: boolean): Generator<void, number | undefined> {
+  /**
+   * Reads along the chain from where the last read stopped, following
+   * rotation markers, until its end, a missing segment, or the budget is
+   * spent. It never reloads nor creates a segment: follow() decides that,
+   * and the replay at open (`replay`, see OpenReplay) starts a new pass.
+   */
+  protected readChain(budget: ByteBudget, replay: OpenReplay | undefined): ChainRead {
     if (!this.current) {
-      this.current = this.openSegment(this.firstSegmentNumber, false);
-      if (!this.current) {
-        if (this.storeMovedPast(this.firstSegmentNumber)) this.reload();
-        return undefined; // an empty store: the first commit creates the segment
-      }
+      const first = this.openSegment(this.firstSegmentNumber, false);
+      if (!first) return { stop: 'missing', segment: this.firstSegmentNumber };
+      this.current = this.reportProgress(first, replay);
     }
     for (;;) {
       const segment: Segment = this.current;
       if (segment.rotatesTo === undefined) {
         const size = segment.reader.size();
-        if (size < segment.reader.offset && !this.rewindAfterShrink(segment, size)) {
-          this.reload();
-          return undefined;
-        }
-        while (segment.rotatesTo === undefined && size > segment.reader.offset) {
-          const before = segment.reader.offset;
-          const stepEnd = this.loading ? Math.min(size, before + this.loadStepBytes) : size;
-          segment.reader.readTo(stepEnd, segment.onLine);
-          if (segment.reader.offset === before) {
-            if (stepEnd === size) break; // an unfinished last line
-            segment.reader.readTo(size, segment.onLine); // a line longer than a step
-            if (segment.reader.offset === before) break;
-          }
-          if (this.loading) yield;
-        }
-        if (segment.rotatesTo === undefined) return this.current === segment ? size : undefined;
+        if (size < segment.reader.offset && !this.rewindAfterShrink(segment, size)) return { stop: 'shrunk' };
+        if (!this.readSegment(segment, size, budget)) return { stop: 'budget' };
+        if (segment.rotatesTo === undefined) return { stop: 'end', size: this.current === segment ? size : undefined };
       }
-      if (this.loading && segment.rotatesTo > segment.number + 1) segment.rotatesTo = this.skippedSuccessor(segment, segment.rotatesTo);
-      let next = this.openSegment(segment.rotatesTo, false);
-      if (!next) {
-        // Already folded and archived by a later compaction: only a reload
-        // from the new base helps (and it must not be re-created). Otherwise
-        // it is not there yet: look again next time, or, under the lock,
-        // create it, as the marker promises it.
-        if (this.storeMovedPast(segment.rotatesTo)) {
-          this.reload();
-          return undefined;
-        }
-        if (!createNext) return undefined;
-        next = this.openSegment(segment.rotatesTo, true)!;
-      }
-      // Outside open, a rotation means a compaction is folding what came before.
-      this.bytesBeforeCurrent = this.loading ? this.bytesBeforeCurrent + segment.reader.offset : 0;
-      if (this.loading) this.replayBytes.finished += segment.reader.offset;
-      segment.reader.onChunk = undefined;
-      segment.retire();
-      this.current = next;
+      // Only at open is there a listing to find the real successor in; a catch-up follows the marker as written.
+      if (replay && segment.rotatesTo > segment.number + 1) segment.rotatesTo = this.skippedSuccessor(segment, segment.rotatesTo, replay.segments);
+      const next = this.openSegment(segment.rotatesTo, false);
+      if (!next) return { stop: 'missing', segment: segment.rotatesTo };
+      this.enterSegment(next, replay);
     }
+  }
+
+  /**
+   * Applies the complete lines of `segment` up to `size`, or up to its
+   * rotation marker, within the budget; false when the budget ran out first.
+   * A line is never cut: one that does not fit in what is left of the
+   * budget starts the next read, and one longer than a whole budget is read
+   * alone, past it.
+   */
+  private readSegment(segment: Segment, size: number, budget: ByteBudget): boolean {
+    while (segment.rotatesTo === undefined && size > segment.reader.offset) {
+      if (budget.spent) return false;
+      const before = segment.reader.offset;
+      const end = budget.endFor(before, size);
+      segment.reader.readTo(end, segment.onLine);
+      if (segment.reader.offset === before && end < size) {
+        if (budget.used > 0) {
+          budget.giveUp();
+          return false;
+        }
+        // A line longer than a whole budget: read it, and stop right after it.
+        segment.reader.readTo(size, (text, place) => {
+          segment.onLine(text, place);
+          return 'stop';
+        });
+      }
+      if (segment.reader.offset === before) break; // an unfinished last line
+      budget.spend(segment.reader.offset - before);
+    }
+    return true;
+  }
+
+  /** Moves on to `next`, the segment the current one's rotation marker leads to. */
+  private enterSegment(next: Segment, replay: OpenReplay | undefined): void {
+    const segment = this.current!;
+    // At open, the segments before the live one are not folded yet; outside
+    // it, a rotation means a compaction is folding what came before.
+    this.bytesBeforeCurrent = replay ? this.bytesBeforeCurrent + segment.reader.offset : 0;
+    if (replay) replay.finishedBytes += segment.reader.offset;
+    segment.reader.onChunk = undefined;
+    segment.retire();
+    this.current = this.reportProgress(next, replay);
+  }
+
+  /** At open, a segment read reports the replay's progress after each chunk. */
+  private reportProgress(segment: Segment, replay: OpenReplay | undefined): Segment {
+    const report = this.onReplayProgress;
+    if (replay && report) segment.reader.onChunk = (offset) => report(replay.finishedBytes + offset, replay.totalBytes);
+    return segment;
   }
 
   /**
@@ -240,7 +296,6 @@ export abstract class ChainReader {
 
   /** True when a snapshot or segment numbered above `n` exists: segment n is history. */
   private storeMovedPast(n: number): boolean {
-    if (this.loading) return false;
     const { segments, snapshots } = listStore(this.dir);
     return segments.some((m) => m > n) || snapshots.some((m) => m > n);
   }
@@ -259,10 +314,6 @@ export abstract class ChainReader {
     }
     const segment: Segment = new Segment(n, path, fd, this.maxLineBytes, (w) => this.warn(w), (text, place) => this.applyLine(segment, text, place));
     segment.reader.onSkippedLine = (place) => this.framing.unreadableLine(place, false);
-    if (this.loading && this.onReplayProgress) {
-      const report = this.onReplayProgress;
-      segment.reader.onChunk = (offset) => report(this.replayBytes.finished + offset, this.replayBytes.total);
-    }
     return segment;
   }
 
@@ -328,6 +379,6 @@ export abstract class ChainReader {
 
   /** Starts over from the newest snapshot (ChainLoader): the store changed under this process. */
   protected abstract reload(): void;
-  /** While loading, the real successor of a marker that names a segment beyond the next one (ChainLoader). */
-  protected abstract skippedSuccessor(segment: Segment, target: number): number;
+  /** At open, the real successor of a marker that names a segment beyond the next one, among the listed `segments` (ChainLoader). */
+  protected abstract skippedSuccessor(segment: Segment, target: number, segments: readonly number[]): number;
 }
