@@ -1,32 +1,46 @@
 /**
- * Lets the event loop run (I/O callbacks, the thread pool's completions)
- * before going on, without a timer: setImmediate and setTimeout are what
- * test frameworks fake (vitest's useFakeTimers, @sinonjs/fake-timers), and a
- * faked one never fires unless the test advances its clock. A message to
- * oneself on a MessagePort is delivered by the real event loop, in the same
- * poll phase as I/O. The port holds the process open only while a yield is
- * pending.
+ * Lets the event loop run (I/O callbacks, the thread pool's completions,
+ * setImmediate callbacks) before going on, without a timer: setImmediate and
+ * setTimeout are what test frameworks fake (vitest's useFakeTimers,
+ * @sinonjs/fake-timers), and a faked one never fires unless the test
+ * advances its clock. A message to oneself on a MessagePort is delivered by
+ * the real event loop, in the same poll phase as I/O.
+ *
+ * Two ports, taken in turn: a port delivers the messages posted while it
+ * delivers (up to 1000) in the same callback, so yields that follow one
+ * another on one port (a replay pausing every 64 KiB) would give the rest of
+ * the loop a turn only every 1000th time. A message to the other port waits
+ * for the next turn of the loop instead. A port holds the process open only
+ * while a yield on it is pending.
  */
 // The global MessageChannel is node:worker_threads' own; not importing that module keeps it off a cold start (src/lazy.ts).
 
-let channel: InstanceType<typeof MessageChannel> | undefined;
-const waiting: Array<() => void> = [];
+interface Port {
+  channel: InstanceType<typeof MessageChannel>;
+  waiting: Array<() => void>;
+}
+
+let ports: [Port, Port] | undefined;
+let next = 0;
+
+function makePort(): Port {
+  const port: Port = { channel: new MessageChannel(), waiting: [] };
+  port.channel.port1.on('message', () => {
+    port.channel.port1.unref();
+    for (const resolve of port.waiting.splice(0)) resolve();
+  });
+  port.channel.port1.unref();
+  return port;
+}
 
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => {
-    if (!channel) {
-      channel = new MessageChannel();
-      channel.port1.on('message', wake);
-      channel.port1.unref();
-    }
-    if (waiting.push(resolve) === 1) {
-      channel.port1.ref();
-      channel.port2.postMessage(null);
+    ports ??= [makePort(), makePort()];
+    const port = ports[next]!;
+    next ^= 1;
+    if (port.waiting.push(resolve) === 1) {
+      port.channel.port1.ref();
+      port.channel.port2.postMessage(null);
     }
   });
-}
-
-function wake(): void {
-  channel!.port1.unref();
-  for (const resolve of waiting.splice(0)) resolve();
 }
