@@ -79,9 +79,8 @@ export class ChainLoader extends ChainReader {
    * archived segment): for work that should overlap a long replay (the
    * compactor's archive gzip runs on libuv's thread pool meanwhile). The
    * pause awaits yieldToEventLoop() and then `pace`, when given, with the
-   * bytes of segments replayed so far; the event loop really turns where
-   * pace waits, or every 1000th yield (Node delivers a MessagePort's queued
-   * messages in one go: the known failure in journal-engine.test.ts).
+   * bytes of segments replayed so far (the event loop turns at each pause:
+   * event-loop-yield.ts).
    * `readBytes`: the budget of each read (smaller in tests, so that reads
    * stop everywhere).
    */
