@@ -2,7 +2,8 @@
  * Reading a store's stream (src/storage/redis/stream-reader.ts): whole
  * commits across pages, spread records joined, writers attributed, the
  * chain head followed, damaged entries warned at the stream key and entry
- * id, and the gaps a trim or a loss leaves.
+ * id, and the gaps a trim or a loss leaves, including the last entry read
+ * holding another line now, or gone with no snapshot folding up to it.
  */
 import test from 'ava';
 import { StreamReader } from '../../src/storage/redis/stream-reader.js';
@@ -175,6 +176,57 @@ test('a stream trimmed empty while the head is past the reader is a gap too; at 
   t.regex(gap.kind === 'gap' ? gap.reason : '', /ends at seq 1 but the head .* is 3/);
   const current = reader(conn, { after: w.head! });
   t.deepEqual(await current.stream.catchUp(), { kind: 'read', entries: 0, more: false });
+});
+
+/** A manifest in {P}:snap folding up to `head` (its chunks are not read here: only the reader's check looks at it). */
+async function manifestAt(conn: RedisConnection, head: ChainHead): Promise<void> {
+  await conn.command(['HSET', conn.keys.snap, 'seq', String(head.seq), 'h', head.hash, 'gen', '1', 'chunks', '1', 'bytes', '1', 'sha256', 'a'.repeat(64)]);
+}
+
+test('the entry a reader read last, trimmed by a compaction that folds exactly up to it, is no gap: the reader reads on', async (t) => {
+  const { conn } = await openTestConnection(t, await sharedRedisUrl());
+  const w = writer(conn, '1@a');
+  await w.write(1, 2);
+  const { stream, records, warnings } = reader(conn);
+  t.like(await stream.catchUp(), { kind: 'read', entries: 2 });
+  // A compaction at the head: the snapshot folds up to seq 2, the stream is trimmed empty.
+  await manifestAt(conn, w.head!);
+  await conn.command(['XTRIM', conn.keys.log, 'MINID', '3-0']);
+  await w.write(3);
+  t.deepEqual(await stream.catchUp(), { kind: 'read', entries: 1, more: false });
+  t.deepEqual(valuesOf(records), [1, 2, 3], 'the commit after the trim is applied');
+  t.deepEqual(warnings, []);
+});
+
+test('the entry a reader read last, holding another line now (a failover lost it, another writer wrote that seq), is a gap: nothing of the other history is applied', async (t) => {
+  const { conn } = await openTestConnection(t, await sharedRedisUrl());
+  const w = writer(conn, '1@a');
+  await w.write(1);
+  const at1 = w.head!;
+  await w.write(2);
+  const { stream, records } = reader(conn);
+  t.like(await stream.catchUp(), { kind: 'read', entries: 2 });
+  // The store comes back without seq 2 (a replica that lacked it), and another writer writes seq 2 and 3 there.
+  await conn.command(['XDEL', conn.keys.log, '2-0']);
+  await conn.command(['XSETID', conn.keys.log, '1-0']);
+  await conn.command(['SET', conn.keys.head, `${at1.seq} ${at1.hash}`]);
+  const other = writer(conn, '2@b');
+  other.head = at1;
+  await other.write(20);
+  await other.write(30);
+  const gap = await stream.catchUp();
+  t.like(gap, { kind: 'gap', expected: 3 });
+  t.regex(gap.kind === 'gap' ? gap.reason : '', /holds another line in entry 2-0/);
+  t.deepEqual(valuesOf(records), [1, 2], 'the other history was not applied');
+  // No entry there and no snapshot that folds exactly up to it is a gap too.
+  const trimmed = reader(conn);
+  await trimmed.stream.catchUp();
+  await manifestAt(conn, { seq: 3, hash: at1.hash }); // a snapshot of another chain at that seq
+  await conn.command(['XTRIM', conn.keys.log, 'MINID', '4-0']);
+  await other.write(40);
+  const missing = await trimmed.stream.catchUp();
+  t.like(missing, { kind: 'gap' });
+  t.regex(missing.kind === 'gap' ? missing.reason : '', /no longer holds entry 3-0/);
 });
 
 test('a stream deleted under a reader (records lost) is a gap', async (t) => {
