@@ -20,6 +20,8 @@ child.stdout.on('data', (chunk: Buffer) => {
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => {
-  fs.writeFileSync(`${capture}.exit`, String(code ?? signal));
+  // Written aside and renamed: a test polling for the file must never read it empty (seen in CI: '' for '0').
+  fs.writeFileSync(`${capture}.exit.tmp`, String(code ?? signal));
+  fs.renameSync(`${capture}.exit.tmp`, `${capture}.exit`);
   process.stdout.end(() => process.exit(code ?? 1));
 });
