@@ -161,7 +161,8 @@ function runChild(url: string, mode: string, onLine?: (line: string) => void): P
       child.kill('SIGKILL');
       reject(new Error(`the ${mode} child did not exit by itself within 10 s (output: ${out}${err})`));
     }, 10_000);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': 'exit' can come before the last of stdout is read (seen in CI: "ready" without "down").
+    child.once('close', (code) => {
       clearTimeout(timer);
       if (err) out += `stderr: ${err}`;
       resolve({ code, out, exitedAt: performance.now() });
