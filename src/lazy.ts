@@ -11,8 +11,14 @@
  * Builtins come from process.getBuiltinModule (Node 20.16+), which is
  * synchronous, so synchronous callers (openSync, flushSync at exit) can use
  * them; CommonJS packages through a require made once for this module.
+ *
+ * The modules a store's open loads (the file backend, the engine, the
+ * automatic compactor) take even their cheap builtins (node:fs, node:path,
+ * node:os) from process.getBuiltinModule rather than an ES import: an ES
+ * module's namespace of node:fs reads every export, and its ReadStream
+ * getters load all of Node's streams, about 4 ms of a cold start
+ * (test/cold/cold-open.test.ts checks that nothing loads them).
  */
-import { createRequire } from 'node:module';
 
 /** As fast-json-stable-stringify's own types say; like JSON.stringify it gives undefined for undefined (canonicalPayload checks). */
 type StableStringify = (value: unknown) => string;
@@ -21,7 +27,7 @@ type ProperLockfile = typeof import('proper-lockfile');
 let require: NodeJS.Require | undefined;
 let stableStringifyFn: StableStringify | undefined;
 
-const requireHere = (id: string): unknown => (require ??= createRequire(import.meta.url))(id);
+const requireHere = (id: string): unknown => (require ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);
 
 export const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 export const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');

@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { build } from 'esbuild';
 import * as api from '../src/index.js';
+import * as storesApi from '../src/stores.js';
 import { SessionStore } from '../src/index.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
@@ -117,6 +119,31 @@ test('an ES module consumer imports { SessionStore } from "session-journal" in t
   t.deepEqual(await turnsIn(store, written!.id!), ['from a consumer -> stored']);
 });
 
+test('a hook imports { KeyValueStore, SessionStore } from "session-journal/stores" in the packed tarball, and gets the very classes of the main entry', async (t) => {
+  const dir = consumer('esm-stores', 'module', {
+    'hook.mjs': `import { KeyValueStore, SessionStore, SessionJournalError, ErrorCodes } from 'session-journal/stores';
+      import * as main from 'session-journal';
+      const cache = KeyValueStore.openSync({ dir: process.argv[2] + '-kv' });
+      cache.set('executor-1', 'session-1');
+      cache.closeSync();
+      ${USE_STORE}
+      let code;
+      try { cache.get('executor-1'); } catch (err) { code = err instanceof main.SessionJournalError && err instanceof SessionJournalError ? err.code : 'other'; }
+      console.log(JSON.stringify({ sameStore: main.SessionStore === SessionStore, sameKv: main.KeyValueStore === KeyValueStore, code, closed: ErrorCodes.CLOSED }));`,
+  });
+  const store = path.join(dir, 'store');
+  const out = await run(dir, ['hook.mjs', store]);
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stderr, '');
+  const [written, same] = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(same, { sameStore: true, sameKv: true, code: 'CLOSED', closed: 'CLOSED' }, 'one module instance behind both entries: an error of one is an instance of the other\'s class');
+  t.deepEqual(await turnsIn(store, written!.id as string), ['from a consumer -> stored']);
+  const cjs = consumer('cjs-stores', 'commonjs', { 'hook.cjs': `const { KeyValueStore } = require('session-journal/stores'); const kv = KeyValueStore.openSync({ dir: process.argv[2] + '-kv' }); console.log(JSON.stringify(kv.get('executor-1'))); kv.closeSync();` });
+  const read = await run(cjs, ['hook.cjs', store]);
+  t.is(read.status, 0, read.stderr);
+  t.is(read.stdout.trim(), '"session-1"', 'require() of the stores entry reads what import wrote');
+});
+
 test('a CommonJS consumer: require("session-journal") opens a store, adds a turn, flushes and closes; import() gives the same module', async (t) => {
   const dir = consumer('cjs', 'commonjs', {
     'use.cjs': `const { SessionStore } = require('session-journal');
@@ -220,10 +247,15 @@ test('the tarball holds the build, its sources, LICENSE and the docs, and every 
 });
 
 test('package.json: exports for import and require with types, main, metadata, and no install scripts', (t) => {
+  t.deepEqual(Object.keys(pkg.exports), ['.', './stores', './package.json']);
+  for (const name of ['.', './stores']) {
+    const e = pkg.exports[name]!;
+    t.deepEqual(Object.keys(e), ['types', 'default'], `${name}: types first; default serves import and require alike`);
+    t.true(fs.existsSync(path.join(repo, e.default!)), e.default);
+    t.true(fs.existsSync(path.join(repo, e.types!)), e.types);
+    t.true(packed.includes(e.default!.replace(/^\.\//, '')) && packed.includes(e.types!.replace(/^\.\//, '')), `${name} is shipped`);
+  }
   const entry = pkg.exports['.']!;
-  t.deepEqual(Object.keys(entry), ['types', 'default'], 'types first; default serves import and require alike');
-  t.true(fs.existsSync(path.join(repo, entry.default!)));
-  t.true(fs.existsSync(path.join(repo, entry.types!)));
   t.is(pkg.main, entry.default!, 'for tools that read main, not exports');
   t.regex(fs.readFileSync(path.join(repo, entry.types!), 'utf8'), /SessionStore/);
   t.is(pkg.engines.node, '>=20.19', 'the first Node 20 that require()s ES modules without a flag');
@@ -236,14 +268,48 @@ test('package.json: exports for import and require with types, main, metadata, a
   t.is(pkg.scripts.prepack, 'npm run build', 'npm pack and npm publish still build');
 });
 
-test('the package entry is one bundled file of build/src/index.js (a cold process loads one module, not seventy): the same exports, and no static import of a dependency or of a costly builtin', async (t) => {
-  const entry = pkg.exports['.']!.default!;
-  t.is(entry, './build/dist/index.js');
-  const bundled = (await import(path.join(repo, entry))) as Record<string, unknown>;
-  t.deepEqual(Object.keys(bundled).sort(), Object.keys(api).sort());
-  const text = fs.readFileSync(path.join(repo, entry), 'utf8');
-  const staticImports = [...text.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]!);
-  t.deepEqual([...new Set(staticImports)].filter((m) => !['node:fs', 'node:os', 'node:path', 'node:url', 'node:module', 'node:events', 'node:timers/promises'].includes(m)), [], 'dependencies, node:crypto, node:zlib and node:child_process load at first use (src/lazy.ts)');
+/** The files importing `entry` loads before it runs (its static imports, followed), as esbuild reads them, with their text. */
+async function staticGraph(entry: string): Promise<{ files: string[]; external: string[]; text: string }> {
+  const { metafile } = await build({ entryPoints: [entry], bundle: true, write: false, metafile: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'silent' });
+  const files: string[] = [];
+  const external = new Set<string>();
+  const visit = (file: string): void => {
+    if (files.includes(file)) return;
+    files.push(file);
+    for (const i of metafile.inputs[file]!.imports) {
+      if (i.kind !== 'import-statement') continue; // a dynamic import loads at first use
+      if (i.external) external.add(i.path);
+      else visit(i.path);
+    }
+  };
+  visit(path.relative(process.cwd(), entry));
+  return { files, external: [...external], text: files.map((f) => fs.readFileSync(f, 'utf8')).join('\n') };
+}
+
+test('the entries are bundles (build/dist/index.js and stores.js) that export what src/index.ts and src/stores.ts do, and share one copy of every class', async (t) => {
+  t.is(pkg.exports['.']!.default, './build/dist/index.js');
+  t.is(pkg.exports['./stores']!.default, './build/dist/stores.js');
+  const main = (await import(path.join(repo, 'build/dist/index.js'))) as Record<string, unknown>;
+  const stores = (await import(path.join(repo, 'build/dist/stores.js'))) as Record<string, unknown>;
+  t.deepEqual(Object.keys(main).sort(), Object.keys(api).sort());
+  t.deepEqual(Object.keys(stores).sort(), Object.keys(storesApi).sort());
+  for (const name of Object.keys(stores)) t.is(stores[name], main[name], `${name}: the stores entry's export is the main entry's own (one chunk holds it), not a copy`);
+  t.true(Object.keys(stores).length < Object.keys(main).length / 3, 'the stores entry is the small one');
+});
+
+test('a process importing session-journal/stores loads three files holding the stores and nothing of the tools, the compactor, Redis or the integrations, and no dependency or builtin by an ES import', async (t) => {
+  const graph = await staticGraph(path.join(repo, 'build/dist/stores.js'));
+  t.true(graph.files.length <= 3, `each file an ES import loads costs about a millisecond at a cold start: ${graph.files.join(', ')}`);
+  t.deepEqual(graph.external, [], 'builtins come from process.getBuiltinModule (an ES import of node:fs loads all of streams), dependencies at first use (src/lazy.ts)');
+  // The bundles keep their names (no identifier minification): `class X`, `X=class`, `function X`.
+  const defines = (name: string): boolean => new RegExp(`\\b(class|function\\*?) ${name}\\b|\\b${name}=class\\b`).test(graph.text);
+  t.true(defines('SessionStore') && defines('KeyValueStore'), 'the check below sees definitions');
+  for (const name of ['RedisStorage', 'StreamReader', 'compactStore', 'verifyStore', 'replayHistory', 'repairStore', 'importSessions', 'JournalEventStore', 'startCodexMcpServer']) {
+    t.false(defines(name), `${name} is not in the stores entry's static graph`);
+  }
+  const main = await staticGraph(path.join(repo, 'build/dist/index.js'));
+  t.true(main.files.length <= 5, main.files.join(', '));
+  t.deepEqual(main.external.filter((m) => !m.startsWith('node:') || ['node:crypto', 'node:zlib', 'node:child_process'].includes(m)), [], 'the main entry: no dependency, node:crypto, node:zlib or node:child_process before first use');
 });
 
 test('the session-journal binary answers --version and --help, and a usage error exits 2', (t) => {

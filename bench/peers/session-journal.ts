@@ -7,9 +7,16 @@
 import type { PortableSession } from '../../src/index.js';
 import type { PeerModule, PeerOpenOptions, PeerStore } from './peer.js';
 
-/** The package entry a user's process loads (the bundle), not the compiled modules one by one: cold processes measure what users get. */
-const PACKAGE_ENTRY = new URL('../../dist/index.js', import.meta.url).href;
-const { SessionStore, compactSessions, importSessions } = (await import(PACKAGE_ENTRY)) as typeof import('../../src/index.js');
+/**
+ * The bundles a user's process loads, not the compiled modules one by one:
+ * cold processes measure what users get. Opening a store (all a workload's
+ * child process does) loads `session-journal/stores`, the entry for
+ * short-lived processes; preparing a store loads the main entry's tools.
+ */
+const STORES_ENTRY = new URL('../../dist/stores.js', import.meta.url).href;
+const MAIN_ENTRY = new URL('../../dist/index.js', import.meta.url).href;
+const { SessionStore } = (await import(STORES_ENTRY)) as typeof import('../../src/stores.js');
+const tools = async () => (await import(MAIN_ENTRY)) as typeof import('../../src/index.js');
 
 export const MAX_SESSIONS = 1_000_000;
 
@@ -24,7 +31,7 @@ export async function load(dir: string, sessions: readonly PortableSession[]): P
     let end = start;
     let bytes = 0;
     while (end < sessions.length && (end === start || bytes < 16 << 20)) bytes += JSON.stringify(sessions[end++]).length;
-    const result = await importSessions({ dir, file: 'prepared.json', text: JSON.stringify({ version: 1, sessions: sessions.slice(start, end) }) });
+    const result = await (await tools()).importSessions({ dir, file: 'prepared.json', text: JSON.stringify({ version: 1, sessions: sessions.slice(start, end) }) });
     if (result.imported !== end - start) throw new Error(`prepared import took ${result.imported} of ${end - start} sessions (${result.skipped} skipped)`);
     start = end;
   }
@@ -47,7 +54,7 @@ export async function loadAsJournal(dir: string, sessions: readonly PortableSess
 
 /** Folds the store into one snapshot (no archive, no retention), as `session-journal compact --no-archive` would. */
 export async function compactAll(dir: string): Promise<void> {
-  const r = await compactSessions({ dir, maxSessions: MAX_SESSIONS, ttlMs: 365 * 24 * 3600 * 1000, archive: { keep: false } });
+  const r = await (await tools()).compactSessions({ dir, maxSessions: MAX_SESSIONS, ttlMs: 365 * 24 * 3600 * 1000, archive: { keep: false } });
   if (r.status !== 'compacted') throw new Error(`compaction of ${dir}: ${r.status}`);
 }
 

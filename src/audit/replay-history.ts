@@ -6,6 +6,8 @@ import type { RedisLocation, StoreRef } from '../storage/store-options.js';
 import { recordMatcher, type ReplayFilter } from './replay-filter.js';
 import { toReplayEvent, type ReplayEvent } from './replay-format.js';
 import { auditTrail } from './replay-source.js';
+import { RedisAuditTrail } from './redis-trail.js';
+import { connectToStore } from '../storage/redis/history-reader.js';
 
 export interface ReplayOptions extends ReplayFilter {
   /** The longest line read (default 1 MiB, as the store's). */
@@ -41,7 +43,6 @@ export async function* replayHistory(store: StoreRef, options: ReplayOptions = {
  * closes when the history ends or the caller stops early.
  */
 async function* redisTrail(redis: RedisLocation, onWarning: WarningHandler, maxLineBytes: number): AsyncGenerator<{ kind: 'record'; record: JournalRecord } | { kind: 'problem'; warning: JournalWarning }> {
-  const [{ RedisAuditTrail }, { connectToStore }] = await Promise.all([import('./redis-trail.js'), import('../storage/redis/history-reader.js')]);
   const conn = await connectToStore(redis, onWarning);
   try {
     const trail = await RedisAuditTrail.open(conn, { maxLineBytes });

@@ -1,11 +1,11 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { childProcess } from '../lazy.js';
 import type { Journal } from '../storage/journal.js';
 import { fileSizeOrZero, listStore, snapshotName } from '../storage/file/store-files.js';
 import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
 import { COMPACTION_NODE_FLAGS } from './compaction-process.js';
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 export interface AutoCompactPolicy {
   /** Never compact a journal smaller than this (default 16 MiB; Redis: auto-aof-rewrite-min-size). */

@@ -14,6 +14,7 @@ import { removeAbandonedTempFiles } from '../storage/file/leftovers.js';
 import { UnfoldedLines, looksLikeRecord, type KeptFile } from '../storage/file/kept-aside.js';
 import { FoldConsumer, SNAPSHOT_ENTRIES } from './fold-consumer.js';
 import type { RedisLocation } from '../storage/redis/redis-location.js';
+import { compactRedisStore } from './redis-compactor.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, refuseFastClock, retentionReference } from './clock-guard.js';
 import { fileSystemNow } from '../storage/file/file-system-clock.js';
 
@@ -130,7 +131,6 @@ const MAX_HELD_WARNINGS = 1000;
 export async function compactStore(options: CompactOptions, state: FoldState): Promise<CompactResult> {
   if (options.redis) {
     if (options.dir !== undefined) throw new TypeError('give a compaction either dir or redis, not both');
-    const { compactRedisStore } = await import('./redis-compactor.js');
     return compactRedisStore({ ...options, redis: options.redis }, state);
   }
   if (typeof options.dir !== 'string') throw new TypeError('a compaction needs dir (a store directory) or redis ({ url, prefix })');

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
 import { yieldToEventLoop } from './event-loop-yield.js';
@@ -8,6 +7,7 @@ import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload } f
 import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from './record-parts.js';
 import { DurabilityOwed, type Commit, type CommitContext, type CommitSync, type JournalStorage, type StorageFactory } from './storage-port.js';
 import { RepeatedFailure, WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
+const os = process.getBuiltinModule('node:os');
 
 /** What every journal takes, whatever its storage. */
 export interface GroupCommitOptions {

@@ -2,6 +2,7 @@ import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { requireStoreDir } from '../storage/file/store-files.js';
 import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js';
 import type { RedisLocation } from '../storage/redis/redis-location.js';
+import { withStoreConnection } from '../storage/redis/history-reader.js';
 import { SessionFold } from '../sessions/session-fold.js';
 import type { SessionData } from '../sessions/session-types.js';
 
@@ -84,7 +85,6 @@ export function exportSessions(options: ExportOptions | RedisExportOptions): Ses
  * is refused (STORE_KIND_MISMATCH: `{P}:meta` records the kind).
  */
 export async function exportRedisSessions(options: RedisExportOptions): Promise<SessionsDocument> {
-  const { withStoreConnection } = await import('../storage/redis/history-reader.js');
   await withStoreConnection(options.redis, options.onWarning ?? writeWarningToStderr, async () => undefined); // NOT_A_STORE for a prefix with no store
   const fold = new SessionFold(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const journal = await Journal.open({

@@ -8,6 +8,8 @@ import { readArchivedSnapshotSync, readSnapshotSync } from '../storage/file/snap
 import { listHistorySegments, listStoreFiles, type StoreFile } from '../storage/file/history-reader.js';
 import { auditTrail } from '../audit/replay-source.js';
 import type { StoreRef } from '../storage/store-options.js';
+import { withStoreConnection } from '../storage/redis/history-reader.js';
+import { stateAtRedis } from './state-at-redis.js';
 
 /** A snapshot anywhere in the store (live directory or archive), read whole. */
 export interface SnapshotBase {
@@ -75,7 +77,6 @@ export async function sessionsAt(store: StoreRef, at: number, options: SessionsA
   const state: StateOptions = { maxLineBytes: options.maxLineBytes, onWarning: options.onWarning ?? writeWarningToStderr, onNote: options.onNote ?? (() => undefined) };
   if (typeof store !== 'string') {
     // On Redis the history reaches back to the last compaction (state-at-redis.ts).
-    const [{ stateAtRedis }, { withStoreConnection }] = await Promise.all([import('./state-at-redis.js'), import('../storage/redis/history-reader.js')]);
     return withStoreConnection(store.redis, state.onWarning, (conn) => stateAtRedis(conn, at, state));
   }
   requireStoreDir(store);

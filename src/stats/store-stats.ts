@@ -8,7 +8,7 @@ import { StatsReplay, journalFigures } from './stats-replay.js';
 import { DEFAULT_TTL_MS } from '../sessions/session-store.js';
 import { listHistorySegments } from '../storage/file/history-reader.js';
 import type { RedisLocation, StoreRef } from '../storage/store-options.js';
-import type { RedisStoreStats } from './store-stats-redis.js';
+import { redisStoreStats, type RedisStoreStats } from './store-stats-redis.js';
 
 export interface WriterStats {
   /** `pid@host`. */
@@ -68,7 +68,7 @@ export function storeStats(store: StoreRef, options?: StoreStatsOptions): StoreS
 export function storeStats(store: StoreRef, options: StoreStatsOptions = {}): StoreStats | Promise<RedisStoreStats> {
   if (typeof store !== 'string') {
     const { redis } = store;
-    return import('./store-stats-redis.js').then(({ redisStoreStats }) => redisStoreStats(redis, options));
+    return redisStoreStats(redis, options);
   }
   const dir = store;
   requireStoreDir(dir);

@@ -4,6 +4,8 @@ import { COMPACTION_LOCK_NAME } from '../storage/file/store-layout.js';
 import { ErrorCodes, SessionJournalError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, Journal } from '../storage/journal.js';
 import { CHAIN_START } from '../engine/record-codec.js';
+import { withStoreConnection } from '../storage/redis/history-reader.js';
+import { readRedisChainHead, verifyRedisStore } from './verify-redis.js';
 import { archiveDir, fileSizeOrZero, listStore, readStoreSubdir, requireStoreDir } from '../storage/file/store-files.js';
 import { listHistorySegments, readHistory, type HistoryItem, type HistorySegment } from '../storage/file/history-reader.js';
 import { VerifyCodes, shortHash, type VerifyProblem } from './verify-chain.js';
@@ -84,7 +86,6 @@ const LOCK_POLL_MS = 50;
  */
 export async function verifyStore(store: StoreRef, options: VerifyOptions = {}): Promise<VerifyReport> {
   if (typeof store !== 'string') {
-    const [{ verifyRedisStore }, { withStoreConnection }] = await Promise.all([import('./verify-redis.js'), import('../storage/redis/history-reader.js')]);
     return withStoreConnection(store.redis, options.onWarning ?? writeWarningToStderr, (conn) => verifyRedisStore(conn, options));
   }
   const dir = store;
@@ -261,9 +262,7 @@ export function readChainHead(store: StoreRef, options?: { maxLineBytes?: number
 export function readChainHead(store: StoreRef, options: { maxLineBytes?: number; onWarning?: WarningHandler } = {}): ChainHead | Promise<ChainHead> {
   if (typeof store !== 'string') {
     const { redis } = store;
-    return Promise.all([import('./verify-redis.js'), import('../storage/redis/history-reader.js')]).then(([{ readRedisChainHead }, { withStoreConnection }]) =>
-      withStoreConnection(redis, options.onWarning ?? writeWarningToStderr, () => readRedisChainHead(redis, options)),
-    );
+    return withStoreConnection(redis, options.onWarning ?? writeWarningToStderr, () => readRedisChainHead(redis, options));
   }
   const dir = store;
   requireStoreDir(dir);

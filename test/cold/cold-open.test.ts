@@ -14,6 +14,8 @@ import { makeFreshLock } from '../helpers/held-lock.js';
 import { tempStoreDir } from '../helpers/temp-store.js';
 
 const entry = new URL('../../dist/index.js', import.meta.url).pathname;
+/** `session-journal/stores`, the entry the README gives short-lived processes. */
+const storesEntry = new URL('../../dist/stores.js', import.meta.url).pathname;
 
 /** Runs `body` (an ES module's text) in a fresh node and returns what it printed as JSON. */
 function inChild(body: string): unknown {
@@ -48,6 +50,20 @@ test('a readOnly open that reads a session loads no dependency and no costly bui
     console.log(JSON.stringify({ turns, ...loaded }));
   `);
   t.deepEqual(report, { turns: 1, packages: [], builtins: [] });
+});
+
+test('through session-journal/stores, a readOnly open that reads a session loads none of Node\'s streams, no node:module and no dependency (an ES import of node:fs would load all of streams)', (t) => {
+  const { dir, id } = storeWithSessions(t);
+  const report = inChild(`
+    const before = new Set(process.moduleLoadList);
+    const { SessionStore } = await import(${JSON.stringify(storesEntry)});
+    const store = SessionStore.openSync({ dir: ${JSON.stringify(dir)}, readOnly: true });
+    const turns = store.getSession(${JSON.stringify(id)})?.turns.length;
+    const added = process.moduleLoadList.filter((m) => !before.has(m) && /^NativeModule (stream|internal\\/streams\\/|internal\\/fs\\/streams|module$|crypto|zlib|child_process)/.test(m));
+    const loaded = await (async () => { ${LOADED} })();
+    console.log(JSON.stringify({ turns, added, packages: loaded.packages }));
+  `);
+  t.deepEqual(report, { turns: 1, added: [], packages: [] });
 });
 
 test('a readOnly open of a directory that holds no store reads as empty and creates nothing', (t) => {

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import { readArchivedSnapshotSync, readSnapshotSync, type SnapshotReadResult } from './snapshot-file.js';
 import { gunzipReadable, splitBufferLines } from './buffer-lines.js';
@@ -11,6 +10,7 @@ import { WarningCodes } from '../../engine/warnings.js';
 import { yieldToEventLoop } from '../../engine/event-loop-yield.js';
 import { ByteBudget } from './byte-budget.js';
 import { ChainReader, StoreChanged, type OpenReplay, type ReadFile } from './chain-reader.js';
+const fs = process.getBuiltinModule('node:fs');
 
 const OPEN_ATTEMPTS = 5;
 /** loadAsync reads the chain in parts of this many bytes, letting the event loop run between them. */

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError, requirePositive } from '../../errors.js';
 import type { QueuedEntry } from '../../engine/commit-queue.js';
 import type { Commit, CommitContext, CommitSync, JournalStorage, StorageEnv, StorageFactory } from '../../engine/storage-port.js';
@@ -7,6 +6,7 @@ import { SegmentChain, type DoubtResolution } from './segment-chain.js';
 import type { Segment } from './segment.js';
 import { LOCK_NAME, storePath } from './store-files.js';
 import { DEFAULT_LOCK_STALE_MS, StoreLock, type LockLease } from './store-lock.js';
+const fs = process.getBuiltinModule('node:fs');
 
 /** fs.fdatasync looked up at each call, so a test can fail it. */
 const fdatasync = (fd: number): Promise<void> => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));

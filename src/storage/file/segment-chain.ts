@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import type { QueuedEntry } from '../../engine/commit-queue.js';
 import { ROTATE_EVENT, TORN_SEAL, canonicalPayload, newWriterTag } from '../../engine/record-codec.js';
@@ -6,6 +5,7 @@ import { commitText, encodeCommit, type RecordToEncode } from '../../engine/comm
 import type { LockLease } from './store-lock.js';
 import { Segment } from './segment.js';
 import { ChainLoader } from './chain-loader.js';
+const fs = process.getBuiltinModule('node:fs');
 
 /**
  * This process's writer tag, the `c` of each of its commits (format 2): a

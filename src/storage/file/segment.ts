@@ -1,9 +1,10 @@
-import fs from 'node:fs';
 import { ioError } from '../../errors.js';
 import { LineDecoder } from '../../engine/record-codec.js';
 import { SegmentReader, type LinePlace } from './segment-reader.js';
 import { closeQuietly, writeFully } from './store-files.js';
 import type { JournalWarning } from '../../engine/warnings.js';
+import type { Stats } from 'node:fs';
+const fs = process.getBuiltinModule('node:fs');
 
 /**
  * One open segment file and how far this process has read it. A commit's
@@ -51,7 +52,7 @@ export class Segment {
    * file: a compaction archives a folded segment, a repair rewrites one).
    */
   place(): { size: number; current: boolean } {
-    let st: fs.Stats;
+    let st: Stats;
     try {
       st = fs.fstatSync(this.fd);
     } catch (err) {

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { zlib } from '../../lazy.js';
 import { splitBufferLines } from './buffer-lines.js';
 import { SegmentReader } from './segment-reader.js';
@@ -7,6 +5,8 @@ import { closeQuietly, fdSize, openStoreFile } from './store-files.js';
 import type { JournalWarning } from '../../engine/warnings.js';
 import { ErrorCodes, SessionJournalError } from '../../errors.js';
 import { DEFAULT_SNAPSHOT_LIMITS, SnapshotParser, tooLargeReason, tooLongReason, type SnapshotLimits, type SnapshotReadResult } from '../../engine/snapshot-codec.js';
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 /**
  * Snapshot files: the text (engine/snapshot-codec.ts, the same on every

@@ -1,7 +1,8 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import { ARCHIVE_DIR, archivedName, archivedNumberOf, isStoreName, segmentName, segmentNumberOf, snapshotName, snapshotNumberOf } from './store-layout.js';
+import type { Stats } from 'node:fs';
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 // The names themselves are store-layout.ts's; these are re-exported for the modules that list and open files.
 export { segmentName, segmentNumberOf, snapshotName };
@@ -58,7 +59,7 @@ export function listStore(dir: string): StoreListing {
  * not exist and was not created.
  */
 export function prepareStoreDir(dir: string, create: boolean): boolean {
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.lstatSync(dir);
   } catch (err) {
@@ -163,7 +164,7 @@ function isStoreBelow(dir: string): boolean {
  */
 export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-create'): number | undefined {
   const { O_RDONLY, O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-  let existing: fs.Stats | undefined;
+  let existing: Stats | undefined;
   try {
     existing = fs.lstatSync(file);
   } catch (err) {
@@ -193,7 +194,7 @@ export function openStoreFile(file: string, mode: 'read' | 'append' | 'append-cr
 }
 
 /** SYMLINK_REFUSED or NOT_A_FILE unless `st` is a regular file. */
-type FileType = Pick<fs.Stats, 'isSymbolicLink' | 'isFile'> & Partial<Pick<fs.Stats, 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>>;
+type FileType = Pick<Stats, 'isSymbolicLink' | 'isFile'> & Partial<Pick<Stats, 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>>;
 
 function refuseUnlessRegular(file: string, st: FileType, cause?: unknown): void {
   if (st.isSymbolicLink()) {

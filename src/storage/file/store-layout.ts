@@ -1,6 +1,6 @@
-import os from 'node:os';
-import path from 'node:path';
 import { crypto } from '../../lazy.js';
+const os = process.getBuiltinModule('node:os');
+const path = process.getBuiltinModule('node:path');
 
 /**
  * Every name a store directory may hold, in the order docs/FORMAT.md ("The

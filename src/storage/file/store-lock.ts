@@ -1,7 +1,8 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { ErrorCodes, SessionJournalError, ioError } from '../../errors.js';
 import { LOCK_NAME } from './store-files.js';
+import type { BigIntStats } from 'node:fs';
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 export interface StoreLockOptions {
   /** The lock directory (an atomic mkdir: proper-lockfile's protocol). */
@@ -94,7 +95,7 @@ interface LockLook {
 }
 
 function lockLook(lockPath: string): LockLook | undefined {
-  let st: fs.BigIntStats;
+  let st: BigIntStats;
   try {
     st = fs.statSync(lockPath, { bigint: true });
   } catch (err) {

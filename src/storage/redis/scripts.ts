@@ -211,12 +211,15 @@ return {'released'}
 `;
 
 class Script {
-  readonly sha: string;
+  private shaHex: string | undefined;
   constructor(
     readonly name: string,
     readonly source: string,
-  ) {
-    this.sha = crypto().hash('sha1', source, 'hex');
+  ) {}
+
+  /** Computed at first use, not when the module loads: importing the package must not load node:crypto. */
+  get sha(): string {
+    return (this.shaHex ??= crypto().hash('sha1', this.source, 'hex'));
   }
 }
 
