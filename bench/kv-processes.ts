@@ -26,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyValueStore } from '../src/index.js';
 import { fmtMs, fmtRatio, log, measured, median, now, runWhenMain, type BenchArgs, type BenchResult, type Measurement } from './common.js';
+import { timedRun } from './peers/child-process.js';
 
 const PROCESSES = 50;
 const TARGET = 0.9;
@@ -88,6 +89,7 @@ async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measu
       batches[side].push(await runBatch(root, side, `r${r}`));
     }
   }
+  const phases = await coldAndWarm(root, args.quick ? 3 : 9);
   const perRound = batches.journal.map((j, i) => batches.genie[i]!.wallMs / j.wallMs);
   const ratio = median(perRound);
   const mainEntryRatio = median(batches['journal-main-entry'].map((j, i) => batches.genie[i]!.wallMs / j.wallMs));
@@ -103,6 +105,8 @@ async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measu
     `batch wall time: journal ${batches.journal.map((b) => fmtMs(b.wallMs)).join(', ')}; journal (main entry) ${batches['journal-main-entry'].map((b) => fmtMs(b.wallMs)).join(', ')}; genie ${batches.genie.map((b) => fmtMs(b.wallMs)).join(', ')}`,
     `median process, spawn to exit: journal ${fmtMs(ownTime('journal'))}, journal (main entry) ${fmtMs(ownTime('journal-main-entry'))}, genie ${fmtMs(ownTime('genie'))}`,
     `per-round ratios (genie / journal batch time): ${perRound.map(fmtRatio).join(', ')}; headline = their median`,
+    `floor, one fork alone (median of ${phases.runs}, in-process): import of session-journal/stores ${fmtMs(phases.importMs)}; openSync + set + closeSync cold ${fmtMs(phases.coldMs)} (${phases.coldParts}), the same calls again in that process ${fmtMs(phases.warmMs)} (${phases.warmParts})`,
+    `  cold - warm = ${fmtMs(phases.coldMs - phases.warmMs)} of compiling and loading code that runs once per process (node:crypto and the canonical-JSON dependency among it); genie's fork runs a JSON.parse and a write`,
   ];
   const pass = ratio >= TARGET && lost('journal') === 0 && lost('journal-main-entry') === 0;
   const result: Measurement = {
@@ -125,9 +129,41 @@ async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measu
       journalMainEntryLost: lost('journal-main-entry'),
       journalMainEntryMsPerProcess: perProcess('journal-main-entry'),
       genieMedianProcessMs: ownTime('genie'),
+      forkImportMs: phases.importMs,
+      forkColdMs: phases.coldMs,
+      forkWarmMs: phases.warmMs,
     },
   };
   return { result, lines };
+}
+
+interface PhaseTimes {
+  open: number;
+  set: number;
+  close: number;
+}
+
+/** bench/kv-hook-phases.ts run `runs` times one after another (not at once): a fork's import, and its calls cold and warm. */
+async function coldAndWarm(root: string, runs: number): Promise<{ runs: number; importMs: number; coldMs: number; warmMs: number; coldParts: string; warmParts: string }> {
+  const child = fileURLToPath(new URL('./kv-hook-phases.js', import.meta.url));
+  const dir = path.join(root, 'store-phases');
+  const outs: Array<{ importMs: number; cold: PhaseTimes; warm: PhaseTimes }> = [];
+  for (let i = 0; i < runs; i++) {
+    log(`kv-processes: phases ${i + 1}/${runs}`);
+    const { stdout } = await timedRun([child, dir, `phase-${i}`]);
+    outs.push(JSON.parse(stdout) as (typeof outs)[number]);
+  }
+  const total = (p: PhaseTimes): number => p.open + p.set + p.close;
+  const parts = (pick: (o: (typeof outs)[number]) => PhaseTimes): string =>
+    (['open', 'set', 'close'] as const).map((k) => `${k} ${fmtMs(median(outs.map((o) => pick(o)[k])))}`).join(', ');
+  return {
+    runs,
+    importMs: median(outs.map((o) => o.importMs)),
+    coldMs: median(outs.map((o) => total(o.cold))),
+    warmMs: median(outs.map((o) => total(o.warm))),
+    coldParts: parts((o) => o.cold),
+    warmParts: parts((o) => o.warm),
+  };
 }
 
 runWhenMain(import.meta.url, run);

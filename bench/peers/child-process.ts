@@ -64,8 +64,9 @@ export function timedRun(args: readonly string[]): Promise<{ ms: number; stdout:
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
-      const ms = now() - t0;
+    let ms = 0;
+    child.on('exit', () => (ms = now() - t0)); // the wall time ends at exit; the output is complete at 'close'
+    child.on('close', (code) => {
       if (code === 0) resolve({ ms, stdout });
       else reject(new Error(`node ${args.join(' ')} exited with ${code}`));
     });
