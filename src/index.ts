@@ -1,14 +1,11 @@
-export { SessionStore, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TURN_BYTES, DEFAULT_TTL_MS, type SessionStoreOptions } from './sessions/session-store.js';
-export type { ConversationTurn, SessionData, SessionStorage } from './sessions/session-types.js';
-export { SessionJournalError, ErrorCodes, type ErrorCode } from './errors.js';
-export { WarningCodes, formatWarning, type JournalWarning, type WarningCode, type WarningHandler } from './engine/warnings.js';
+// The stores and their errors: session-journal/stores's list, the only copy of it.
+export * from './stores.js';
 export { Journal, type JournalConsumer, type JournalOptions } from './storage/journal.js';
 export type { JournalRecord, Rejection } from './engine/record-codec.js';
 export type { QueuedEntry } from './engine/commit-queue.js';
 export { compactSessions, type CompactSessionsOptions } from './sessions/compact-sessions.js';
 export { compactStore, type CompactOptions, type CompactResult, type CompactionStep, type FoldState, type RetentionDecision } from './compact/compactor.js';
 export type { ArchivePolicy } from './storage/file/archive.js';
-export type { AutoCompactPolicy } from './compact/auto-compact.js';
 export { JournalEventStore, compactEventStore, DEFAULT_EVENT_TTL_MS, UNKNOWN_EVENT_ID, type McpSessionEventStore, type JournalEventStoreOptions, type CompactEventStoreOptions, type EventId, type StreamId } from './integrations/event-store.js';
 export { startCodexMcpServer, installSessionStorage, defaultCodexStoreDir, CodexNotInstalledError, CodexUnsupportedError, type CodexServerHandle, type TurnLimitOptions } from './integrations/codex-mcp-server.js';
 export { repairStore, QUARANTINE_DIR, type RepairOptions, type RepairResult, type RepairedFile, type QuarantineItem, type LeftProblem } from './maintenance/repair.js';
@@ -18,12 +15,10 @@ export { exportSessions, portableSession, type ExportOptions, type RedisExportOp
 export { verifyStore, readChainHead, VerifyCodes, type VerifyOptions, type VerifyReport, type VerifyProblem, type VerifyNote, type ChainHead, type ExpectedHeadResult } from './verify/verify-store.js';
 export { storeStats, type StoreStatsOptions, type StoreStats, type WriterStats } from './stats/store-stats.js';
 export type { RedisStoreStats, RedisStats } from './stats/store-stats-redis.js';
-export type { RedisLocation, StoreRef } from './storage/store-options.js';
+export type { StoreRef } from './storage/store-options.js';
 export { replayHistory, type ReplayOptions } from './audit/replay-history.js';
 export type { ReplayFilter } from './audit/replay-filter.js';
 export type { ReplayEvent } from './audit/replay-format.js';
 export { sessionsAt, HistoryPrunedError, type SessionsAtOptions, type PointInTimeState, type StateBase } from './point-in-time/state-at.js';
 export { DEFAULT_MAX_RECORD_BYTES } from './engine/record-parts.js';
-export { KeyValueStore, DEFAULT_KV_MAX_ENTRIES, DEFAULT_KV_TTL_MS, type KeyValueStoreOptions } from './kv/key-value-store.js';
 export { compactKeyValueStore, type CompactKeyValueStoreOptions } from './kv/compact-key-value-store.js';
-export { MAX_KEY_LENGTH, type JsonValue } from './kv/kv-records.js';

@@ -257,7 +257,12 @@ test('package.json: exports for import and require with types, main, metadata, a
   }
   const entry = pkg.exports['.']!;
   t.is(pkg.main, entry.default!, 'for tools that read main, not exports');
-  t.regex(fs.readFileSync(path.join(repo, entry.types!), 'utf8'), /SessionStore/);
+  // The main entry's declarations re-export the stores entry's whole (its list is written once), and those declare SessionStore.
+  const mainTypes = fs.readFileSync(path.join(repo, entry.types!), 'utf8');
+  t.regex(mainTypes, /^export \* from '\.\/stores\.js';$/m);
+  const storesTypes = path.join(path.dirname(path.join(repo, entry.types!)), 'stores.d.ts');
+  t.is(path.relative(repo, storesTypes), path.normalize(pkg.exports['./stores']!.types!), 'the file it names is the stores entry\'s types');
+  t.regex(fs.readFileSync(storesTypes, 'utf8'), /export \{ SessionStore,/);
   t.is(pkg.engines.node, '>=20.19', 'the first Node 20 that require()s ES modules without a flag');
   t.is(pkg.license, 'MIT');
   t.regex(pkg.repository.url, /^git\+https:\/\/github\.com\/.+\.git$/);
