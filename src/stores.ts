@@ -12,9 +12,9 @@
  */
 export { SessionStore, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TURN_BYTES, DEFAULT_TTL_MS, type SessionStoreOptions } from './sessions/session-store.js';
 export type { ConversationTurn, SessionData, SessionStorage } from './sessions/session-types.js';
-export { KeyValueStore, DEFAULT_KV_MAX_ENTRIES, DEFAULT_KV_TTL_MS, type KeyValueStoreOptions } from './kv/key-value-store.js';
+export { KeyValueStore, DEFAULT_KV_AUTO_COMPACT, DEFAULT_KV_MAX_ENTRIES, DEFAULT_KV_TTL_MS, type KeyValueStoreOptions } from './kv/key-value-store.js';
 export { MAX_KEY_LENGTH, type JsonValue } from './kv/kv-records.js';
 export { SessionJournalError, ErrorCodes, type ErrorCode } from './errors.js';
 export { WarningCodes, formatWarning, type JournalWarning, type WarningCode, type WarningHandler } from './engine/warnings.js';
-export type { AutoCompactPolicy } from './compact/auto-compact.js';
+export { DEFAULT_AUTO_COMPACT, type AutoCompactPolicy } from './compact/auto-compact.js';
 export type { RedisLocation } from './storage/store-options.js';

@@ -7,9 +7,11 @@ import { DEFAULT_STORE_KIND, STORE_KINDS, isStoreKindName, type StoreKind, type 
 import type { CompactOptions, CompactResult } from '../compact/compactor.js';
 import { requireStore } from '../storage/file/store-files.js';
 import { formatWarning, type JournalWarning } from '../engine/warnings.js';
-import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, parsePositiveInt, parseTime, storeLocation } from './args.js';
+import { LOCATION_FLAGS, UsageError, locationHelp, parseDuration, parseFlags, parsePositiveInt, parseTime, storeLocation, type ParsedArgs } from './args.js';
 import { connectToStore } from '../storage/redis/history-reader.js';
-import { ExitCodes, type CliIO } from './output.js';
+import { ExitCodes, reportError, type CliIO } from './output.js';
+import { settleClaim } from '../storage/file/compaction-claim.js';
+import { Writable } from 'node:stream';
 import { SignalAbort } from './signals.js';
 import { progressBar, type Progress } from './terminal.js';
 import type { CompactionStep } from '../compact/compactor.js';
@@ -54,6 +56,10 @@ ${locationHelp(23)}
   --no-archive         delete folded segments instead of archiving them
   --archive-max-age D  delete archived files older than this (default 30d)
   --archive-max-files N  keep at most N archived files (default 1000)
+  --auto               started by a store's automatic compaction (which made
+                       DIR/compact.claim): removes the claim on success, and
+                       otherwise records in it whether the lock was busy or
+                       why the compaction failed, for the store's processes
   -j, --json           print one JSON document with what was done
   -h, --help           this help
 
@@ -86,8 +92,43 @@ const COMPACTIONS: Record<StoreKindName, { ttlMs: number; limit?: number; run: (
 export async function compactCommand(argv: readonly string[], io: CliIO): Promise<number> {
   const args = parseFlags(argv, {
     values: [...LOCATION_FLAGS, 'kind', 'ttl', 'max-sessions', 'max-entries', 'now', 'lock-timeout', 'max-line-bytes', 'max-record-bytes', 'max-clock-skew', 'archive-max-age', 'archive-max-files'],
-    switches: ['json', 'no-archive'],
+    switches: ['json', 'no-archive', 'auto'],
   });
+  return args.switches.has('auto') ? compactForStore(args, io) : compact(args, io);
+}
+
+/**
+ * `compact --auto`, the child a store starts (compact/auto-compact.ts): the
+ * same compaction, then its outcome settled in the claim the store made,
+ * because the store that started it may have exited already (a hook's
+ * fork): the next process of the store reads there that the lock was busy
+ * or why it failed, and waits before starting another. Its errors are
+ * reported here, not by the dispatcher, so the claim gets their line too.
+ */
+async function compactForStore(args: ParsedArgs, io: CliIO): Promise<number> {
+  const location = storeLocation(args, io.env);
+  if (location.kind !== 'dir') throw new UsageError('--auto is for a store directory: a store on Redis is compacted from cron');
+  // The claim's back-off runs from the start, on the store's clock (its --now), as the claim itself did.
+  const startedAt = args.values.has('now') ? parseTime('now', args.values.get('now')!, Date.now()) : Date.now();
+  let tail = '';
+  const stderr = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      tail = (tail + chunk.toString()).slice(-4000);
+      io.stderr.write(chunk, () => done());
+    },
+  });
+  const tee: CliIO = { ...io, stderr };
+  let code: number;
+  try {
+    code = await compact(args, tee);
+  } catch (err) {
+    code = reportError(err, tee, 'compact');
+  }
+  settleClaim(location.dir, code === ExitCodes.OK ? { state: 'done' } : { state: code === ExitCodes.LOCK_BUSY ? 'busy' : 'failed', at: startedAt, message: tail.trim() || `exit code ${code}` });
+  return code;
+}
+
+async function compact(args: ParsedArgs, io: CliIO): Promise<number> {
   const json = args.switches.has('json');
   const kindName = args.values.get('kind') ?? DEFAULT_STORE_KIND;
   if (!isStoreKindName(kindName)) throw new UsageError(`--kind is ${Object.keys(STORE_KINDS).join(', ')} (got ${JSON.stringify(kindName)})`);

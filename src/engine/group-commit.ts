@@ -36,7 +36,7 @@ export interface GroupCommitOptions {
   flushOnExit?: boolean;
   /** Clock for entry times, in epoch ms (tests control it). */
   clock?: () => number;
-  /** Called after each commit is durable (off the append path: after acknowledgement). */
+  /** Called after each commit is durable (off the append path: after acknowledgement), and once after a flushSync that wrote. */
   onDurable?: () => void;
   /**
    * Chain records with `h` hashes (default true). Off, records carry no `h`:
@@ -315,6 +315,7 @@ export class GroupCommitJournal {
     if (!commitSync) {
       if (this.queue.size > 0 || this.storage.hasDoubt) throw syncUnsupported(this.dir, 'flushSync');
     } else {
+      let acknowledged = false;
       while (this.queue.size > 0 || this.storage.hasDoubt) {
         const commit = commitSync(this.commitContext);
         if (!commit) break;
@@ -327,7 +328,10 @@ export class GroupCommitJournal {
         }
         this.queue.markDurable(last);
         this.commitSucceeded();
+        acknowledged = true;
       }
+      // As after an asynchronous commit: a short-lived process that only ever flushes synchronously (a hook's fork) compacts too.
+      if (acknowledged) this.onDurable?.();
     }
     if (this.syncFailure) throw this.syncFailure;
   }

@@ -15,12 +15,20 @@ export interface KeyValueStoreOptions extends StoreJournalOptions {
   maxEntries?: number;
   /** Last-use refreshes by get() are written at most this late (default 1 s), or with the next commit, or at exit. */
   touchFlushMs?: number;
-  /** Compact in a child process (`compact --kind kv`) when the journal outgrows its snapshot (default: at 16 MiB and 100 % growth); false leaves it to cron. */
+  /** Compact in a child process (`compact --kind kv`) when the journal outgrows its snapshot (default: at 256 KiB and 100 % growth, DEFAULT_KV_AUTO_COMPACT); false leaves it to cron. */
   autoCompact?: Partial<AutoCompactPolicy> | false;
 }
 
 export const DEFAULT_KV_TTL_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_KV_MAX_ENTRIES = 1000;
+/**
+ * Far below the sessions' 16 MiB: a kv store is opened by every short-lived
+ * process, each replaying the whole journal (about 20 µs a record in a cold
+ * process), while its snapshot stays small (maxEntries keys). At 256 KiB, a
+ * thousand or so small sets, a fork replays a few milliseconds at most, and
+ * one background compaction per thousand writes costs far less.
+ */
+export const DEFAULT_KV_AUTO_COMPACT: AutoCompactPolicy = { minBytes: 256 * 1024, growthPercent: 100 };
 
 
 type KvView = KeyedView<KvEntry, KvEvent>;
@@ -54,7 +62,7 @@ export class KeyValueStore {
     this.view = prepared.view;
     this.journal = journal;
     const compactArgs = ['--kind', 'kv', '--ttl', `${this.ttlMs}ms`, '--max-entries', String(this.maxEntries)];
-    this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(options.autoCompact, journal, compactArgs, options.onWarning ?? writeWarningToStderr);
+    this.autoCompactor = this.readOnly ? undefined : autoCompactorFor(options.autoCompact, journal, compactArgs, options.onWarning ?? writeWarningToStderr, DEFAULT_KV_AUTO_COMPACT);
     prepared.hooks.onDurable = () => this.autoCompactor?.maybeStart();
   }
 

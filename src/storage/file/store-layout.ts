@@ -37,6 +37,8 @@ export function snapshotNumberOf(file: string): number | undefined {
 export const LOCK_NAME = 'journal.lock';
 /** Held for a whole compaction or repair: one at a time. */
 export const COMPACTION_LOCK_NAME = 'compact.lock';
+/** The automatic compaction's claim: running, busy or failed, and since when (compaction-claim.ts). */
+export const AUTO_COMPACT_CLAIM_NAME = 'compact.claim';
 
 // ---- archive and quarantine --------------------------------------------------
 
@@ -62,12 +64,12 @@ export const isArchivedName = (name: string): boolean => name.endsWith('.ndjson.
 
 /**
  * True for the names only a store holds: segments, snapshots, the locks,
- * archive/ and quarantine/. A directory with none of them is not a store
+ * the automatic compaction's claim, archive/ and quarantine/. A directory with none of them is not a store
  * (an empty directory, a store's parent); a writer makes segment 1 when it
  * opens a new store, so even a store with no records yet has one.
  */
 export function isStoreName(name: string): boolean {
-  return SEGMENT_RE.test(name) || SNAPSHOT_RE.test(name) || name === LOCK_NAME || name === COMPACTION_LOCK_NAME || name === ARCHIVE_DIR || name === QUARANTINE_DIR;
+  return SEGMENT_RE.test(name) || SNAPSHOT_RE.test(name) || name === LOCK_NAME || name === COMPACTION_LOCK_NAME || name === AUTO_COMPACT_CLAIM_NAME || name === ARCHIVE_DIR || name === QUARANTINE_DIR;
 }
 
 // ---- temporary files -----------------------------------------------------------
