@@ -1,7 +1,7 @@
 import { childProcess } from '../lazy.js';
 import type { Journal } from '../storage/journal.js';
 import { fileSizeOrZero, listStore, snapshotName } from '../storage/file/store-files.js';
-import { dropClaim, readClaim, settleClaim, tryClaim, type ClaimState } from '../storage/file/compaction-claim.js';
+import { claimPath, dropClaim, readClaim, settleClaim, tryClaim, type ClaimState } from '../storage/file/compaction-claim.js';
 import { WarningCodes, type WarningHandler } from '../engine/warnings.js';
 import { COMPACTION_NODE_FLAGS } from './compaction-process.js';
 const fs = process.getBuiltinModule('node:fs');
@@ -129,6 +129,12 @@ export class AutoCompactor {
     }
     if (found !== undefined) dropClaim(dir);
     if (tryClaim(dir, now)) return true;
+    if (readClaim(dir) === 'damaged') {
+      // Still not a claim after being removed: a directory (or something else unlink cannot remove) where the file belongs.
+      this.retryAt = now + AUTO_COMPACT_RETRY_MS;
+      this.warnFailure(now, `${claimPath(dir)} is not a compaction claim (a directory?) and cannot be replaced: move it out of the store; until then no automatic compaction runs`);
+      return false;
+    }
     this.retryAt = now + AUTO_COMPACT_BUSY_RETRY_MS; // another process claimed it just now
     return false;
   }

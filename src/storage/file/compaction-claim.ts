@@ -38,7 +38,8 @@ const MAX_CLAIM_BYTES = 8 * 1024;
 /** Of a failed child's stderr, the end is kept (its error line and hint come last). */
 const MAX_MESSAGE_CHARS = 2000;
 
-const claimPath = (dir: string): string => path.join(dir, AUTO_COMPACT_CLAIM_NAME);
+/** Where the claim of the store in `dir` is. */
+export const claimPath = (dir: string): string => path.join(dir, AUTO_COMPACT_CLAIM_NAME);
 const STATES: readonly ClaimState[] = ['running', 'busy', 'failed'];
 
 function encode(claim: CompactionClaim): string {
