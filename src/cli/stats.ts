@@ -10,9 +10,10 @@ export const statsHelp = `Usage: session-journal stats --dir DIR [options]
 
 Figures about a store, read without a lock and without writing: live and
 expired sessions, journal, snapshot and archive bytes, segments (live and
-archived), the last compaction, the writers seen in the live segments (with
-their record counts and when each was last seen), the chain head, and the
-records written since the snapshot.
+archived), the last compaction, the automatic compaction's claim (one
+running, or the last one busy or failed and why), the writers seen in the
+live segments (with their record counts and when each was last seen), the
+chain head, and the records written since the snapshot.
 
 On Redis: the stream's entries and its memory on the server (as the
 journal's bytes), the snapshot's bytes, the manifest of the last compaction
@@ -63,6 +64,7 @@ function formatStats(s: StoreStats | RedisStoreStats): string {
     ['archive', bytes(s.archiveBytes)],
     ['segments', `${s.segments.live} live, ${s.segments.archived} archived`],
     ['last compaction', s.lastCompaction ?? 'never'],
+    ['auto compaction', autoCompactionRow(s.autoCompaction)],
     ['since snapshot', `${s.recordsSinceSnapshot} records`],
     ['head', `${s.head.seq}:${s.head.h}`],
   ];
@@ -71,6 +73,14 @@ function formatStats(s: StoreStats | RedisStoreStats): string {
   if (s.warnings > 0) rows.push(['warnings', `${s.warnings} (run session-journal verify)`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}
+
+/** The claim of the automatic compaction, in a line: its state, since when and by whom, and a failure's last line. */
+function autoCompactionRow(c: StoreStats['autoCompaction']): string {
+  if (c === null) return 'none running, none failed';
+  if (c.state === 'damaged') return 'compact.claim is not a claim (see docs/FORMAT.md)';
+  const why = c.message === undefined ? '' : `: ${c.message.split('\n').filter((l) => !l.startsWith('hint:')).pop() ?? ''}`;
+  return `${c.state} since ${c.at} (${c.by})${why}`;
 }
 
 /** The rows of a store on Redis: its keys instead of files (docs/OPERATIONS.md, "Stats"). */

@@ -73,6 +73,7 @@ export async function redisStoreStats(location: RedisLocation, options: StoreSta
       segments: { live: 0, archived: 0 },
       snapshot: manifest ? `${conn.keys.snap} generation ${manifest.gen}` : null,
       lastCompaction: manifest?.at !== undefined ? new Date(manifest.at).toISOString() : null,
+      autoCompaction: null, // a store on Redis is compacted from cron, never automatically
       writers: summary.writers,
       ...figures,
       warnings: summary.warnings,

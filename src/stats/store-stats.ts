@@ -1,3 +1,4 @@
+import { readClaim } from '../storage/file/compaction-claim.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { requirePositive } from '../errors.js';
@@ -35,6 +36,12 @@ export interface StoreStats {
   snapshot: string | null;
   /** When the newest snapshot was written (its mtime, ISO), or null: the last compaction. */
   lastCompaction: string | null;
+  /**
+   * The automatic compaction's claim (DIR/compact.claim, docs/FORMAT.md), or
+   * null when there is none: one running, or the last one busy or failed and
+   * why ('damaged' when the file is not a claim).
+   */
+  autoCompaction: { state: 'running' | 'busy' | 'failed'; at: string; by: string; message?: string } | { state: 'damaged' } | null;
   /** Distinct writers in the live segments, most recently seen first. */
   writers: WriterStats[];
   head: { seq: number; h: string };
@@ -113,8 +120,15 @@ export function storeStats(store: StoreRef, options: StoreStatsOptions = {}): St
     segments: { live: listing.segments.length, archived: listHistorySegments(dir).filter((s) => s.archived).length },
     snapshot: newest === undefined ? null : snapshotName(newest),
     lastCompaction,
+    autoCompaction: claimFigures(readClaim(dir)),
     writers: summary.writers,
     ...figures,
     warnings: summary.warnings,
   };
+}
+
+function claimFigures(claim: ReturnType<typeof readClaim>): StoreStats['autoCompaction'] {
+  if (claim === undefined) return null;
+  if (claim === 'damaged') return { state: 'damaged' };
+  return { ...claim, at: new Date(claim.at).toISOString() };
 }

@@ -109,6 +109,28 @@ test('stats on a store without compaction: no snapshot, last compaction null; wr
   t.is(stats.recordsSinceSnapshot, 2);
 });
 
+test("stats shows the automatic compaction's claim: a failure with its reason (--json and the table), a damaged claim, none", async (t) => {
+  const dir = tempStoreDir(t);
+  const store = SessionStore.openSync({ dir, fsync: false, autoCompact: false });
+  store.ensureSession('a');
+  await store.close();
+  const none = await runCli(['stats', '--dir', dir, '--json']);
+  t.is((JSON.parse(none.stdout) as { autoCompaction: unknown }).autoCompaction, null);
+  t.regex((await runCli(['stats', '--dir', dir])).stdout, /^auto compaction +none running, none failed$/m);
+
+  const at = STORES_NOW.verify;
+  const message = 'session-journal compact: NOT_A_DIRECTORY: store file archive is not a directory\nhint: move it out of the store';
+  fs.writeFileSync(path.join(dir, 'compact.claim'), JSON.stringify({ state: 'failed', at, by: '77@host-b', message }) + '\n', { mode: 0o600 });
+  const failed = await runCli(['stats', '--dir', dir, '--json']);
+  t.is(failed.code, 0, failed.stderr);
+  t.deepEqual((JSON.parse(failed.stdout) as { autoCompaction: unknown }).autoCompaction, { state: 'failed', at: new Date(at).toISOString(), by: '77@host-b', message });
+  const table = await runCli(['stats', '--dir', dir]);
+  t.regex(table.stdout, new RegExp(`^auto compaction +failed since ${new Date(at).toISOString().replace(/\./g, '\\.')} \\(77@host-b\\): session-journal compact: NOT_A_DIRECTORY: store file archive is not a directory$`, 'm'));
+
+  fs.writeFileSync(path.join(dir, 'compact.claim'), '{"state":"runn', { mode: 0o600 });
+  t.deepEqual((JSON.parse((await runCli(['stats', '--dir', dir, '--json'])).stdout) as { autoCompaction: unknown }).autoCompaction, { state: 'damaged' });
+});
+
 test('stats: missing store exit 4, bad --now or --ttl exit 2, a held lock does not matter', async (t) => {
   const missing = await runCli(['stats', '--dir', tempStoreDir(t)]);
   t.is(missing.code, 4);
