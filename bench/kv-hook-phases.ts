@@ -6,8 +6,8 @@
  *
  * Times, in one fresh process, the import of `session-journal/stores`, then
  * openSync + set + closeSync on the store (cold: every function runs for the
- * first time, and node:crypto and the canonical-JSON dependency load at
- * first use), then the same three calls again on the same store with
+ * first time; neither node:crypto nor a CommonJS package loads, see
+ * test/cold/cold-open.test.ts), then the same three calls again on the same store with
  * another key (warm: the code is compiled and loaded). Prints
  * {importMs, cold: {open, set, close}, warm: {open, set, close}}. The
  * difference between cold and warm is what a short-lived process pays for

@@ -106,7 +106,7 @@ async function measureIn(args: BenchArgs, root: string): Promise<{ result: Measu
     `median process, spawn to exit: journal ${fmtMs(ownTime('journal'))}, journal (main entry) ${fmtMs(ownTime('journal-main-entry'))}, genie ${fmtMs(ownTime('genie'))}`,
     `per-round ratios (genie / journal batch time): ${perRound.map(fmtRatio).join(', ')}; headline = their median`,
     `floor, one fork alone (median of ${phases.runs}, in-process): import of session-journal/stores ${fmtMs(phases.importMs)}; openSync + set + closeSync cold ${fmtMs(phases.coldMs)} (${phases.coldParts}), the same calls again in that process ${fmtMs(phases.warmMs)} (${phases.warmParts})`,
-    `  cold - warm = ${fmtMs(phases.coldMs - phases.warmMs)} of compiling and loading code that runs once per process (node:crypto and the canonical-JSON dependency among it); genie's fork runs a JSON.parse and a write`,
+    `  cold - warm = ${fmtMs(phases.coldMs - phases.warmMs)} of V8 compiling the functions a fork runs once (no node:crypto and no CommonJS package load on this path); genie's fork runs a JSON.parse and a write`,
   ];
   const pass = ratio >= TARGET && lost('journal') === 0 && lost('journal-main-entry') === 0;
   const result: Measurement = {

@@ -11,6 +11,8 @@
  * Builtins come from process.getBuiltinModule (Node 20.16+), which is
  * synchronous, so synchronous callers (openSync, flushSync at exit) can use
  * them; CommonJS packages through a require made once for this module.
+ * (fast-json-stable-stringify, needed by every write, is inlined in the
+ * bundle instead: engine/canonical-json.ts.)
  *
  * The modules a store's open loads (the file backend, the engine, the
  * automatic compactor) take even their cheap builtins (node:fs, node:path,
@@ -20,24 +22,21 @@
  * (test/cold/cold-open.test.ts checks that nothing loads them).
  */
 
-/** As fast-json-stable-stringify's own types say; like JSON.stringify it gives undefined for undefined (canonicalPayload checks). */
-type StableStringify = (value: unknown) => string;
 type ProperLockfile = typeof import('proper-lockfile');
 
 let require: NodeJS.Require | undefined;
-let stableStringifyFn: StableStringify | undefined;
 
 const requireHere = (id: string): unknown => (require ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);
 
-export const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
+let cryptoWanted = false;
+export const crypto = (): typeof import('node:crypto') => {
+  cryptoWanted = true;
+  return process.getBuiltinModule('node:crypto');
+};
+/** Whether this process has asked for node:crypto already, so using it again costs nothing (engine/record-digest.ts). */
+export const cryptoLoaded = (): boolean => cryptoWanted;
 export const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');
 export const childProcess = (): typeof import('node:child_process') => process.getBuiltinModule('node:child_process');
-
-/** fast-json-stable-stringify: JSON with sorted keys (the journal's canonical form), loaded at its first use. */
-export function stableStringify(value: unknown): string {
-  stableStringifyFn ??= requireHere('fast-json-stable-stringify') as StableStringify;
-  return stableStringifyFn(value);
-}
 
 /** proper-lockfile, for the compaction lock (compaction-lock.ts): only a process that compacts loads it. */
 export const properLockfile = (): ProperLockfile => requireHere('proper-lockfile') as ProperLockfile;

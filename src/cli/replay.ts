@@ -1,4 +1,4 @@
-import stableStringify from 'fast-json-stable-stringify';
+import { stableStringify } from '../engine/canonical-json.js';
 import { REPAIR_EVENT, ROTATE_EVENT, type JournalRecord } from '../engine/record-codec.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
 import { StreamEventTypes } from '../integrations/event-records.js';

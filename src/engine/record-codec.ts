@@ -1,4 +1,5 @@
-import { crypto, stableStringify } from '../lazy.js';
+import { stableStringify } from './canonical-json.js';
+import { sha256Text } from './record-digest.js';
 import { parseEpochMs, parseIsoInstant } from './dates.js';
 import { WarningCodes, type WarningCode } from './warnings.js';
 
@@ -67,7 +68,10 @@ export const MAX_COMMIT_RECORDS = 1 << 20;
 
 /** A fresh random writer tag for a process's commits (format 2 `c`). */
 export function newWriterTag(): string {
-  return (crypto().randomBytes(4).readUInt32BE(0) % 36 ** WRITER_TAG_DIGITS).toString(36).padStart(WRITER_TAG_DIGITS, '0');
+  // Math.random, not node:crypto (about 3 ms to load cold): the tag only
+  // attributes commits, it guards nothing, and V8 seeds each process's
+  // generator from the operating system's entropy.
+  return Math.floor(Math.random() * 36 ** WRITER_TAG_DIGITS).toString(36).padStart(WRITER_TAG_DIGITS, '0');
 }
 
 /** The hash a chain starts from: before the first record, and after a record without one. */
@@ -105,10 +109,10 @@ export function canonicalPayload(payload: unknown): string | undefined {
 export function chainHash(version: number, prev: string, seq: number, ts: string | number, writerJson: string, type: string, payloadCanonical: string): string {
   if (version === 1) {
     const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"v":1,"w":${writerJson}}`;
-    return crypto().hash('sha256', canonical, 'hex');
+    return sha256Text(canonical, 'hex');
   }
   const canonical = `{"p":${payloadCanonical},"prev":${JSON.stringify(prev)},"seq":${seq},"t":${JSON.stringify(type)},"ts":${ts},"v":${version}}`;
-  return crypto().hash('sha256', canonical, 'base64url').slice(0, V2_HASH_CHARS);
+  return sha256Text(canonical, 'base64url').slice(0, V2_HASH_CHARS);
 }
 
 /** The same hash computed from a parsed line (of either format, by its `v`), for verification. */
@@ -116,9 +120,9 @@ export function chainHashOf(prev: string, line: Readonly<Record<string, unknown>
   const hashed: Record<string, unknown> = { p: line.p, prev, seq: line.seq, t: line.t, ts: line.ts, v: line.v };
   if (line.v === 1) {
     hashed.w = line.w;
-    return crypto().hash('sha256', stableStringify(hashed), 'hex');
+    return sha256Text(stableStringify(hashed), 'hex');
   }
-  return crypto().hash('sha256', stableStringify(hashed), 'base64url').slice(0, V2_HASH_CHARS);
+  return sha256Text(stableStringify(hashed), 'base64url').slice(0, V2_HASH_CHARS);
 }
 
 export interface Rejection {

@@ -1,4 +1,5 @@
-import { crypto, stableStringify } from '../lazy.js';
+import { crypto } from '../lazy.js';
+import { stableStringify } from './canonical-json.js';
 import { CHAIN_START, FORMAT_VERSION, isChainHash } from './record-codec.js';
 import type { LinePlace } from './line-place.js';
 import type { SnapshotEntry } from './snapshot-entry.js';

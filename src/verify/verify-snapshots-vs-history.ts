@@ -1,4 +1,4 @@
-import { stableStringify } from '../lazy.js';
+import { stableStringify } from '../engine/canonical-json.js';
 import { CHAIN_START } from '../engine/record-codec.js';
 import { VerifyCodes, shortHash } from './verify-chain.js';
 import type { Findings } from './verify-findings.js';

@@ -1,4 +1,4 @@
-import { stableStringify } from '../lazy.js';
+import { stableStringify } from '../engine/canonical-json.js';
 import { CHAIN_START, REPAIR_EVENT, ROTATE_EVENT, isChainHash, rotationTarget, type JournalRecord } from '../engine/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../engine/warnings.js';
 import { SessionEventTypes } from '../sessions/session-events.js';
