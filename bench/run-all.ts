@@ -51,6 +51,12 @@ async function main(): Promise<void> {
   const quick = argv.includes('--quick');
   const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
   const only = onlyArg ? onlyArg.split(',') : undefined;
+  const unknown = only?.filter((name) => !(BENCHMARKS as readonly string[]).includes(name)) ?? [];
+  if (unknown.length > 0) {
+    // A misspelt name must not pass as a run of nothing.
+    process.stderr.write(`unknown benchmark ${unknown.join(', ')}; the benchmarks are: ${BENCHMARKS.join(', ')}\n`);
+    process.exit(2);
+  }
   const selected = BENCHMARKS.filter((b) => !only || only.includes(b));
   const started = now();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sj-bench-results-'));
