@@ -188,11 +188,12 @@ function parseV1(entries: unknown[]): ParsedImport {
       return;
     }
     const { fields, partSkips } = withoutBadParts(entry as Record<string, unknown>, index, rawId as string);
-    const session = reviveSession({ ...fields, id });
-    if ('code' in session) {
-      out.skips.push({ index, id: (rawId as string).slice(0, 300), code: session.code, reason: session.message });
+    const made = reviveSession({ ...fields, id });
+    if ('code' in made) {
+      out.skips.push({ index, id: (rawId as string).slice(0, 300), code: made.code, reason: made.message });
       return;
     }
+    const session = made.revived;
     const first = seen.get(session.id);
     if (first !== undefined) {
       const mapped = id !== rawId ? ` (once mapped to ${JSON.stringify(id)})` : '';

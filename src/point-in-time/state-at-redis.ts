@@ -66,9 +66,9 @@ export async function stateAtRedis(conn: RedisConnection, at: number, options: S
   }
   const markerTime = await recordTime(conn, manifest.seq, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
   for (const entry of snapshot.entries) {
-    const session = reviveSession(entry.value);
-    if ('code' in session) options.onWarning({ ...session, file: entry.place.file, line: entry.place.line });
-    else sessions.set(session.id, session);
+    const made = reviveSession(entry.value);
+    if ('code' in made) options.onWarning({ ...made, file: entry.place.file, line: entry.place.line });
+    else sessions.set(made.revived.id, made.revived);
   }
   await fold(manifest.seq);
   const followingTime = first?.time;

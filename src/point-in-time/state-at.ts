@@ -157,9 +157,9 @@ export async function stateAt(dir: string, at: number, options: StateOptions): P
   }
 
   for (const entry of chosen.entries) {
-    const session = reviveSession(entry.value);
-    if ('code' in session) options.onWarning({ ...session, file: chosen.file, line: entry.line });
-    else sessions.set(session.id, session);
+    const made = reviveSession(entry.value);
+    if ('code' in made) options.onWarning({ ...made, file: chosen.file, line: entry.line });
+    else sessions.set(made.revived.id, made.revived);
   }
   const { time } = takenBy(chosen);
   options.onNote(

@@ -82,14 +82,15 @@ export function decodeSessionEvent(record: JournalRecord): SessionEvent | Reject
       return 'code' in turn ? turn : { kind, ...base, turn };
     }
     case 'import': {
-      const session = reviveSession(p.session);
-      if ('code' in session) return session;
-      if (session.id !== p.id) return invalid('imported session id differs from the record id');
-      return { kind, ...base, session };
+      const made = reviveSession(p.session);
+      if ('code' in made) return made;
+      if (made.revived.id !== p.id) return invalid('imported session id differs from the record id');
+      return { kind, ...base, session: made.revived };
     }
     case 'update': {
-      const data = reviveSessionFields(p.data);
-      if ('code' in data) return data;
+      const made = reviveSessionFields(p.data);
+      if ('code' in made) return made;
+      const data = made.revived;
       if (p.unset !== undefined) {
         if (!Array.isArray(p.unset) || !p.unset.every((k) => typeof k === 'string' && !FORBIDDEN_KEYS.has(k))) return invalid('unset is not a list of field names');
         for (const key of p.unset as string[]) (data as Record<string, unknown>)[key] = undefined;
@@ -97,6 +98,13 @@ export function decodeSessionEvent(record: JournalRecord): SessionEvent | Reject
       return { kind, ...base, data };
     }
   }
+}
+
+/** The session id of a `session.import` record, when its payload names a valid one (the rest is checked by decodeSessionEvent). */
+export function importedSessionId(record: JournalRecord): string | undefined {
+  if (record.type !== SessionEventTypes.import) return undefined;
+  const p = record.payload as Record<string, unknown> | null;
+  return p !== null && typeof p === 'object' && isValidSessionId(p.id) ? p.id : undefined;
 }
 
 /** A turn from JSON: strings and a valid ISO timestamp, or a rejection. */
@@ -110,11 +118,20 @@ export function reviveTurn(value: unknown): ConversationTurn | Rejection {
 }
 
 /**
+ * A value revived from a user's fields, wrapped: a session may have fields
+ * of any name, `code` and `message` included, so the bare value could be
+ * taken for a Rejection (`'code' in`) and dropped.
+ */
+export interface Revived<T> {
+  revived: T;
+}
+
+/**
  * Session fields from JSON (an update's data, or a snapshot entry): dates
  * revived and checked, forbidden keys refused. Unknown keys are kept, as
  * codex-mcp-server's Object.assign keeps them.
  */
-export function reviveSessionFields(value: unknown): Partial<SessionData> | Rejection {
+export function reviveSessionFields(value: unknown): Revived<Partial<SessionData>> | Rejection {
   const o = value as Record<string, unknown> | null;
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return invalid('session fields are not an object');
   const out: Record<string, unknown> = {};
@@ -138,7 +155,7 @@ export function reviveSessionFields(value: unknown): Partial<SessionData> | Reje
       out[key] = v;
     }
   }
-  return out as Partial<SessionData>;
+  return { revived: out as Partial<SessionData> };
 }
 
 /**
@@ -157,12 +174,13 @@ export function sessionIdOfEntryLine(text: string): string | undefined {
 }
 
 /** A whole session from a snapshot entry, or a rejection. */
-export function reviveSession(value: unknown): SessionData | Rejection {
-  const fields = reviveSessionFields(value);
-  if ('code' in fields) return fields;
+export function reviveSession(value: unknown): Revived<SessionData> | Rejection {
+  const made = reviveSessionFields(value);
+  if ('code' in made) return made;
+  const fields = made.revived;
   if (!isValidSessionId(fields.id)) return invalid(`invalid session id ${JSON.stringify(fields.id)?.slice(0, 80)}`);
   if (!isValidDate(fields.createdAt) || !isValidDate(fields.lastAccessedAt)) return badDate('session without valid createdAt and lastAccessedAt');
-  return { ...fields, turns: fields.turns ?? [] } as SessionData;
+  return { revived: { ...fields, turns: fields.turns ?? [] } as SessionData };
 }
 
 /** A copy that shares turn objects (which are never mutated) but not arrays or dates. */

@@ -26,9 +26,9 @@ export class SessionFold implements FoldState {
   }
 
   restore(entry: unknown): Rejection | undefined {
-    const session = reviveSession(entry);
-    if ('code' in session) return session;
-    this.sessions.set(session.id, session);
+    const made = reviveSession(entry);
+    if ('code' in made) return made;
+    this.sessions.set(made.revived.id, made.revived);
     return undefined;
   }
 

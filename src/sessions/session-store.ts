@@ -300,9 +300,9 @@ export class SessionStore implements SessionStorage {
   }
 
   private restoreEntry(entry: unknown): Rejection | undefined {
-    const session = reviveSession(entry);
-    if ('code' in session) return session;
-    this.view.restoreSession(session);
+    const made = reviveSession(entry);
+    if ('code' in made) return made;
+    this.view.restoreSession(made.revived);
     return undefined;
   }
 
@@ -319,10 +319,10 @@ export class SessionStore implements SessionStorage {
    */
   private madeSession(id: string, entry: SnapshotEntry): SessionData | Rejection {
     try {
-      const session = reviveSession(entry.value);
-      if ('code' in session) return session;
-      if (session.id !== id) return { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(session.id)}` };
-      return session;
+      const made = reviveSession(entry.value);
+      if ('code' in made) return made;
+      if (made.revived.id !== id) return { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(made.revived.id)}` };
+      return made.revived;
     } catch (err) {
       return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
     }
