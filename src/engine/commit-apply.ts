@@ -1,6 +1,6 @@
 import { CHAIN_START, PART_EVENT, type CommitHeader, type JournalRecord, type Rejection } from './record-codec.js';
 import { joinParts } from './record-parts.js';
-import type { JournalConsumer } from './journal-consumer.js';
+import type { JournalConsumer, LaterRejection } from './journal-consumer.js';
 import type { SnapshotEntry } from './snapshot-entry.js';
 import { WarningCodes, type JournalWarning } from './warnings.js';
 import type { RecordPlace } from './commit-framing.js';
@@ -77,8 +77,9 @@ export function isCommitInDoubt(doubt: CommitInDoubt | undefined, header: Commit
 
 /**
  * Applies the readable records of one commit: `apply` gets each whole
- * record (joined when spread) with the indices of its first and last line;
- * its rejection, and parts that do not join, are warned at their places.
+ * record (joined when spread) with the indices of its first and last line
+ * and the consumer's `later` (JournalConsumer.apply); its rejection, and
+ * parts that do not join, are warned at their places.
  *
  * `landed`, given for the writer's own commit in doubt (isCommitInDoubt),
  * gets each whole record instead of `apply`: the writer hands its entries to
@@ -90,14 +91,18 @@ export function applyCommitRecords<P extends RecordPlace>(
   records: readonly JournalRecord[],
   places: readonly P[],
   maxRecordBytes: number,
-  apply: (record: JournalRecord, first: number, last: number) => Rejection | undefined,
+  apply: (record: JournalRecord, later: LaterRejection) => Rejection | undefined,
   warn: (w: JournalWarning) => void,
   landed?: (record: JournalRecord) => void,
 ): void {
   const one = landed
     ? (record: JournalRecord) => landed(record)
     : (record: JournalRecord, first: number, last: number) => {
-        const rejection = guardConsumer(() => apply(record, first, last));
+        const later = () => {
+          const kept = places.slice(first, last + 1); // `places` is only lent for this commit
+          return (rejection: Rejection) => reportRejection(rejection, kept, 0, kept.length - 1, warn);
+        };
+        const rejection = guardConsumer(() => apply(record, later));
         if (rejection) reportRejection(rejection, places, first, last, warn);
       };
   if (!hasParts(records)) {

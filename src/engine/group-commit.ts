@@ -571,7 +571,7 @@ function skipRepairRecords(consumer: JournalConsumer): JournalConsumer {
   return {
     reset: () => consumer.reset(),
     restore: (entry) => consumer.restore(entry),
-    apply: (record) => (record.type === REPAIR_EVENT ? undefined : consumer.apply(record)),
+    apply: (record, later) => (record.type === REPAIR_EVENT ? undefined : consumer.apply(record, later)),
     ...(consumer.committed && { committed: (entries: readonly QueuedEntry[]) => consumer.committed!(entries) }),
     ...(consumer.restoreEntry && { restoreEntry: (entry: Parameters<NonNullable<JournalConsumer['restoreEntry']>>[0]) => consumer.restoreEntry!(entry) }),
   };

@@ -5,8 +5,9 @@ import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
 import type { SnapshotEntry } from '../engine/snapshot-entry.js';
+import type { LaterRejection } from '../engine/journal-consumer.js';
 import type { QueuedEntry } from '../engine/commit-queue.js';
-import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, reviveSession, sessionIdOfEntryLine, sessionPayload, type SessionEvent } from './session-events.js';
+import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, importedSessionId, reviveSession, sessionIdOfEntryLine, sessionPayload, type Revived, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
@@ -90,7 +91,7 @@ export class SessionStore implements SessionStorage {
         reset: () => this.view.reset(),
         restore: (entry) => this.restoreEntry(entry),
         restoreEntry: (entry) => this.restoreSnapshotEntry(entry),
-        apply: (record) => this.applyRecord(record),
+        apply: (record, later) => this.applyRecord(record, later),
         committed: (entries) => this.view.committed(entries),
       },
       deferredFlushMs: options.touchFlushMs ?? 1000,
@@ -311,39 +312,60 @@ export class SessionStore implements SessionStorage {
    * of ten thousand sessions to read one parses one. A line whose id cannot
    * be read off it is restored at once, as before.
    */
-  /**
-   * A lazily restored entry, made at its first read: the session, or why not.
-   * It runs inside a read, which must not throw on file content, so a
-   * reducer that throws is a rejection here as it is at open (the engine's
-   * guard).
-   */
-  private madeSession(id: string, entry: SnapshotEntry): SessionData | Rejection {
-    try {
-      const made = reviveSession(entry.value);
-      if ('code' in made) return made;
-      if (made.revived.id !== id) return { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(made.revived.id)}` };
-      return made.revived;
-    } catch (err) {
-      return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
-    }
-  }
-
   private restoreSnapshotEntry(entry: SnapshotEntry): Rejection | undefined {
     const id = sessionIdOfEntryLine(entry.text);
     if (id === undefined) return this.restoreEntry(entry.value);
-    this.view.restoreSessionLazily(id, () => {
-      const made = this.madeSession(id, entry);
-      if (!('code' in made)) return made;
-      this.report({ ...made, ...entry.place });
-      return undefined;
-    });
+    this.view.restoreSessionLazily(id, () =>
+      this.madeAtFirstRead(
+        () => {
+          const made = reviveSession(entry.value);
+          if ('code' in made || made.revived.id === id) return made;
+          return { code: WarningCodes.INVALID_PAYLOAD, message: `snapshot entry read as session ${JSON.stringify(id)} holds ${JSON.stringify(made.revived.id)}` };
+        },
+        (rejection) => this.report({ ...rejection, ...entry.place }),
+      ),
+    );
     return undefined;
   }
 
-  private applyRecord(record: JournalRecord): Rejection | undefined {
+  private applyRecord(record: JournalRecord, later?: LaterRejection): Rejection | undefined {
+    const imported = later && importedSessionId(record);
+    if (imported !== undefined && this.view.isVacant(imported)) {
+      // A session brought in whole (`import`) is kept as a snapshot entry is, until first read: a freshly imported store opens as cheaply as a compacted one.
+      const reportAtRecord = later!();
+      this.view.restoreSessionLazily(imported, () =>
+        this.madeAtFirstRead(() => {
+          const event = decodeSessionEvent(record);
+          return 'code' in event ? event : { revived: (event as Extract<SessionEvent, { kind: 'import' }>).session };
+        }, reportAtRecord),
+      );
+      return undefined;
+    }
     const event = decodeSessionEvent(record);
     if ('code' in event) return event;
     this.view.applyCommitted(event);
+    return undefined;
+  }
+
+  /**
+   * A lazily kept session, made at its first read: the session, or undefined
+   * once why not is reported. It runs inside a read, which must not throw on
+   * file content, so a reducer that throws is a rejection here as it is at
+   * open (the engine's guard).
+   */
+  private madeAtFirstRead(make: () => Revived<SessionData> | Rejection, report: (rejection: Rejection) => void): SessionData | undefined {
+    let made: Revived<SessionData> | Rejection;
+    try {
+      made = make();
+    } catch (err) {
+      made = { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+    }
+    if (!('code' in made)) return made.revived;
+    try {
+      report(made);
+    } catch {
+      // a failing warning handler must not break a read
+    }
     return undefined;
   }
 }

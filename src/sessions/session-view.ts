@@ -35,7 +35,7 @@ export class SessionView extends KeyedView<SessionData, SessionEvent> {
     this.restore(session.id, session);
   }
 
-  /** A snapshot's session, made (parsed, checked) when first read: see KeyedView.restoreLazily. */
+  /** A snapshot's session, or an imported one (isVacant), made (parsed, checked) when first read: see KeyedView.restoreLazily. */
   restoreSessionLazily(id: string, make: () => SessionData | undefined): void {
     this.restoreLazily(id, make);
   }

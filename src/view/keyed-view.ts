@@ -134,6 +134,17 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
     if (value !== undefined) this.restore(key, value);
   }
 
+  /**
+   * True when the key holds nothing, made or pending: a committed event that
+   * only creates its key (a value brought in whole) may then be kept by
+   * restoreLazily, as a snapshot entry is (which makes it at once when local
+   * events are queued). Otherwise the event is applied at once, which makes
+   * a pending value first, so "only when absent" still decides.
+   */
+  isVacant(key: string): boolean {
+    return !this.values.holds(key);
+  }
+
   applyLocal(event: E, entry: QueuedEntry): void {
     const key = this.reducer.keyOf(event);
     let queued = this.local.get(key);

@@ -15,6 +15,11 @@ export class LazyValues<V> extends Map<string, V> {
     super.set(key, new Pending(make) as unknown as V);
   }
 
+  /** True when the key holds a value, made or not yet: makes nothing. */
+  holds(key: string): boolean {
+    return super.has(key);
+  }
+
   override get(key: string): V | undefined {
     const value = super.get(key);
     return value instanceof Pending ? this.make(key, value as Pending<V>) : value;

@@ -9,7 +9,7 @@
 import test from 'ava';
 import { CommitCounters, LineBudget, commitBytes, commitText, encodeCommit, type RecordToEncode } from '../../src/engine/commit-encoder.js';
 import { applyCommitRecords, chainHeadAfter, isCommitInDoubt } from '../../src/engine/commit-apply.js';
-import { CHAIN_START, LineDecoder, type JournalRecord } from '../../src/engine/record-codec.js';
+import { CHAIN_START, LineDecoder, type JournalRecord, type Rejection } from '../../src/engine/record-codec.js';
 import type { JournalWarning } from '../../src/engine/warnings.js';
 
 const WRITER = '7@host';
@@ -63,21 +63,29 @@ test('applying: spread records joined, rejections at each of their lines, the ch
   const commit = encodeCommit([rec('kv.set', { key: 'big', value: 'y'.repeat(5000) }), rec('kv.set', { key: 'small', value: 1 })], { firstSeq: 1, prev: CHAIN_START, tag: 'tag001', budget: budget(2048) });
   const records = decode(commit.lines);
   const places = records.map((_, i) => ({ file: 'seg', line: i + 1, offset: i * 100 }));
-  const applied: Array<[string, number, number]> = [];
+  const applied: string[] = [];
   const warnings: JournalWarning[] = [];
+  let reportSmallLater: ((rejection: Rejection) => void) | undefined;
   applyCommitRecords(
     records,
     places,
     64 * 1024 * 1024,
-    (record, first, last) => {
-      applied.push([(record.payload as { key: string }).key, first, last]);
+    (record, later) => {
+      const key = (record.payload as { key: string }).key;
+      applied.push(key);
+      if (key === 'small') reportSmallLater = later();
       return record.seq === commit.seqs[0] ? { code: 'INVALID_PAYLOAD', message: 'no' } : undefined;
     },
     (w) => warnings.push(w),
   );
   const lastPart = records.length - 2;
-  t.deepEqual(applied, [['big', 0, lastPart], ['small', lastPart + 1, lastPart + 1]]);
+  t.deepEqual(applied, ['big', 'small']);
   t.deepEqual(warnings.map((w) => w.line), places.slice(0, lastPart + 1).map((p) => p.line));
+  // A rejection found after the call (a value made at its first read) is warned at the record's own line, though the reader reuses its arrays.
+  places.fill({ file: 'other', line: 999, offset: 0 });
+  reportSmallLater!({ code: 'INVALID_DATE', message: 'found at first read' });
+  t.like(warnings.at(-1), { code: 'INVALID_DATE', file: 'seg', line: lastPart + 2, offset: (lastPart + 1) * 100 });
+  t.is(warnings.length, lastPart + 2);
   t.is(chainHeadAfter(records, 'before'), commit.hash);
   t.is(chainHeadAfter([], 'before'), 'before');
 });

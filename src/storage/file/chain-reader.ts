@@ -8,7 +8,7 @@ import { type LinePlace } from './segment-reader.js';
 import { Segment } from './segment.js';
 import { closeQuietly, fsyncDirSync, listStore, openStoreFile, segmentName, storePath } from './store-files.js';
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
-import type { JournalConsumer } from '../../engine/journal-consumer.js';
+import type { JournalConsumer, LaterRejection } from '../../engine/journal-consumer.js';
 
 export interface SegmentChainOptions {
   dir: string;
@@ -342,7 +342,7 @@ export abstract class ChainReader {
       records,
       places,
       this.maxRecordBytes,
-      (record) => this.applyRecord(record, segment),
+      (record, later) => this.applyRecord(record, segment, later),
       this.warn,
       own &&
         ((record) => {
@@ -362,8 +362,8 @@ export abstract class ChainReader {
   }
 
   /** One record readers apply (joined when it was spread): a rotation marker is followed, any other goes to the consumer; a rejection is warned at its lines by applyCommitRecords. */
-  private applyRecord(record: JournalRecord, segment: ReadFile): Rejection | undefined {
-    if (record.type !== ROTATE_EVENT) return this.consumer.apply(record);
+  private applyRecord(record: JournalRecord, segment: ReadFile, later: LaterRejection): Rejection | undefined {
+    if (record.type !== ROTATE_EVENT) return this.consumer.apply(record, later);
     const next = rotationTarget(record, segment.number);
     if (next === undefined) return { code: WarningCodes.INVALID_PAYLOAD, message: 'rotation marker without a valid next segment' };
     segment.rotatesTo = next;

@@ -2,6 +2,7 @@ import { CommitAssembler } from '../../engine/commit-framing.js';
 import { applyCommitRecords, chainHeadAfter } from '../../engine/commit-apply.js';
 import { LineDecoder, ROTATE_EVENT, type JournalRecord, type Rejection } from '../../engine/record-codec.js';
 import { WarningCodes, type JournalWarning } from '../../engine/warnings.js';
+import type { JournalConsumer } from '../../engine/journal-consumer.js';
 import type { RedisConnection, RedisReply } from './connection.js';
 import { parseHead, type AppendBatch, type ChainHead } from './scripts.js';
 import { readManifest } from './snapshot-keys.js';
@@ -45,7 +46,7 @@ export interface StreamPlace {
 
 /** What the reader hands records to: JournalConsumer's apply (segment-chain.ts). */
 export interface StreamConsumer {
-  apply(record: JournalRecord): Rejection | undefined;
+  apply: JournalConsumer['apply'];
 }
 
 export interface StreamReaderOptions {
@@ -342,10 +343,10 @@ export class StreamReader {
       records,
       places,
       this.maxRecordBytes,
-      (record) => {
+      (record, later) => {
         // There are no segments on Redis: a rotation marker (a store copied record by record) leads nowhere.
         if (record.type === ROTATE_EVENT) return { code: WarningCodes.INVALID_PAYLOAD, message: 'a rotation marker in a Redis stream, where there are no segments; skipped' };
-        return this.consumer.apply(record);
+        return this.consumer.apply(record, later);
       },
       this.warn,
     );
