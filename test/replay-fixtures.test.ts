@@ -201,6 +201,18 @@ const cases: FixtureCase[] = [
     },
   },
   {
+    fixture: 'update-renames-session',
+    about: 'an update whose data names another session id is INVALID_PAYLOAD (a session stays under its id); one naming its own id applies',
+    sessions: [s('s1', 0), s('s2', 1)],
+    warnings: [{ code: WarningCodes.INVALID_PAYLOAD, line: 2 }],
+    check: (t, store) => {
+      const s1 = store.getSession('s1') as unknown as Record<string, unknown>;
+      t.is(s1.id, 's1');
+      t.is(s1.note, 'kept');
+      t.is((store.getSession('s2') as unknown as Record<string, unknown>).note, undefined);
+    },
+  },
+  {
     fixture: 'oversized-line',
     about: 'a line longer than maxLineBytes is LINE_TOO_LONG; records after it are kept',
     options: { maxLineBytes: 4096 },

@@ -91,6 +91,8 @@ export function decodeSessionEvent(record: JournalRecord): SessionEvent | Reject
       const made = reviveSessionFields(p.data);
       if ('code' in made) return made;
       const data = made.revived;
+      // A session is kept under its id (updateSession refuses a rename): one renamed in place would read as another session under this key.
+      if (Object.hasOwn(data, 'id') && data.id !== p.id) return invalid(`an update of session ${JSON.stringify(p.id)} cannot change its id (to ${JSON.stringify(data.id)?.slice(0, 80)})`);
       if (p.unset !== undefined) {
         if (!Array.isArray(p.unset) || !p.unset.every((k) => typeof k === 'string' && !FORBIDDEN_KEYS.has(k))) return invalid('unset is not a list of field names');
         for (const key of p.unset as string[]) (data as Record<string, unknown>)[key] = undefined;
