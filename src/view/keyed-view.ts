@@ -135,14 +135,16 @@ export class KeyedView<V, E extends { kind: string; time: number }> {
   }
 
   /**
-   * True when the key holds nothing, made or pending: a committed event that
-   * only creates its key (a value brought in whole) may then be kept by
-   * restoreLazily, as a snapshot entry is (which makes it at once when local
-   * events are queued). Otherwise the event is applied at once, which makes
-   * a pending value first, so "only when absent" still decides.
+   * True when a committed event that only creates its key (a value brought
+   * in whole) may be kept by restoreLazily, as a snapshot entry is: the key
+   * holds nothing, made or pending, and has no local event queued. A queued
+   * local delete leaves the key empty while its committed state (the
+   * shadow) holds a value, which the event must not replace. Otherwise the
+   * event is applied at once, which makes a pending value first, so "only
+   * when absent" still decides.
    */
   isVacant(key: string): boolean {
-    return !this.values.holds(key);
+    return !this.local.has(key) && !this.values.holds(key);
   }
 
   applyLocal(event: E, entry: QueuedEntry): void {

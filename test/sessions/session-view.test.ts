@@ -212,3 +212,20 @@ test('a session held by a caller keeps its identity through a rebase that rebuil
     ['p0', 'p1', 'p2', 'theirs', 'mine'],
   );
 });
+
+test('a session with a local delete queued is not vacant: an import committed meanwhile leaves its committed state, which a withdrawn delete shows again', (t) => {
+  const view = new SessionView();
+  view.applyCommitted({ kind: 'create', id: 's', time: T0 });
+  view.applyCommitted({ kind: 'turn', id: 's', time: T0 + 1, turn: turn('committed') });
+  t.false(view.isVacant('s'));
+  t.true(view.isVacant('other'));
+  const entry: QueuedEntry = { type: 'session.delete', payloadJson: '{}', payloadBytes: 2, time: T0 + 2, seq: 0, ticket: 1, deferred: false };
+  view.applyLocal({ kind: 'delete', id: 's', time: T0 + 2, reason: 'deleted' }, entry);
+  t.is(view.sessions.get('s'), undefined);
+  t.false(view.isVacant('s'), 'the key is empty, but its committed state is not');
+  // What SessionStore does with an import for a key that is not vacant: apply it at once (a no-op: s exists in the committed state).
+  const imported = { id: 's', createdAt: new Date(T0), lastAccessedAt: new Date(T0), turns: [turn('imported')] };
+  view.applyCommitted({ kind: 'import', id: 's', time: T0 + 3, session: imported });
+  view.withdraw([entry]);
+  t.deepEqual(view.sessions.get('s')?.turns.map((x) => x.prompt), ['committed']);
+});
