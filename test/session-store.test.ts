@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { SessionJournalError, SessionStore, type SessionData, type SessionStoreOptions } from '../src/index.js';
+import { ErrorCodes, SessionJournalError, SessionStore, type SessionData, type SessionStoreOptions } from '../src/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { collectWarnings, helperScript, tempStoreDir } from './helpers/temp-store.js';
 
@@ -227,4 +227,49 @@ test('changes the caller makes to its update object after updateSession reach ne
     'live turns after the rebase equal the replay',
   );
   await fresh.close();
+});
+
+// ---- what is acknowledged is what a replay reads ------------------------------------------
+
+test('an update whose turns a replay would refuse (a prompt or response not a string) throws INVALID_UPDATE and changes nothing', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store } = open(t, dir, clock);
+  store.ensureSession('s');
+  for (const bad of [{ prompt: 'p', response: 42 }, { prompt: null, response: 'r' }, { response: 'r' }]) {
+    const err = t.throws(() => store.updateSession('s', { note: 'lost?', turns: [turn('ok'), { ...bad, timestamp: new Date(T0) }] } as unknown as Partial<SessionData>));
+    t.is(codeOf(err), ErrorCodes.INVALID_UPDATE, JSON.stringify(bad));
+  }
+  t.is((store.getSession('s') as unknown as Record<string, unknown>).note, undefined);
+  store.updateSession('s', { note: 'kept', turns: [turn('ok')] } as unknown as Partial<SessionData>);
+  await store.flush();
+  const { store: fresh, warnings } = open(t, dir, clock, { readOnly: true });
+  t.is((fresh.getSession('s') as unknown as Record<string, unknown>).note, 'kept');
+  t.deepEqual(fresh.getSession('s')?.turns.map((x) => x.prompt), ['ok']);
+  t.deepEqual(warnings, []);
+});
+
+test('a turn is kept as the journal holds it: a copy of its prompt, response and timestamp, whatever the caller does with its object afterwards', async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store } = open(t, dir, clock);
+  store.ensureSession('s');
+  const added = { ...turn('added'), extra: 'not a turn field' };
+  store.addTurn('s', added);
+  const updated = turn('updated');
+  store.updateSession('s', { turns: [updated] });
+  store.addTurn('s', added);
+  added.prompt = 'changed';
+  added.timestamp.setTime(0);
+  updated.response = 'changed';
+  await store.flush();
+  const live = store.getSession('s')!.turns;
+  const { store: fresh } = open(t, dir, clock, { readOnly: true });
+  const replayed = fresh.getSession('s')!.turns;
+  t.deepEqual(live, replayed, 'the live view equals the replay');
+  t.deepEqual(live.map((x) => [x.prompt, x.response, x.timestamp.getTime()]), [
+    ['updated', 're: updated', T0],
+    ['added', 're: added', T0],
+  ]);
+  t.false(Object.hasOwn(live[1]!, 'extra'));
 });

@@ -297,7 +297,7 @@ export class SessionStore implements SessionStorage {
         details: { bytes, limit: this.maxTurnBytes },
       });
     }
-    return turn;
+    return ownTurn(turn);
   }
 
   private restoreEntry(entry: unknown): Rejection | undefined {
@@ -385,6 +385,11 @@ function checkUpdate(sessionId: string, data: Partial<SessionData>): Partial<Ses
     if (key === 'turns' && (!Array.isArray(value) || !value.every((t) => isValidDate((t as ConversationTurn)?.timestamp)))) {
       throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'updateSession turns must be an array of turns with valid Date timestamps', { details: { key } });
     }
+    if (key === 'turns') {
+      // What a replay would refuse (reviveTurn) must not be acknowledged: it would take the whole update with it.
+      const index = (value as ConversationTurn[]).findIndex((t) => typeof t.prompt !== 'string' || typeof t.response !== 'string');
+      if (index >= 0) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, `updateSession turns[${index}]: prompt and response must be strings`, { details: { key, index } });
+    }
   }
   return data;
 }
@@ -392,8 +397,17 @@ function checkUpdate(sessionId: string, data: Partial<SessionData>): Partial<Ses
 /** The update as it was at the call: the caller may reuse its object, and a rebase applies the event again. */
 function ownCopy(data: Partial<SessionData>): Partial<SessionData> {
   const copy = { ...data };
-  if (Array.isArray(copy.turns)) copy.turns = copy.turns.slice();
+  if (Array.isArray(copy.turns)) copy.turns = copy.turns.map(ownTurn);
   return copy;
+}
+
+/**
+ * A turn as the journal holds it and a replay makes it (reviveTurn): its
+ * three fields, with a Date of its own, so that nothing the caller does to
+ * its object afterwards reaches the view, and the view equals a replay.
+ */
+function ownTurn(turn: ConversationTurn): ConversationTurn {
+  return { prompt: turn.prompt, response: turn.response, timestamp: new Date(turn.timestamp.getTime()) };
 }
 
 
