@@ -273,3 +273,23 @@ test('a turn is kept as the journal holds it: a copy of its prompt, response and
   ]);
   t.false(Object.hasOwn(live[1]!, 'extra'));
 });
+
+test("an update's other fields are kept as JSON, as a replay reads them: nested objects are the store's own, a nested Date is its ISO string, a function nothing", async (t) => {
+  const dir = tempStoreDir(t);
+  const clock = new FakeClock(T0);
+  const { store } = open(t, dir, clock);
+  store.ensureSession('s');
+  const meta = { at: new Date(T0), list: [1], deep: { n: 1 } };
+  store.updateSession('s', { meta, fn: () => 1, gone: undefined } as unknown as Partial<SessionData>);
+  meta.list.push(2);
+  meta.deep.n = 2;
+  await store.flush();
+  const live = store.getSession('s') as unknown as Record<string, unknown>;
+  const { store: fresh } = open(t, dir, clock, { readOnly: true });
+  const replayed = fresh.getSession('s') as unknown as Record<string, unknown>;
+  t.deepEqual(live.meta, { at: new Date(T0).toISOString(), list: [1], deep: { n: 1 } });
+  t.deepEqual(live.meta, replayed.meta);
+  t.false('fn' in live);
+  t.false('fn' in replayed);
+  t.deepEqual(live, replayed);
+});

@@ -395,10 +395,25 @@ function checkUpdate(sessionId: string, data: Partial<SessionData>): Partial<Ses
 }
 
 /** The update as it was at the call: the caller may reuse its object, and a rebase applies the event again. */
+/**
+ * The update as the journal holds it and a replay makes it: turns and dates
+ * copied, any other field through JSON (a nested Date reads back as its ISO
+ * string, a function as nothing), so that the caller's objects are not
+ * shared with the view and the view equals a replay. A key set to undefined
+ * travels by name (sessionPayload's `unset`).
+ */
 function ownCopy(data: Partial<SessionData>): Partial<SessionData> {
-  const copy = { ...data };
-  if (Array.isArray(copy.turns)) copy.turns = copy.turns.map(ownTurn);
-  return copy;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (key === 'turns') copy.turns = (value as ConversationTurn[]).map(ownTurn);
+    else if (key === 'createdAt' || key === 'lastAccessedAt') copy[key] = new Date((value as Date).getTime());
+    else if (value === undefined) copy[key] = undefined;
+    else {
+      const json = JSON.stringify(value);
+      if (json !== undefined) copy[key] = JSON.parse(json) as unknown;
+    }
+  }
+  return copy as Partial<SessionData>;
 }
 
 /**
