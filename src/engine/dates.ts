@@ -33,7 +33,11 @@ function parseWrittenForm(s: string): number | undefined {
   if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0) return undefined;
   const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   if (day > DAYS_IN_MONTH[month - 1]! + (leap ? 1 : 0)) return undefined;
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  // Date.UTC reads years 0-99 as 1900-1999 (and 1900 has no February 29 where year 0 has one).
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  return date.setUTCHours(hour, minute, second, ms);
 }
 
 /**
@@ -57,13 +61,22 @@ export function parseIsoInstant(text: unknown): number | undefined {
   return ms;
 }
 
-export function isValidDate(value: unknown): value is Date {
-  return value instanceof Date && Number.isFinite(value.getTime());
-}
-
 /** The instants ISO_INSTANT can write: years 0000 to 9999 (toISOString writes others as `+010000-…`, which no reader accepts). */
 const EARLIEST_MS = -62167219200000; // 0000-01-01T00:00:00.000Z
 const LATEST_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
+
+/** An instant a store can hold (a record's time, a session's or turn's date): epoch ms within years 0000 to 9999. */
+export function isStorableTime(ms: number): boolean {
+  return ms >= EARLIEST_MS && ms <= LATEST_MS;
+}
+
+/**
+ * A Date a store can hold: valid, and within years 0000 to 9999. Any
+ * other would be acknowledged and then refused by every replay.
+ */
+export function isValidDate(value: unknown): value is Date {
+  return value instanceof Date && isStorableTime(value.getTime());
+}
 
 /**
  * A format 2 envelope `ts`: epoch milliseconds as a JSON integer, in the
@@ -71,5 +84,5 @@ const LATEST_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
  * parseIsoInstant: a fraction, a string or a number past year 9999 is not a time.
  */
 export function parseEpochMs(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= EARLIEST_MS && value <= LATEST_MS ? value : undefined;
+  return typeof value === 'number' && Number.isSafeInteger(value) && isStorableTime(value) ? value : undefined;
 }

@@ -1,5 +1,6 @@
 import { ErrorCodes, SessionJournalError, requirePositive } from '../errors.js';
 import { CommitQueue, type QueuedEntry } from './commit-queue.js';
+import { isStorableTime } from './dates.js';
 import { yieldToEventLoop } from './event-loop-yield.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import type { JournalConsumer } from './journal-consumer.js';
@@ -287,9 +288,14 @@ export class GroupCommitJournal {
         details: { type, bytes, limit: this.maxLineBytes },
       });
     }
+    const time = options.time ?? this.clock();
+    if (!isStorableTime(Math.trunc(time))) {
+      // Written, it would be acknowledged and then skipped by every replay (INVALID_DATE).
+      throw new SessionJournalError(ErrorCodes.INVALID_DATE, `a ${type} record's time must be within years 0000-9999 (docs/FORMAT.md), and the clock read ${time}: not queued`, { details: { type, time } });
+    }
     const payloadBytes = bytes + type.length + ENVELOPE_OVERHEAD_BYTES;
     const deferred = options.deferred ?? false;
-    const entry = this.queue.push({ type, payloadJson, payloadBytes, time: options.time ?? this.clock(), deferred });
+    const entry = this.queue.push({ type, payloadJson, payloadBytes, time, deferred });
     if (deferred) this.armDeferredTimer();
     else this.kick();
     return entry;

@@ -1,6 +1,6 @@
 import { stableStringify } from './canonical-json.js';
 import { sha256Text } from './record-digest.js';
-import { parseEpochMs, parseIsoInstant } from './dates.js';
+import { isStorableTime, parseEpochMs, parseIsoInstant } from './dates.js';
 import { WarningCodes, type WarningCode } from './warnings.js';
 
 /** The journal format version this library writes and the highest it reads (it reads every version from 1 on: docs/FORMAT.md). */
@@ -143,7 +143,7 @@ const MAX_DATE_MS = 8.64e15;
  */
 export function encodeRecord(seq: number, time: number, writerJson: string | undefined, type: string, payloadCanonical: string, prev: string | undefined, commit?: CommitHeader): { line: string; hash: string } {
   const ts = Math.trunc(time) + 0; // as a Date keeps it (`+ 0`: no -0)
-  if (!(Math.abs(ts) <= MAX_DATE_MS)) throw new RangeError(`Invalid time value: ${time}`);
+  if (!isStorableTime(ts)) throw new RangeError(`a record's time must be within years 0000-9999: ${time}`); // append refused it already (group-commit.ts)
   const writer = writerJson === undefined ? '' : `,"w":${writerJson}`;
   const framing = commit ? `,"c":"${commit.id}"${commit.count > 1 ? `,"n":${commit.count}` : ''}` : '';
   const head = `{"v":${FORMAT_VERSION},"seq":${seq},"ts":${ts}${writer}${framing},"t":${JSON.stringify(type)},"p":${payloadCanonical}`;

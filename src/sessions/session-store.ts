@@ -1,6 +1,6 @@
 import { crypto } from '../lazy.js';
 import { ErrorCodes, SessionJournalError, requirePositive, requirePositiveInteger } from '../errors.js';
-import { isValidDate } from '../engine/dates.js';
+import { isStorableTime, isValidDate } from '../engine/dates.js';
 import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
@@ -283,6 +283,7 @@ export class SessionStore implements SessionStorage {
   private touch(sessionId: string): void {
     if (this.readOnly) return; // a reader leaves no trace, access times included
     const time = this.journal.now();
+    if (!isStorableTime(Math.trunc(time))) return; // a read must not throw for a broken clock; its access is not recorded
     if (this.view.extendQueuedTouch(sessionId, time)) return;
     this.record({ kind: 'touch', id: sessionId, time }, true);
   }
@@ -290,7 +291,7 @@ export class SessionStore implements SessionStorage {
   private checkTurn(turn: ConversationTurn): ConversationTurn {
     if (turn === null || typeof turn !== 'object') throw new TypeError('turn must be an object');
     if (typeof turn.prompt !== 'string' || typeof turn.response !== 'string') throw new TypeError('turn prompt and response must be strings');
-    if (!isValidDate(turn.timestamp)) throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'turn timestamp must be a valid Date');
+    if (!isValidDate(turn.timestamp)) throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'turn timestamp must be a valid Date within years 0000-9999');
     const bytes = Buffer.byteLength(turn.prompt) + Buffer.byteLength(turn.response);
     if (bytes > this.maxTurnBytes) {
       throw new SessionJournalError(ErrorCodes.TURN_TOO_LARGE, `turn of ${bytes} bytes exceeds maxTurnBytes (${this.maxTurnBytes})`, {
@@ -380,10 +381,10 @@ function checkUpdate(sessionId: string, data: Partial<SessionData>): Partial<Ses
     if (key === 'id' && data.id !== sessionId) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, 'updateSession cannot change a session id', { details: { key } });
     const value = (data as Record<string, unknown>)[key];
     if ((key === 'createdAt' || key === 'lastAccessedAt') && !isValidDate(value)) {
-      throw new SessionJournalError(ErrorCodes.INVALID_DATE, `updateSession ${key} must be a valid Date`, { details: { key } });
+      throw new SessionJournalError(ErrorCodes.INVALID_DATE, `updateSession ${key} must be a valid Date within years 0000-9999`, { details: { key } });
     }
     if (key === 'turns' && (!Array.isArray(value) || !value.every((t) => isValidDate((t as ConversationTurn)?.timestamp)))) {
-      throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'updateSession turns must be an array of turns with valid Date timestamps', { details: { key } });
+      throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'updateSession turns must be an array of turns with valid Date timestamps within years 0000-9999', { details: { key } });
     }
     if (key === 'turns') {
       // What a replay would refuse (reviveTurn) must not be acknowledged: it would take the whole update with it.
