@@ -239,6 +239,7 @@ test('an update whose turns a replay would refuse (a prompt or response not a st
   for (const bad of [{ prompt: 'p', response: 42 }, { prompt: null, response: 'r' }, { response: 'r' }]) {
     const err = t.throws(() => store.updateSession('s', { note: 'lost?', turns: [turn('ok'), { ...bad, timestamp: new Date(T0) }] } as unknown as Partial<SessionData>));
     t.is(codeOf(err), ErrorCodes.INVALID_UPDATE, JSON.stringify(bad));
+    t.regex(err.message, /turns\[1\]: turn prompt and response must be strings/, 'the reason is the one a replay gives, naming the turn');
   }
   t.is((store.getSession('s') as unknown as Record<string, unknown>).note, undefined);
   store.updateSession('s', { note: 'kept', turns: [turn('ok')] } as unknown as Partial<SessionData>);
@@ -272,6 +273,9 @@ test('a turn is kept as the journal holds it: a copy of its prompt, response and
     ['added', 're: added', T0],
   ]);
   t.false(Object.hasOwn(live[1]!, 'extra'));
+  const journaled = fs.readdirSync(dir).map((name) => (fs.statSync(path.join(dir, name)).isFile() ? fs.readFileSync(path.join(dir, name), 'utf8') : '')).join('');
+  t.true(journaled.includes('re: added'), 'the turn is in the store');
+  t.false(journaled.includes('not a turn field'), 'a field that is not a turn\'s is not journaled either');
 });
 
 test("an update's other fields are kept as JSON, as a replay reads them: nested objects are the store's own, a nested Date is its ISO string, a function nothing", async (t) => {

@@ -4,7 +4,7 @@ import { isStorableTime } from './dates.js';
 import { yieldToEventLoop } from './event-loop-yield.js';
 import { registerForExit, unregisterForExit } from './exit-flush.js';
 import type { JournalConsumer } from './journal-consumer.js';
-import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload } from './record-codec.js';
+import { ENVELOPE_OVERHEAD_BYTES, PART_EVENT, REPAIR_EVENT, canonicalPayload, recordTime } from './record-codec.js';
 import { DEFAULT_MAX_RECORD_BYTES, requireRecordBytes } from './record-parts.js';
 import { DurabilityOwed, type Commit, type CommitContext, type CommitSync, type JournalStorage, type StorageFactory } from './storage-port.js';
 import { RepeatedFailure, WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from './warnings.js';
@@ -63,6 +63,21 @@ const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 /** Each delay is shortened by up to this fraction at random, so processes failing together do not retry in step. */
 const RETRY_JITTER = 0.2;
+
+export interface AppendOptions {
+  /** The mutation's clock reading (default: the journal's clock now). */
+  time?: number;
+  /** Waits for the next commit instead of starting one (an access-time refresh). */
+  deferred?: boolean;
+  /**
+   * Sees the record as every replay will read it, its canonical payload JSON
+   * and envelope time, once it is known to fit and before anything is
+   * queued. A store makes its own view of the mutation from it, so that the
+   * view equals a replay, and throws to refuse what a replay would refuse:
+   * append throws that, and nothing is queued.
+   */
+  admit?: (payloadJson: string, time: number) => void;
+}
 
 /**
  * The engine: a journal of records, replayed at open, caught up cheaply
@@ -271,7 +286,7 @@ export class GroupCommitJournal {
    * commit); one over maxRecordBytes throws RECORD_TOO_LARGE, and nothing is
    * queued.
    */
-  append(type: string, payload: unknown, options: { time?: number; deferred?: boolean } = {}): QueuedEntry {
+  append(type: string, payload: unknown, options: AppendOptions = {}): QueuedEntry {
     if (this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed`);
     if (this.readOnly) throw new TypeError('append on a read-only journal');
     if (type === PART_EVENT) throw new TypeError(`${PART_EVENT} records are the engine's own`);
@@ -293,6 +308,7 @@ export class GroupCommitJournal {
       // Written, it would be acknowledged and then skipped by every replay (INVALID_DATE).
       throw new SessionJournalError(ErrorCodes.INVALID_DATE, `a ${type} record's time must be within years 0000-9999 (docs/FORMAT.md), and the clock read ${time}: not queued`, { details: { type, time } });
     }
+    options.admit?.(payloadJson, recordTime(time));
     const payloadBytes = bytes + type.length + ENVELOPE_OVERHEAD_BYTES;
     const deferred = options.deferred ?? false;
     const entry = this.queue.push({ type, payloadJson, payloadBytes, time, deferred });

@@ -135,6 +135,11 @@ export type DecodeResult = { ok: true; record: JournalRecord } | { ok: false; re
 /** Largest |time| a Date holds: a time past it has no ISO form, and format 1 refused it the same way (toISOString). */
 const MAX_DATE_MS = 8.64e15;
 
+/** The instant a record appended at clock reading `time` holds: whole milliseconds, as a Date keeps them (`+ 0`: no -0). */
+export function recordTime(time: number): number {
+  return Math.trunc(time) + 0;
+}
+
 /**
  * Encodes one format 2 envelope, chained to `prev`. The payload arrives
  * already in canonical form (it was serialized and sized when appended), so
@@ -142,7 +147,7 @@ const MAX_DATE_MS = 8.64e15;
  * leaves `w` out: LineDecoder.needsWriter says when a line may.
  */
 export function encodeRecord(seq: number, time: number, writerJson: string | undefined, type: string, payloadCanonical: string, prev: string | undefined, commit?: CommitHeader): { line: string; hash: string } {
-  const ts = Math.trunc(time) + 0; // as a Date keeps it (`+ 0`: no -0)
+  const ts = recordTime(time);
   if (!isStorableTime(ts)) throw new RangeError(`a record's time must be within years 0000-9999: ${time}`); // append refused it already (group-commit.ts)
   const writer = writerJson === undefined ? '' : `,"w":${writerJson}`;
   const framing = commit ? `,"c":"${commit.id}"${commit.count > 1 ? `,"n":${commit.count}` : ''}` : '';

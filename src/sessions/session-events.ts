@@ -46,8 +46,10 @@ export function sessionPayload(event: SessionEvent): Record<string, unknown> {
       const unset = Object.keys(event.data).filter((k) => (event.data as Record<string, unknown>)[k] === undefined);
       return unset.length > 0 ? { id: event.id, data: event.data, unset } : { id: event.id, data: event.data };
     }
-    case 'turn':
-      return { id: event.id, turn: event.turn };
+    case 'turn': {
+      const { prompt, response, timestamp } = event.turn; // a turn's fields only: anything else on the caller's object is not the store's
+      return { id: event.id, turn: { prompt, response, timestamp } };
+    }
     case 'conversation':
       return { id: event.id, conversationId: event.conversationId };
     case 'delete':
@@ -61,12 +63,22 @@ export function sessionPayload(event: SessionEvent): Record<string, unknown> {
 
 /** Validates a record from the journal into an event, or says why not. Never throws. */
 export function decodeSessionEvent(record: JournalRecord): SessionEvent | Rejection {
-  const kind = KIND_BY_TYPE.get(record.type);
-  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(record.type)}; skipped` };
-  const p = record.payload as Record<string, unknown> | null;
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${record.type} payload is not an object`);
+  return decodeSessionPayload(record.type, record.time, record.payload);
+}
+
+/**
+ * The event a record of `type`, `time` and `payload` (parsed JSON) holds, or
+ * why not: the one rule for what a session record means, used by every
+ * replay and by SessionStore for its own mutations before they are queued.
+ * Never throws.
+ */
+export function decodeSessionPayload(type: string, time: number, payload: unknown): SessionEvent | Rejection {
+  const kind = KIND_BY_TYPE.get(type);
+  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(type)}; skipped` };
+  const p = payload as Record<string, unknown> | null;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${type} payload is not an object`);
   if (!isValidSessionId(p.id)) return invalid(`invalid session id ${JSON.stringify(p.id)?.slice(0, 80)}`);
-  const base = { id: p.id, time: record.time };
+  const base = { id: p.id, time };
   switch (kind) {
     case 'create':
     case 'touch':
@@ -149,7 +161,7 @@ export function reviveSessionFields(value: unknown): Revived<Partial<SessionData
       const turns: ConversationTurn[] = [];
       for (const item of v) {
         const turn = reviveTurn(item);
-        if ('code' in turn) return turn;
+        if ('code' in turn) return { code: turn.code, message: `turns[${turns.length}]: ${turn.message}` };
         turns.push(turn);
       }
       out[key] = turns;

@@ -7,7 +7,7 @@ import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHa
 import type { SnapshotEntry } from '../engine/snapshot-entry.js';
 import type { LaterRejection } from '../engine/journal-consumer.js';
 import type { QueuedEntry } from '../engine/commit-queue.js';
-import { FORBIDDEN_KEYS, SessionEventTypes, applySessionEvent, decodeSessionEvent, importedSessionId, reviveSession, sessionIdOfEntryLine, sessionPayload, type Revived, type SessionEvent } from './session-events.js';
+import { SessionEventTypes, applySessionEvent, decodeSessionEvent, decodeSessionPayload, importedSessionId, reviveSession, sessionIdOfEntryLine, sessionPayload, type Revived, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
 import { partitionSessions } from './session-retention.js';
 import { SessionView } from './session-view.js';
@@ -168,7 +168,7 @@ export class SessionStore implements SessionStorage {
   updateSession(sessionId: string, data: Partial<SessionData>): void {
     this.journal.tryCatchUp();
     if (!this.view.sessions.has(sessionId)) return;
-    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: ownCopy(checkUpdate(sessionId, data)) });
+    this.record({ kind: 'update', id: sessionId, time: this.journal.now(), data: checkUpdate(data) });
   }
 
   deleteSession(sessionId: string): boolean {
@@ -271,11 +271,25 @@ export class SessionStore implements SessionStorage {
 
   // ---- internals ---------------------------------------------------------
 
-  /** Applies a mutation to the view now and queues it for the journal. */
+  /**
+   * Queues a mutation for the journal and applies it to the view now, as
+   * every replay will read it back: the view gets the event decoded from
+   * the journaled payload, never the caller's objects, and a mutation a
+   * replay would refuse is refused here, with the decoder's reason, before
+   * anything is queued.
+   */
   private record(event: SessionEvent, deferred = false): QueuedEntry {
     if (this.readOnly) throw new SessionJournalError(ErrorCodes.READ_ONLY, `store ${this.dir} was opened readOnly; ${event.kind} needs a writer`, { details: { dir: this.dir } });
-    const entry = this.journal.append(SessionEventTypes[event.kind], sessionPayload(event), { time: event.time, deferred });
-    this.view.applyLocal(event, entry);
+    const type = SessionEventTypes[event.kind];
+    let replayed: SessionEvent | undefined;
+    const entry = this.journal.append(type, sessionPayload(event), {
+      time: event.time,
+      deferred,
+      admit: (payloadJson, time) => {
+        replayed = asReplayed(type, payloadJson, time);
+      },
+    });
+    this.view.applyLocal(replayed!, entry);
     return entry;
   }
 
@@ -298,7 +312,7 @@ export class SessionStore implements SessionStorage {
         details: { bytes, limit: this.maxTurnBytes },
       });
     }
-    return ownTurn(turn);
+    return turn;
   }
 
   private restoreEntry(entry: unknown): Rejection | undefined {
@@ -371,60 +385,39 @@ export class SessionStore implements SessionStorage {
   }
 }
 
-function checkUpdate(sessionId: string, data: Partial<SessionData>): Partial<SessionData> {
+/**
+ * The argument's types: an object, whose dates are Date objects (JSON would
+ * let a string through as a date). What the fields may hold beyond that
+ * (no forbidden key, no other id, turns a replay reads) is the decoder's to
+ * say, in record().
+ */
+function checkUpdate(data: Partial<SessionData>): Partial<SessionData> {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, 'updateSession data must be an object');
   }
-  for (const key of Object.keys(data)) {
-    if (FORBIDDEN_KEYS.has(key)) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, `updateSession refuses the key ${JSON.stringify(key)}`, { details: { key } });
-    // A session is stored under its id: renaming it in place would split the live view (old key) from every snapshot (new id).
-    if (key === 'id' && data.id !== sessionId) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, 'updateSession cannot change a session id', { details: { key } });
-    const value = (data as Record<string, unknown>)[key];
-    if ((key === 'createdAt' || key === 'lastAccessedAt') && !isValidDate(value)) {
+  for (const key of ['createdAt', 'lastAccessedAt'] as const) {
+    if (Object.hasOwn(data, key) && !isValidDate(data[key])) {
       throw new SessionJournalError(ErrorCodes.INVALID_DATE, `updateSession ${key} must be a valid Date within years 0000-9999`, { details: { key } });
     }
-    if (key === 'turns' && (!Array.isArray(value) || !value.every((t) => isValidDate((t as ConversationTurn)?.timestamp)))) {
-      throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'updateSession turns must be an array of turns with valid Date timestamps within years 0000-9999', { details: { key } });
-    }
-    if (key === 'turns') {
-      // What a replay would refuse (reviveTurn) must not be acknowledged: it would take the whole update with it.
-      const index = (value as ConversationTurn[]).findIndex((t) => typeof t.prompt !== 'string' || typeof t.response !== 'string');
-      if (index >= 0) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, `updateSession turns[${index}]: prompt and response must be strings`, { details: { key, index } });
-    }
+  }
+  if (Array.isArray(data.turns) && !data.turns.every((t) => isValidDate((t as ConversationTurn | null)?.timestamp))) {
+    throw new SessionJournalError(ErrorCodes.INVALID_DATE, 'updateSession turns must have valid Date timestamps within years 0000-9999', { details: { key: 'turns' } });
   }
   return data;
 }
 
-/** The update as it was at the call: the caller may reuse its object, and a rebase applies the event again. */
 /**
- * The update as the journal holds it and a replay makes it: turns and dates
- * copied, any other field through JSON (a nested Date reads back as its ISO
- * string, a function as nothing), so that the caller's objects are not
- * shared with the view and the view equals a replay. A key set to undefined
- * travels by name (sessionPayload's `unset`).
+ * The event a replay reads from this payload, or the replay's refusal as an
+ * error: INVALID_DATE for a date, INVALID_UPDATE for the rest of an update.
+ * Other mutations are checked as arguments before they get here, so a
+ * refusal of one is a bug of ours (TypeError).
  */
-function ownCopy(data: Partial<SessionData>): Partial<SessionData> {
-  const copy: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(data)) {
-    if (key === 'turns') copy.turns = (value as ConversationTurn[]).map(ownTurn);
-    else if (key === 'createdAt' || key === 'lastAccessedAt') copy[key] = new Date((value as Date).getTime());
-    else if (value === undefined) copy[key] = undefined;
-    else {
-      const json = JSON.stringify(value);
-      if (json !== undefined) copy[key] = JSON.parse(json) as unknown;
-    }
-  }
-  return copy as Partial<SessionData>;
+function asReplayed(type: string, payloadJson: string, time: number): SessionEvent {
+  const event = decodeSessionPayload(type, time, JSON.parse(payloadJson));
+  if (!('code' in event)) return event;
+  if (event.code === WarningCodes.INVALID_DATE) throw new SessionJournalError(ErrorCodes.INVALID_DATE, `${type}: ${event.message}: a replay would skip it, so it is not written`);
+  if (type === SessionEventTypes.update) throw new SessionJournalError(ErrorCodes.INVALID_UPDATE, `updateSession: ${event.message}: a replay would skip it, so it is not written`);
+  throw new TypeError(`${type}: ${event.message}`);
 }
-
-/**
- * A turn as the journal holds it and a replay makes it (reviveTurn): its
- * three fields, with a Date of its own, so that nothing the caller does to
- * its object afterwards reaches the view, and the view equals a replay.
- */
-function ownTurn(turn: ConversationTurn): ConversationTurn {
-  return { prompt: turn.prompt, response: turn.response, timestamp: new Date(turn.timestamp.getTime()) };
-}
-
 
 export { applySessionEvent };
