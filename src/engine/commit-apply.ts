@@ -29,8 +29,13 @@ export function guardConsumer(apply: () => Rejection | undefined): Rejection | u
   try {
     return apply();
   } catch (err) {
-    return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+    return reducerFailed(err);
   }
+}
+
+/** What a consumer that threw is reported as. */
+export function reducerFailed(err: unknown): Rejection {
+  return { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
 }
 
 /**
@@ -95,15 +100,25 @@ export function applyCommitRecords<P extends RecordPlace>(
   warn: (w: JournalWarning) => void,
   landed?: (record: JournalRecord) => void,
 ): void {
+  // One `later` per commit, not per record: a consumer calls it during apply, so it reads the lines of the record being applied.
+  let first = 0;
+  let last = 0;
+  const later: LaterRejection = () => {
+    const kept = places.slice(first, last + 1); // `places` is only lent for this commit
+    return (rejection: Rejection) => reportRejection(rejection, kept, 0, kept.length - 1, warn);
+  };
   const one = landed
     ? (record: JournalRecord) => landed(record)
-    : (record: JournalRecord, first: number, last: number) => {
-        const later = () => {
-          const kept = places.slice(first, last + 1); // `places` is only lent for this commit
-          return (rejection: Rejection) => reportRejection(rejection, kept, 0, kept.length - 1, warn);
-        };
-        const rejection = guardConsumer(() => apply(record, later));
-        if (rejection) reportRejection(rejection, places, first, last, warn);
+    : (record: JournalRecord, firstLine: number, lastLine: number) => {
+        first = firstLine;
+        last = lastLine;
+        let rejection: Rejection | undefined;
+        try {
+          rejection = apply(record, later);
+        } catch (err) {
+          rejection = reducerFailed(err);
+        }
+        if (rejection) reportRejection(rejection, places, firstLine, lastLine, warn);
       };
   if (!hasParts(records)) {
     for (let i = 0; i < records.length; i++) one(records[i]!, i, i);

@@ -6,6 +6,7 @@ import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes, writeWarningToStderr, type JournalWarning, type WarningHandler } from '../engine/warnings.js';
 import type { SnapshotEntry } from '../engine/snapshot-entry.js';
 import type { LaterRejection } from '../engine/journal-consumer.js';
+import { reducerFailed } from '../engine/commit-apply.js';
 import type { QueuedEntry } from '../engine/commit-queue.js';
 import { SessionEventTypes, applySessionEvent, decodeSessionEvent, decodeSessionPayload, importedSessionId, reviveSession, sessionIdOfEntryLine, sessionPayload, type Revived, type SessionEvent } from './session-events.js';
 import { isValidSessionId, type ConversationTurn, type SessionData, type SessionStorage } from './session-types.js';
@@ -373,7 +374,7 @@ export class SessionStore implements SessionStorage {
     try {
       made = make();
     } catch (err) {
-      made = { code: WarningCodes.INVALID_PAYLOAD, message: `reducer failed: ${(err as Error).message}` };
+      made = reducerFailed(err);
     }
     if (!('code' in made)) return made.revived;
     try {
