@@ -14,7 +14,9 @@ export type EventMessage = object;
 export interface PendingEvent {
   streamId: string;
   session: string | undefined;
+  /** As the journal holds them: the message parsed back from its JSON, the record's time. */
   message: unknown;
+  time: number;
   nonce: string;
 }
 
@@ -47,8 +49,14 @@ export class McpSessionEventStore {
     }
     if (!isMessageObject(message)) throw new TypeError('message must be a JSON-RPC message object (or {} for priming)');
     const nonce = newNonce();
-    const entry = this.core.journal.append(StreamEventTypes.store, storePayload(streamId, message, nonce, this.sessionId));
-    this.core.pending.set(entry, { streamId, session: this.sessionId, message, nonce });
+    // This process replays the message as every other one reads it from the journal, not the caller's object (which it may change or reuse).
+    let stored: { message: unknown; time: number } | undefined;
+    const entry = this.core.journal.append(StreamEventTypes.store, storePayload(streamId, message, nonce, this.sessionId), {
+      admit: (payloadJson, time) => {
+        stored = { message: (JSON.parse(payloadJson) as { m: unknown }).m, time };
+      },
+    });
+    this.core.pending.set(entry, { streamId, session: this.sessionId, nonce, ...stored! });
     await this.core.journal.flush();
     return eventIdOf({ seq: entry.seq, time: entry.time, message, nonce });
   }

@@ -191,7 +191,7 @@ export class JournalEventStore {
       const p = this.pending.get(entry);
       if (!p) continue;
       this.pending.delete(entry);
-      this.state.add(p.streamId, p.session, { seq: entry.seq, time: entry.time, message: p.message, nonce: p.nonce });
+      this.state.add(p.streamId, p.session, { seq: entry.seq, time: p.time, message: p.message, nonce: p.nonce });
     }
   }
 }

@@ -72,6 +72,23 @@ for (const backend of backends) {
     t.is(err!.code, UNKNOWN_EVENT_ID);
   });
 
+  test(named(backend, 'this process replays a message as the journal holds it: a change the caller makes to its object after storeEvent reaches no replay'), async (t) => {
+    const at = await backend.fresh(t);
+    const a = await backend.openEvents(at, { fsync: false });
+    t.teardown(() => a.close());
+    const priming = await a.storeEvent('req-1', {});
+    const message = { jsonrpc: '2.0', method: 'notifications/message', params: { text: 'as sent', at: new Date(TEST_T0), gone: undefined as unknown } };
+    const pending = a.storeEvent('req-1', message);
+    message.params.text = 'changed before the commit';
+    await pending;
+    message.params.text = 'changed after it';
+    const journaled = { jsonrpc: '2.0', method: 'notifications/message', params: { text: 'as sent', at: new Date(TEST_T0).toISOString() } };
+    t.deepEqual((await replayAll(a, priming)).events.map(([, m]) => m), [journaled], 'this process');
+    const b = await backend.openEvents(at, { fsync: false });
+    t.teardown(() => b.close());
+    t.deepEqual((await replayAll(b, priming)).events.map(([, m]) => m), [journaled], 'a fresh replay');
+  });
+
   test(named(backend, 'a 2 MiB tool result is stored spread over several journal lines, and replayed whole by this process, another one, and after a restart'), async (t) => {
     const at = await backend.fresh(t);
     const { warnings, onWarning } = collectWarnings();
