@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import test from 'ava';
 import lockfile from 'proper-lockfile';
@@ -565,4 +566,34 @@ test('a writer that opens a new store makes its (empty) first segment, so the di
   t.deepEqual([...reopened.state.keys()], ['a']);
   t.deepEqual(fs.readdirSync(dir), ['journal-00000001.ndjson'], 'the first commit went into it');
   await reopened.journal.close();
+});
+
+// The first yields of a process go through the thread pool, so a short-lived process that commits a few times never makes
+// the message ports (about 3 ms at a cold start); one that keeps committing takes them (event-loop-yield.ts). A commit
+// started while none runs yields first; the commits that follow it in one run do not.
+test('a process that commits a few times makes no MessagePort for its yields; one that keeps committing does', (t) => {
+  const dir = tempStoreDir(t);
+  const index = new URL('../src/index.js', import.meta.url).href;
+  const code = [
+    'let made = 0;',
+    'const Real = globalThis.MessageChannel;',
+    'globalThis.MessageChannel = class extends Real { constructor() { super(); made++; } };',
+    `const { SessionStore } = await import(${JSON.stringify(index)});`,
+    `const store = SessionStore.openSync({ dir: process.argv[1], fsync: false, autoCompact: false, clock: () => ${Date.UTC(2026, 10, 20)} });`,
+    'const counts = [];',
+    'for (let i = 0; i < 40; i++) {',
+    "  store.ensureSession(`s${i}`);",
+    '  await store.flush();',
+    '  await new Promise((resolve) => setImmediate(resolve)); // the commit loop ends: the next commit starts with a yield',
+    '  if (i === 2) counts.push(made);',
+    '}',
+    'counts.push(made);',
+    'await store.close();',
+    'process.stdout.write(JSON.stringify(counts));',
+  ].join('\n');
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', code, dir], { encoding: 'utf8', timeout: 30_000 });
+  t.is(child.status, 0, child.stderr);
+  const [afterThree, afterForty] = JSON.parse(child.stdout) as [number, number];
+  t.is(afterThree, 0, 'three commits, no port');
+  t.true(afterForty > 0, 'forty commits: the ports were made');
 });

@@ -472,7 +472,7 @@ export class GroupCommitJournal {
     // (vitest, @sinonjs/fake-timers) hold back until the test ticks. A
     // microtask first: a caller that goes on to flushSync or closeSync in the
     // same turn (a hook's fork) has written everything by then, and never
-    // pays for the yield's message ports (about 2 ms at a cold start).
+    // pays for the yield (event-loop-yield.ts).
     this.commitRun = Promise.resolve()
       .then(() => (this.wantsCommit && !this.closed ? yieldToEventLoop() : undefined))
       .then(() => this.runCommits());
