@@ -88,6 +88,7 @@ test.serial('a background commit failing on a full disk is retried after 1 s, 2 
   journal.append('test.entry', { n: 2 });
   const afterSuccess = await nextRetry();
   t.true(afterSuccess >= 800 && afterSuccess <= 1000, `after a success the backoff starts again at 1 s (${afterSuccess} ms)`);
+  await until(() => clock.countTimers() === 1, 'the retry armed by the 2nd failure'); // the retried commit yields to the loop (real I/O) before it fails
   const fresh = warnings.filter((w) => w.code === 'COMMIT_FAILED').slice(4);
   t.is(fresh.length, 2, 'a new episode: warned at its 1st and 2nd failure');
   t.regex(fresh[0]!.message, /^background commit failed; retrying in/);
