@@ -5,7 +5,7 @@ import { writeWarningToStderr, type WarningHandler } from '../engine/warnings.js
 import { autoCompactorFor, type AutoCompactPolicy, type AutoCompactor } from '../compact/auto-compact.js';
 import { KeyedView } from '../view/keyed-view.js';
 import { partitionEntries } from './kv-fold.js';
-import { KvEventTypes, MAX_KEY_LENGTH, applyKvEvent, decodeKvEvent, deepFreeze, isValidKey, kvPayload, reviveKvEntry, type JsonValue, type KvEntry, type KvEvent } from './kv-records.js';
+import { KvEventTypes, MAX_KEY_LENGTH, applyKvEvent, decodeKvEvent, decodeKvPayload, isValidKey, kvPayload, reviveKvEntry, type JsonValue, type KvEntry, type KvEvent } from './kv-records.js';
 import { passedToJournal, type StoreJournalOptions } from '../storage/store-options.js';
 
 export interface KeyValueStoreOptions extends StoreJournalOptions {
@@ -127,11 +127,7 @@ export class KeyValueStore {
   set(key: string, value: unknown): this {
     checkKey(key);
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`the value of ${JSON.stringify(key)} is not a JSON value`);
-    const time = this.journal.now();
-    const entry = this.journal.append(KvEventTypes.set, { key, value }, { time });
-    // The value as every reader will parse it from the journal (sorted keys, undefined members gone), so this view equals a fresh replay.
-    const stored = deepFreeze((JSON.parse(entry.payloadJson) as { value: JsonValue }).value);
-    this.view.applyLocal({ kind: 'set', key, time, value: stored }, entry);
+    this.record({ kind: 'set', key, time: this.journal.now(), value: value as JsonValue });
     return this;
   }
 
@@ -186,8 +182,20 @@ export class KeyValueStore {
       if (event.kind === 'touch') return; // a reader leaves no trace, last use included
       throw new SessionJournalError(ErrorCodes.READ_ONLY, `store ${this.journal.dir} was opened readOnly; ${event.kind} needs a writer`, { details: { dir: this.journal.dir } });
     }
-    const entry = this.journal.append(KvEventTypes[event.kind], kvPayload(event), { time: event.time, deferred });
-    this.view.applyLocal(event, entry);
+    // The view gets the event as every reader decodes it from the journal (a value with sorted keys, undefined members gone, frozen), so it equals a fresh replay.
+    const type = KvEventTypes[event.kind];
+    let replayed: KvEvent | undefined;
+    const entry = this.journal.append(type, kvPayload(event), {
+      time: event.time,
+      deferred,
+      admit: (payloadJson, time) => {
+        const decoded = decodeKvPayload(type, time, JSON.parse(payloadJson));
+        // Keys are checked before: what is left to refuse is a value whose JSON is nothing (a toJSON giving undefined).
+        if ('code' in decoded) throw new TypeError(`${type}: ${decoded.message}: a replay would skip it, so it is not written`);
+        replayed = decoded;
+      },
+    });
+    this.view.applyLocal(replayed!, entry);
   }
 }
 

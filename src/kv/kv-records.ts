@@ -74,12 +74,17 @@ export function kvPayload(event: KvEvent): Record<string, unknown> {
 
 /** Validates a record into an event, or says why not. Never throws. */
 export function decodeKvEvent(record: JournalRecord): KvEvent | Rejection {
-  const kind = KIND_BY_TYPE.get(record.type);
-  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(record.type)}; skipped` };
-  const p = record.payload as Record<string, unknown> | null;
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${record.type} payload is not an object`);
+  return decodeKvPayload(record.type, record.time, record.payload);
+}
+
+/** The event a record of `type`, `time` and parsed `payload` holds, or why not: for every replay, and for KeyValueStore's own mutations before they are queued. Never throws. */
+export function decodeKvPayload(type: string, time: number, payload: unknown): KvEvent | Rejection {
+  const kind = KIND_BY_TYPE.get(type);
+  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(type)}; skipped` };
+  const p = payload as Record<string, unknown> | null;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${type} payload is not an object`);
   if (!isValidKey(p.key)) return invalid(`invalid key ${quoted(p.key)}`);
-  const base = { key: p.key, time: record.time };
+  const base = { key: p.key, time };
   switch (kind) {
     case 'set':
       if (!hasOwn(p, 'value')) return invalid('kv.set without "value"');

@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { ErrorCodes, SessionJournalError, type KeyValueStore, type KeyValueStoreOptions } from '../../src/index.js';
 import { backends } from './every-backend.js';
 import { type Backend, type Location, type Opts } from './backends.js';
-import { FakeClock, TEST_T0, beforePeerRead, collectWarnings, named, track } from './harness.js';
+import { FakeClock, TEST_T0, beforePeerRead, codeOf, collectWarnings, named, track } from './harness.js';
 
 const HOUR = 3_600_000;
 
@@ -62,11 +62,29 @@ for (const backend of backends) {
 
   test(named(backend, 'a value JSON cannot hold throws TypeError and changes nothing'), async (t) => {
     const clock = new FakeClock(TEST_T0);
-    const kv = await open(t, backend, await backend.fresh(t), clock);
+    const at = await backend.fresh(t);
+    const kv = await open(t, backend, at, clock);
     for (const bad of [undefined, () => 1, Symbol('s')]) t.throws(() => kv.set('k', bad), { instanceOf: TypeError });
     t.throws(() => kv.set('k', 10n), { instanceOf: TypeError }, 'BigInt: from the serializer');
+    t.throws(() => kv.set('k', { toJSON: () => undefined }), { instanceOf: TypeError, message: /without "value"/ }, 'a value whose JSON is nothing: a replay would skip it');
     t.false(kv.has('k'));
+    await kv.flush();
+    t.deepEqual(await records(backend, at), [], 'nothing journaled');
     await kv.close();
+  });
+
+  test(named(backend, 'set and delete on a store opened readOnly throw READ_ONLY; get leaves no trace'), async (t) => {
+    const clock = new FakeClock(TEST_T0);
+    const at = await backend.fresh(t);
+    const writer = await open(t, backend, at, clock);
+    writer.set('k', 1);
+    await writer.close();
+    const reader = await open(t, backend, at, clock, { readOnly: true });
+    t.is(codeOf(t.throws(() => reader.set('k', 2))), ErrorCodes.READ_ONLY);
+    t.is(codeOf(t.throws(() => reader.delete('k'))), ErrorCodes.READ_ONLY);
+    t.is(reader.get('k'), 1);
+    await reader.close();
+    t.is((await records(backend, at)).length, 1, 'only the writer\'s record');
   });
 
   for (const [name, key] of [
