@@ -69,15 +69,14 @@ export interface AppendOptions {
   time?: number;
   /** Waits for the next commit instead of starting one (an access-time refresh). */
   deferred?: boolean;
-  /**
-   * Sees the record as every replay will read it, its canonical payload JSON
-   * and envelope time, once it is known to fit and before anything is
-   * queued. A store makes its own view of the mutation from it, so that the
-   * view equals a replay, and throws to refuse what a replay would refuse:
-   * append throws that, and nothing is queued.
-   */
-  admit?: (payloadJson: string, time: number) => void;
 }
+
+/**
+ * Reads a record as every replay will, from its canonical payload JSON and
+ * envelope time: what the store's view applies. Throws to refuse what a
+ * replay would refuse (appendDecoded then throws it, and queues nothing).
+ */
+export type RecordDecoder<T> = (payloadJson: string, time: number) => T;
 
 /**
  * The engine: a journal of records, replayed at open, caught up cheaply
@@ -287,6 +286,24 @@ export class GroupCommitJournal {
    * queued.
    */
   append(type: string, payload: unknown, options: AppendOptions = {}): QueuedEntry {
+    return this.queueRecord(type, payload, options, undefined);
+  }
+
+  /**
+   * append(), also returning the record as a replay will decode it: a store
+   * applies that to its view, never the caller's objects, so the view equals
+   * a replay. `decode` runs once the record is known to fit and before it is
+   * queued; what it throws, this throws, with nothing queued.
+   */
+  appendDecoded<T>(type: string, payload: unknown, decode: RecordDecoder<T>, options: AppendOptions = {}): { entry: QueuedEntry; decoded: T } {
+    let decoded: T | undefined;
+    const entry = this.queueRecord(type, payload, options, (payloadJson, time) => {
+      decoded = decode(payloadJson, time);
+    });
+    return { entry, decoded: decoded as T };
+  }
+
+  private queueRecord(type: string, payload: unknown, options: AppendOptions, admit: RecordDecoder<void> | undefined): QueuedEntry {
     if (this.closed) throw new SessionJournalError(ErrorCodes.CLOSED, `journal ${this.dir} is closed`);
     if (this.readOnly) throw new TypeError('append on a read-only journal');
     if (type === PART_EVENT) throw new TypeError(`${PART_EVENT} records are the engine's own`);
@@ -308,7 +325,7 @@ export class GroupCommitJournal {
       // Written, it would be acknowledged and then skipped by every replay (INVALID_DATE).
       throw new SessionJournalError(ErrorCodes.INVALID_DATE, `a ${type} record's time must be within years 0000-9999 (docs/FORMAT.md), and the clock read ${time}: not queued`, { details: { type, time } });
     }
-    options.admit?.(payloadJson, recordTime(time));
+    admit?.(payloadJson, recordTime(time));
     const payloadBytes = bytes + type.length + ENVELOPE_OVERHEAD_BYTES;
     const deferred = options.deferred ?? false;
     const entry = this.queue.push({ type, payloadJson, payloadBytes, time, deferred });

@@ -50,13 +50,11 @@ export class McpSessionEventStore {
     if (!isMessageObject(message)) throw new TypeError('message must be a JSON-RPC message object (or {} for priming)');
     const nonce = newNonce();
     // This process replays the message as every other one reads it from the journal, not the caller's object (which it may change or reuse).
-    let stored: { message: unknown; time: number } | undefined;
-    const entry = this.core.journal.append(StreamEventTypes.store, storePayload(streamId, message, nonce, this.sessionId), {
-      admit: (payloadJson, time) => {
-        stored = { message: (JSON.parse(payloadJson) as { m: unknown }).m, time };
-      },
-    });
-    this.core.pending.set(entry, { streamId, session: this.sessionId, nonce, ...stored! });
+    const { entry, decoded } = this.core.journal.appendDecoded(StreamEventTypes.store, storePayload(streamId, message, nonce, this.sessionId), (payloadJson, time) => ({
+      message: (JSON.parse(payloadJson) as { m: unknown }).m,
+      time,
+    }));
+    this.core.pending.set(entry, { streamId, session: this.sessionId, nonce, ...decoded });
     await this.core.journal.flush();
     return eventIdOf({ seq: entry.seq, time: entry.time, message, nonce });
   }

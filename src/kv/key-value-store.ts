@@ -184,18 +184,8 @@ export class KeyValueStore {
     }
     // The view gets the event as every reader decodes it from the journal (a value with sorted keys, undefined members gone, frozen), so it equals a fresh replay.
     const type = KvEventTypes[event.kind];
-    let replayed: KvEvent | undefined;
-    const entry = this.journal.append(type, kvPayload(event), {
-      time: event.time,
-      deferred,
-      admit: (payloadJson, time) => {
-        const decoded = decodeKvPayload(type, time, JSON.parse(payloadJson));
-        // Keys are checked before: what is left to refuse is a value whose JSON is nothing (a toJSON giving undefined).
-        if ('code' in decoded) throw new TypeError(`${type}: ${decoded.message}: a replay would skip it, so it is not written`);
-        replayed = decoded;
-      },
-    });
-    this.view.applyLocal(replayed!, entry);
+    const { entry, decoded } = this.journal.appendDecoded(type, kvPayload(event), (payloadJson, time) => asReplayed(type, payloadJson, time), { time: event.time, deferred });
+    this.view.applyLocal(decoded, entry);
   }
 }
 
@@ -246,4 +236,11 @@ function checkKey(key: unknown): asserts key is string {
       details: { key: typeof key === 'string' ? key.slice(0, 100) : String(key).slice(0, 100) },
     });
   }
+}
+
+/** The event a replay reads from this payload. Keys are checked before, so what is left to refuse is a value whose JSON is nothing (a toJSON giving undefined). */
+function asReplayed(type: string, payloadJson: string, time: number): KvEvent {
+  const decoded = decodeKvPayload(type, time, JSON.parse(payloadJson));
+  if ('code' in decoded) throw new TypeError(`${type}: ${decoded.message}: a replay would skip it, so it is not written`);
+  return decoded;
 }

@@ -282,15 +282,8 @@ export class SessionStore implements SessionStorage {
   private record(event: SessionEvent, deferred = false): QueuedEntry {
     if (this.readOnly) throw new SessionJournalError(ErrorCodes.READ_ONLY, `store ${this.dir} was opened readOnly; ${event.kind} needs a writer`, { details: { dir: this.dir } });
     const type = SessionEventTypes[event.kind];
-    let replayed: SessionEvent | undefined;
-    const entry = this.journal.append(type, sessionPayload(event), {
-      time: event.time,
-      deferred,
-      admit: (payloadJson, time) => {
-        replayed = asReplayed(type, payloadJson, time);
-      },
-    });
-    this.view.applyLocal(replayed!, entry);
+    const { entry, decoded } = this.journal.appendDecoded(type, sessionPayload(event), (payloadJson, time) => asReplayed(type, payloadJson, time), { time: event.time, deferred });
+    this.view.applyLocal(decoded, entry);
     return entry;
   }
 
