@@ -41,8 +41,9 @@ function makePort(): Port {
  * 0.7 ms at a cold start, where making the ports costs about 3 ms (loading
  * the messaging internals), so a short-lived process that commits once, or
  * replays a small journal, never makes them. A round trip through the pool
- * costs about 90 µs warm and a message about 5 µs, so a process that keeps
- * yielding takes the ports from its POOL_YIELDS-th yield on.
+ * costs about 90 µs warm and a message about 5 µs, and waits for a free
+ * pool thread (behind a user's long fs or crypto calls), so a process that
+ * keeps yielding takes the ports from its POOL_YIELDS-th yield on.
  */
 const POOL_YIELDS = 16;
 let yields = 0;
