@@ -1,6 +1,6 @@
 import { crypto } from '../lazy.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
-import { WarningCodes } from '../engine/warnings.js';
+import { invalidPayload, isPayloadObject, notAnObject, unknownType } from '../engine/record-kinds.js';
 
 /** Journal event types of the MCP event-stream reducer (docs/FORMAT.md, "Event-store records"). */
 export const StreamEventTypes = {
@@ -45,7 +45,7 @@ const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,86}$/;
 /** The MCP spec's rule for session ids: visible ASCII (0x21-0x7E). */
 const MCP_SESSION_ID_PATTERN = /^[\x21-\x7e]+$/;
 
-const invalid = (message: string): Rejection => ({ code: WarningCodes.INVALID_PAYLOAD, message });
+const invalid = invalidPayload;
 
 export function isValidStreamId(id: unknown): id is string {
   return typeof id === 'string' && id.length > 0 && id.length <= MAX_STREAM_ID_LENGTH;
@@ -108,11 +108,9 @@ export function deletePayload(streamId: string, session: string | undefined, rea
 
 /** Validates a record into an event, or says why not. Never throws. */
 export function decodeStreamEvent(record: JournalRecord): StreamEvent | Rejection {
-  const p = record.payload as Record<string, unknown> | null;
-  if (record.type !== StreamEventTypes.store && record.type !== StreamEventTypes.delete) {
-    return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(record.type)}; skipped` };
-  }
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${record.type} payload is not an object`);
+  if (record.type !== StreamEventTypes.store && record.type !== StreamEventTypes.delete) return unknownType(record.type);
+  if (!isPayloadObject(record.payload)) return notAnObject(record.type);
+  const p = record.payload;
   if (!isValidStreamId(p.s)) return invalid(`invalid stream id ${JSON.stringify(p.s)?.slice(0, 80)}`);
   if (p.session !== undefined && !isValidMcpSessionId(p.session)) return invalid(`invalid MCP session id ${JSON.stringify(p.session)?.slice(0, 80)}`);
   const session = p.session as string | undefined;

@@ -1,6 +1,7 @@
 import { parseIsoInstant } from '../engine/dates.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes } from '../engine/warnings.js';
+import { invalidPayload, isPayloadObject, kindsByType, notAnObject, unknownType } from '../engine/record-kinds.js';
 
 /** Journal event types of the key-value reducer (docs/FORMAT.md, "Key-value records"). */
 export const KvEventTypes = {
@@ -36,7 +37,7 @@ export type KvEvent =
   | { kind: 'delete'; key: string; time: number; reason: KvDeleteReason };
 
 const DELETE_REASONS: ReadonlySet<string> = new Set(['deleted', 'expired', 'evicted']);
-const KIND_BY_TYPE = new Map<string, KvEvent['kind']>(Object.entries(KvEventTypes).map(([kind, type]) => [type, kind as KvEvent['kind']]));
+const KIND_BY_TYPE = kindsByType<KvEvent['kind']>(KvEventTypes);
 
 /**
  * The key rule: a string of 1 to MAX_KEY_LENGTH characters, without
@@ -47,7 +48,7 @@ export function isValidKey(key: unknown): key is string {
   return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH && !/[\x00-\x1f\x7f]/.test(key);
 }
 
-const invalid = (message: string): Rejection => ({ code: WarningCodes.INVALID_PAYLOAD, message });
+const invalid = invalidPayload;
 const quoted = (v: unknown) => JSON.stringify(v)?.slice(0, 80);
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
@@ -80,9 +81,9 @@ export function decodeKvEvent(record: JournalRecord): KvEvent | Rejection {
 /** The event a record of `type`, `time` and parsed `payload` holds, or why not: for every replay, and for KeyValueStore's own mutations before they are queued. Never throws. */
 export function decodeKvPayload(type: string, time: number, payload: unknown): KvEvent | Rejection {
   const kind = KIND_BY_TYPE.get(type);
-  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(type)}; skipped` };
-  const p = payload as Record<string, unknown> | null;
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${type} payload is not an object`);
+  if (!kind) return unknownType(type);
+  if (!isPayloadObject(payload)) return notAnObject(type);
+  const p = payload;
   if (!isValidKey(p.key)) return invalid(`invalid key ${quoted(p.key)}`);
   const base = { key: p.key, time };
   switch (kind) {

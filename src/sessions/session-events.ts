@@ -1,6 +1,7 @@
 import { isValidDate, parseIsoInstant } from '../engine/dates.js';
 import type { JournalRecord, Rejection } from '../engine/record-codec.js';
 import { WarningCodes } from '../engine/warnings.js';
+import { invalidPayload, isPayloadObject, kindsByType, notAnObject, unknownType } from '../engine/record-kinds.js';
 import { isValidSessionId, type ConversationTurn, type SessionData } from './session-types.js';
 
 /** Journal event types of the session reducer. */
@@ -33,9 +34,9 @@ export type SessionEvent =
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 const DELETE_REASONS: ReadonlySet<string> = new Set(['deleted', 'expired', 'evicted']);
-const KIND_BY_TYPE = new Map<string, SessionEvent['kind']>(Object.entries(SessionEventTypes).map(([kind, type]) => [type, kind as SessionEvent['kind']]));
+const KIND_BY_TYPE = kindsByType<SessionEvent['kind']>(SessionEventTypes);
 
-const invalid = (message: string): Rejection => ({ code: WarningCodes.INVALID_PAYLOAD, message });
+const invalid = invalidPayload;
 const badDate = (message: string): Rejection => ({ code: WarningCodes.INVALID_DATE, message });
 
 /** The journal payload of an event (the envelope carries type and time). */
@@ -74,9 +75,9 @@ export function decodeSessionEvent(record: JournalRecord): SessionEvent | Reject
  */
 export function decodeSessionPayload(type: string, time: number, payload: unknown): SessionEvent | Rejection {
   const kind = KIND_BY_TYPE.get(type);
-  if (!kind) return { code: WarningCodes.UNKNOWN_EVENT_TYPE, message: `unknown event type ${JSON.stringify(type)}; skipped` };
-  const p = payload as Record<string, unknown> | null;
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return invalid(`${type} payload is not an object`);
+  if (!kind) return unknownType(type);
+  if (!isPayloadObject(payload)) return notAnObject(type);
+  const p = payload;
   if (!isValidSessionId(p.id)) return invalid(`invalid session id ${JSON.stringify(p.id)?.slice(0, 80)}`);
   const base = { id: p.id, time };
   switch (kind) {
