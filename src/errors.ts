@@ -89,9 +89,11 @@ export const ErrorCodes = {
    */
   CLOCK_SKEW: 'CLOCK_SKEW',
   /**
-   * verify: the store kept changing under the check (compactions archived
-   * segments while they were being read), attempt after attempt. Nothing is
-   * wrong with the store; run verify again later.
+   * The store kept changing under a read, attempt after attempt: verify
+   * (compactions archived segments while they were being read), or the open,
+   * catch-up or audit of a store on Redis (compactions installed newer
+   * snapshots while one was read). Nothing is wrong with the store; try
+   * again later.
    */
   STORE_CHANGING: 'STORE_CHANGING',
   /** A file-system call failed; `cause` holds the system error (ENOSPC, EIO, EACCES...). */

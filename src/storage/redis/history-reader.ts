@@ -2,13 +2,13 @@ import { ErrorCodes, SessionJournalError } from '../../errors.js';
 import { CommitAssembler } from '../../engine/commit-framing.js';
 import { LineDecoder, type CommitHeader, type JournalRecord } from '../../engine/record-codec.js';
 import { joinParts } from '../../engine/record-parts.js';
-import { DEFAULT_SNAPSHOT_LIMITS, type SnapshotReadResult } from '../../engine/snapshot-codec.js';
 import { WarningCodes, type JournalWarning, type WarningHandler } from '../../engine/warnings.js';
 import { connectRedis, type RedisConnection } from './connection.js';
 import type { RedisLocation } from './redis-location.js';
 import type { SnapshotManifest } from './scripts.js';
 import { checkServerSettings } from './server-config.js';
-import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
+import { readManifest } from './snapshot-keys.js';
+export { readRedisBase, type RedisBase } from './snapshot-keys.js';
 import { decodeStreamEntry, entriesOf, type StreamPlace } from './stream-reader.js';
 
 /**
@@ -153,22 +153,6 @@ export class StreamHistory {
       },
     });
   }
-}
-
-/** The base a store on Redis is read from: its snapshot, as the manifest names it. */
-export type RedisBase =
-  | { kind: 'none' }
-  /** The manifest itself does not read. */
-  | { kind: 'bad-manifest'; reason: string }
-  /** The manifest, and its snapshot read and checked (`snapshot.ok` false: unreadable, with the reason). */
-  | { kind: 'snapshot'; manifest: SnapshotManifest; snapshot: SnapshotReadResult };
-
-/** Reads the manifest and the snapshot it names (chunks, bytes, sha256, header: snapshot-keys.ts). */
-export async function readRedisBase(conn: RedisConnection): Promise<RedisBase> {
-  const read = await readManifest(conn);
-  if (read.kind === 'none') return { kind: 'none' };
-  if (read.kind === 'bad') return { kind: 'bad-manifest', reason: read.reason };
-  return { kind: 'snapshot', manifest: read.manifest, snapshot: await readSnapshotChunks(conn, read.manifest, DEFAULT_SNAPSHOT_LIMITS) };
 }
 
 /** The manifest as it is now, or undefined (none, or unreadable): a tool that met a gap reads it again. */

@@ -11,7 +11,7 @@ import { PROOF_FIELD, storeKeys } from './keys.js';
 import type { RedisLocation } from './redis-location.js';
 import { PRUNED_FIELD, StoreScripts, parseHead, type AppendBatch, type ChainHead } from './scripts.js';
 import { checkServerSettings } from './server-config.js';
-import { readManifest, readSnapshotChunks } from './snapshot-keys.js';
+import { BASE_READ_ATTEMPTS, readManifest, readRedisBase } from './snapshot-keys.js';
 import { StreamReader } from './stream-reader.js';
 
 export interface RedisStorageOptions extends RedisLocation {
@@ -30,8 +30,6 @@ export const redisStorage =
     new RedisStorage(options, env);
 
 const MAX_BATCH_BYTES = 64 * 1024;
-/** A base that changed under every one of this many reads (compactions back to back) fails the open. */
-const LOAD_ATTEMPTS = 5;
 /**
  * Appends in a row that lost the race for the head before a commit gives up
  * (each loser catches up first, so only a store written faster than this
@@ -181,8 +179,8 @@ export class RedisStorage implements JournalStorage {
       if (outcome.kind === 'read') return;
       const newer = await this.newerSnapshotThan(after.seq);
       if (!newer) throw this.dataLost(outcome.reason);
-      if (attempt >= LOAD_ATTEMPTS) {
-        throw new SessionJournalError(ErrorCodes.REDIS_UNAVAILABLE, `${this.location} was compacted under every one of ${LOAD_ATTEMPTS} attempts to read it; try again`, { details: { dir: this.location } });
+      if (attempt >= BASE_READ_ATTEMPTS) {
+        throw new SessionJournalError(ErrorCodes.STORE_CHANGING, `${this.location} was compacted under every one of ${BASE_READ_ATTEMPTS} attempts to read it; try again`, { details: { dir: this.location, attempts: attempt } });
       }
     }
   }
@@ -190,28 +188,27 @@ export class RedisStorage implements JournalStorage {
   /** Restores the snapshot's entries into the consumer; returns the head it folds up to (seq 0 without one). */
   private async restoreSnapshot(): Promise<ChainHead> {
     const conn = this.conn!;
-    const read = await readManifest(conn);
+    const base = await readRedisBase(conn); // a snapshot replaced while it was read is read again from the newer one
     this.snapshotBytes = 0;
     this.baseSeq = 0;
-    if (read.kind === 'none') return { seq: 0, hash: '' };
-    if (read.kind === 'bad') {
-      this.env.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${read.reason}; replaying the stream from its start`, file: conn.keys.snap });
+    if (base.kind === 'none') return { seq: 0, hash: '' };
+    if (base.kind === 'bad-manifest') {
+      this.env.warn({ code: WarningCodes.SNAPSHOT_UNREADABLE, message: `${base.reason}; replaying the stream from its start`, file: conn.keys.snap });
       return { seq: 0, hash: '' };
     }
-    const manifest = read.manifest;
-    const result = await readSnapshotChunks(conn, manifest);
+    const { manifest, snapshot } = base;
     this.baseSeq = manifest.seq;
-    if (!result.ok) {
+    if (!snapshot.ok) {
       // No older base to fall back on (an install deletes the previous generation): read on after it, as a directory does when no base is left.
       this.env.warn({
         code: WarningCodes.SNAPSHOT_UNREADABLE,
-        message: `${result.reason}: the state starts EMPTY at seq ${manifest.seq} and everything folded into this snapshot is missing (restore ${conn.keys.snap} and its chunks from a backup); the stream after it is read`,
+        message: `${snapshot.reason}: the state starts EMPTY at seq ${manifest.seq} and everything folded into this snapshot is missing (restore ${conn.keys.snap} and its chunks from a backup); the stream after it is read`,
         file: conn.keys.snap,
       });
       return { seq: manifest.seq, hash: manifest.h };
     }
-    restoreEntries(this.env.consumer, result.entries, (w) => this.env.warn(w));
-    this.snapshotBytes = result.bytes;
+    restoreEntries(this.env.consumer, snapshot.entries, (w) => this.env.warn(w));
+    this.snapshotBytes = snapshot.bytes;
     return { seq: manifest.seq, hash: manifest.h };
   }
 

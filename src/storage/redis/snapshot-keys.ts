@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { ErrorCodes, SessionJournalError } from '../../errors.js';
 import { crypto } from '../../lazy.js';
 import { isChainHash } from '../../engine/record-codec.js';
 import {
@@ -46,6 +47,9 @@ export interface WriteChunksOptions {
   /** Stops between chunks: the chunks written so far are deleted and the promise rejects with the signal's reason. */
   signal?: AbortSignal;
 }
+
+/** Reads of a snapshot that met a newer install, before a reader gives up with STORE_CHANGING. */
+export const BASE_READ_ATTEMPTS = 5;
 
 export type ManifestRead = { kind: 'none' } | { kind: 'ok'; manifest: SnapshotManifest } | { kind: 'bad'; reason: string };
 
@@ -164,6 +168,41 @@ export async function deleteSnapshotChunks(conn: RedisConnection, gen: number, c
   for (let first = 0; first < chunks; first += 256) {
     const keys = Array.from({ length: Math.min(256, chunks - first) }, (_, i) => conn.keys.chunk(gen, first + i));
     await conn.command(['DEL', ...keys]);
+  }
+}
+
+/** The base a store on Redis is read from: its snapshot, as the manifest names it. */
+export type RedisBase =
+  | { kind: 'none' }
+  /** The manifest itself does not read. */
+  | { kind: 'bad-manifest'; reason: string }
+  /** The manifest, and its snapshot read and checked (`snapshot.ok` false: unreadable, with the reason). */
+  | { kind: 'snapshot'; manifest: SnapshotManifest; snapshot: SnapshotReadResult };
+
+/**
+ * The current snapshot: the manifest and the snapshot it names, read and
+ * checked (readSnapshotChunks). An install deletes the previous
+ * generation's chunks, so a read that overlaps one meets missing chunks
+ * that say nothing about the store: when a read fails and the manifest no
+ * longer names the generation read, the newer snapshot is read instead.
+ * An unreadable snapshot is answered only when the manifest still names it
+ * after the read. STORE_CHANGING when every one of BASE_READ_ATTEMPTS reads
+ * met a newer install (compactions back to back): nothing is known to be
+ * wrong with the store.
+ */
+export async function readRedisBase(conn: RedisConnection, limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS): Promise<RedisBase> {
+  let read = await readManifest(conn);
+  for (let attempt = 1; ; attempt++) {
+    if (read.kind === 'none') return { kind: 'none' };
+    if (read.kind === 'bad') return { kind: 'bad-manifest', reason: read.reason };
+    const manifest = read.manifest;
+    const snapshot = await readSnapshotChunks(conn, manifest, limits);
+    if (snapshot.ok) return { kind: 'snapshot', manifest, snapshot };
+    read = await readManifest(conn);
+    if (!(read.kind === 'ok' && read.manifest.gen !== manifest.gen)) return { kind: 'snapshot', manifest, snapshot };
+    if (attempt >= BASE_READ_ATTEMPTS) {
+      throw new SessionJournalError(ErrorCodes.STORE_CHANGING, `${conn.where}: compactions installed a newer snapshot during each of ${BASE_READ_ATTEMPTS} reads of one (${snapshot.reason}); try again`, { details: { dir: conn.where, attempts: attempt } });
+    }
   }
 }
 
