@@ -23,8 +23,9 @@ ${locationHelp(23)}
   -h, --help           this help
 
 A closed pipe (| head) ends it quietly with exit code 0.
-Exit codes: 0 done, 2 usage, 4 store error (missing, NOT_A_STORE, unsafe,
-I/O), 70 internal error.
+Exit codes: 0 done, 2 usage, 3 compactions replaced a Redis store's
+snapshot during each of 5 reads (STORE_CHANGING: retry later), 4 store
+error (missing, NOT_A_STORE, unsafe, I/O), 70 internal error.
 `;
 
 export async function exportCommand(argv: readonly string[], io: CliIO): Promise<number> {

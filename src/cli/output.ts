@@ -35,7 +35,7 @@ export function reportError(err: unknown, io: CliIO, command: string): number {
   }
   if (err instanceof SessionJournalError) {
     const busy = err.code === ErrorCodes.LOCK_TIMEOUT || err.code === ErrorCodes.STORE_CHANGING;
-    const hint = err.code === ErrorCodes.STORE_CHANGING ? 'compactions kept moving files while verify read them; retry later or raise --lock-timeout' : busy ? 'another process holds the lock; retry later or raise --lock-timeout' : hintFor(err);
+    const hint = err.code === ErrorCodes.STORE_CHANGING ? `compactions kept changing the store while ${command} read it; retry later${command === 'verify' ? ' or raise --lock-timeout' : ''}` : busy ? 'another process holds the lock; retry later or raise --lock-timeout' : hintFor(err);
     io.stderr.write(`session-journal ${command}: ${err.code}: ${err.message}\nhint: ${hint}\n`);
     if (busy) return ExitCodes.LOCK_BUSY;
     return err.code === ErrorCodes.CLOCK_SKEW ? ExitCodes.CLOCK_SKEW : ExitCodes.STORE_ERROR;

@@ -68,7 +68,8 @@ Unreadable lines (torn writes, garbage) are reported on stderr with file and
 line (on Redis: the stream's key and the entry id); stdout carries only
 events. A closed pipe (| head) ends the command quietly with exit code 0.
 Exit codes: 0 done (also when stopped by SIGINT/SIGTERM with --follow),
-2 usage, 4 store error (missing, not a store, unsafe, unreadable, or the
+2 usage, 3 compactions replaced a Redis store's snapshot during each of 5
+reads (STORE_CHANGING: retry later), 4 store error (missing, not a store, unsafe, unreadable, or the
 history for --at was pruned), 70 internal error.
 `;
 

@@ -19,6 +19,7 @@ import { RedisAuditTrail } from '../../src/audit/redis-trail.js';
 import { RedisConnection } from '../../src/storage/redis/connection.js';
 import { storeKeys } from '../../src/storage/redis/keys.js';
 import { readManifest } from '../../src/storage/redis/snapshot-keys.js';
+import { runCli, withoutStoreEnv } from '../helpers/compaction-helpers.js';
 import { TEST_T0 } from '../helpers/fixture-now.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { freshView, withStore } from '../helpers/redis-faults.js';
@@ -38,6 +39,8 @@ interface Race {
   generation(): Promise<number>;
   /** Holds the next GET of chunk 0 of `gen` until `before` resolved. */
   holdChunkRead(gen: number, before: () => Promise<unknown>): void;
+  /** Every read of a snapshot's chunk 0, from now on, waits for the next generation's install. */
+  replaceEveryRead(): Promise<void>;
 }
 
 async function race(t: ExecutionContext, name: string): Promise<Race> {
@@ -66,8 +69,14 @@ async function race(t: ExecutionContext, name: string): Promise<Race> {
       return read.manifest.gen;
     });
   const holdChunkRead = (gen: number, before: () => Promise<unknown>) => proxy.beforeRequest(requestOf('GET', storeKeys(prefix).chunk(gen, 0)), before);
+  const replaceEveryRead = async (): Promise<void> => {
+    holdChunkRead(await generation(), async () => {
+      await compactAgain();
+      await replaceEveryRead();
+    });
+  };
   await compactAgain();
-  return { server, proxy, prefix, writer, compactAgain, generation, holdChunkRead };
+  return { server, proxy, prefix, writer, compactAgain, generation, holdChunkRead, replaceEveryRead };
 }
 
 const snapshotWarnings = (warnings: readonly JournalWarning[]) => warnings.filter((w) => w.code === 'SNAPSHOT_UNREADABLE').map((w) => w.message);
@@ -140,17 +149,20 @@ test('the audit trail of a store whose snapshot is replaced while it is read sta
 
 test('a snapshot replaced during every one of five reads fails the open with STORE_CHANGING, not an empty state', async (t) => {
   const r = await race(t, 'replaced-always');
-  const holdNext = async (): Promise<void> => {
-    const gen = await r.generation();
-    r.holdChunkRead(gen, async () => {
-      await r.compactAgain();
-      await holdNext();
-    });
-  };
-  await holdNext();
+  await r.replaceEveryRead();
   const warnings: JournalWarning[] = [];
   const error = await t.throwsAsync(SessionStore.open({ redis: { url: r.proxy.url, prefix: r.prefix }, clock, onWarning: (w) => warnings.push(w) }), { instanceOf: SessionJournalError });
   t.is((error as SessionJournalError | undefined)?.code, ErrorCodes.STORE_CHANGING);
   t.regex(error?.message ?? '', /newer snapshot during each of 5 reads/);
   t.deepEqual(snapshotWarnings(warnings), []);
+});
+
+test('replay of a Redis store whose snapshot is replaced during every read exits 3 (STORE_CHANGING: retry later)', async (t) => {
+  const r = await race(t, 'replaced-cli');
+  await r.replaceEveryRead();
+  const run = await runCli(['replay', '--redis', r.proxy.url, '--prefix', r.prefix], { env: withoutStoreEnv({ NO_COLOR: '1' }), timeoutMs: 120_000 });
+  t.is(run.code, 3, run.stderr);
+  t.regex(run.stderr, /STORE_CHANGING: .*newer snapshot during each of 5 reads/);
+  t.regex(run.stderr, /hint: compactions kept changing the store while replay read it; retry later\n/);
+  t.is(run.stdout, '', 'no history printed from a state it could not read');
 });
