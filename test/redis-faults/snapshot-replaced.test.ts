@@ -39,8 +39,8 @@ interface Race {
   generation(): Promise<number>;
   /** Holds the next GET of chunk 0 of `gen` until `before` resolved. */
   holdChunkRead(gen: number, before: () => Promise<unknown>): void;
-  /** Every read of a snapshot's chunk 0, from now on, waits for the next generation's install. */
-  replaceEveryRead(): Promise<void>;
+  /** The next `reads` reads of a snapshot's chunk 0 each wait for the next generation's install. */
+  replaceReads(reads: number): Promise<void>;
 }
 
 async function race(t: ExecutionContext, name: string): Promise<Race> {
@@ -69,14 +69,15 @@ async function race(t: ExecutionContext, name: string): Promise<Race> {
       return read.manifest.gen;
     });
   const holdChunkRead = (gen: number, before: () => Promise<unknown>) => proxy.beforeRequest(requestOf('GET', storeKeys(prefix).chunk(gen, 0)), before);
-  const replaceEveryRead = async (): Promise<void> => {
+  const replaceReads = async (reads: number): Promise<void> => {
+    if (reads === 0) return;
     holdChunkRead(await generation(), async () => {
       await compactAgain();
-      await replaceEveryRead();
+      await replaceReads(reads - 1);
     });
   };
   await compactAgain();
-  return { server, proxy, prefix, writer, compactAgain, generation, holdChunkRead, replaceEveryRead };
+  return { server, proxy, prefix, writer, compactAgain, generation, holdChunkRead, replaceReads };
 }
 
 const snapshotWarnings = (warnings: readonly JournalWarning[]) => warnings.filter((w) => w.code === 'SNAPSHOT_UNREADABLE').map((w) => w.message);
@@ -149,7 +150,7 @@ test('the audit trail of a store whose snapshot is replaced while it is read sta
 
 test('a snapshot replaced during every one of five reads fails the open with STORE_CHANGING, not an empty state', async (t) => {
   const r = await race(t, 'replaced-always');
-  await r.replaceEveryRead();
+  await r.replaceReads(5);
   const warnings: JournalWarning[] = [];
   const error = await t.throwsAsync(SessionStore.open({ redis: { url: r.proxy.url, prefix: r.prefix }, clock, onWarning: (w) => warnings.push(w) }), { instanceOf: SessionJournalError });
   t.is((error as SessionJournalError | undefined)?.code, ErrorCodes.STORE_CHANGING);
@@ -159,10 +160,29 @@ test('a snapshot replaced during every one of five reads fails the open with STO
 
 test('replay of a Redis store whose snapshot is replaced during every read exits 3 (STORE_CHANGING: retry later)', async (t) => {
   const r = await race(t, 'replaced-cli');
-  await r.replaceEveryRead();
+  await r.replaceReads(5);
   const run = await runCli(['replay', '--redis', r.proxy.url, '--prefix', r.prefix], { env: withoutStoreEnv({ NO_COLOR: '1' }), timeoutMs: 120_000 });
   t.is(run.code, 3, run.stderr);
   t.regex(run.stderr, /STORE_CHANGING: .*newer snapshot during each of 5 reads/);
   t.regex(run.stderr, /hint: compactions kept changing the store while replay read it; retry later\n/);
   t.is(run.stdout, '', 'no history printed from a state it could not read');
+});
+
+test('a catch-up whose reload fails with STORE_CHANGING keeps the view it had; the next catch-up reads the store', async (t) => {
+  const r = await race(t, 'replaced-kept');
+  const reader = await SessionStore.open({ redis: { url: r.proxy.url, prefix: r.prefix }, clock, onWarning: (w) => t.fail(`reader: ${w.code}: ${w.message}`) });
+  t.teardown(() => reader.close());
+  await r.compactAgain(); // trims past the reader: its catch-up reloads
+  await r.replaceReads(5);
+  const error = await t.throwsAsync(reader.catchUp(), { instanceOf: SessionJournalError });
+  t.is((error as SessionJournalError | undefined)?.code, ErrorCodes.STORE_CHANGING);
+  t.deepEqual(reader.listSessions().map((s) => s.id).sort(), ['s0', 's1', 's2', 's3', 's4'], 'the view as it was, not emptied');
+  t.deepEqual(reader.getSession('s0')?.turns.map((x) => x.prompt), ['p0', 'extra 1']);
+
+  await reader.catchUp();
+  t.deepEqual(reader.getSession('s0')?.turns.map((x) => x.prompt), ['p0', ...Array.from({ length: 7 }, (_, i) => `extra ${i + 1}`)]);
+  reader.addTurn('s2', turn('after'));
+  await reader.flush();
+  const after = await freshView(r.server.url, r.prefix, { clock });
+  t.deepEqual(after.sessions.find((s) => s.id === 's2')?.turns.map((x) => x.prompt), ['p2', 'after']);
 });

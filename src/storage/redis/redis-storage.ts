@@ -172,7 +172,6 @@ export class RedisStorage implements JournalStorage {
   /** The newest snapshot, then the stream after it; again from a newer snapshot if a compaction trimmed the stream meanwhile. */
   private async loadBase(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      this.env.consumer.reset();
       const after = await this.restoreSnapshot();
       this.reader = this.newReader(after);
       const outcome = await this.reader.catchUp();
@@ -189,6 +188,8 @@ export class RedisStorage implements JournalStorage {
   private async restoreSnapshot(): Promise<ChainHead> {
     const conn = this.conn!;
     const base = await readRedisBase(conn); // a snapshot replaced while it was read is read again from the newer one
+    // Only now, with the base in hand: a read that failed (STORE_CHANGING, REDIS_UNAVAILABLE) leaves the view as it was, behind but whole.
+    this.env.consumer.reset();
     this.snapshotBytes = 0;
     this.baseSeq = 0;
     if (base.kind === 'none') return { seq: 0, hash: '' };
