@@ -37,10 +37,8 @@ interface Race {
   compactAgain(): Promise<void>;
   /** The generation the manifest names now. */
   generation(): Promise<number>;
-  /** Holds the next GET of chunk 0 of `gen` until `before` resolved. */
-  holdChunkRead(gen: number, before: () => Promise<unknown>): void;
-  /** The next `reads` reads of a snapshot's chunk 0 each wait for the next generation's install. */
-  replaceReads(reads: number): Promise<void>;
+  /** The next `reads` reads of a snapshot's chunk 0 each wait for the next generation's install; answers how many were installed so far. */
+  replaceReads(reads: number): Promise<() => number>;
 }
 
 async function race(t: ExecutionContext, name: string): Promise<Race> {
@@ -68,16 +66,31 @@ async function race(t: ExecutionContext, name: string): Promise<Race> {
       if (read.kind !== 'ok') throw new Error(`no manifest: ${read.kind}`);
       return read.manifest.gen;
     });
+  /** Holds the next GET of chunk 0 of `gen` until `before` resolved. */
   const holdChunkRead = (gen: number, before: () => Promise<unknown>) => proxy.beforeRequest(requestOf('GET', storeKeys(prefix).chunk(gen, 0)), before);
-  const replaceReads = async (reads: number): Promise<void> => {
-    if (reads === 0) return;
-    holdChunkRead(await generation(), async () => {
-      await compactAgain();
-      await replaceReads(reads - 1);
-    });
+  const replaceReads = async (reads: number): Promise<() => number> => {
+    let installed = 0;
+    const holdNext = async (): Promise<void> => {
+      if (installed === reads) return;
+      holdChunkRead(await generation(), async () => {
+        await compactAgain();
+        installed++;
+        await holdNext();
+      });
+    };
+    await holdNext();
+    return () => installed;
   };
   await compactAgain();
-  return { server, proxy, prefix, writer, compactAgain, generation, holdChunkRead, replaceReads };
+  return { server, proxy, prefix, writer, compactAgain, generation, replaceReads };
+}
+
+/** A turn `reader` adds to `id`, a session the snapshot folds, is in the store for a fresh open: the reader's view had the session. */
+async function turnIsKept(t: ExecutionContext, r: Race, reader: SessionStore, id: string, prompt: string, before: string): Promise<void> {
+  reader.addTurn(id, turn(prompt));
+  await reader.flush();
+  const after = await freshView(r.server.url, r.prefix, { clock });
+  t.deepEqual(after.sessions.find((s) => s.id === id)?.turns.map((x) => x.prompt), [before, prompt]);
 }
 
 const snapshotWarnings = (warnings: readonly JournalWarning[]) => warnings.filter((w) => w.code === 'SNAPSHOT_UNREADABLE').map((w) => w.message);
@@ -85,15 +98,11 @@ const snapshotWarnings = (warnings: readonly JournalWarning[]) => warnings.filte
 test('an open whose snapshot is replaced while its chunks are read reads the newer snapshot, not an empty state', async (t) => {
   const r = await race(t, 'replaced-open');
   const gen = await r.generation();
-  let installed = false;
-  r.holdChunkRead(gen, async () => {
-    await r.compactAgain();
-    installed = true;
-  });
+  const installed = await r.replaceReads(1);
   const warnings: JournalWarning[] = [];
   const reader = await SessionStore.open({ redis: { url: r.proxy.url, prefix: r.prefix }, clock, onWarning: (w) => warnings.push(w) });
   t.teardown(() => reader.close());
-  t.true(installed, 'the next generation was installed while the reader waited for its chunk');
+  t.is(installed(), 1, 'the next generation was installed while the reader waited for its chunk');
   t.true((await r.generation()) > gen);
   t.deepEqual(snapshotWarnings(warnings), [], 'no snapshot called unreadable');
   const fresh = await freshView(r.server.url, r.prefix, { clock });
@@ -102,10 +111,7 @@ test('an open whose snapshot is replaced while its chunks are read reads the new
   t.deepEqual(fresh.sessions.map((s) => s.id).sort(), ['s0', 's1', 's2', 's3', 's4']);
 
   // The view is whole, so a turn added to a folded session is kept.
-  reader.addTurn('s3', turn('after the race'));
-  await reader.flush();
-  const after = await freshView(r.server.url, r.prefix, { clock });
-  t.deepEqual(after.sessions.find((s) => s.id === 's3')?.turns.map((x) => x.prompt), ['p3', 'after the race']);
+  await turnIsKept(t, r, reader, 's3', 'after the race', 'p3');
 });
 
 test('a catch-up that reloads from a snapshot replaced while its chunks are read reads the newer snapshot', async (t) => {
@@ -115,27 +121,19 @@ test('a catch-up that reloads from a snapshot replaced while its chunks are read
   t.teardown(() => reader.close());
   // A compaction trims the stream past what the reader has read: its catch-up reloads from the snapshot.
   await r.compactAgain();
-  const gen = await r.generation();
-  let installed = false;
-  r.holdChunkRead(gen, async () => {
-    await r.compactAgain();
-    installed = true;
-  });
+  const installed = await r.replaceReads(1);
   await reader.catchUp();
-  t.true(installed, 'the next generation was installed while the reload waited for its chunk');
+  t.is(installed(), 1, 'the next generation was installed while the reload waited for its chunk');
   t.deepEqual(snapshotWarnings(warnings), [], 'no snapshot called unreadable');
   t.deepEqual(reader.listSessions().map((s) => s.id).sort(), ['s0', 's1', 's2', 's3', 's4']);
   t.deepEqual(reader.getSession('s0')?.turns.map((x) => x.prompt), ['p0', 'extra 1', 'extra 2', 'extra 3']);
-  reader.addTurn('s4', turn('after the reload'));
-  await reader.flush();
-  const after = await freshView(r.server.url, r.prefix, { clock });
-  t.deepEqual(after.sessions.find((s) => s.id === 's4')?.turns.map((x) => x.prompt), ['p4', 'after the reload']);
+  await turnIsKept(t, r, reader, 's4', 'after the reload', 'p4');
 });
 
 test('the audit trail of a store whose snapshot is replaced while it is read starts after the newer snapshot, with no unreadable-snapshot problem', async (t) => {
   const r = await race(t, 'replaced-audit');
   const gen = await r.generation();
-  r.holdChunkRead(gen, () => r.compactAgain());
+  await r.replaceReads(1);
   const conn = await RedisConnection.open({ url: r.proxy.url, prefix: r.prefix, onWarning: () => undefined });
   t.teardown(() => conn.close());
   const trail = await RedisAuditTrail.open(conn);
@@ -181,8 +179,5 @@ test('a catch-up whose reload fails with STORE_CHANGING keeps the view it had; t
 
   await reader.catchUp();
   t.deepEqual(reader.getSession('s0')?.turns.map((x) => x.prompt), ['p0', ...Array.from({ length: 7 }, (_, i) => `extra ${i + 1}`)]);
-  reader.addTurn('s2', turn('after'));
-  await reader.flush();
-  const after = await freshView(r.server.url, r.prefix, { clock });
-  t.deepEqual(after.sessions.find((s) => s.id === 's2')?.turns.map((x) => x.prompt), ['p2', 'after']);
+  await turnIsKept(t, r, reader, 's2', 'after', 'p2');
 });
