@@ -14,6 +14,12 @@
  * entry (build/dist/index.js) and for an ES module of one line (what any ES
  * import costs: the loader's own start).
  *
+ * And the floor of the open: peers/parse-floor-child.js, in a cold process,
+ * reads our store and JSON.parses each line, nothing else (no envelope
+ * check, framing or reducer). The "at the parse floor" line replaces our
+ * open + read by it in our wall time: if even that stays below SQLite, the
+ * parsing stops D; if not, the rest of our open does.
+ *
  * Ratio: median wall time, SQLite FULL ÷ session-journal. Goal >= 1.0x.
  */
 import { fileURLToPath } from 'node:url';
@@ -29,6 +35,7 @@ const ENTRIES = 1000;
 const TARGET = 1;
 const IMPORT_BUDGET_MS = 15;
 const CHILD = fileURLToPath(new URL('./peers/open-child.js', import.meta.url));
+const FLOOR_CHILD = fileURLToPath(new URL('./peers/parse-floor-child.js', import.meta.url));
 const STORES_ENTRY = fileURLToPath(new URL('../dist/stores.js', import.meta.url)); // the bundle a short-lived process loads
 const MAIN_ENTRY = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const ONE_LINE_MODULE = 'data:text/javascript,export const x = 1;';
@@ -69,11 +76,15 @@ export function run(args: BenchArgs): Promise<BenchResult> {
         }
       }
       for (const [name, argv] of i % 2 === 0 ? Object.entries(importArgs) : Object.entries(importArgs).reverse()) push(wall, `import ${name}`, (await timedRun(argv)).ms);
+      push(open, 'parse floor', (JSON.parse((await timedRun([FLOOR_CHILD, paths.get(OURS_COLD)!])).stdout) as ChildOut).openMs);
     }
     const w = (key: string): number => median(wall.get(key)!);
     const o = (key: string): number => median(open.get(key)!);
     const ratio = w('sqlite read-write') / w(`${OURS_COLD} read-write`);
     const importExtra = w('import package') - w('import bare');
+    /** Our read + write wall time with our open + read replaced by the parse floor's (see the header). */
+    const atFloorMs = w(`${OURS_COLD} read-write`) - o(`${OURS_COLD} read-write`) + o('parse floor');
+    const floorRatio = w('sqlite read-write') / atFloorMs;
     const lines = [`${ENTRIES} sessions of one short turn prepared in each store; median of ${runs} runs, peers interleaved; wall = spawn to exit`];
     for (const action of ['read-write', 'read'] as Action[]) {
       const what = action === 'read' ? 'open + read one' : 'open + read one + write one durably';
@@ -81,6 +92,9 @@ export function run(args: BenchArgs): Promise<BenchResult> {
     }
     lines.push(`node -e "" ${fmtMs(w('import bare'))}; + import of session-journal/stores ${fmtMs(w('import package'))}: ${fmtMs(importExtra)} more (goal <= ${IMPORT_BUDGET_MS} ms: ${importExtra <= IMPORT_BUDGET_MS ? 'PASS' : 'MISS'})`);
     lines.push(`for reference: + import of the main entry ${fmtMs(w('import main entry') - w('import bare'))} more; + import of a one-line ES module ${fmtMs(w('import one-line module') - w('import bare'))} more (the ES loader's own start, part of every import above)`);
+    lines.push(
+      `floor of the open: JSON.parse of each line of our store and nothing else, cold: ${fmtMs(o('parse floor'))} (our open + read ${fmtMs(o(`${OURS_COLD} read-write`))}); our wall with the open at that floor ${fmtMs(atFloorMs)}, so SQLite ÷ that = ${fmtRatio(floorRatio)}: ${floorRatio >= TARGET ? 'the floor does not stop D, the rest of our open does' : 'even an open that only parses misses D'}`,
+    );
     lines.push(`genie-file does not fsync and takes no lock, so it is neither durable nor safe with two processes; SQLite's close() checkpoints the WAL`);
     const result: Measurement = {
       name: 'peers-d',
@@ -101,12 +115,15 @@ export function run(args: BenchArgs): Promise<BenchResult> {
         importExtraMs: importExtra,
         mainEntryImportExtraMs: w('import main entry') - w('import bare'),
         oneLineModuleImportExtraMs: w('import one-line module') - w('import bare'),
+        parseFloorOpenMs: o('parse floor'),
+        atParseFloorMs: atFloorMs,
         oursKind: OURS_COLD,
         runs,
       },
       extra: [
         { label: 'D vs genie-file, read + write (genie not durable)', ratio: w('genie-file read-write') / w(`${OURS_COLD} read-write`) },
         { label: 'D read-only open vs SQLite', ratio: w('sqlite read') / w(`${OURS_COLD} read`) },
+        { label: 'D at the parse floor: SQLite / our wall with the open replaced by JSON.parse of each line', ratio: floorRatio },
         { label: `D import: (bare node + ${IMPORT_BUDGET_MS} ms) / with session-journal/stores imported`, ratio: (w('import bare') + IMPORT_BUDGET_MS) / w('import package'), target: 1, pass: importExtra <= IMPORT_BUDGET_MS },
       ],
     };

@@ -1,6 +1,7 @@
 /**
- * The floor of workload E's small case (not a benchmark by itself): the
- * least any replay of a journal must do, in a cold process. It reads the
+ * The floor of a journal open, for workloads D and E's small case (not a
+ * benchmark by itself): the least any replay of a journal must do, in a
+ * cold process. It reads the
  * store's segments and JSON.parses each line, and does nothing else: no
  * envelope check, no framing, no reducer. Prints {openMs} like open-child.
  *
