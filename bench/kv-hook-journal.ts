@@ -7,15 +7,19 @@
  * `stores` (default) imports `session-journal/stores` (the bundle
  * build/dist/stores.js), the entry for short-lived processes; `index`
  * imports the main entry (build/dist/index.js), as a hook that imports
- * `session-journal` does.
+ * `session-journal` does. `import-only` imports `session-journal/stores`
+ * and exits without touching the store: the floor of any fork that uses
+ * the library at all.
  */
-const ENTRIES = { stores: '../dist/stores.js', index: '../dist/index.js' } as const;
+const ENTRIES = { stores: '../dist/stores.js', index: '../dist/index.js', 'import-only': '../dist/stores.js' } as const;
 const [dir, key, entry = 'stores'] = process.argv.slice(2);
-if (!dir || !key || !(entry in ENTRIES)) throw new Error('usage: kv-hook-journal <storeDir> <key> [stores|index]');
+if (!dir || !key || !(entry in ENTRIES)) throw new Error('usage: kv-hook-journal <storeDir> <key> [stores|index|import-only]');
 const bundle = new URL(ENTRIES[entry as keyof typeof ENTRIES], import.meta.url).href; // a variable: tsc checks nothing about the bundle's path
 const { KeyValueStore } = (await import(bundle)) as typeof import('../src/stores.js');
-const cache = KeyValueStore.openSync({ dir, maxEntries: 1000, ttlMs: 7 * 24 * 60 * 60 * 1000 });
-cache.set(key, `session-of-${key}`);
-cache.closeSync(); // flushes: durable (fsynced) when it returns
+if (entry !== 'import-only') {
+  const cache = KeyValueStore.openSync({ dir, maxEntries: 1000, ttlMs: 7 * 24 * 60 * 60 * 1000 });
+  cache.set(key, `session-of-${key}`);
+  cache.closeSync(); // flushes: durable (fsynced) when it returns
+}
 
 export {};
